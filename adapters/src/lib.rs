@@ -1,0 +1,4 @@
+//! ferry's protocol adapters. Empty until the engine issue defines the `Store` trait they
+//! implement; each adapter will translate one protocol into the engine's plain types.
+
+pub use ferry_engine as engine;

@@ -1,0 +1,735 @@
+//! The journal: create, open, append with group commit, replay, verify, rekey.
+
+use std::marker::PhantomData;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Problem, Result};
+use crate::header::Header;
+use crate::key::{self, ContentKey, DataKey, KdfParams, KeySource};
+use crate::record::{GENESIS, Head, NonceSource, RecordCodec, chain_hash};
+
+const RECORDS: &str = "records";
+const META: &str = "meta";
+const HEADER_KEY: &[u8] = b"header";
+const HEAD_KEY: &[u8] = b"head";
+
+/// Options for a new journal.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct CreateOptions {
+    /// Argon2id costs, used when the key source is a passphrase.
+    pub kdf: KdfParams,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            kdf: KdfParams::DEFAULT,
+        }
+    }
+}
+
+impl CreateOptions {
+    /// Options with the given Argon2id costs.
+    pub fn with_kdf(kdf: KdfParams) -> CreateOptions {
+        CreateOptions { kdf }
+    }
+}
+
+/// One replayed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<E> {
+    /// Its sequence number (the first record is 1).
+    pub seq: u64,
+    /// The event.
+    pub event: E,
+}
+
+/// What a full check of the journal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Records checked (all of them).
+    pub records: u64,
+    /// Stored bytes of those records.
+    pub stored_bytes: u64,
+}
+
+/// An encrypted, hash-chained, append-only journal of events of type `E`.
+///
+/// Cloning is cheap and shares the journal: clones may append from several threads at once, and
+/// their appends share flushes to disk (group commit).
+pub struct Journal<E> {
+    inner: Arc<Inner>,
+    _event: PhantomData<fn(E) -> E>,
+}
+
+impl<E> Clone for Journal<E> {
+    fn clone(&self) -> Self {
+        Journal {
+            inner: Arc::clone(&self.inner),
+            _event: PhantomData,
+        }
+    }
+}
+
+impl<E> std::fmt::Debug for Journal<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    db: Database,
+    records: Keyspace,
+    meta: Keyspace,
+    header: Mutex<Header>,
+    data_key: DataKey,
+    codec: RecordCodec,
+    content_key: ContentKey,
+    /// The tail of the chain. Held while sealing and committing a batch, so sequence numbers
+    /// and chain hashes are handed out in the order records reach the store.
+    tail: Mutex<Head>,
+    /// The highest sequence number committed to the store (not necessarily durable yet).
+    written_seq: AtomicU64,
+    durable: Mutex<Durability>,
+    durable_changed: Condvar,
+}
+
+struct Durability {
+    /// Every record up to this one is on disk.
+    durable_seq: u64,
+    /// A thread is flushing right now; others wait for it instead of flushing too.
+    flushing: bool,
+    /// A flush failed: nothing after `durable_seq` can be trusted to be on disk.
+    poisoned: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
+    // A panic while holding one of these locks leaves the chain state unknown: refuse to go on.
+    mutex.lock().map_err(|_| Error::Poisoned)
+}
+
+impl<E: Serialize + DeserializeOwned> Journal<E> {
+    /// Creates a new, empty journal in `path` (created if missing, and must not hold a journal).
+    pub fn create(path: &Path, key: &KeySource, options: CreateOptions) -> Result<Journal<E>> {
+        std::fs::create_dir_all(path).map_err(|source| Error::Io {
+            context: format!("creating the journal directory {}", path.display()),
+            source,
+        })?;
+        let (db, records, meta) = open_store(path)?;
+        if meta
+            .get(HEADER_KEY)
+            .map_err(|e| Error::storage(path, e))?
+            .is_some()
+        {
+            return Err(Error::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        if records.first_key_value().is_some() {
+            return Err(Error::NotAJournal {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut journal_id = [0_u8; 16];
+        key::random_fill(&mut journal_id)?;
+        let data_key = DataKey::generate()?;
+        let protection = key::new_protection(key, options.kdf)?;
+        let wrap_key = key::wrap_key(key, &protection)?;
+        let wrapped_key = data_key.wrap(&wrap_key, &Header::wrap_aad(&journal_id))?;
+        let header = Header {
+            journal_id,
+            protection,
+            wrapped_key,
+        };
+        let codec = RecordCodec::new(&data_key.record_key(), journal_id);
+        let mut batch = db.batch();
+        batch.insert(&meta, HEADER_KEY, header.encode()?);
+        batch.insert(&meta, HEAD_KEY, codec.seal_head(&Head::EMPTY)?);
+        batch.commit().map_err(|e| Error::storage(path, e))?;
+        db.persist(PersistMode::SyncAll)
+            .map_err(|e| Error::storage(path, e))?;
+        Ok(Journal::assemble(
+            path, db, records, meta, header, data_key, codec, Head::EMPTY,
+        ))
+    }
+
+    /// Opens an existing journal. Checks the header, the key, and that the stored tail is the
+    /// one the head vouches for; a damaged tail is refused here. Costs two record reads (plus
+    /// Argon2id for a passphrase): the middle of the journal is checked as it is replayed, or
+    /// all at once by [`Journal::verify`].
+    pub fn open(path: &Path, key: &KeySource) -> Result<Journal<E>> {
+        if !path.join("version").exists() && !path.join("lock").exists() {
+            return Err(Error::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        let (db, records, meta) = open_store(path)?;
+        let stored_header = meta
+            .get(HEADER_KEY)
+            .map_err(|e| Error::storage(path, e))?
+            .ok_or_else(|| Error::NotAJournal {
+                path: path.to_path_buf(),
+            })?;
+        let header = Header::decode(path, &stored_header)?;
+        let wrap_key = key::wrap_key(key, &header.protection)?;
+        let data_key = DataKey::unwrap(
+            &wrap_key,
+            &Header::wrap_aad(&header.journal_id),
+            &header.wrapped_key,
+        )?;
+        let codec = RecordCodec::new(&data_key.record_key(), header.journal_id);
+        let stored_head = meta
+            .get(HEAD_KEY)
+            .map_err(|e| Error::storage(path, e))?
+            .ok_or_else(|| Error::HeadCorrupt {
+                reason: "the head record is missing".into(),
+            })?;
+        let head = codec
+            .open_head(&stored_head)
+            .ok_or_else(|| Error::HeadCorrupt {
+                reason: "the head record does not authenticate".into(),
+            })?;
+        check_tail(path, &records, &codec, &head)?;
+        Ok(Journal::assemble(
+            path, db, records, meta, header, data_key, codec, head,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        path: &Path,
+        db: Database,
+        records: Keyspace,
+        meta: Keyspace,
+        header: Header,
+        data_key: DataKey,
+        codec: RecordCodec,
+        head: Head,
+    ) -> Journal<E> {
+        let content_key = data_key.content_key();
+        Journal {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                db,
+                records,
+                meta,
+                header: Mutex::new(header),
+                data_key,
+                codec,
+                content_key,
+                tail: Mutex::new(head),
+                written_seq: AtomicU64::new(head.seq),
+                durable: Mutex::new(Durability {
+                    durable_seq: head.seq,
+                    flushing: false,
+                    poisoned: false,
+                }),
+                durable_changed: Condvar::new(),
+            }),
+            _event: PhantomData,
+        }
+    }
+
+    /// The journal's directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The sequence number of the last record (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.inner.written_seq.load(Ordering::Acquire)
+    }
+
+    /// The keyed hasher for content hashes in this journal's events.
+    pub fn content_key(&self) -> &ContentKey {
+        &self.inner.content_key
+    }
+
+    /// Appends one event; returns its sequence number once it is durable.
+    pub fn append(&self, event: &E) -> Result<u64> {
+        let range = self.append_batch(std::slice::from_ref(event))?;
+        Ok(*range.end())
+    }
+
+    /// Appends events as one atomic batch; returns their sequence numbers once all are durable.
+    ///
+    /// **This is the durability point.** When it returns `Ok`, every record of the batch has
+    /// been flushed to disk (fsync) together with the head that vouches for it, and survives a
+    /// crash or power loss. Concurrent callers share one flush (group commit): whoever arrives
+    /// while a flush is running waits for the next one, which covers everybody's records.
+    /// After a failed flush the journal is poisoned and refuses further appends.
+    ///
+    /// An empty batch writes nothing and returns an empty range.
+    pub fn append_batch(&self, events: &[E]) -> Result<RangeInclusive<u64>> {
+        let encoded = events
+            .iter()
+            .map(|event| {
+                postcard::to_stdvec(event).map_err(|e| Error::Encode {
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let last = self.write(&encoded)?;
+        let first = last + 1 - encoded.len() as u64;
+        if encoded.is_empty() {
+            #[allow(clippy::reversed_empty_ranges)]
+            return Ok(1..=0);
+        }
+        self.wait_durable(last)?;
+        Ok(first..=last)
+    }
+
+    /// Seals and commits records to the store (not yet durable). Returns the last seq.
+    fn write(&self, encoded: &[Vec<u8>]) -> Result<u64> {
+        let inner = &*self.inner;
+        let mut tail = lock(&inner.tail)?;
+        if encoded.is_empty() {
+            return Ok(tail.seq);
+        }
+        if lock(&inner.durable)?.poisoned {
+            return Err(Error::Poisoned);
+        }
+        let mut nonces = NonceSource::for_records(encoded.len())?;
+        let mut batch = inner.db.batch();
+        let mut next = *tail;
+        for plain in encoded {
+            let seq = next.seq + 1;
+            let stored = inner.codec.seal(seq, &next.hash, plain, &mut nonces)?;
+            next = Head {
+                seq,
+                hash: chain_hash(&stored),
+            };
+            batch.insert(&inner.records, seq.to_be_bytes(), stored);
+        }
+        batch.insert(&inner.meta, HEAD_KEY, inner.codec.seal_head(&next)?);
+        if let Err(error) = batch.commit() {
+            // The store may hold part of the batch in its buffers: the chain state is unknown.
+            lock(&inner.durable)?.poisoned = true;
+            return Err(Error::storage(&inner.path, error));
+        }
+        *tail = next;
+        inner.written_seq.store(next.seq, Ordering::Release);
+        Ok(next.seq)
+    }
+
+    /// Blocks until every record up to `seq` is durable, flushing if nobody else is.
+    fn wait_durable(&self, seq: u64) -> Result<()> {
+        let inner = &*self.inner;
+        let mut state = lock(&inner.durable)?;
+        loop {
+            if state.durable_seq >= seq {
+                return Ok(());
+            }
+            if state.poisoned {
+                return Err(Error::Poisoned);
+            }
+            if state.flushing {
+                state = inner
+                    .durable_changed
+                    .wait(state)
+                    .map_err(|_| Error::Poisoned)?;
+                continue;
+            }
+            state.flushing = true;
+            // Everything committed before the flush starts is covered by it.
+            let target = inner.written_seq.load(Ordering::Acquire);
+            drop(state);
+            let flushed = inner.db.persist(PersistMode::SyncAll);
+            state = lock(&inner.durable)?;
+            state.flushing = false;
+            match flushed {
+                Ok(()) => state.durable_seq = state.durable_seq.max(target),
+                // Never retry a failed fsync: the kernel may have dropped the dirty pages and a
+                // second fsync would report success for data that is gone.
+                Err(_) => state.poisoned = true,
+            }
+            inner.durable_changed.notify_all();
+        }
+    }
+
+    /// Replays events from `from` (1 for all) up to the last record at the time of the call, in
+    /// order, checking the chain as it goes. The first damaged record ends the replay with an
+    /// error naming it.
+    ///
+    /// Starting in the middle chains to the stored bytes of record `from - 1` without
+    /// authenticating it; a damaged record there shows up as record `from` not authenticating.
+    pub fn replay(&self, from: u64) -> Replay<E> {
+        Replay {
+            walk: self.walk(from.max(1)),
+            _event: PhantomData,
+        }
+    }
+
+    fn walk(&self, from: u64) -> Walk {
+        let end = self.last_seq();
+        let inner = Arc::clone(&self.inner);
+        let prev = if from <= 1 {
+            Ok(GENESIS)
+        } else {
+            match inner.records.get((from - 1).to_be_bytes()) {
+                Ok(Some(stored)) => Ok(chain_hash(&stored)),
+                Ok(None) => Err(Error::Corrupt {
+                    seq: from - 1,
+                    problem: Problem::Missing,
+                }),
+                Err(e) => Err(Error::storage(&inner.path, e)),
+            }
+        };
+        let iter = inner
+            .records
+            .range(from.to_be_bytes()..=end.to_be_bytes());
+        let (prev, pending_error) = match prev {
+            Ok(prev) => (prev, None),
+            Err(error) => (GENESIS, Some(error)),
+        };
+        Walk {
+            inner,
+            iter,
+            next_seq: from,
+            end,
+            prev,
+            pending_error,
+            done: from > end,
+            stored_bytes: 0,
+        }
+    }
+
+    /// Walks the whole journal and checks every record's authenticity, position and chain, and
+    /// that the last one is the one the head vouches for. Names the first bad record.
+    /// Does not decode events, so a journal written by a newer ferry still verifies.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let mut walk = self.walk(1);
+        let mut records = 0;
+        for item in walk.by_ref() {
+            item?;
+            records += 1;
+        }
+        Ok(VerifyReport {
+            records,
+            stored_bytes: walk.stored_bytes,
+        })
+    }
+
+    /// Protects the data key with a new passphrase or key file. Records are not rewritten: only
+    /// the header changes, atomically and durably.
+    pub fn change_key(&self, new_key: &KeySource, options: CreateOptions) -> Result<()> {
+        let inner = &*self.inner;
+        let mut header = lock(&inner.header)?;
+        let protection = key::new_protection(new_key, options.kdf)?;
+        let wrap_key = key::wrap_key(new_key, &protection)?;
+        let wrapped_key = inner
+            .data_key
+            .wrap(&wrap_key, &Header::wrap_aad(&header.journal_id))?;
+        let updated = Header {
+            journal_id: header.journal_id,
+            protection,
+            wrapped_key,
+        };
+        inner
+            .meta
+            .insert(HEADER_KEY, updated.encode()?)
+            .map_err(|e| Error::storage(&inner.path, e))?;
+        inner
+            .db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| Error::storage(&inner.path, e))?;
+        *header = updated;
+        Ok(())
+    }
+
+    /// Raw access to stored values, for tests that damage a journal on purpose.
+    #[cfg(feature = "tamper")]
+    pub fn tamper(&self) -> Tamper<'_> {
+        Tamper { inner: &self.inner }
+    }
+}
+
+/// Raw access to a journal's stored values. Only with the `tamper` feature, for tests.
+#[cfg(feature = "tamper")]
+#[derive(Debug)]
+pub struct Tamper<'a> {
+    inner: &'a Inner,
+}
+
+#[cfg(feature = "tamper")]
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "tamper")]
+impl Tamper<'_> {
+    /// The stored value of record `seq`.
+    pub fn get(&self, seq: u64) -> Option<Vec<u8>> {
+        self.inner
+            .records
+            .get(seq.to_be_bytes())
+            .ok()
+            .flatten()
+            .map(|v| v.to_vec())
+    }
+
+    /// Overwrites (or inserts) the stored value of record `seq`.
+    pub fn put(&self, seq: u64, value: &[u8]) {
+        self.inner
+            .records
+            .insert(seq.to_be_bytes(), value)
+            .expect("tamper put");
+    }
+
+    /// Removes record `seq`.
+    pub fn remove(&self, seq: u64) {
+        self.inner
+            .records
+            .remove(seq.to_be_bytes())
+            .expect("tamper remove");
+    }
+
+    /// The stored header or head (`b"header"`, `b"head"`).
+    pub fn get_meta(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.meta.get(key).ok().flatten().map(|v| v.to_vec())
+    }
+
+    /// Overwrites the stored header or head.
+    pub fn put_meta(&self, key: &[u8], value: &[u8]) {
+        self.inner.meta.insert(key, value).expect("tamper put_meta");
+    }
+
+    /// Flushes tampering to disk, so a reopen sees it.
+    pub fn persist(&self) {
+        self.inner
+            .db
+            .persist(PersistMode::SyncAll)
+            .expect("tamper persist");
+    }
+}
+
+fn open_store(path: &Path) -> Result<(Database, Keyspace, Keyspace)> {
+    // The journal flushes by itself at the durability point (`append_batch`), so the store
+    // must not flush on every batch commit.
+    let db = Database::builder(path)
+        .manual_journal_persist(true)
+        .open()
+        .map_err(|e| Error::storage(path, e))?;
+    let records = db
+        .keyspace(RECORDS, KeyspaceCreateOptions::default)
+        .map_err(|e| Error::storage(path, e))?;
+    let meta = db
+        .keyspace(META, KeyspaceCreateOptions::default)
+        .map_err(|e| Error::storage(path, e))?;
+    Ok((db, records, meta))
+}
+
+fn decode_key(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.try_into().ok()?))
+}
+
+/// Checks that the stored tail is exactly what the head vouches for.
+fn check_tail(path: &Path, records: &Keyspace, codec: &RecordCodec, head: &Head) -> Result<()> {
+    let last = match records.last_key_value() {
+        None => None,
+        Some(guard) => {
+            let (key, value) = guard.into_inner().map_err(|e| Error::storage(path, e))?;
+            let seq = decode_key(&key).ok_or(Error::Corrupt {
+                seq: head.seq,
+                problem: Problem::BadKey,
+            })?;
+            Some((seq, value))
+        }
+    };
+    let last_seq = last.as_ref().map_or(0, |(seq, _)| *seq);
+    if last_seq < head.seq {
+        return Err(Error::Truncated {
+            missing: head.seq - last_seq,
+            last_present: last_seq,
+            head: head.seq,
+        });
+    }
+    if last_seq > head.seq {
+        return Err(Error::Corrupt {
+            seq: head.seq + 1,
+            problem: Problem::BeyondHead { head: head.seq },
+        });
+    }
+    let Some((seq, stored)) = last else {
+        return Ok(());
+    };
+    let prev = if seq == 1 {
+        GENESIS
+    } else {
+        match records
+            .get((seq - 1).to_be_bytes())
+            .map_err(|e| Error::storage(path, e))?
+        {
+            Some(before) => chain_hash(&before),
+            None => {
+                return Err(Error::Corrupt {
+                    seq: seq - 1,
+                    problem: Problem::Missing,
+                });
+            }
+        }
+    };
+    if let Err(problem) = codec.open(seq, &prev, &stored) {
+        return Err(Error::Corrupt {
+            seq,
+            problem: refine(records, problem, &stored),
+        });
+    }
+    if chain_hash(&stored) != head.hash {
+        return Err(Error::Corrupt {
+            seq,
+            problem: Problem::HeadMismatch,
+        });
+    }
+    Ok(())
+}
+
+/// Tells a duplicated record from a moved one by looking where it was sealed for.
+fn refine(records: &Keyspace, problem: Problem, stored: &[u8]) -> Problem {
+    match problem {
+        Problem::Misplaced { sealed_for } => {
+            match records.get(sealed_for.to_be_bytes()) {
+                Ok(Some(original)) if *original == *stored => Problem::Duplicate { of: sealed_for },
+                _ => problem,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Walks stored records in order, yielding each one's authenticated plaintext.
+struct Walk {
+    inner: Arc<Inner>,
+    iter: fjall::Iter,
+    next_seq: u64,
+    end: u64,
+    prev: [u8; 32],
+    pending_error: Option<Error>,
+    done: bool,
+    stored_bytes: u64,
+}
+
+impl Walk {
+    fn fail(&mut self, error: Error) -> Option<Result<(u64, Vec<u8>)>> {
+        self.done = true;
+        Some(Err(error))
+    }
+}
+
+impl Iterator for Walk {
+    type Item = Result<(u64, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.pending_error.take() {
+            return self.fail(error);
+        }
+        if self.done {
+            return None;
+        }
+        let Some(guard) = self.iter.next() else {
+            // The store ended before the last record this walk was promised.
+            let missing = self.end + 1 - self.next_seq;
+            let error = Error::Truncated {
+                missing,
+                last_present: self.next_seq - 1,
+                head: self.end,
+            };
+            return self.fail(error);
+        };
+        let seq = self.next_seq;
+        let (key, stored) = match guard.into_inner() {
+            Ok(pair) => pair,
+            Err(e) => return self.fail(Error::storage(&self.inner.path, e)),
+        };
+        match decode_key(&key) {
+            Some(found) if found == seq => {}
+            Some(_) => {
+                return self.fail(Error::Corrupt {
+                    seq,
+                    problem: Problem::Missing,
+                });
+            }
+            None => {
+                return self.fail(Error::Corrupt {
+                    seq,
+                    problem: Problem::BadKey,
+                });
+            }
+        }
+        let plain = match self.inner.codec.open(seq, &self.prev, &stored) {
+            Ok(plain) => plain,
+            Err(problem) => {
+                let problem = refine(&self.inner.records, problem, &stored);
+                return self.fail(Error::Corrupt { seq, problem });
+            }
+        };
+        self.prev = chain_hash(&stored);
+        self.stored_bytes += stored.len() as u64;
+        self.next_seq += 1;
+        if seq == self.end {
+            self.done = true;
+            if seq == self.inner.written_seq.load(Ordering::Acquire) {
+                // The last record must be the one the in-memory tail (and so the head) names.
+                if let Ok(tail) = self.inner.tail.lock()
+                    && tail.seq == seq
+                    && tail.hash != self.prev
+                {
+                    return Some(Err(Error::Corrupt {
+                        seq,
+                        problem: Problem::HeadMismatch,
+                    }));
+                }
+            }
+        }
+        Some(Ok((seq, plain)))
+    }
+}
+
+/// An iterator over replayed events; see [`Journal::replay`].
+pub struct Replay<E> {
+    walk: Walk,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E> std::fmt::Debug for Replay<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("next_seq", &self.walk.next_seq)
+            .field("end", &self.walk.end)
+            .finish()
+    }
+}
+
+impl<E: DeserializeOwned> Iterator for Replay<E> {
+    type Item = Result<Entry<E>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (seq, plain) = match self.walk.next()? {
+            Ok(pair) => pair,
+            Err(error) => return Some(Err(error)),
+        };
+        match postcard::from_bytes(&plain) {
+            Ok(event) => Some(Ok(Entry { seq, event })),
+            Err(e) => {
+                self.walk.done = true;
+                Some(Err(Error::Decode {
+                    seq,
+                    reason: e.to_string(),
+                }))
+            }
+        }
+    }
+}
