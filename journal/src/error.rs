@@ -115,7 +115,9 @@ pub enum Error {
         path: PathBuf,
     },
     /// The journal was written in a format this version cannot read.
-    #[error("journal format {found} is not supported (this ferry reads format {supported}); use a newer ferry")]
+    #[error(
+        "journal format {found} is not supported (this ferry reads format {supported}); use a newer ferry"
+    )]
     UnsupportedFormat {
         /// The format found in the header.
         found: u16,
@@ -129,7 +131,9 @@ pub enum Error {
         reason: String,
     },
     /// The passphrase or key file does not open this journal. The journal itself is intact.
-    #[error("wrong passphrase or key file: it does not unlock this journal (the journal itself is intact)")]
+    #[error(
+        "wrong passphrase or key file: it does not unlock this journal (the journal itself is intact)"
+    )]
     WrongKey,
     /// The journal is protected by the other kind of key.
     #[error("this journal is protected by {expected}; give that instead")]
@@ -152,7 +156,9 @@ pub enum Error {
         problem: Problem,
     },
     /// Records are missing at the end: the head vouches for more records than are stored.
-    #[error("{missing} records missing at the end (the journal vouches for {head} records, the last one stored is {last_present})")]
+    #[error(
+        "{missing} records missing at the end (the journal vouches for {head} records, the last one stored is {last_present})"
+    )]
     Truncated {
         /// How many records are missing.
         missing: u64,
@@ -162,7 +168,9 @@ pub enum Error {
         head: u64,
     },
     /// An authenticated record does not decode as the expected event type.
-    #[error("journal record {seq} is authentic but does not decode ({reason}); was it written by a newer ferry?")]
+    #[error(
+        "journal record {seq} is authentic but does not decode ({reason}); was it written by a newer ferry?"
+    )]
     Decode {
         /// The record's sequence number.
         seq: u64,
@@ -184,7 +192,9 @@ pub enum Error {
     /// A flush to disk failed earlier. The kernel may have dropped the unflushed pages, so
     /// nothing written since can be trusted to be on disk: the journal refuses further appends.
     /// Reopen it (a new process) to continue from what is provably durable.
-    #[error("journal is poisoned by an earlier failed flush to disk; restart to recover from what is durable")]
+    #[error(
+        "journal is poisoned by an earlier failed flush to disk; restart to recover from what is durable"
+    )]
     Poisoned,
 }
 

@@ -75,12 +75,11 @@ impl Header {
                 supported: FORMAT_VERSION,
             });
         }
-        let (header, rest) =
-            postcard::take_from_bytes::<Header>(&content[10..]).map_err(|e| {
-                Error::HeaderCorrupt {
-                    reason: format!("does not decode: {e}"),
-                }
-            })?;
+        let (header, rest) = postcard::take_from_bytes::<Header>(&content[10..]).map_err(|e| {
+            Error::HeaderCorrupt {
+                reason: format!("does not decode: {e}"),
+            }
+        })?;
         if !rest.is_empty() {
             return Err(Error::HeaderCorrupt {
                 reason: format!("{} unexpected trailing bytes", rest.len()),
@@ -122,7 +121,10 @@ mod tests {
             damaged[bit / 8] ^= 1 << (bit % 8);
             let error = Header::decode(Path::new("j"), &damaged).unwrap_err();
             assert!(
-                matches!(error, Error::HeaderCorrupt { .. } | Error::NotAJournal { .. }),
+                matches!(
+                    error,
+                    Error::HeaderCorrupt { .. } | Error::NotAJournal { .. }
+                ),
                 "bit {bit}: {error:?}"
             );
         }

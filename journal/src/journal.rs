@@ -160,7 +160,14 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
         db.persist(PersistMode::SyncAll)
             .map_err(|e| Error::storage(path, e))?;
         Ok(Journal::assemble(
-            path, db, records, meta, header, data_key, codec, Head::EMPTY,
+            path,
+            db,
+            records,
+            meta,
+            header,
+            data_key,
+            codec,
+            Head::EMPTY,
         ))
     }
 
@@ -386,9 +393,7 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
                 Err(e) => Err(Error::storage(&inner.path, e)),
             }
         };
-        let iter = inner
-            .records
-            .range(from.to_be_bytes()..=end.to_be_bytes());
+        let iter = inner.records.range(from.to_be_bytes()..=end.to_be_bytes());
         let (prev, pending_error) = match prev {
             Ok(prev) => (prev, None),
             Err(error) => (GENESIS, Some(error)),
@@ -507,6 +512,18 @@ impl Tamper<'_> {
         self.inner.meta.insert(key, value).expect("tamper put_meta");
     }
 
+    /// Moves everything in memory into the store's sorted tables on disk.
+    pub fn flush_tables(&self) {
+        self.inner
+            .records
+            .rotate_memtable_and_wait()
+            .expect("tamper flush records");
+        self.inner
+            .meta
+            .rotate_memtable_and_wait()
+            .expect("tamper flush meta");
+    }
+
     /// Flushes tampering to disk, so a reopen sees it.
     pub fn persist(&self) {
         self.inner
@@ -600,12 +617,10 @@ fn check_tail(path: &Path, records: &Keyspace, codec: &RecordCodec, head: &Head)
 /// Tells a duplicated record from a moved one by looking where it was sealed for.
 fn refine(records: &Keyspace, problem: Problem, stored: &[u8]) -> Problem {
     match problem {
-        Problem::Misplaced { sealed_for } => {
-            match records.get(sealed_for.to_be_bytes()) {
-                Ok(Some(original)) if *original == *stored => Problem::Duplicate { of: sealed_for },
-                _ => problem,
-            }
-        }
+        Problem::Misplaced { sealed_for } => match records.get(sealed_for.to_be_bytes()) {
+            Ok(Some(original)) if *original == *stored => Problem::Duplicate { of: sealed_for },
+            _ => problem,
+        },
         other => other,
     }
 }
@@ -623,6 +638,40 @@ struct Walk {
 }
 
 impl Walk {
+    /// At the end of a walk: the stored head must authenticate and vouch for the last record
+    /// walked (or for a later one, appended since the walk began).
+    fn check_stored_head(&self) -> Result<()> {
+        let inner = &*self.inner;
+        let stored = inner
+            .meta
+            .get(HEAD_KEY)
+            .map_err(|e| Error::storage(&inner.path, e))?
+            .ok_or_else(|| Error::HeadCorrupt {
+                reason: "the head record is missing".into(),
+            })?;
+        let head = inner
+            .codec
+            .open_head(&stored)
+            .ok_or_else(|| Error::HeadCorrupt {
+                reason: "the head record does not authenticate".into(),
+            })?;
+        if head.seq < self.end {
+            return Err(Error::HeadCorrupt {
+                reason: format!(
+                    "the head vouches for {} records but {} are stored",
+                    head.seq, self.end
+                ),
+            });
+        }
+        if head.seq == self.end && head.hash != self.prev {
+            return Err(Error::Corrupt {
+                seq: self.end,
+                problem: Problem::HeadMismatch,
+            });
+        }
+        Ok(())
+    }
+
     fn fail(&mut self, error: Error) -> Option<Result<(u64, Vec<u8>)>> {
         self.done = true;
         Some(Err(error))
@@ -681,17 +730,8 @@ impl Iterator for Walk {
         self.next_seq += 1;
         if seq == self.end {
             self.done = true;
-            if seq == self.inner.written_seq.load(Ordering::Acquire) {
-                // The last record must be the one the in-memory tail (and so the head) names.
-                if let Ok(tail) = self.inner.tail.lock()
-                    && tail.seq == seq
-                    && tail.hash != self.prev
-                {
-                    return Some(Err(Error::Corrupt {
-                        seq,
-                        problem: Problem::HeadMismatch,
-                    }));
-                }
+            if let Err(error) = self.check_stored_head() {
+                return Some(Err(error));
             }
         }
         Some(Ok((seq, plain)))
@@ -721,8 +761,17 @@ impl<E: DeserializeOwned> Iterator for Replay<E> {
             Ok(pair) => pair,
             Err(error) => return Some(Err(error)),
         };
-        match postcard::from_bytes(&plain) {
-            Ok(event) => Some(Ok(Entry { seq, event })),
+        // An event must account for every byte of its record: trailing bytes mean the record
+        // was written as another type.
+        match postcard::take_from_bytes(&plain) {
+            Ok((event, [])) => Some(Ok(Entry { seq, event })),
+            Ok((_, rest)) => {
+                self.walk.done = true;
+                Some(Err(Error::Decode {
+                    seq,
+                    reason: format!("{} bytes left over", rest.len()),
+                }))
+            }
             Err(e) => {
                 self.walk.done = true;
                 Some(Err(Error::Decode {

@@ -168,9 +168,7 @@ pub(crate) enum Protection {
 impl Protection {
     pub(crate) fn describe(&self) -> &'static str {
         match self {
-            Protection::Passphrase { .. } => {
-                "a passphrase (--passphrase-file or FERRY_PASSPHRASE)"
-            }
+            Protection::Passphrase { .. } => "a passphrase (--passphrase-file or FERRY_PASSPHRASE)",
             Protection::KeyFile { .. } => "a key file (run without a passphrase)",
         }
     }
@@ -236,9 +234,13 @@ impl DataKey {
 
     pub(crate) fn unwrap(wrap_key: &[u8; KEY_LEN], aad: &[u8], wrapped: &[u8]) -> Result<DataKey> {
         let plain = Zeroizing::new(open(wrap_key, aad, wrapped).ok_or(Error::WrongKey)?);
-        let bytes: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| Error::HeaderCorrupt {
-            reason: "the wrapped data key has the wrong length".into(),
-        })?;
+        let bytes: [u8; KEY_LEN] =
+            plain
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::HeaderCorrupt {
+                    reason: "the wrapped data key has the wrong length".into(),
+                })?;
         Ok(DataKey(Zeroizing::new(bytes)))
     }
 
@@ -386,7 +388,10 @@ mod tests {
         let a = DataKey(Zeroizing::new([1; 32])).content_key();
         let b = DataKey(Zeroizing::new([2; 32])).content_key();
         assert_ne!(a.hash(b"message"), b.hash(b"message"));
-        assert_ne!(a.hash(b"message"), ContentHash(*blake3::hash(b"message").as_bytes()));
+        assert_ne!(
+            a.hash(b"message"),
+            ContentHash(*blake3::hash(b"message").as_bytes())
+        );
         let mut streamed = a.hasher();
         streamed.update(b"mess").update(b"age");
         assert_eq!(streamed.finish(), a.hash(b"message"));

@@ -290,7 +290,10 @@ mod tests {
     #[test]
     fn short_and_unknown_envelopes_are_named() {
         let codec = codec(7);
-        assert_eq!(codec.open(1, &GENESIS, &[1; 10]), Err(Problem::Short { len: 10 }));
+        assert_eq!(
+            codec.open(1, &GENESIS, &[1; 10]),
+            Err(Problem::Short { len: 10 })
+        );
         let mut stored = seal_one(&codec, 1, &GENESIS, b"x");
         stored[0] = 9;
         assert_eq!(
