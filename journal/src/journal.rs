@@ -3,8 +3,8 @@
 use std::marker::PhantomData;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::Serialize;
@@ -13,12 +13,23 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Problem, Result};
 use crate::header::Header;
 use crate::key::{self, ContentKey, DataKey, KdfParams, KeySource};
-use crate::record::{GENESIS, Head, NonceSource, RecordCodec, chain_hash};
+use crate::record::{
+    GENESIS, Head, NonceSource, PLAIN_OFFSET, RECORD_OVERHEAD, RecordCodec, chain_hash,
+};
 
 const RECORDS: &str = "records";
 const META: &str = "meta";
 const HEADER_KEY: &[u8] = b"header";
 const HEAD_KEY: &[u8] = b"head";
+/// How long a flushing appender waits for appenders already in the middle of committing, so
+/// that one flush covers them all. A commit takes microseconds; this only bounds a stall.
+const FLUSH_GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(2);
+/// Initial capacity of a record buffer: most events encode to under 100 bytes.
+const ENCODED_GUESS_BYTES: usize = RECORD_OVERHEAD + 128;
+/// The store keeps write-ahead files until every keyspace has flushed what they hold. The
+/// head, rewritten with every batch, would pin them up to fjall's default of 512 MiB; 64 MiB
+/// (fjall's minimum) bounds that.
+const WRITE_AHEAD_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 /// Options for a new journal.
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +112,8 @@ struct Inner {
     tail: Mutex<Head>,
     /// The highest sequence number committed to the store (not necessarily durable yet).
     written_seq: AtomicU64,
+    /// Appenders between entering `write` and having committed their batch.
+    writers_in_progress: AtomicUsize,
     durable: Mutex<Durability>,
     durable_changed: Condvar,
 }
@@ -119,7 +132,7 @@ fn lock<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
     mutex.lock().map_err(|_| Error::Poisoned)
 }
 
-impl<E: Serialize + DeserializeOwned> Journal<E> {
+impl<E> Journal<E> {
     /// Creates a new, empty journal in `path` (created if missing, and must not hold a journal).
     pub fn create(path: &Path, key: &KeySource, options: CreateOptions) -> Result<Journal<E>> {
         std::fs::create_dir_all(path).map_err(|source| Error::Io {
@@ -237,6 +250,7 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
                 content_key,
                 tail: Mutex::new(head),
                 written_seq: AtomicU64::new(head.seq),
+                writers_in_progress: AtomicUsize::new(0),
                 durable: Mutex::new(Durability {
                     durable_seq: head.seq,
                     flushing: false,
@@ -264,7 +278,10 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
     }
 
     /// Appends one event; returns its sequence number once it is durable.
-    pub fn append(&self, event: &E) -> Result<u64> {
+    pub fn append(&self, event: &E) -> Result<u64>
+    where
+        E: Serialize,
+    {
         let range = self.append_batch(std::slice::from_ref(event))?;
         Ok(*range.end())
     }
@@ -278,18 +295,26 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
     /// After a failed flush the journal is poisoned and refuses further appends.
     ///
     /// An empty batch writes nothing and returns an empty range.
-    pub fn append_batch(&self, events: &[E]) -> Result<RangeInclusive<u64>> {
+    pub fn append_batch(&self, events: &[E]) -> Result<RangeInclusive<u64>>
+    where
+        E: Serialize,
+    {
+        // Encoded outside the lock (concurrent appenders encode in parallel), each straight
+        // into the buffer that becomes its sealed record.
         let encoded = events
             .iter()
             .map(|event| {
-                postcard::to_stdvec(event).map_err(|e| Error::Encode {
+                let mut record = Vec::with_capacity(ENCODED_GUESS_BYTES);
+                record.resize(PLAIN_OFFSET, 0);
+                postcard::to_extend(event, record).map_err(|e| Error::Encode {
                     reason: e.to_string(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let last = self.write(&encoded)?;
-        let first = last + 1 - encoded.len() as u64;
-        if encoded.is_empty() {
+        let count = encoded.len() as u64;
+        let last = self.write(encoded)?;
+        let first = last + 1 - count;
+        if count == 0 {
             #[allow(clippy::reversed_empty_ranges)]
             return Ok(1..=0);
         }
@@ -298,7 +323,15 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
     }
 
     /// Seals and commits records to the store (not yet durable). Returns the last seq.
-    fn write(&self, encoded: &[Vec<u8>]) -> Result<u64> {
+    fn write(&self, encoded: Vec<Vec<u8>>) -> Result<u64> {
+        let inner = &*self.inner;
+        inner.writers_in_progress.fetch_add(1, Ordering::AcqRel);
+        let written = self.write_locked(encoded);
+        inner.writers_in_progress.fetch_sub(1, Ordering::AcqRel);
+        written
+    }
+
+    fn write_locked(&self, encoded: Vec<Vec<u8>>) -> Result<u64> {
         let inner = &*self.inner;
         let mut tail = lock(&inner.tail)?;
         if encoded.is_empty() {
@@ -310,18 +343,21 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
         let mut nonces = NonceSource::for_records(encoded.len())?;
         let mut batch = inner.db.batch();
         let mut next = *tail;
-        for plain in encoded {
+        for mut record in encoded {
             let seq = next.seq + 1;
-            let stored = inner.codec.seal(seq, &next.hash, plain, &mut nonces)?;
+            inner
+                .codec
+                .seal_in_place(seq, &next.hash, &mut record, &mut nonces)?;
             next = Head {
                 seq,
-                hash: chain_hash(&stored),
+                hash: chain_hash(&record),
             };
-            batch.insert(&inner.records, seq.to_be_bytes(), stored);
+            batch.insert(&inner.records, seq.to_be_bytes(), record);
         }
         batch.insert(&inner.meta, HEAD_KEY, inner.codec.seal_head(&next)?);
         if let Err(error) = batch.commit() {
-            // The store may hold part of the batch in its buffers: the chain state is unknown.
+            // The store may hold part of the batch in its buffers: the chain state on disk is
+            // unknown, so nothing more may be appended.
             lock(&inner.durable)?.poisoned = true;
             return Err(Error::storage(&inner.path, error));
         }
@@ -349,9 +385,18 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
                 continue;
             }
             state.flushing = true;
+            drop(state);
+            // Writers that are already sealing or committing (typically queued behind the
+            // previous flush, which holds the store's log lock) finish in microseconds: let
+            // them, so this one flush covers them too instead of each paying its own.
+            let gather_started = std::time::Instant::now();
+            while inner.writers_in_progress.load(Ordering::Acquire) > 0
+                && gather_started.elapsed() < FLUSH_GATHER_MAX
+            {
+                std::thread::yield_now();
+            }
             // Everything committed before the flush starts is covered by it.
             let target = inner.written_seq.load(Ordering::Acquire);
-            drop(state);
             let flushed = inner.db.persist(PersistMode::SyncAll);
             state = lock(&inner.durable)?;
             state.flushing = false;
@@ -371,7 +416,10 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
     ///
     /// Starting in the middle chains to the stored bytes of record `from - 1` without
     /// authenticating it; a damaged record there shows up as record `from` not authenticating.
-    pub fn replay(&self, from: u64) -> Replay<E> {
+    pub fn replay(&self, from: u64) -> Replay<E>
+    where
+        E: DeserializeOwned,
+    {
         Replay {
             walk: self.walk(from.max(1)),
             _event: PhantomData,
@@ -393,14 +441,28 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
                 Err(e) => Err(Error::storage(&inner.path, e)),
             }
         };
-        let iter = inner.records.range(from.to_be_bytes()..=end.to_be_bytes());
-        let (prev, pending_error) = match prev {
+        let (prev, mut pending_error) = match prev {
             Ok(prev) => (prev, None),
             Err(error) => (GENESIS, Some(error)),
         };
+        let (chunks_tx, chunks) = mpsc::sync_channel(REPLAY_CHUNKS_IN_FLIGHT);
+        if from <= end && pending_error.is_none() {
+            let iter = inner.records.range(from.to_be_bytes()..=end.to_be_bytes());
+            let path = inner.path.clone();
+            let spawned = std::thread::Builder::new()
+                .name("ferry-journal-replay".into())
+                .spawn(move || read_ahead(iter, &path, &chunks_tx));
+            if let Err(source) = spawned {
+                pending_error = Some(Error::Io {
+                    context: "starting the journal's replay reader thread".into(),
+                    source,
+                });
+            }
+        }
         Walk {
             inner,
-            iter,
+            chunks,
+            current: Vec::new().into_iter(),
             next_seq: from,
             end,
             prev,
@@ -538,6 +600,7 @@ fn open_store(path: &Path) -> Result<(Database, Keyspace, Keyspace)> {
     // must not flush on every batch commit.
     let db = Database::builder(path)
         .manual_journal_persist(true)
+        .max_journaling_size(WRITE_AHEAD_BYTES_MAX)
         .open()
         .map_err(|e| Error::storage(path, e))?;
     let records = db
@@ -625,10 +688,52 @@ fn refine(records: &Keyspace, problem: Problem, stored: &[u8]) -> Problem {
     }
 }
 
+/// Stored records handed from the reader thread to the replaying thread at a time.
+const REPLAY_CHUNK_RECORDS: usize = 512;
+/// Chunks the reader may run ahead: bounds replay memory to about 4 × 512 records.
+const REPLAY_CHUNKS_IN_FLIGHT: usize = 4;
+
+/// One stored record as read, with its chain hash already computed.
+struct RawRecord {
+    key: fjall::UserKey,
+    stored: fjall::UserValue,
+    hash: [u8; 32],
+}
+
+/// The reader half of a replay: reads stored records in order and computes their chain hashes
+/// (which need only the stored bytes), so the other half only opens records. Spreads a replay
+/// over two cores; stops when the replay is dropped.
+fn read_ahead(iter: fjall::Iter, path: &Path, chunks: &mpsc::SyncSender<Result<Vec<RawRecord>>>) {
+    let mut chunk = Vec::with_capacity(REPLAY_CHUNK_RECORDS);
+    for guard in iter {
+        match guard.into_inner() {
+            Ok((key, stored)) => {
+                let hash = chain_hash(&stored);
+                chunk.push(RawRecord { key, stored, hash });
+                if chunk.len() == REPLAY_CHUNK_RECORDS {
+                    let full =
+                        std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK_RECORDS));
+                    if chunks.send(Ok(full)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(error) => {
+                let _ = chunks.send(Err(Error::storage(path, error)));
+                return;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = chunks.send(Ok(chunk));
+    }
+}
+
 /// Walks stored records in order, yielding each one's authenticated plaintext.
 struct Walk {
     inner: Arc<Inner>,
-    iter: fjall::Iter,
+    chunks: mpsc::Receiver<Result<Vec<RawRecord>>>,
+    current: std::vec::IntoIter<RawRecord>,
     next_seq: u64,
     end: u64,
     prev: [u8; 32],
@@ -672,6 +777,14 @@ impl Walk {
         Ok(())
     }
 
+    fn truncated(&self) -> Error {
+        Error::Truncated {
+            missing: self.end + 1 - self.next_seq,
+            last_present: self.next_seq - 1,
+            head: self.end,
+        }
+    }
+
     fn fail(&mut self, error: Error) -> Option<Result<(u64, Vec<u8>)>> {
         self.done = true;
         Some(Err(error))
@@ -688,21 +801,23 @@ impl Iterator for Walk {
         if self.done {
             return None;
         }
-        let Some(guard) = self.iter.next() else {
-            // The store ended before the last record this walk was promised.
-            let missing = self.end + 1 - self.next_seq;
-            let error = Error::Truncated {
-                missing,
-                last_present: self.next_seq - 1,
-                head: self.end,
-            };
-            return self.fail(error);
+        let raw = match self.current.next() {
+            Some(raw) => raw,
+            None => match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk.into_iter();
+                    match self.current.next() {
+                        Some(raw) => raw,
+                        None => return self.fail(self.truncated()),
+                    }
+                }
+                Ok(Err(error)) => return self.fail(error),
+                // The reader finished: the store ended before the last promised record.
+                Err(mpsc::RecvError) => return self.fail(self.truncated()),
+            },
         };
         let seq = self.next_seq;
-        let (key, stored) = match guard.into_inner() {
-            Ok(pair) => pair,
-            Err(e) => return self.fail(Error::storage(&self.inner.path, e)),
-        };
+        let RawRecord { key, stored, hash } = raw;
         match decode_key(&key) {
             Some(found) if found == seq => {}
             Some(_) => {
@@ -725,7 +840,7 @@ impl Iterator for Walk {
                 return self.fail(Error::Corrupt { seq, problem });
             }
         };
-        self.prev = chain_hash(&stored);
+        self.prev = hash;
         self.stored_bytes += stored.len() as u64;
         self.next_seq += 1;
         if seq == self.end {

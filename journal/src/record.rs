@@ -34,6 +34,8 @@ pub const ENVELOPE_V1: u8 = 1;
 /// Bytes a sealed record adds to the event's encoding.
 pub const RECORD_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 const _: () = assert!(RECORD_OVERHEAD == 41);
+/// Where the plaintext starts in a record being sealed in place.
+pub const PLAIN_OFFSET: usize = 1 + NONCE_LEN;
 /// Random bytes at the start of each nonce.
 const NONCE_RANDOM_LEN: usize = 16;
 const _: () = assert!(NONCE_RANDOM_LEN + 8 == NONCE_LEN);
@@ -131,22 +133,40 @@ impl RecordCodec {
         plain: &[u8],
         nonces: &mut NonceSource,
     ) -> Result<Vec<u8>> {
+        let mut record = Vec::with_capacity(RECORD_OVERHEAD + plain.len());
+        record.resize(PLAIN_OFFSET, 0);
+        record.extend_from_slice(plain);
+        self.seal_in_place(seq, prev, &mut record, nonces)?;
+        Ok(record)
+    }
+
+    /// Seals in place: `record` holds [`PLAIN_OFFSET`] bytes of room followed by the plaintext,
+    /// and becomes the stored record. Lets an event be encoded straight into its record.
+    pub fn seal_in_place(
+        &self,
+        seq: u64,
+        prev: &[u8; 32],
+        record: &mut Vec<u8>,
+        nonces: &mut NonceSource,
+    ) -> Result<()> {
+        assert!(record.len() >= PLAIN_OFFSET, "no room for the envelope");
         let mut nonce = [0_u8; NONCE_LEN];
         nonce[..NONCE_RANDOM_LEN].copy_from_slice(&nonces.take());
         nonce[NONCE_RANDOM_LEN..].copy_from_slice(&seq.to_be_bytes());
-        let mut out = Vec::with_capacity(RECORD_OVERHEAD + plain.len());
-        out.push(ENVELOPE_V1);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plain);
-        let mut body = out.split_off(1 + NONCE_LEN);
-        self.cipher
-            .encrypt_in_place(&nonce.into(), &self.record_aad(seq, prev), &mut body)
+        record[0] = ENVELOPE_V1;
+        record[1..PLAIN_OFFSET].copy_from_slice(&nonce);
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(
+                &nonce.into(),
+                &self.record_aad(seq, prev),
+                record[PLAIN_OFFSET..].as_mut().into(),
+            )
             .map_err(|_| Error::Encode {
                 reason: "sealing failed (record too long)".into(),
             })?;
-        out.extend_from_slice(&body);
-        debug_assert_eq!(out.len(), plain.len() + RECORD_OVERHEAD);
-        Ok(out)
+        record.extend_from_slice(&tag);
+        Ok(())
     }
 
     /// Opens record `seq` whose predecessor's chain hash is `prev`. On failure says what is
@@ -170,9 +190,16 @@ impl RecordCodec {
             return Err(Problem::Misplaced { sealed_for });
         }
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Problem::Unauthentic)?;
-        let mut buffer = body.to_vec();
+        let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
+        let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| Problem::Unauthentic)?;
+        let mut buffer = ciphertext.to_vec();
         self.cipher
-            .decrypt_in_place(&nonce.into(), &self.record_aad(seq, prev), &mut buffer)
+            .decrypt_inout_detached(
+                &nonce.into(),
+                &self.record_aad(seq, prev),
+                buffer.as_mut_slice().into(),
+                &tag.into(),
+            )
             .map_err(|_| Problem::Unauthentic)?;
         Ok(buffer)
     }
