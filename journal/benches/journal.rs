@@ -40,6 +40,8 @@ fn event(i: u64) -> BenchEvent {
 }
 
 const SINGLE_APPENDS: u64 = 2_000;
+/// Runs of the corpus write and replay; the median is reported.
+const REPEATS: usize = 3;
 const BATCH: usize = 256;
 const THREADS: u64 = 4;
 const THREAD_APPENDS: u64 = 2_000;
@@ -144,13 +146,8 @@ fn per_second(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64()
 }
 
-fn measure<S: Store + 'static>(
-    kind: &str,
-    dir: &Path,
-    events: u64,
-    open: &dyn Fn(&Path) -> S,
-    flush: &dyn Fn(&S),
-) -> Figures {
+/// Single and concurrent one-at-a-time appends.
+fn measure_small<S: Store + 'static>(dir: &Path, open: &dyn Fn(&Path) -> S) -> Figures {
     let mut figures = Figures::default();
 
     let single = dir.join("single");
@@ -181,22 +178,34 @@ fn measure<S: Store + 'static>(
     figures.threads_per_s = per_second(THREADS * THREAD_APPENDS, started.elapsed());
     drop(store);
 
-    let corpus = dir.join("corpus");
-    let store = open(&corpus);
-    let all: Vec<BenchEvent> = (0..events).map(event).collect();
+    figures
+}
+
+/// Writes `events` in group-committed batches into a fresh store; returns events per second.
+fn write_corpus<S: Store>(
+    corpus: &Path,
+    events: &[BenchEvent],
+    open: &dyn Fn(&Path) -> S,
+    flush: &dyn Fn(&S),
+) -> f64 {
+    if corpus.exists() {
+        std::fs::remove_dir_all(corpus).unwrap();
+    }
+    let store = open(corpus);
     let started = Instant::now();
-    for chunk in all.chunks(BATCH) {
+    for chunk in events.chunks(BATCH) {
         store.append_batch(chunk);
     }
-    figures.batch_per_s = per_second(events, started.elapsed());
-    drop(all);
+    let per_s = per_second(events.len() as u64, started.elapsed());
     flush(&store);
-    drop(store);
+    per_s
+}
 
-    // Replay in a fresh process, so its peak RSS is the replay's alone and not memory the
-    // allocator kept from writing the corpus.
+/// Replays a corpus in a fresh process, so its peak RSS is the replay's alone and not memory
+/// the allocator kept from writing the corpus. Returns (seconds, peak RSS in MB).
+fn replay_in_child(kind: &str, corpus: &Path, events: u64) -> (f64, f64) {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("FERRY_BENCH_REPLAY", &corpus)
+        .env("FERRY_BENCH_REPLAY", corpus)
         .env("FERRY_BENCH_KIND", kind)
         .output()
         .unwrap();
@@ -212,14 +221,12 @@ fn measure<S: Store + 'static>(
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(fields[0] as u64, events);
-    figures.replay_s = fields[1];
-    figures.replay_per_s = events as f64 / fields[1];
-    figures.replay_peak_rss_mb = fields[2] / 1024.0;
-    // Measured after the reopen, which lets the store drop write-ahead files whose contents
-    // are already in its sorted tables.
-    figures.disk_bytes_per_event = disk_usage(&corpus) as f64 / events as f64;
-    figures.table_bytes_per_event = disk_usage(&corpus.join("keyspaces")) as f64 / events as f64;
-    figures
+    (fields[1], fields[2] / 1024.0)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Bytes actually allocated on disk under `dir` (preallocated, unwritten space excluded).
@@ -297,22 +304,49 @@ fn main() {
     .expect("scratch directory");
     let encoded = postcard::to_stdvec(&event(events / 2)).unwrap().len();
 
-    let sealed = measure(
-        "sealed",
-        &scratch.path().join("sealed"),
-        events,
-        &open_journal,
-        &|journal: &Journal<BenchEvent>| journal.tamper().flush_tables(),
-    );
-    let plain = measure(
-        "plain",
-        &scratch.path().join("plain"),
-        events,
-        &Plain::open,
-        &|plain: &Plain| {
+    let mut sealed = measure_small(&scratch.path().join("sealed"), &open_journal);
+    let mut plain = measure_small(&scratch.path().join("plain"), &Plain::open);
+
+    // The corpus is written REPEATS times, sealed and plain alternating so that noise from the
+    // machine falls on both alike; the median counts.
+    let all: Vec<BenchEvent> = (0..events).map(event).collect();
+    let sealed_corpus = scratch.path().join("sealed-corpus");
+    let plain_corpus = scratch.path().join("plain-corpus");
+    let (mut sealed_rates, mut plain_rates) = (Vec::new(), Vec::new());
+    for _ in 0..REPEATS {
+        sealed_rates.push(write_corpus(
+            &sealed_corpus,
+            &all,
+            &open_journal,
+            &|journal| {
+                journal.tamper().flush_tables();
+            },
+        ));
+        plain_rates.push(write_corpus(&plain_corpus, &all, &Plain::open, &|plain| {
             plain.records.rotate_memtable_and_wait().unwrap();
-        },
-    );
+        }));
+    }
+    drop(all);
+    sealed.batch_per_s = median(sealed_rates);
+    plain.batch_per_s = median(plain_rates);
+    let (mut sealed_replays, mut plain_replays) = (Vec::new(), Vec::new());
+    for _ in 0..REPEATS {
+        sealed_replays.push(replay_in_child("sealed", &sealed_corpus, events));
+        plain_replays.push(replay_in_child("plain", &plain_corpus, events));
+    }
+    for (figures, replays, corpus) in [
+        (&mut sealed, sealed_replays, &sealed_corpus),
+        (&mut plain, plain_replays, &plain_corpus),
+    ] {
+        figures.replay_s = median(replays.iter().map(|r| r.0).collect());
+        figures.replay_per_s = events as f64 / figures.replay_s;
+        figures.replay_peak_rss_mb = replays.iter().map(|r| r.1).fold(0.0, f64::max);
+        // Measured after the reopens, which let the store drop write-ahead files whose
+        // contents are already in its sorted tables.
+        figures.disk_bytes_per_event = disk_usage(corpus) as f64 / events as f64;
+        figures.table_bytes_per_event =
+            disk_usage(&corpus.join("keyspaces")) as f64 / events as f64;
+    }
 
     // Opening costs: key file (must be milliseconds) and passphrase (Argon2id defaults).
     let key_dir = scratch.path().join("open-keyfile");
@@ -330,7 +364,7 @@ fn main() {
     let ratio = |a: f64, b: f64| a / b;
     println!();
     println!(
-        "ferry-journal benchmark: {events} events of {encoded} bytes encoded, batches of {BATCH}, {} cores",
+        "ferry-journal benchmark: {events} events of {encoded} bytes encoded, batches of {BATCH}, median of {REPEATS} runs, {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
