@@ -1,61 +1,26 @@
-//! `ferry demo`: the self-check that needs no server. Until the engine can migrate the shipped
-//! sample mailbox, it exercises the journal end to end: a run of events is group-committed to
-//! a journal under the state directory, the journal is reopened, verified and replayed.
+//! `ferry demo`: the main job on an embedded default, no server needed. It generates the sample
+//! mailbox (a seeded generator: a few hundred realistic messages with attachments, encoded
+//! non-ASCII headers, nested and non-ASCII folders, flags, a message without Message-ID, two
+//! identical copies of one message) as a Maildir, migrates it to a target Maildir under the state
+//! directory, prints the report, and runs again to show that a second run copies nothing.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use ferry_journal::{ContentHash, CreateOptions, Error, Journal};
-use serde::{Deserialize, Serialize};
+use ferry_adapters::sample::{SampleSpec, generate};
+use ferry_engine::projection::fold;
+use ferry_engine::projection::report::Report;
 
-use crate::keys::{self, KeyArgs, Missing};
+use crate::keys::KeyArgs;
+use crate::migrate::{self, PairArgs, RunArgs};
+use crate::render;
 
-/// The demo's own events. The engine's real vocabulary replaces them with the engine issue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum DemoEvent {
-    RunStarted {
-        run: u64,
-    },
-    ItemSeen {
-        folder: u16,
-        content: ContentHash,
-        size: u32,
-    },
-    RunEnded {
-        run: u64,
-        items: u64,
-    },
-}
-
-/// Messages in the embedded sample run.
-const SAMPLE_ITEMS: u64 = 500;
-/// Events per group commit.
-const BATCH_EVENTS: usize = 128;
-const FOLDERS: [&str; 5] = [
-    "INBOX",
-    "Sent",
-    "Archive/2025",
-    "Drafts",
-    "Projekte/Übersicht",
-];
-
-/// A deterministic sample message: headers and a body, 1–20 KB.
-fn sample_message(i: u64) -> Vec<u8> {
-    let folder = FOLDERS[(i % FOLDERS.len() as u64) as usize];
-    let mut message = format!(
-        "From: sender{}@example.org\r\nTo: admin@example.net\r\nSubject: sample {i} in {folder}\r\n\
-         Message-ID: <sample-{i}@ferry.invalid>\r\nDate: Mon, 3 Nov 2025 10:{:02}:00 +0000\r\n\r\n",
-        i % 17,
-        i % 60
-    )
-    .into_bytes();
-    let body_len = 1_000 + (i * 7_919) % 19_000;
-    message
-        .extend((0..body_len).map(|k| b"abcdefghijklmnopqrstuvwxyz \r\n"[((i + k) % 29) as usize]));
-    message
-}
+/// Messages in the sample mailbox.
+const SAMPLE_MESSAGES: usize = 400;
+/// The sample's seed: the same mailbox on every machine.
+const SAMPLE_SEED: u64 = 2026;
 
 pub fn run(
     state: &Path,
@@ -63,90 +28,69 @@ pub fn run(
     out: &mut dyn Write,
     notices: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let dir = state.join("demo-journal");
-    let key = keys::resolve(key, Missing::Create, notices)?;
-    let journal = match Journal::<DemoEvent>::open(&dir, &key) {
-        Ok(journal) => journal,
-        Err(Error::NotFound { .. }) => Journal::create(&dir, &key, CreateOptions::default())
-            .with_context(|| format!("creating the demo journal at {}", dir.display()))?,
-        Err(error) => {
-            return Err(error)
-                .with_context(|| format!("opening the demo journal at {}", dir.display()));
-        }
+    let sample = state.join("sample");
+    if !sample.exists() {
+        let summary = generate(
+            &sample,
+            &SampleSpec {
+                messages: SAMPLE_MESSAGES,
+                seed: SAMPLE_SEED,
+            },
+        )
+        .with_context(|| format!("generating the sample mailbox at {}", sample.display()))?;
+        writeln!(
+            out,
+            "generated the sample mailbox: {} messages, {:.1} MB, {} folders at {}",
+            summary.messages,
+            summary.bytes as f64 / 1e6,
+            summary.folders.len(),
+            sample.display()
+        )?;
+    }
+    let pair = PairArgs {
+        from: format!("maildir:{}", sample.display()),
+        to: format!("maildir:{}", state.join("target").display()),
+        journal: Some(state.join("journal")),
+        from_password_file: None,
+        to_password_file: None,
+        key: key.clone(),
     };
-    let run = journal
-        .replay(1)
-        .filter(|entry| matches!(entry, Ok(e) if matches!(e.event, DemoEvent::RunStarted { .. })))
-        .count() as u64
-        + 1;
+    let args = RunArgs {
+        jobs: 4,
+        ..RunArgs::default()
+    };
 
-    let started = Instant::now();
-    let mut events = vec![DemoEvent::RunStarted { run }];
-    for i in 0..SAMPLE_ITEMS {
-        let message = sample_message(i);
-        events.push(DemoEvent::ItemSeen {
-            folder: (i % FOLDERS.len() as u64) as u16,
-            content: journal.content_key().hash(&message),
-            size: message.len() as u32,
-        });
-    }
-    events.push(DemoEvent::RunEnded {
-        run,
-        items: SAMPLE_ITEMS,
-    });
-    let mut batches = 0;
-    for chunk in events.chunks(BATCH_EVENTS) {
-        journal
-            .append_batch(chunk)
-            .context("appending to the demo journal")?;
-        batches += 1;
-    }
-    let append_ms = started.elapsed().as_secs_f64() * 1e3;
-    drop(journal);
-
-    let started = Instant::now();
-    let journal = Journal::<DemoEvent>::open(&dir, &key)
-        .with_context(|| format!("reopening the demo journal at {}", dir.display()))?;
-    let open_ms = started.elapsed().as_secs_f64() * 1e3;
-    let started = Instant::now();
-    let report = journal.verify().context("verifying the demo journal")?;
-    let verify_ms = started.elapsed().as_secs_f64() * 1e3;
-    let (mut runs, mut items, mut bytes) = (0_u64, 0_u64, 0_u64);
-    for entry in journal.replay(1) {
-        match entry.context("replaying the demo journal")?.event {
-            DemoEvent::RunStarted { .. } => runs += 1,
-            DemoEvent::ItemSeen { size, .. } => {
-                items += 1;
-                bytes += u64::from(size);
-            }
-            DemoEvent::RunEnded { .. } => {}
+    for pass in 1..=2 {
+        let started = Instant::now();
+        let (summary, events, dir) = migrate::migrate(&pair, &args, notices)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let report: Report = fold(&events);
+        let copied = report.runs.last().map(|run| run.copied).unwrap_or(0);
+        writeln!(
+            out,
+            "\nrun {} ({}): copied {copied} messages, {} already in place, {:.2} s; outcome {:?}",
+            summary.run.unwrap_or(0),
+            if pass == 1 {
+                "this demo's first pass"
+            } else {
+                "second pass"
+            },
+            summary.delta.in_place,
+            seconds,
+            summary.outcome
+        )?;
+        if pass == 1 {
+            render::report_text(&report, out)?;
+        } else {
+            writeln!(
+                out,
+                "the second pass copied {copied} messages: ferry moves only what changed.\n\
+                 journal: {} — try `ferry report --journal {}` or `ferry audit --journal {}`",
+                dir.display(),
+                dir.display(),
+                dir.display()
+            )?;
         }
     }
-
-    writeln!(out, "ferry demo: journal at {}", dir.display())?;
-    writeln!(
-        out,
-        "  run {run}: {} events appended in {batches} group commits, {append_ms:.1} ms",
-        events.len()
-    )?;
-    writeln!(
-        out,
-        "  reopen: {open_ms:.1} ms (tail checked against the sealed head)"
-    )?;
-    writeln!(
-        out,
-        "  verify: {} records authentic and in place, chain intact, {:.1} ms",
-        report.records, verify_ms
-    )?;
-    writeln!(
-        out,
-        "  replay: {runs} runs, {items} items seen, {:.1} MB of sample mail described, no content stored",
-        bytes as f64 / 1e6
-    )?;
-    writeln!(
-        out,
-        "  run again to append another run; `ferry journal verify --journal {}` checks it",
-        dir.display()
-    )?;
     Ok(())
 }

@@ -1,10 +1,14 @@
 //! The `ferry` binary: thin commands over the library crates.
 //!
-//! Exit codes: 0 done; 1 a run completed but some items failed; 2 usage, configuration or I/O
-//! problem; 3 the journal is damaged or the key does not open it.
+//! Exit codes: 0 done; 1 a run completed but some items failed (see `ferry report`); 2 usage,
+//! configuration or I/O problem; 3 the journal is damaged or the key does not open it; 4 the
+//! source or the target is unreachable or unusable; 5 the run was paused (SIGINT/SIGTERM) and
+//! resumes when the same command runs again.
 
 mod demo;
 mod keys;
+mod migrate;
+mod render;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -15,6 +19,7 @@ use clap::{Parser, Subcommand};
 use ferry_journal::{CreateOptions, Journal, KeySource, Passphrase};
 
 use keys::{KeyArgs, Missing};
+use migrate::{PairArgs, RunArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,10 +34,49 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Self-check on an embedded sample, no server needed: writes a run of events to a journal
-    /// under the state directory, reopens it, verifies the whole chain and replays it.
+    /// Copies what is new or changed from the source to the target (the first run copies
+    /// everything); run it again until the cutover.
+    Migrate {
+        #[command(flatten)]
+        pair: PairArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Shows what the next migrate run would do; writes nothing, not even to the journal.
+    Plan {
+        #[command(flatten)]
+        pair: PairArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// The journal's last run and what is left in doubt.
+    Status {
+        #[command(flatten)]
+        journal: JournalArgs,
+    },
+    /// Per run and per folder: migrated, skipped and failed items with the reasons.
+    Report {
+        #[command(flatten)]
+        journal: JournalArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+    },
+    /// Every write ferry made, when and from where to where, from the journal alone.
+    Audit {
+        #[command(flatten)]
+        journal: JournalArgs,
+        /// Only writes at or after this time (RFC 3339, e.g. 2026-11-25T10:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only writes into this target folder.
+        #[arg(long, value_name = "FOLDER")]
+        folder: Option<String>,
+    },
+    /// Migrates a generated sample mailbox (Maildir) to a target Maildir under the state
+    /// directory, prints the report, and runs again to show that nothing is copied twice.
     Demo {
-        /// Where the demo journal lives.
+        /// Where the sample, the target and the journal live.
         #[arg(long, value_name = "DIR", default_value = "ferry-state")]
         state: PathBuf,
         #[command(flatten)]
@@ -43,6 +87,24 @@ enum Command {
         #[command(subcommand)]
         command: JournalCommand,
     },
+}
+
+/// A journal to read.
+#[derive(Debug, Clone, clap::Args)]
+struct JournalArgs {
+    /// The journal directory.
+    #[arg(long, value_name = "DIR")]
+    journal: PathBuf,
+    #[command(flatten)]
+    key: KeyArgs,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,7 +137,7 @@ enum JournalCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "error: {error}");
@@ -87,11 +149,127 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn open_existing(args: &JournalArgs) -> anyhow::Result<Vec<ferry_engine::Event>> {
+    let journal = migrate::open_journal(&args.journal, &args.key, false, &mut std::io::stderr())?;
+    migrate::replay(&journal)
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     match cli.command {
-        Command::Demo { state, key } => demo::run(&state, &key, &mut stdout, &mut stderr),
+        Command::Migrate { pair, run } => {
+            let (summary, events, dir) = migrate::migrate(&pair, &run, &mut stderr)?;
+            if run.dry_run {
+                render::plan(&summary.delta, &mut stdout)?;
+                return Ok(0);
+            }
+            let report: ferry_engine::projection::report::Report =
+                ferry_engine::projection::fold(&events);
+            if let Some(last) = report.runs.last() {
+                writeln!(
+                    stdout,
+                    "run {}: copied {} messages ({:.1} MB), {} flag updates, {} deletions, {} failed; {} already in place",
+                    last.run,
+                    last.copied,
+                    last.copied_bytes as f64 / 1e6,
+                    last.flags_updated,
+                    last.deleted,
+                    last.failed,
+                    summary.delta.in_place
+                )?;
+            }
+            if summary.resolved_done + summary.resolved_not_applied > 0 {
+                writeln!(
+                    stdout,
+                    "resumed: {} interrupted writes had landed, {} had not and were redone",
+                    summary.resolved_done, summary.resolved_not_applied
+                )?;
+            }
+            writeln!(stdout, "journal: {}", dir.display())?;
+            Ok(migrate::run_exit_code(&summary))
+        }
+        Command::Plan { pair, mut run } => {
+            run.dry_run = true;
+            let (summary, _, _) = migrate::migrate(&pair, &run, &mut stderr)?;
+            render::plan(&summary.delta, &mut stdout)?;
+            Ok(0)
+        }
+        Command::Status { journal } => {
+            let events = open_existing(&journal)?;
+            let report: ferry_engine::projection::report::Report =
+                ferry_engine::projection::fold(&events);
+            let state = ferry_engine::State::replay(&events);
+            match report.runs.last() {
+                Some(last) => {
+                    writeln!(stdout, "migration {} → {}", last.source, last.target)?;
+                    writeln!(
+                        stdout,
+                        "{} runs; last: run {} started {}, {}",
+                        report.runs.len(),
+                        last.run,
+                        render::time(last.started),
+                        match last.outcome {
+                            Some(outcome) => format!("{outcome:?}"),
+                            None => "interrupted: the next run resumes it".into(),
+                        }
+                    )?;
+                }
+                None => writeln!(stdout, "no run yet")?,
+            }
+            let items: usize = state.target.folders.values().map(|f| f.items.len()).sum();
+            writeln!(
+                stdout,
+                "target: {} folders, {items} items known; {} writes in doubt; {} items failed, {} skipped",
+                state.target.folders.len(),
+                state.target.pending.len(),
+                report.failed_items(),
+                report.skipped_items()
+            )?;
+            Ok(0)
+        }
+        Command::Report { journal, format } => {
+            let events = open_existing(&journal)?;
+            let report: ferry_engine::projection::report::Report =
+                ferry_engine::projection::fold(&events);
+            match format {
+                ReportFormat::Text => render::report_text(&report, &mut stdout)?,
+                ReportFormat::Json => render::report_json(&report, &mut stdout)?,
+                ReportFormat::Html => render::report_html(&report, &mut stdout)?,
+            }
+            Ok(0)
+        }
+        Command::Audit {
+            journal,
+            since,
+            folder,
+        } => {
+            let since = since
+                .map(|text| {
+                    humantime::parse_rfc3339_weak(&text)
+                        .with_context(|| {
+                            format!("--since {text}: use RFC 3339, e.g. 2026-11-25T10:00:00Z")
+                        })
+                        .map(|time| {
+                            time.duration_since(std::time::UNIX_EPOCH)
+                                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                                .unwrap_or(0)
+                        })
+                })
+                .transpose()?;
+            let events = open_existing(&journal)?;
+            let audit: ferry_engine::projection::audit::Audit =
+                ferry_engine::projection::fold(&events);
+            let lines = render::audit_lines(&audit, since, folder.as_deref(), &mut stdout)?;
+            if lines == 0 {
+                writeln!(stderr, "no write matches")?;
+            }
+            Ok(0)
+        }
+        Command::Demo { state, key } => {
+            demo::run(&state, &key, &mut stdout, &mut stderr)?;
+            Ok(0)
+        }
         Command::Journal {
             command: JournalCommand::Verify { journal, key },
         } => {
@@ -108,7 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.records,
                 report.stored_bytes
             )?;
-            Ok(())
+            Ok(0)
         }
         Command::Journal {
             command:
@@ -146,7 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "journal {}: key changed; no record was rewritten",
                 journal.display()
             )?;
-            Ok(())
+            Ok(0)
         }
     }
 }
@@ -155,6 +333,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn exit_code(error: &anyhow::Error) -> u8 {
     use ferry_journal::Error as J;
     for cause in error.chain() {
+        if cause.downcast_ref::<migrate::StoreUnusable>().is_some() {
+            return 4;
+        }
+        if let Some(ferry_engine::RunError::Log(_)) = cause.downcast_ref::<ferry_engine::RunError>()
+        {
+            return 3;
+        }
         if let Some(journal) = cause.downcast_ref::<J>() {
             return match journal {
                 J::WrongKey

@@ -1,5 +1,24 @@
-//! ferry's sync engine. Today it only names the crate boundary: the event vocabulary,
-//! projections, planner and executor arrive with the engine issue. It depends on the journal
-//! and on nothing that opens sockets or parses mail servers' formats.
+//! ferry's sync engine: the event vocabulary, the projections folded over it, the planner that
+//! turns projections into a plan, and the executor that carries a plan out against two
+//! [`Store`]s with write-ahead intents.
+//!
+//! What is deliberately missing: the engine opens no sockets, reads no mail server's format,
+//! reads no environment or home directory and prints nothing. Projections never read the clock.
 
+pub mod event;
+pub mod executor;
+pub mod flags;
+pub mod log;
+pub mod projection;
+pub mod store;
+
+pub use event::{Action, ContentHash, Event, NativeId, RunOptions, Side, SpecialUse};
+pub use executor::{
+    Clock, Config, Note, Quiet, Run, RunError, RunSummary, State, StopSignal, SystemClock, Watcher,
+};
 pub use ferry_journal as journal;
+pub use flags::{Flags, SystemFlag};
+pub use log::{EventLog, LogError, MemoryLog};
+pub use store::{
+    AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, Store, StoreError, StoreResult,
+};

@@ -264,6 +264,12 @@ impl DataKey {
 pub struct ContentKey(Zeroizing<[u8; KEY_LEN]>);
 
 impl ContentKey {
+    /// A content key from a fixed secret, for in-memory logs in simulations and for tests. A
+    /// journal derives its own from its data key ([`crate::Journal::content_key`]).
+    pub fn from_secret(secret: [u8; KEY_LEN]) -> ContentKey {
+        ContentKey(Zeroizing::new(secret))
+    }
+
     /// The keyed hash of `bytes`.
     pub fn hash(&self, bytes: &[u8]) -> ContentHash {
         ContentHash(*blake3::keyed_hash(&self.0, bytes).as_bytes())

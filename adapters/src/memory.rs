@@ -1,0 +1,567 @@
+//! An in-process mail store with IMAP-like semantics (folders with a UIDVALIDITY, items by UID,
+//! APPEND returning the new UID) and seeded, deterministic fault injection: transient errors,
+//! timeouts, throttling, writes that fail before landing ("partial" writes, which an atomic
+//! store never shows), replies lost after a write landed, and a crash at step N after which
+//! the store refuses every call. With a seeded RNG and tokio's paused clock it is the
+//! simulator's world.
+//!
+//! Besides the [`Store`] trait it has the operations a user makes between runs (deliver,
+//! re-flag, delete, move, rename, recreate a folder), which never fail.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferry_engine::journal::{ContentHash, ContentKey};
+use ferry_engine::{
+    AppendProbe, Capabilities, Flags, FolderInfo, ItemInfo, Listing, NativeId, Store, StoreError,
+    StoreResult,
+};
+
+/// Probabilities (0.0–1.0) and limits of injected faults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// A call fails with a transient error before doing anything.
+    pub error: f64,
+    /// A call answers "throttled, retry after 1–5 s" before doing anything.
+    pub throttle: f64,
+    /// A call never answers (the caller's timeout fires); a write may or may not have landed.
+    pub timeout: f64,
+    /// A write fails part-way: nothing lands, the caller sees a transient error.
+    pub partial_write: f64,
+    /// A write lands but its reply is lost: the caller sees a transient error.
+    pub lost_reply: f64,
+    /// From this call on (counting from 1), every call fails as if the server died.
+    pub crash_at_step: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct Item {
+    bytes: Arc<Vec<u8>>,
+    flags: Flags,
+    date: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct Folder {
+    validity: u64,
+    next_uid: u64,
+    items: BTreeMap<u64, Item>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    folders: BTreeMap<String, Folder>,
+    next_validity: u64,
+    rng: fastrand::Rng,
+    faults: Faults,
+    steps: u64,
+    max_message_bytes: Option<u64>,
+}
+
+/// The in-memory store.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    name: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// What a faulty call does.
+enum Fate {
+    Proceed,
+    Fail(StoreError),
+    /// Do the write, then lose the reply.
+    LoseReply,
+    /// Hang; when `land` the write happens first.
+    Hang {
+        land: bool,
+    },
+}
+
+impl MemoryStore {
+    /// An empty store with an INBOX, named `memory:<name>`, faults seeded by `seed`.
+    pub fn new(name: &str, seed: u64) -> MemoryStore {
+        let mut folders = BTreeMap::new();
+        folders.insert(
+            "INBOX".to_owned(),
+            Folder {
+                validity: 1,
+                next_uid: 1,
+                items: BTreeMap::new(),
+            },
+        );
+        MemoryStore {
+            name: name.to_owned(),
+            inner: Arc::new(Mutex::new(Inner {
+                folders,
+                next_validity: 2,
+                rng: fastrand::Rng::with_seed(seed),
+                faults: Faults::default(),
+                steps: 0,
+                max_message_bytes: None,
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the fault plan; the step counter restarts.
+    pub fn set_faults(&self, faults: Faults) {
+        let mut inner = self.lock();
+        inner.faults = faults;
+        inner.steps = 0;
+    }
+
+    /// Refuses messages larger than this.
+    pub fn set_max_message_bytes(&self, max: Option<u64>) {
+        self.lock().max_message_bytes = max;
+    }
+
+    /// Calls made since the fault plan was set.
+    pub fn steps(&self) -> u64 {
+        self.lock().steps
+    }
+
+    fn fate(&self, write: bool) -> Fate {
+        let mut inner = self.lock();
+        inner.steps += 1;
+        let faults = inner.faults.clone();
+        if faults.crash_at_step.is_some_and(|at| inner.steps >= at) {
+            return Fate::Fail(StoreError::Unusable(
+                "the server is gone (simulated crash)".into(),
+            ));
+        }
+        let rng = &mut inner.rng;
+        if rng.f64() < faults.error {
+            return Fate::Fail(StoreError::Transient("connection reset (simulated)".into()));
+        }
+        if rng.f64() < faults.throttle {
+            let retry_after_ms = rng.u64(1_000..=5_000);
+            return Fate::Fail(StoreError::Throttled {
+                retry_after_ms: Some(retry_after_ms),
+                reason: "too many requests (simulated)".into(),
+            });
+        }
+        if rng.f64() < faults.timeout {
+            return Fate::Hang {
+                land: write && rng.bool(),
+            };
+        }
+        if write && rng.f64() < faults.partial_write {
+            return Fate::Fail(StoreError::Transient(
+                "connection dropped during the write (simulated)".into(),
+            ));
+        }
+        if write && rng.f64() < faults.lost_reply {
+            return Fate::LoseReply;
+        }
+        Fate::Proceed
+    }
+
+    /// Applies the fault plan around a read.
+    async fn read<T>(&self, op: impl FnOnce(&mut Inner) -> StoreResult<T>) -> StoreResult<T> {
+        match self.fate(false) {
+            Fate::Fail(error) => Err(error),
+            Fate::Hang { .. } => hang().await,
+            Fate::Proceed | Fate::LoseReply => op(&mut self.lock()),
+        }
+    }
+
+    /// Applies the fault plan around a write.
+    async fn write<T>(&self, op: impl FnOnce(&mut Inner) -> StoreResult<T>) -> StoreResult<T> {
+        match self.fate(true) {
+            Fate::Fail(error) => Err(error),
+            Fate::Hang { land } => {
+                if land {
+                    let _ = op(&mut self.lock());
+                }
+                hang().await
+            }
+            Fate::LoseReply => {
+                op(&mut self.lock())?;
+                Err(StoreError::Transient(
+                    "connection reset before the reply (simulated)".into(),
+                ))
+            }
+            Fate::Proceed => op(&mut self.lock()),
+        }
+    }
+
+    // ---- what users do between runs; never faulty ----
+
+    /// Delivers a message; returns its id.
+    pub fn deliver(
+        &self,
+        folder: &str,
+        bytes: Vec<u8>,
+        flags: Flags,
+        date: Option<i64>,
+    ) -> NativeId {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let next_validity = &mut inner.next_validity;
+        let entry = inner.folders.entry(folder.to_owned()).or_insert_with(|| {
+            *next_validity += 1;
+            Folder {
+                validity: *next_validity - 1,
+                next_uid: 1,
+                items: BTreeMap::new(),
+            }
+        });
+        let uid = entry.next_uid;
+        entry.next_uid += 1;
+        entry.items.insert(
+            uid,
+            Item {
+                bytes: Arc::new(bytes),
+                flags,
+                date,
+            },
+        );
+        NativeId(format!("{}:{uid}", entry.validity))
+    }
+
+    /// Creates an empty folder.
+    pub fn user_create_folder(&self, folder: &str) {
+        let mut inner = self.lock();
+        create(&mut inner, folder);
+    }
+
+    /// Replaces a message's flags; whether it exists.
+    pub fn user_set_flags(&self, folder: &str, id: &NativeId, flags: Flags) -> bool {
+        let mut inner = self.lock();
+        match locate(&mut inner, folder, id) {
+            Some(item) => {
+                item.flags = flags;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes a message (expunge); whether it existed.
+    pub fn user_delete(&self, folder: &str, id: &NativeId) -> bool {
+        let mut inner = self.lock();
+        let Some((validity, uid)) = parse_id(id) else {
+            return false;
+        };
+        inner
+            .folders
+            .get_mut(folder)
+            .filter(|f| f.validity == validity)
+            .and_then(|f| f.items.remove(&uid))
+            .is_some()
+    }
+
+    /// Moves a message to another folder (which is created if missing); its new id.
+    pub fn user_move(&self, from: &str, id: &NativeId, to: &str) -> Option<NativeId> {
+        let item = {
+            let mut inner = self.lock();
+            let (validity, uid) = parse_id(id)?;
+            inner
+                .folders
+                .get_mut(from)
+                .filter(|f| f.validity == validity)
+                .and_then(|f| f.items.remove(&uid))?
+        };
+        Some(self.deliver(to, item.bytes.as_ref().clone(), item.flags, item.date))
+    }
+
+    /// Renames a folder, keeping its UIDVALIDITY and UIDs (as IMAP RENAME does); whether it
+    /// happened.
+    pub fn user_rename(&self, from: &str, to: &str) -> bool {
+        let mut inner = self.lock();
+        if from == "INBOX" || inner.folders.contains_key(to) {
+            return false;
+        }
+        match inner.folders.remove(from) {
+            Some(folder) => {
+                inner.folders.insert(to.to_owned(), folder);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Recreates a folder with the same messages under a new UIDVALIDITY (every id changes).
+    pub fn user_recreate(&self, folder: &str) -> bool {
+        let mut inner = self.lock();
+        let validity = inner.next_validity;
+        let Some(entry) = inner.folders.get_mut(folder) else {
+            return false;
+        };
+        let items: Vec<Item> = entry.items.values().cloned().collect();
+        entry.validity = validity;
+        entry.items = items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| (index as u64 + 1, item))
+            .collect();
+        entry.next_uid = entry.items.len() as u64 + 1;
+        inner.next_validity += 1;
+        true
+    }
+
+    /// Every message: folder → (id, bytes, flags), sorted.
+    pub fn contents(&self) -> BTreeMap<String, Vec<(NativeId, Arc<Vec<u8>>, Flags)>> {
+        let inner = self.lock();
+        inner
+            .folders
+            .iter()
+            .map(|(path, folder)| {
+                (
+                    path.clone(),
+                    folder
+                        .items
+                        .iter()
+                        .map(|(uid, item)| {
+                            (
+                                NativeId(format!("{}:{uid}", folder.validity)),
+                                Arc::clone(&item.bytes),
+                                item.flags.clone(),
+                            )
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+async fn hang<T>() -> StoreResult<T> {
+    // Longer than any caller's timeout; with tokio's paused clock this costs no real time.
+    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    Err(StoreError::Transient("no answer (simulated)".into()))
+}
+
+fn parse_id(id: &NativeId) -> Option<(u64, u64)> {
+    let (validity, uid) = id.0.split_once(':')?;
+    Some((validity.parse().ok()?, uid.parse().ok()?))
+}
+
+fn create(inner: &mut Inner, folder: &str) {
+    if !inner.folders.contains_key(folder) {
+        let validity = inner.next_validity;
+        inner.next_validity += 1;
+        inner.folders.insert(
+            folder.to_owned(),
+            Folder {
+                validity,
+                next_uid: 1,
+                items: BTreeMap::new(),
+            },
+        );
+    }
+}
+
+fn locate<'a>(inner: &'a mut Inner, folder: &str, id: &NativeId) -> Option<&'a mut Item> {
+    let (validity, uid) = parse_id(id)?;
+    inner
+        .folders
+        .get_mut(folder)
+        .filter(|f| f.validity == validity)
+        .and_then(|f| f.items.get_mut(&uid))
+}
+
+fn missing_folder(folder: &str) -> StoreError {
+    StoreError::NotFound(format!("no folder {folder}"))
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn describe(&self) -> String {
+        format!("memory:{}", self.name)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            change_tokens: false,
+            keywords: true,
+            rename: true,
+            max_message_bytes: self.lock().max_message_bytes,
+        }
+    }
+
+    async fn list_folders(&self) -> StoreResult<Vec<FolderInfo>> {
+        self.read(|inner| {
+            Ok(inner
+                .folders
+                .iter()
+                .map(|(path, folder)| FolderInfo {
+                    path: path.clone(),
+                    special_use: None,
+                    validity: Some(folder.validity),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn list_items(&self, folder: &str, _since: Option<&str>) -> StoreResult<Listing> {
+        self.read(|inner| {
+            let entry = inner
+                .folders
+                .get(folder)
+                .ok_or_else(|| missing_folder(folder))?;
+            Ok(Listing::Full {
+                items: entry
+                    .items
+                    .iter()
+                    .map(|(uid, item)| ItemInfo {
+                        id: NativeId(format!("{}:{uid}", entry.validity)),
+                        size: item.bytes.len() as u64,
+                        flags: item.flags.clone(),
+                        date: item.date,
+                    })
+                    .collect(),
+                token: None,
+            })
+        })
+        .await
+    }
+
+    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
+        self.read(|inner| {
+            locate(inner, folder, id)
+                .map(|item| item.bytes.as_ref().clone())
+                .ok_or_else(|| StoreError::NotFound(format!("{folder}/{id}")))
+        })
+        .await
+    }
+
+    async fn create_folder(&self, folder: &str) -> StoreResult<()> {
+        self.write(|inner| {
+            create(inner, folder);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()> {
+        self.write(|inner| {
+            if !inner.folders.contains_key(from) && inner.folders.contains_key(to) {
+                return Ok(());
+            }
+            if inner.folders.contains_key(to) {
+                return Err(StoreError::Permanent(format!("{to} exists already")));
+            }
+            let folder = inner
+                .folders
+                .remove(from)
+                .ok_or_else(|| missing_folder(from))?;
+            inner.folders.insert(to.to_owned(), folder);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prepare_append(&self, folder: &str) -> StoreResult<AppendProbe> {
+        self.read(|inner| {
+            let entry = inner
+                .folders
+                .get(folder)
+                .ok_or_else(|| missing_folder(folder))?;
+            Ok(AppendProbe(format!(
+                "{}:{}",
+                entry.validity, entry.next_uid
+            )))
+        })
+        .await
+    }
+
+    async fn append(
+        &self,
+        folder: &str,
+        message: &[u8],
+        flags: &Flags,
+        date: Option<i64>,
+        _probe: &AppendProbe,
+    ) -> StoreResult<Option<NativeId>> {
+        if let Some(max) = self.lock().max_message_bytes
+            && message.len() as u64 > max
+        {
+            return Err(StoreError::Permanent(format!(
+                "message of {} bytes exceeds the {max}-byte limit",
+                message.len()
+            )));
+        }
+        self.write(|inner| {
+            let entry = inner
+                .folders
+                .get_mut(folder)
+                .ok_or_else(|| missing_folder(folder))?;
+            let uid = entry.next_uid;
+            entry.next_uid += 1;
+            entry.items.insert(
+                uid,
+                Item {
+                    bytes: Arc::new(message.to_vec()),
+                    flags: flags.clone(),
+                    date,
+                },
+            );
+            Ok(Some(NativeId(format!("{}:{uid}", entry.validity))))
+        })
+        .await
+    }
+
+    async fn set_flags(&self, folder: &str, id: &NativeId, flags: &Flags) -> StoreResult<()> {
+        self.write(|inner| {
+            let item = locate(inner, folder, id)
+                .ok_or_else(|| StoreError::NotFound(format!("{folder}/{id}")))?;
+            item.flags = flags.clone();
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete(&self, folder: &str, id: &NativeId) -> StoreResult<()> {
+        self.write(|inner| {
+            if let Some((validity, uid)) = parse_id(id)
+                && let Some(entry) = inner.folders.get_mut(folder)
+                && entry.validity == validity
+            {
+                entry.items.remove(&uid);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_appended(
+        &self,
+        folder: &str,
+        probe: &AppendProbe,
+        content: &ContentHash,
+        key: &ContentKey,
+    ) -> StoreResult<Vec<NativeId>> {
+        let probe = NativeId(probe.0.clone());
+        self.read(|inner| {
+            let Some((validity, from_uid)) = parse_id(&probe) else {
+                return Ok(Vec::new());
+            };
+            let entry = inner
+                .folders
+                .get(folder)
+                .ok_or_else(|| missing_folder(folder))?;
+            if entry.validity != validity {
+                // The folder was recreated since: nothing from before can be told apart.
+                return Ok(Vec::new());
+            }
+            Ok(entry
+                .items
+                .range(from_uid..)
+                .filter(|(_, item)| key.hash(&item.bytes) == *content)
+                .map(|(uid, _)| NativeId(format!("{validity}:{uid}")))
+                .collect())
+        })
+        .await
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.read(|_| Ok(())).await
+    }
+}

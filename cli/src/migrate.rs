@@ -1,0 +1,352 @@
+//! `ferry migrate` and `ferry plan`: open (or create) the pair's journal, replay it, open both
+//! stores and run the engine.
+
+use std::io::{IsTerminal as _, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use ferry_adapters::maildir::MaildirStore;
+use ferry_engine::event::RunOutcome;
+use ferry_engine::{
+    Config, Event, Note, Run, RunError, RunOptions, RunSummary, Side, State, StopSignal, Store,
+    SystemClock, Watcher,
+};
+use ferry_journal::{CreateOptions, Journal};
+
+use crate::keys::{self, KeyArgs, Missing};
+
+/// Where the two ends are and how to reach them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PairArgs {
+    /// The source, e.g. `maildir:/var/mail/alice`.
+    #[arg(long, value_name = "URI")]
+    pub from: String,
+    /// The target, e.g. `maildir:/srv/new/alice`.
+    #[arg(long, value_name = "URI")]
+    pub to: String,
+    /// The journal directory (default: one per source/target pair under ./ferry-state).
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+    /// Read the source's password from this file (or set FERRY_FROM_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// Read the target's password from this file (or set FERRY_TO_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub to_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: KeyArgs,
+}
+
+/// How a migration run works.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArgs {
+    /// Check every migrated item on the target and copy again what is missing or altered.
+    #[arg(long)]
+    pub verify_target: bool,
+    /// Re-read every source item instead of trusting what the journal knows (still never
+    /// duplicates what the journal knows is on the target).
+    #[arg(long)]
+    pub full: bool,
+    /// Delete on the target the items ferry copied there that the source no longer has.
+    /// Never touches anything ferry did not write.
+    #[arg(long)]
+    pub delete_removed: bool,
+    /// Show what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Writes in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+}
+
+/// A store named by a URI.
+pub fn open_store(uri: &str, side: Side) -> anyhow::Result<Box<dyn Store>> {
+    if let Some(path) = uri.strip_prefix("maildir:") {
+        if path.is_empty() {
+            bail!("{uri}: give a path, e.g. maildir:/var/mail/alice");
+        }
+        let store = MaildirStore::open(Path::new(path), side == Side::Target)
+            .map_err(|error| StoreUnusable(format!("{uri}: {error}")))?;
+        return Ok(Box::new(store));
+    }
+    match uri.split_once(':') {
+        Some((scheme @ ("imap" | "imaps" | "graph" | "dav" | "davs"), _)) => bail!(
+            "{scheme}: URIs are not supported yet; this version migrates maildir: to maildir:"
+        ),
+        _ => bail!("{uri}: not a store URI; use maildir:PATH"),
+    }
+}
+
+/// A store that could not be opened or reached (exit code 4).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreUnusable(pub String);
+
+/// The default journal directory of a pair: stable, and different for every pair.
+pub fn default_journal(from: &str, to: &str) -> PathBuf {
+    let pair = blake3::hash(format!("{from}\n{to}").as_bytes());
+    PathBuf::from("ferry-state").join(format!("journal-{}", &pair.to_hex()[..16]))
+}
+
+/// Opens the pair's journal, creating it when missing (unless `create` is false).
+pub fn open_journal(
+    dir: &Path,
+    key: &KeyArgs,
+    create: bool,
+    notices: &mut dyn Write,
+) -> anyhow::Result<Journal<Event>> {
+    let exists = dir.join("header").exists() || dir.exists();
+    let key = keys::resolve(
+        key,
+        if create && !exists {
+            Missing::Create
+        } else {
+            Missing::Refuse
+        },
+        notices,
+    )?;
+    match Journal::<Event>::open(dir, &key) {
+        Ok(journal) => Ok(journal),
+        Err(ferry_journal::Error::NotFound { .. }) if create => {
+            Journal::create(dir, &key, CreateOptions::default())
+                .with_context(|| format!("creating the journal at {}", dir.display()))
+        }
+        Err(error) => {
+            Err(error).with_context(|| format!("opening the journal at {}", dir.display()))
+        }
+    }
+}
+
+/// Replays a journal into events (in memory: events are small, a few hundred bytes each).
+pub fn replay(journal: &Journal<Event>) -> anyhow::Result<Vec<Event>> {
+    journal
+        .replay(1)
+        .map(|entry| entry.map(|entry| entry.event))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("replaying the journal at {}", journal.path().display()))
+}
+
+/// Progress on a terminal; plain lines otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    state: Mutex<ProgressState>,
+}
+
+struct ProgressState {
+    copied: u64,
+    bytes: u64,
+    planned: u64,
+    last_line: Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            bar,
+            state: Mutex::new(ProgressState {
+                copied: 0,
+                bytes: 0,
+                planned: 0,
+                last_line: Instant::now(),
+            }),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Watcher for Progress {
+    fn note(&self, note: Note) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match note {
+            Note::Resolving(count) => {
+                drop(state);
+                self.line(&format!(
+                    "resuming: settling {count} writes left in doubt by an interrupted run"
+                ));
+            }
+            Note::Listing(side, folder) => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("listing {side:?} {folder}"));
+                }
+            }
+            Note::Planned {
+                copies,
+                bytes,
+                other,
+            } => {
+                state.planned = copies as u64;
+                drop(state);
+                self.line(&format!(
+                    "plan: {copies} messages to copy ({:.1} MB), {other} other changes",
+                    bytes as f64 / 1e6
+                ));
+                if let Some(bar) = &self.bar {
+                    bar.set_length(copies as u64);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:40} {pos}/{len} messages {msg} ({per_sec}, eta {eta})",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    bar.set_message("");
+                }
+            }
+            Note::Copied(size) => {
+                state.copied += 1;
+                state.bytes += size;
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                } else if state.last_line.elapsed() >= Duration::from_secs(5) {
+                    state.last_line = Instant::now();
+                    let text = format!(
+                        "copied {}/{} messages ({:.1} MB)",
+                        state.copied,
+                        state.planned,
+                        state.bytes as f64 / 1e6
+                    );
+                    drop(state);
+                    self.line(&text);
+                }
+            }
+            Note::Wrote => {}
+            Note::Throttled(side, wait_ms) => {
+                drop(state);
+                self.line(&format!(
+                    "{side:?} asked to slow down: waiting {:.1} s",
+                    wait_ms as f64 / 1e3
+                ));
+            }
+            Note::ItemFailed(reason) => {
+                drop(state);
+                self.line(&format!("item failed (the run goes on): {reason}"));
+            }
+        }
+    }
+}
+
+/// Raises `stop` on SIGINT or SIGTERM.
+fn stop_on_signals(stop: StopSignal) {
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!(
+            "stopping: in-flight writes finish and are journaled; run the same command again to resume"
+        );
+        stop.stop();
+    });
+}
+
+/// Runs one migration (or a dry run). Returns the summary and the journal's events after it.
+pub fn migrate(
+    pair: &PairArgs,
+    args: &RunArgs,
+    notices: &mut dyn Write,
+) -> anyhow::Result<(RunSummary, Vec<Event>, PathBuf)> {
+    if pair.from == pair.to {
+        bail!("the source and the target are the same store");
+    }
+    let dir = pair
+        .journal
+        .clone()
+        .unwrap_or_else(|| default_journal(&pair.from, &pair.to));
+    let source = open_store(&pair.from, Side::Source)?;
+    let target = open_store(
+        &pair.to,
+        if args.dry_run {
+            Side::Source
+        } else {
+            Side::Target
+        },
+    )?;
+    let journal = open_journal(&dir, &pair.key, !args.dry_run, notices)?;
+    let events = replay(&journal)?;
+    let history = events.iter().find_map(|event| match event {
+        Event::RunStarted { source, target, .. } => Some((source.clone(), target.clone())),
+        _ => None,
+    });
+    let state = State::replay(&events);
+    drop(events);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let progress = Progress::new();
+    let stop = StopSignal::new();
+    let options = RunOptions {
+        verify_target: args.verify_target,
+        full: args.full,
+        delete_removed: args.delete_removed,
+        dry_run: args.dry_run,
+    };
+    let config = Config {
+        jobs: args.jobs.clamp(1, 64),
+        ..Config::default()
+    };
+    let summary = runtime.block_on(async {
+        stop_on_signals(stop.clone());
+        let mut run = Run::new(
+            source.as_ref(),
+            target.as_ref(),
+            &journal,
+            state,
+            options,
+            config,
+            &SystemClock,
+            &progress,
+            stop,
+        );
+        run.execute(history.as_ref().map(|(s, t)| (s.as_str(), t.as_str())))
+            .await
+    });
+    progress.finish();
+    let summary = summary.map_err(|error| match error {
+        RunError::Store { side, error } => anyhow::Error::new(StoreUnusable(format!(
+            "the {} failed: {error}",
+            match side {
+                Side::Source => "source",
+                Side::Target => "target",
+            }
+        ))),
+        other => anyhow::Error::new(other),
+    })?;
+    let events = replay(&journal)?;
+    Ok((summary, events, dir))
+}
+
+/// The exit code of a finished run.
+pub fn run_exit_code(summary: &RunSummary) -> u8 {
+    match summary.outcome {
+        RunOutcome::Completed => 0,
+        RunOutcome::CompletedWithFailures => 1,
+        RunOutcome::Paused => 5,
+        RunOutcome::Aborted => 4,
+    }
+}

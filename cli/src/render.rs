@@ -1,0 +1,342 @@
+//! Rendering of projections for the operator: report (text, JSON, HTML), audit lines, plans and
+//! status. The engine's projections are not `Serialize`; the JSON shape is this module's own.
+
+use std::io::Write;
+
+use ferry_engine::event::{Action, FailureClass, Millis, RunOutcome};
+use ferry_engine::projection::audit::{Audit, AuditOutcome};
+use ferry_engine::projection::delta::Delta;
+use ferry_engine::projection::report::Report;
+use serde::Serialize;
+
+/// An RFC 3339 UTC timestamp.
+pub fn time(ms: Millis) -> String {
+    let ms = u64::try_from(ms).unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
+fn outcome(outcome: Option<RunOutcome>) -> &'static str {
+    match outcome {
+        Some(RunOutcome::Completed) => "completed",
+        Some(RunOutcome::CompletedWithFailures) => "completed with failures",
+        Some(RunOutcome::Paused) => "paused (run again to resume)",
+        Some(RunOutcome::Aborted) => "aborted",
+        None => "interrupted (the next run resumes it)",
+    }
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    runs: Vec<JsonRun<'a>>,
+    folders: Vec<JsonFolder<'a>>,
+    renames: Vec<(u64, &'a str, &'a str)>,
+    failed_items: u64,
+    skipped_items: u64,
+}
+
+#[derive(Serialize)]
+struct JsonRun<'a> {
+    run: u64,
+    started: String,
+    ended: Option<String>,
+    outcome: &'static str,
+    source: &'a str,
+    target: &'a str,
+    copied: u64,
+    copied_bytes: u64,
+    flags_updated: u64,
+    deleted: u64,
+    folders_created: u64,
+    folders_renamed: u64,
+    failed: u64,
+    throttled_ms: u64,
+}
+
+#[derive(Serialize)]
+struct JsonFolder<'a> {
+    folder: &'a str,
+    copied: u64,
+    flags_updated: u64,
+    deleted: u64,
+    failed: &'a std::collections::BTreeMap<String, u64>,
+    skipped: &'a std::collections::BTreeMap<String, u64>,
+}
+
+/// The report as JSON.
+pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
+    let json = JsonReport {
+        runs: report
+            .runs
+            .iter()
+            .map(|run| JsonRun {
+                run: run.run,
+                started: time(run.started),
+                ended: run.ended.map(time),
+                outcome: outcome(run.outcome),
+                source: &run.source,
+                target: &run.target,
+                copied: run.copied,
+                copied_bytes: run.copied_bytes,
+                flags_updated: run.flags_updated,
+                deleted: run.deleted,
+                folders_created: run.folders_created,
+                folders_renamed: run.folders_renamed,
+                failed: run.failed,
+                throttled_ms: run.throttled_ms,
+            })
+            .collect(),
+        folders: report
+            .folders
+            .iter()
+            .map(|(folder, f)| JsonFolder {
+                folder,
+                copied: f.copied,
+                flags_updated: f.flags_updated,
+                deleted: f.deleted,
+                failed: &f.failed,
+                skipped: &f.skipped,
+            })
+            .collect(),
+        renames: report
+            .renames
+            .iter()
+            .map(|(run, from, to)| (*run, from.as_str(), to.as_str()))
+            .collect(),
+        failed_items: report.failed_items(),
+        skipped_items: report.skipped_items(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &json)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The report as text.
+pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(out, "runs:")?;
+    for run in &report.runs {
+        writeln!(
+            out,
+            "  run {} {} → {}: {}; copied {} ({:.1} MB), flags updated {}, deleted {}, folders created {}, renamed {}, failed {}{}",
+            run.run,
+            time(run.started),
+            run.ended.map(time).unwrap_or_else(|| "-".into()),
+            outcome(run.outcome),
+            run.copied,
+            run.copied_bytes as f64 / 1e6,
+            run.flags_updated,
+            run.deleted,
+            run.folders_created,
+            run.folders_renamed,
+            run.failed,
+            if run.throttled_ms > 0 {
+                format!(", throttled {:.1} s", run.throttled_ms as f64 / 1e3)
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    writeln!(out, "folders (all runs):")?;
+    writeln!(
+        out,
+        "  {:<32} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "folder", "copied", "flags", "deleted", "skipped", "failed"
+    )?;
+    for (folder, f) in &report.folders {
+        writeln!(
+            out,
+            "  {:<32} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            folder,
+            f.copied,
+            f.flags_updated,
+            f.deleted,
+            f.skipped.values().sum::<u64>(),
+            f.failed.values().sum::<u64>()
+        )?;
+        for (reason, count) in &f.skipped {
+            writeln!(out, "      skipped {count}: {reason}")?;
+        }
+        for (reason, count) in &f.failed {
+            writeln!(out, "      failed {count}: {reason}")?;
+        }
+    }
+    for (run, from, to) in &report.renames {
+        writeln!(out, "renamed in run {run}: {from} → {to}")?;
+    }
+    for (folder, old, new) in &report.validity_changes {
+        writeln!(
+            out,
+            "UIDVALIDITY of {folder} changed ({old:?} → {new:?}): items re-matched by content, none copied twice"
+        )?;
+    }
+    writeln!(
+        out,
+        "total: {} items failed, {} skipped",
+        report.failed_items(),
+        report.skipped_items()
+    )?;
+    Ok(())
+}
+
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The report as a self-contained HTML page.
+pub fn report_html(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ferry report</title>\
+         <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}td:first-child,th:first-child{{text-align:left}}\
+         .bad{{color:#a00}}</style></head><body>\n<h1>ferry migration report</h1>"
+    )?;
+    writeln!(
+        out,
+        "<h2>Runs</h2><table><tr><th>run</th><th>started</th><th>ended</th><th>outcome</th><th>copied</th><th>MB</th><th>flags</th><th>deleted</th><th>failed</th></tr>"
+    )?;
+    for run in &report.runs {
+        writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            run.run,
+            escape(&time(run.started)),
+            escape(&run.ended.map(time).unwrap_or_else(|| "-".into())),
+            escape(outcome(run.outcome)),
+            run.copied,
+            run.copied_bytes as f64 / 1e6,
+            run.flags_updated,
+            run.deleted,
+            run.failed
+        )?;
+    }
+    writeln!(
+        out,
+        "</table>\n<h2>Folders</h2><table><tr><th>folder</th><th>copied</th><th>flags</th><th>deleted</th><th>skipped</th><th>failed</th></tr>"
+    )?;
+    for (folder, f) in &report.folders {
+        writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(folder),
+            f.copied,
+            f.flags_updated,
+            f.deleted,
+            f.skipped.values().sum::<u64>(),
+            f.failed.values().sum::<u64>()
+        )?;
+        for (reason, count) in f.skipped.iter().chain(&f.failed) {
+            writeln!(
+                out,
+                "<tr class=\"bad\"><td colspan=\"6\">{count} × {}</td></tr>",
+                escape(reason)
+            )?;
+        }
+    }
+    writeln!(out, "</table></body></html>")?;
+    Ok(())
+}
+
+/// One audit line per settled write.
+pub fn audit_lines(
+    audit: &Audit,
+    since: Option<Millis>,
+    folder: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<usize> {
+    let mut lines = 0;
+    for entry in audit.filtered(since, folder) {
+        let what = match &entry.action {
+            Action::CreateFolder { folder } => format!("create folder {folder}"),
+            Action::RenameFolder { from, to } => format!("rename folder {from} → {to}"),
+            Action::Append {
+                source_folder,
+                source_id,
+                folder,
+                content,
+                size,
+                ..
+            } => format!(
+                "copy {source_folder}/{source_id} → {folder} ({size} bytes, content {content})"
+            ),
+            Action::SetFlags { folder, id, flags } => format!("set flags {folder}/{id} {flags}"),
+            Action::Delete {
+                folder,
+                id,
+                content,
+            } => format!("delete {folder}/{id} (content {content})"),
+        };
+        let result = match &entry.outcome {
+            AuditOutcome::Done(Some(id)) => format!("done as {id}"),
+            AuditOutcome::Done(None) => "done".into(),
+            AuditOutcome::Failed(FailureClass::NotApplied, _) => {
+                "never landed (in doubt after an interruption); copied again".into()
+            }
+            AuditOutcome::Failed(_, reason) => format!("failed: {reason}"),
+        };
+        writeln!(
+            out,
+            "{} run {} op {}: {what}: {result}",
+            time(entry.at),
+            entry.run,
+            entry.op
+        )?;
+        lines += 1;
+    }
+    Ok(lines)
+}
+
+/// What a plan would do.
+pub fn plan(delta: &Delta, out: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "plan: {} folders to rename, {} to create, {} messages to copy ({:.1} MB), {} flag updates, {} deletions; {} already in place",
+        delta.renames.len(),
+        delta.create_folders.len(),
+        delta.copies.len(),
+        delta.copies.iter().map(|c| c.size).sum::<u64>() as f64 / 1e6,
+        delta.flag_updates.len(),
+        delta.deletions.len(),
+        delta.in_place
+    )?;
+    for (from, to) in &delta.renames {
+        writeln!(out, "  rename {from} → {to}")?;
+    }
+    for folder in &delta.create_folders {
+        writeln!(out, "  create {folder}")?;
+    }
+    let mut per_folder: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for copy in &delta.copies {
+        let entry = per_folder.entry(&copy.folder).or_default();
+        entry.0 += 1;
+        entry.1 += copy.size;
+    }
+    for (folder, (count, bytes)) in per_folder {
+        writeln!(out, "  copy {count} messages ({bytes} bytes) into {folder}")?;
+    }
+    for update in &delta.flag_updates {
+        writeln!(
+            out,
+            "  flags {}/{}: {} → {}",
+            update.folder, update.id, update.from, update.to
+        )?;
+    }
+    for deletion in &delta.deletions {
+        writeln!(out, "  delete {}/{}", deletion.folder, deletion.id)?;
+    }
+    for skip in &delta.skipped {
+        writeln!(out, "  skip {}/{}: {}", skip.folder, skip.id, skip.reason)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! The event vocabulary: everything ferry observes and everything it writes, as appended to the
+//! journal. Every decision is a fold over these.
+//!
+//! This is a serialized promise: journals written today must replay in every later version.
+//! postcard encodes an enum variant by its index, so **new variants go at the end of an enum and
+//! existing variants and fields never change**; a change of meaning is a new variant.
+//!
+//! Events carry keyed content hashes, sizes, flags, dates, folder names and native ids. They never
+//! carry message bodies, credentials, subjects or addresses.
+
+use serde::{Deserialize, Serialize};
+
+use crate::flags::Flags;
+pub use ferry_journal::ContentHash;
+
+/// Which end of the migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Side {
+    /// Where mail comes from.
+    Source,
+    /// Where mail goes.
+    Target,
+}
+
+/// A run's number: 1 for the first run of a journal, then counting up.
+pub type RunId = u64;
+
+/// A write operation's number, unique within a journal.
+pub type OpId = u64;
+
+/// Milliseconds since the Unix epoch, from the executor's clock.
+pub type Millis = i64;
+
+/// Where an item lives on one side, in that side's own terms: a Maildir unique name, an IMAP
+/// `UIDVALIDITY:UID`, a Graph id. Meaningful only together with its folder and side.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NativeId(pub String);
+
+impl std::fmt::Display for NativeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A folder's role, from IMAP SPECIAL-USE (RFC 6154) or its equivalent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SpecialUse {
+    /// The inbox.
+    Inbox,
+    /// `\Sent`.
+    Sent,
+    /// `\Drafts`.
+    Drafts,
+    /// `\Trash`.
+    Trash,
+    /// `\Junk`.
+    Junk,
+    /// `\Archive`.
+    Archive,
+}
+
+/// How a run was asked to work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// Check every migrated item on the target and re-copy what is missing or altered.
+    pub verify_target: bool,
+    /// Re-read every source item instead of trusting what the journal knows of the source.
+    pub full: bool,
+    /// Delete on the target what ferry put there and the source no longer has.
+    pub delete_removed: bool,
+    /// Plan only; write nothing to the target.
+    pub dry_run: bool,
+}
+
+/// What a write does. Target paths and ids only; where the content came from is kept for the
+/// audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Create a folder on the target.
+    CreateFolder {
+        /// Target folder path.
+        folder: String,
+    },
+    /// Rename a folder on the target, because its source folder was renamed.
+    RenameFolder {
+        /// Current target path.
+        from: String,
+        /// New target path.
+        to: String,
+    },
+    /// Copy one message.
+    Append {
+        /// Source folder path.
+        source_folder: String,
+        /// Source native id.
+        source_id: NativeId,
+        /// Target folder path.
+        folder: String,
+        /// Keyed hash of the exact bytes.
+        content: ContentHash,
+        /// Size in bytes.
+        size: u64,
+        /// Flags to set with the message.
+        flags: Flags,
+        /// Internal date (received time), when the source has one.
+        date: Option<Millis>,
+        /// Where to look on the target if the outcome of this write is lost
+        /// (see [`crate::store::AppendProbe`]).
+        probe: String,
+    },
+    /// Replace a target item's flags.
+    SetFlags {
+        /// Target folder path.
+        folder: String,
+        /// Target native id.
+        id: NativeId,
+        /// The complete new flag set.
+        flags: Flags,
+    },
+    /// Delete a target item that ferry put there and the source no longer has.
+    Delete {
+        /// Target folder path.
+        folder: String,
+        /// Target native id.
+        id: NativeId,
+        /// Its content hash, for the audit trail.
+        content: ContentHash,
+    },
+}
+
+/// Why a write or read failed, as the executor classed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum FailureClass {
+    /// Failed after every retry; the next run tries again.
+    Transient,
+    /// The item cannot be written as it is (too large, refused); the next run tries again only
+    /// if the item changes.
+    Permanent,
+    /// An in-doubt write was looked for on the target and not found: it never landed.
+    NotApplied,
+}
+
+/// The result of checking one migrated item on the target (`--verify-target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum CheckState {
+    /// Present with the expected bytes.
+    Intact,
+    /// Not on the target any more.
+    Missing,
+    /// Present with other bytes.
+    Altered,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunOutcome {
+    /// Everything planned was done.
+    Completed,
+    /// Done, but some items failed; they are in the report.
+    CompletedWithFailures,
+    /// Stopped on request (SIGINT/SIGTERM) with in-flight writes journaled; run again to resume.
+    Paused,
+    /// Stopped by an error that ends the run (an end unreachable, the journal failing).
+    Aborted,
+}
+
+/// One journal record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// A run began.
+    RunStarted {
+        /// Its number.
+        run: RunId,
+        /// When.
+        at: Millis,
+        /// The source, as a URI without credentials.
+        source: String,
+        /// The target, as a URI without credentials.
+        target: String,
+        /// How it was asked to work.
+        options: RunOptions,
+    },
+    /// A folder exists on one side.
+    FolderSeen {
+        /// Which side.
+        side: Side,
+        /// Its path, `/`-separated, decoded to Unicode.
+        folder: String,
+        /// Its role, when the side says.
+        special_use: Option<SpecialUse>,
+        /// IMAP UIDVALIDITY or the equivalent: when it changes, every native id is new.
+        validity: Option<u64>,
+    },
+    /// A folder known from earlier is no longer on one side.
+    FolderGone {
+        /// Which side.
+        side: Side,
+        /// Its path.
+        folder: String,
+    },
+    /// An item not known before (or known under other content), with its keyed hash.
+    ItemSeen {
+        /// Which side.
+        side: Side,
+        /// Its folder.
+        folder: String,
+        /// Where it lives.
+        id: NativeId,
+        /// Keyed hash of its exact bytes.
+        content: ContentHash,
+        /// Size in bytes.
+        size: u64,
+        /// Its flags.
+        flags: Flags,
+        /// Its internal date.
+        date: Option<Millis>,
+    },
+    /// A known item's flags are now these.
+    FlagsSeen {
+        /// Which side.
+        side: Side,
+        /// Its folder.
+        folder: String,
+        /// Where it lives.
+        id: NativeId,
+        /// The complete flag set.
+        flags: Flags,
+    },
+    /// A known item is no longer there.
+    ItemGone {
+        /// Which side.
+        side: Side,
+        /// Its folder.
+        folder: String,
+        /// Where it lived.
+        id: NativeId,
+    },
+    /// An item could not be read; it is reported and skipped, and tried again next run.
+    ItemUnreadable {
+        /// Which side.
+        side: Side,
+        /// Its folder.
+        folder: String,
+        /// Where it lives.
+        id: NativeId,
+        /// Why.
+        reason: String,
+    },
+    /// A folder's listing is complete: every item in it has been seen.
+    FolderListed {
+        /// Which side.
+        side: Side,
+        /// Its path.
+        folder: String,
+        /// The side's change token after the listing, when it has one (IMAP HIGHESTMODSEQ,
+        /// Graph delta link, Maildir directory stamps).
+        token: Option<String>,
+    },
+    /// A write is about to be sent. Durable before the write starts.
+    WriteIntent {
+        /// Its number.
+        op: OpId,
+        /// What it does.
+        action: Action,
+    },
+    /// The target confirmed a write.
+    WriteDone {
+        /// The intent.
+        op: OpId,
+        /// The target's id for what was written, when there is one.
+        id: Option<NativeId>,
+        /// When.
+        at: Millis,
+    },
+    /// A write failed, or an in-doubt write was found never to have landed.
+    WriteFailed {
+        /// The intent.
+        op: OpId,
+        /// How it failed.
+        class: FailureClass,
+        /// Why, for the report.
+        reason: String,
+    },
+    /// A migrated item was checked on the target.
+    TargetChecked {
+        /// Target folder.
+        folder: String,
+        /// Target native id.
+        id: NativeId,
+        /// What was found.
+        state: CheckState,
+    },
+    /// A side asked ferry to slow down.
+    Throttled {
+        /// Which side.
+        side: Side,
+        /// How long ferry waited.
+        wait_ms: u64,
+    },
+    /// A run ended.
+    RunEnded {
+        /// Its number.
+        run: RunId,
+        /// When.
+        at: Millis,
+        /// How.
+        outcome: RunOutcome,
+    },
+}

@@ -1,0 +1,1266 @@
+//! The executor: one run. It settles writes left in doubt by an earlier crash, observes the
+//! source (reading only items it has not seen), looks at target folders it has not seen, plans
+//! the delta, and carries it out in batches: a batch's intents are group-committed before any of
+//! its writes start, the writes run with bounded concurrency and retries, the target is flushed,
+//! and the outcomes are group-committed. Every event is recorded before the state depends on it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use tokio::sync::Semaphore;
+
+use crate::event::{
+    Action, CheckState, ContentHash, Event, FailureClass, Millis, NativeId, OpId, RunId,
+    RunOptions, RunOutcome, Side,
+};
+use crate::log::{EventLog, LogError};
+use crate::projection::Projection;
+use crate::projection::delta::{self, Delta};
+use crate::projection::source::SourceState;
+use crate::projection::target::TargetState;
+use crate::store::{Listing, Store, StoreError};
+
+/// The two projections the planner needs, folded together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// The source as last seen.
+    pub source: SourceState,
+    /// The target as ferry knows it.
+    pub target: TargetState,
+}
+
+impl State {
+    /// Folds a journal's events.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> State {
+        let mut state = State::default();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+}
+
+impl Projection for State {
+    fn apply(&mut self, event: &Event) {
+        self.source.apply(event);
+        self.target.apply(event);
+    }
+}
+
+/// The executor's clock; projections never read one.
+pub trait Clock: Send + Sync {
+    /// Now, in ms since the Unix epoch.
+    fn now_ms(&self) -> Millis;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> Millis {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// What the executor tells whoever watches (the CLI's progress display).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// Settling writes left in doubt.
+    Resolving(usize),
+    /// Listing a folder on one side.
+    Listing(Side, String),
+    /// The plan is made.
+    Planned {
+        /// Messages to copy.
+        copies: usize,
+        /// Their bytes.
+        bytes: u64,
+        /// Other writes.
+        other: usize,
+    },
+    /// A message was copied.
+    Copied(u64),
+    /// A write other than a copy finished.
+    Wrote,
+    /// A side throttled; ferry waits.
+    Throttled(Side, u64),
+    /// An item failed; the run goes on.
+    ItemFailed(String),
+}
+
+/// Receives [`Note`]s.
+pub trait Watcher: Send + Sync {
+    /// Called as the run goes.
+    fn note(&self, note: Note);
+}
+
+/// A watcher that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Watcher for Quiet {
+    fn note(&self, _note: Note) {}
+}
+
+/// Bounds and knobs of a run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Writes (and reads) in flight at once.
+    pub jobs: usize,
+    /// Writes per batch: one group commit of intents and one of outcomes per batch. 256 keeps
+    /// the two fsyncs under 1% of the batch's time on local disks and bounds the work lost to a
+    /// crash.
+    pub batch_max: usize,
+    /// Attempts of one store call before it counts as failed.
+    pub retry_count_max: u32,
+    /// Waits after being throttled before giving up on one call.
+    pub throttle_count_max: u32,
+    /// First backoff; doubles per attempt, with full jitter.
+    pub backoff_base_ms: u64,
+    /// Longest backoff.
+    pub backoff_max_ms: u64,
+    /// Longest a single store call may take before it counts as a transient failure.
+    pub call_timeout_ms: u64,
+    /// Message bytes held in memory at once across all in-flight copies (a larger message
+    /// takes the whole budget alone).
+    pub inflight_bytes_max: u64,
+    /// Seed for backoff jitter.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            jobs: 4,
+            batch_max: 256,
+            retry_count_max: 5,
+            throttle_count_max: 20,
+            backoff_base_ms: 200,
+            backoff_max_ms: 10_000,
+            call_timeout_ms: 120_000,
+            inflight_bytes_max: 32 << 20,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Asks a run to pause: no new work starts, in-flight writes finish and are journaled.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// A signal not raised.
+    pub fn new() -> StopSignal {
+        StopSignal::default()
+    }
+
+    /// Raises it.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether it is raised.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The journal refused an append: nothing more may happen.
+    #[error("recording to the journal failed")]
+    Log(#[from] LogError),
+    /// One side is unreachable or unusable.
+    #[error("the {side:?} store failed: {error}")]
+    Store {
+        /// Which side.
+        side: Side,
+        /// What happened.
+        error: StoreError,
+    },
+    /// The journal belongs to another migration.
+    #[error(
+        "this journal belongs to the migration {source_uri} → {target_uri}; use another --journal for {given_source} → {given_target}"
+    )]
+    OtherPair {
+        /// The journal's source.
+        source_uri: String,
+        /// The journal's target.
+        target_uri: String,
+        /// The source given.
+        given_source: String,
+        /// The target given.
+        given_target: String,
+    },
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Its number (`None` for a dry run, which records nothing).
+    pub run: Option<RunId>,
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// The plan it carried out (or would have, for a dry run).
+    pub delta: Delta,
+    /// In-doubt writes found on the target.
+    pub resolved_done: usize,
+    /// In-doubt writes found never to have landed.
+    pub resolved_not_applied: usize,
+    /// Writes that failed.
+    pub failed: usize,
+}
+
+/// One run of a migration.
+pub struct Run<'a> {
+    source: &'a dyn Store,
+    target: &'a dyn Store,
+    log: &'a dyn EventLog,
+    state: State,
+    options: RunOptions,
+    config: Config,
+    clock: &'a dyn Clock,
+    watcher: &'a dyn Watcher,
+    stop: StopSignal,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("source", &self.source.describe())
+            .field("target", &self.target.describe())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parts of a run that in-flight writes share.
+struct Worker<'a> {
+    source: &'a dyn Store,
+    target: &'a dyn Store,
+    config: &'a Config,
+    clock: &'a dyn Clock,
+    watcher: &'a dyn Watcher,
+    rng: &'a Mutex<fastrand::Rng>,
+    key: &'a ferry_journal::ContentKey,
+    bytes: Semaphore,
+    /// Target ids known to belong to some write: an in-doubt lookup never takes one of them.
+    claimed: Mutex<BTreeSet<(String, NativeId)>>,
+}
+
+impl<'a> Run<'a> {
+    /// Prepares a run over `events` already replayed into `state`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source: &'a dyn Store,
+        target: &'a dyn Store,
+        log: &'a dyn EventLog,
+        state: State,
+        options: RunOptions,
+        config: Config,
+        clock: &'a dyn Clock,
+        watcher: &'a dyn Watcher,
+        stop: StopSignal,
+    ) -> Run<'a> {
+        let rng = Mutex::new(fastrand::Rng::with_seed(config.seed));
+        Run {
+            source,
+            target,
+            log,
+            state,
+            options,
+            config,
+            clock,
+            watcher,
+            stop,
+            rng,
+        }
+    }
+
+    /// The state as of the last recorded event.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Records events (unless this is a dry run) and folds them into the state.
+    fn record(&mut self, events: Vec<Event>) -> Result<(), RunError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if !self.options.dry_run {
+            self.log.append(&events)?;
+        }
+        for event in &events {
+            self.state.apply(event);
+        }
+        Ok(())
+    }
+
+    fn worker(&self) -> Worker<'_> {
+        let permits = usize::try_from((self.config.inflight_bytes_max >> 10).max(1))
+            .unwrap_or(usize::MAX >> 4)
+            .min(Semaphore::MAX_PERMITS);
+        let claimed = self
+            .state
+            .target
+            .folders
+            .iter()
+            .flat_map(|(folder, f)| f.items.keys().map(|id| (folder.clone(), id.clone())))
+            .collect();
+        Worker {
+            source: self.source,
+            target: self.target,
+            config: &self.config,
+            clock: self.clock,
+            watcher: self.watcher,
+            rng: &self.rng,
+            key: self.log.content_key(),
+            bytes: Semaphore::new(permits),
+            claimed: Mutex::new(claimed),
+        }
+    }
+
+    /// Runs to the end, or until stopped. `history` is the journal's first run check: the
+    /// source and target of its earlier runs, if any.
+    pub async fn execute(&mut self, history: Option<(&str, &str)>) -> Result<RunSummary, RunError> {
+        let source_uri = self.source.describe();
+        let target_uri = self.target.describe();
+        if let Some((source, target)) = history
+            && (source != source_uri || target != target_uri)
+        {
+            return Err(RunError::OtherPair {
+                source_uri: source.to_owned(),
+                target_uri: target.to_owned(),
+                given_source: source_uri,
+                given_target: target_uri,
+            });
+        }
+        let run = self.state.target.run + 1;
+        if !self.options.dry_run {
+            self.record(vec![Event::RunStarted {
+                run,
+                at: self.clock.now_ms(),
+                source: source_uri,
+                target: target_uri,
+                options: self.options,
+            }])?;
+        }
+
+        let (resolved_done, resolved_not_applied) = self.resolve_in_doubt().await?;
+        self.observe_source().await?;
+        self.observe_target().await?;
+        let plan = delta::delta(&self.state.source, &self.state.target, &self.options);
+        self.watcher.note(Note::Planned {
+            copies: plan.copies.len(),
+            bytes: plan.copies.iter().map(|c| c.size).sum(),
+            other: plan.renames.len()
+                + plan.create_folders.len()
+                + plan.flag_updates.len()
+                + plan.deletions.len(),
+        });
+        if self.options.dry_run {
+            return Ok(RunSummary {
+                run: None,
+                outcome: RunOutcome::Completed,
+                delta: plan,
+                resolved_done,
+                resolved_not_applied,
+                failed: 0,
+            });
+        }
+
+        let (failed, paused) = self.carry_out(&plan).await?;
+        let unreadable = self
+            .state
+            .source
+            .folders
+            .values()
+            .any(|f| !f.unreadable.is_empty());
+        let outcome = if paused {
+            RunOutcome::Paused
+        } else if failed > 0 || unreadable {
+            RunOutcome::CompletedWithFailures
+        } else {
+            RunOutcome::Completed
+        };
+        self.record(vec![Event::RunEnded {
+            run,
+            at: self.clock.now_ms(),
+            outcome,
+        }])?;
+        Ok(RunSummary {
+            run: Some(run),
+            outcome,
+            delta: plan,
+            resolved_done,
+            resolved_not_applied,
+            failed,
+        })
+    }
+
+    /// Settles every write that has an intent and no outcome: looks on the target before
+    /// anything is written again.
+    async fn resolve_in_doubt(&mut self) -> Result<(usize, usize), RunError> {
+        let pending: Vec<(OpId, Action)> = self
+            .state
+            .target
+            .pending
+            .iter()
+            .map(|(op, action)| (*op, action.clone()))
+            .collect();
+        if pending.is_empty() {
+            return Ok((0, 0));
+        }
+        self.watcher.note(Note::Resolving(pending.len()));
+        let (mut done, mut not_applied) = (0, 0);
+        let mut events = Vec::new();
+        {
+            let worker = self.worker();
+            for (op, action) in pending {
+                let event = match &action {
+                    Action::Append {
+                        folder,
+                        content,
+                        probe,
+                        ..
+                    } => {
+                        let probe = crate::store::AppendProbe(probe.clone());
+                        let found = worker
+                            .retry(Side::Target, &mut events, || {
+                                worker
+                                    .target
+                                    .find_appended(folder, &probe, content, worker.key)
+                            })
+                            .await
+                            .map_err(|error| RunError::Store {
+                                side: Side::Target,
+                                error,
+                            })?;
+                        match worker.claim_first(folder, found) {
+                            Some(id) => {
+                                done += 1;
+                                Event::WriteDone {
+                                    op,
+                                    id: Some(id),
+                                    at: self.clock.now_ms(),
+                                }
+                            }
+                            None => {
+                                not_applied += 1;
+                                Event::WriteFailed {
+                                    op,
+                                    class: FailureClass::NotApplied,
+                                    reason: "in doubt after an interruption and not on the target: copied again".into(),
+                                }
+                            }
+                        }
+                    }
+                    // Every other write is idempotent: do it again.
+                    other => {
+                        let mut throttles = Vec::new();
+                        let outcome = worker.write(op, other, &mut throttles).await;
+                        events.extend(throttles);
+                        done += usize::from(matches!(outcome, Event::WriteDone { .. }));
+                        outcome
+                    }
+                };
+                events.push(event);
+            }
+            worker
+                .retry(Side::Target, &mut events, || worker.target.flush())
+                .await
+                .map_err(|error| RunError::Store {
+                    side: Side::Target,
+                    error,
+                })?;
+        }
+        self.record(events)?;
+        Ok((done, not_applied))
+    }
+
+    /// Lists the source and records what changed: new folders and items (read once, to hash
+    /// them), flag changes, items and folders gone.
+    async fn observe_source(&mut self) -> Result<(), RunError> {
+        let source_side = |error| RunError::Store {
+            side: Side::Source,
+            error,
+        };
+        let mut throttles = Vec::new();
+        let folders = {
+            let worker = self.worker();
+            worker
+                .retry(Side::Source, &mut throttles, || {
+                    worker.source.list_folders()
+                })
+                .await
+                .map_err(source_side)?
+        };
+        let mut events = throttles;
+        let listed: BTreeSet<&str> = folders.iter().map(|f| f.path.as_str()).collect();
+        for folder in &folders {
+            let known = self.state.source.folders.get(&folder.path);
+            if known.is_none_or(|k| {
+                k.validity != folder.validity || k.special_use != folder.special_use
+            }) {
+                events.push(Event::FolderSeen {
+                    side: Side::Source,
+                    folder: folder.path.clone(),
+                    special_use: folder.special_use,
+                    validity: folder.validity,
+                });
+            }
+        }
+        for path in self.state.source.folders.keys() {
+            if !listed.contains(path.as_str()) {
+                events.push(Event::FolderGone {
+                    side: Side::Source,
+                    folder: path.clone(),
+                });
+            }
+        }
+        self.record(events)?;
+
+        let tokens = self.source.capabilities().change_tokens && !self.options.full;
+        for folder in &folders {
+            if self.stop.is_stopped() {
+                break;
+            }
+            self.watcher
+                .note(Note::Listing(Side::Source, folder.path.clone()));
+            let path = folder.path.as_str();
+            let known = self
+                .state
+                .source
+                .folders
+                .get(path)
+                .cloned()
+                .unwrap_or_default();
+            let since = if tokens && known.listed {
+                known.token.clone()
+            } else {
+                None
+            };
+            let mut events = Vec::new();
+            let listing = {
+                let worker = self.worker();
+                worker
+                    .retry(Side::Source, &mut events, || {
+                        worker.source.list_items(path, since.as_deref())
+                    })
+                    .await
+                    .map_err(source_side)?
+            };
+            let (changed, gone, token) = match listing {
+                Listing::Full { items, token } => {
+                    let present: BTreeSet<&NativeId> = items.iter().map(|i| &i.id).collect();
+                    let gone: Vec<NativeId> = known
+                        .items
+                        .keys()
+                        .chain(known.unreadable.keys())
+                        .filter(|id| !present.contains(id))
+                        .cloned()
+                        .collect();
+                    (items, gone, token)
+                }
+                Listing::Changes {
+                    changed,
+                    gone,
+                    token,
+                } => (changed, gone, token),
+            };
+            for id in gone {
+                events.push(Event::ItemGone {
+                    side: Side::Source,
+                    folder: path.to_owned(),
+                    id,
+                });
+            }
+            let mut to_read = Vec::new();
+            for item in changed {
+                match known.items.get(&item.id) {
+                    Some(k)
+                        if !self.options.full
+                            && k.size == item.size
+                            && !known.unreadable.contains_key(&item.id) =>
+                    {
+                        if k.flags != item.flags {
+                            events.push(Event::FlagsSeen {
+                                side: Side::Source,
+                                folder: path.to_owned(),
+                                id: item.id.clone(),
+                                flags: item.flags.clone(),
+                            });
+                        }
+                    }
+                    _ => to_read.push(item),
+                }
+            }
+            self.record(std::mem::take(&mut events))?;
+            for chunk in to_read.chunks(self.config.batch_max.max(1)) {
+                let read = {
+                    let worker = self.worker();
+                    worker.hash_items(Side::Source, path, chunk).await
+                };
+                self.record(read)?;
+            }
+            if since.is_none() || token != known.token || !known.listed {
+                self.record(vec![Event::FolderListed {
+                    side: Side::Source,
+                    folder: path.to_owned(),
+                    token,
+                }])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks at target folders ferry is about to write into and has never listed, so messages
+    /// already there (from another tool or an earlier journal) are matched, not duplicated; with
+    /// `--verify-target`, checks every item ferry knows on the target.
+    async fn observe_target(&mut self) -> Result<(), RunError> {
+        let target_side = |error| RunError::Store {
+            side: Side::Target,
+            error,
+        };
+        let mut throttles = Vec::new();
+        let existing = {
+            let worker = self.worker();
+            worker
+                .retry(Side::Target, &mut throttles, || {
+                    worker.target.list_folders()
+                })
+                .await
+                .map_err(target_side)?
+        };
+        self.record(throttles)?;
+        let existing: BTreeSet<String> = existing.into_iter().map(|f| f.path).collect();
+        let mut to_look: BTreeSet<String> = self
+            .state
+            .source
+            .folders
+            .keys()
+            .map(|path| delta::target_folder(path))
+            .filter(|path| {
+                existing.contains(path)
+                    && self
+                        .state
+                        .target
+                        .folders
+                        .get(path)
+                        .is_none_or(|f| !f.observed && !f.created_by_ferry)
+            })
+            .collect();
+        if self.options.verify_target {
+            to_look.extend(self.state.target.folders.keys().cloned());
+        }
+        for path in to_look {
+            if self.stop.is_stopped() {
+                break;
+            }
+            self.watcher.note(Note::Listing(Side::Target, path.clone()));
+            let known = self
+                .state
+                .target
+                .folders
+                .get(&path)
+                .cloned()
+                .unwrap_or_default();
+            let mut events = Vec::new();
+            if !existing.contains(&path) {
+                // The whole folder is gone from the target.
+                for id in known.items.keys() {
+                    events.push(Event::TargetChecked {
+                        folder: path.clone(),
+                        id: id.clone(),
+                        state: CheckState::Missing,
+                    });
+                }
+                self.record(events)?;
+                continue;
+            }
+            if !known.observed {
+                events.push(Event::FolderSeen {
+                    side: Side::Target,
+                    folder: path.clone(),
+                    special_use: None,
+                    validity: None,
+                });
+            }
+            let listing = {
+                let worker = self.worker();
+                worker
+                    .retry(Side::Target, &mut events, || {
+                        worker.target.list_items(&path, None)
+                    })
+                    .await
+                    .map_err(target_side)?
+            };
+            let items = match listing {
+                Listing::Full { items, .. } => items,
+                Listing::Changes { changed, .. } => changed,
+            };
+            let present: BTreeSet<&NativeId> = items.iter().map(|i| &i.id).collect();
+            for id in known.items.keys() {
+                if !present.contains(id) && !id.0.starts_with("op-") {
+                    events.push(Event::TargetChecked {
+                        folder: path.clone(),
+                        id: id.clone(),
+                        state: CheckState::Missing,
+                    });
+                }
+            }
+            self.record(std::mem::take(&mut events))?;
+            for chunk in items.chunks(self.config.batch_max.max(1)) {
+                let read = {
+                    let worker = self.worker();
+                    worker.hash_items(Side::Target, &path, chunk).await
+                };
+                let mut checked = Vec::with_capacity(read.len());
+                for event in read {
+                    match event {
+                        Event::ItemSeen {
+                            side: Side::Target,
+                            folder,
+                            id,
+                            content,
+                            size,
+                            flags,
+                            date,
+                        } => match known.items.get(&id) {
+                            Some(item) => {
+                                let state = if item.content == content {
+                                    CheckState::Intact
+                                } else {
+                                    CheckState::Altered
+                                };
+                                if item.flags != flags {
+                                    checked.push(Event::FlagsSeen {
+                                        side: Side::Target,
+                                        folder: folder.clone(),
+                                        id: id.clone(),
+                                        flags,
+                                    });
+                                }
+                                checked.push(Event::TargetChecked { folder, id, state });
+                            }
+                            None => checked.push(Event::ItemSeen {
+                                side: Side::Target,
+                                folder,
+                                id,
+                                content,
+                                size,
+                                flags,
+                                date,
+                            }),
+                        },
+                        Event::ItemUnreadable {
+                            folder, id, reason, ..
+                        } => {
+                            // Could not be read back now: neither intact nor altered is known,
+                            // so nothing changes; the next verification reads it again.
+                            self.watcher.note(Note::ItemFailed(format!(
+                                "could not read back target {folder}/{id}: {reason}"
+                            )));
+                        }
+                        other => checked.push(other),
+                    }
+                }
+                self.record(checked)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out the plan in batches. Returns (failed writes, paused).
+    async fn carry_out(&mut self, plan: &Delta) -> Result<(usize, bool), RunError> {
+        let mut queue: VecDeque<Action> = VecDeque::new();
+        for (from, to) in &plan.renames {
+            queue.push_back(Action::RenameFolder {
+                from: from.clone(),
+                to: to.clone(),
+            });
+        }
+        for folder in &plan.create_folders {
+            queue.push_back(Action::CreateFolder {
+                folder: folder.clone(),
+            });
+        }
+        let folder_actions = queue.len();
+        for copy in &plan.copies {
+            queue.push_back(Action::Append {
+                source_folder: copy.source_folder.clone(),
+                source_id: copy.source_id.clone(),
+                folder: copy.folder.clone(),
+                content: copy.content,
+                size: copy.size,
+                flags: copy.flags.clone(),
+                date: copy.date,
+                probe: String::new(),
+            });
+        }
+        for update in &plan.flag_updates {
+            queue.push_back(Action::SetFlags {
+                folder: update.folder.clone(),
+                id: update.id.clone(),
+                flags: update.to.clone(),
+            });
+        }
+        for deletion in &plan.deletions {
+            queue.push_back(Action::Delete {
+                folder: deletion.folder.clone(),
+                id: deletion.id.clone(),
+                content: deletion.content,
+            });
+        }
+
+        let mut failed = 0;
+        let mut first = true;
+        while !queue.is_empty() {
+            if self.stop.is_stopped() {
+                return Ok((failed, true));
+            }
+            // Folder writes go first and alone: items need their folders.
+            let limit = if first && folder_actions > 0 {
+                folder_actions
+            } else {
+                self.config.batch_max.max(1)
+            };
+            first = false;
+            let batch = take_batch(&mut queue, limit);
+            let mut intents = Vec::with_capacity(batch.len());
+            {
+                let worker = self.worker();
+                let mut throttles = Vec::new();
+                for mut action in batch {
+                    if let Action::Append { folder, probe, .. } = &mut action {
+                        let prepared = worker
+                            .retry(Side::Target, &mut throttles, || {
+                                worker.target.prepare_append(folder)
+                            })
+                            .await
+                            .map_err(|error| RunError::Store {
+                                side: Side::Target,
+                                error,
+                            })?;
+                        *probe = prepared.0;
+                    }
+                    intents.push(action);
+                }
+                self.record(throttles)?;
+            }
+            let first_op = self.state.target.next_op.max(1);
+            let intent_events: Vec<Event> = intents
+                .iter()
+                .enumerate()
+                .map(|(index, action)| Event::WriteIntent {
+                    op: first_op + index as u64,
+                    action: action.clone(),
+                })
+                .collect();
+            self.record(intent_events)?;
+
+            let outcomes = {
+                let worker = self.worker();
+                let jobs = self.config.jobs.max(1);
+                let results: Vec<Vec<Event>> =
+                    futures::stream::iter(intents.iter().enumerate().map(|(index, action)| {
+                        let worker = &worker;
+                        async move {
+                            let mut events = Vec::new();
+                            let outcome = worker
+                                .write(first_op + index as u64, action, &mut events)
+                                .await;
+                            events.push(outcome);
+                            events
+                        }
+                    }))
+                    .buffer_unordered(jobs)
+                    .collect()
+                    .await;
+                let mut flush_events = Vec::new();
+                worker
+                    .retry(Side::Target, &mut flush_events, || worker.target.flush())
+                    .await
+                    .map_err(|error| RunError::Store {
+                        side: Side::Target,
+                        error,
+                    })?;
+                let mut outcomes: Vec<Event> = results.into_iter().flatten().collect();
+                outcomes.extend(flush_events);
+                outcomes
+            };
+            failed += outcomes
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Event::WriteFailed {
+                            class: FailureClass::Transient | FailureClass::Permanent,
+                            ..
+                        }
+                    )
+                })
+                .count();
+            self.record(outcomes)?;
+        }
+        Ok((failed, false))
+    }
+}
+
+/// Takes up to `limit` actions, never two appends of the same content to the same folder in
+/// one batch: their in-doubt lookups could not tell them apart while both are in flight.
+fn take_batch(queue: &mut VecDeque<Action>, limit: usize) -> Vec<Action> {
+    let mut batch = Vec::new();
+    let mut keys: BTreeSet<(String, ContentHash)> = BTreeSet::new();
+    let mut deferred = Vec::new();
+    while batch.len() < limit {
+        let Some(action) = queue.pop_front() else {
+            break;
+        };
+        if let Action::Append {
+            folder, content, ..
+        } = &action
+            && !keys.insert((folder.clone(), *content))
+        {
+            deferred.push(action);
+            continue;
+        }
+        batch.push(action);
+    }
+    for action in deferred.into_iter().rev() {
+        queue.push_front(action);
+    }
+    batch
+}
+
+impl Worker<'_> {
+    fn backoff_ms(&self, attempt: u32) -> u64 {
+        let ceiling = self
+            .config
+            .backoff_base_ms
+            .saturating_mul(1 << attempt.min(20))
+            .min(self.config.backoff_max_ms);
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        ceiling / 2 + rng.u64(0..=ceiling / 2)
+    }
+
+    /// Calls `call` until it succeeds, fails for good, or runs out of attempts; waits out
+    /// throttling (recording each wait as an event in `events`).
+    async fn retry<T, F, Fut>(
+        &self,
+        side: Side,
+        events: &mut Vec<Event>,
+        call: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        self.retry_with(side, events, self.config.retry_count_max, call)
+            .await
+    }
+
+    /// Like [`Worker::retry`] with `attempts` tries on transient errors (1: none repeated, for
+    /// writes that may have landed although they failed).
+    async fn retry_with<T, F, Fut>(
+        &self,
+        side: Side,
+        events: &mut Vec<Event>,
+        attempts: u32,
+        mut call: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let mut attempt = 0;
+        let mut throttled = 0;
+        loop {
+            let result = match tokio::time::timeout(
+                Duration::from_millis(self.config.call_timeout_ms),
+                call(),
+            )
+            .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::Transient(format!(
+                    "no answer within {} ms",
+                    self.config.call_timeout_ms
+                ))),
+            };
+            match result {
+                Ok(value) => return Ok(value),
+                Err(StoreError::Throttled {
+                    retry_after_ms,
+                    reason,
+                }) => {
+                    throttled += 1;
+                    if throttled > self.config.throttle_count_max {
+                        return Err(StoreError::Throttled {
+                            retry_after_ms,
+                            reason,
+                        });
+                    }
+                    let wait_ms =
+                        retry_after_ms.unwrap_or_else(|| self.backoff_ms(throttled.min(6)));
+                    self.watcher.note(Note::Throttled(side, wait_ms));
+                    events.push(Event::Throttled { side, wait_ms });
+                    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                }
+                Err(StoreError::Transient(reason)) => {
+                    attempt += 1;
+                    if attempt >= attempts {
+                        return Err(StoreError::Transient(reason));
+                    }
+                    tokio::time::sleep(Duration::from_millis(self.backoff_ms(attempt))).await;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// Reads and hashes items; returns `ItemSeen` or `ItemUnreadable` events (and throttling).
+    async fn hash_items(
+        &self,
+        side: Side,
+        folder: &str,
+        items: &[crate::store::ItemInfo],
+    ) -> Vec<Event> {
+        let store = match side {
+            Side::Source => self.source,
+            Side::Target => self.target,
+        };
+        let results: Vec<Vec<Event>> = futures::stream::iter(items.iter().map(|item| async move {
+            let mut events = Vec::new();
+            let _permit = self.bytes_permit(item.size).await;
+            let read = self
+                .retry(side, &mut events, || store.fetch(folder, &item.id))
+                .await;
+            match read {
+                Ok(bytes) => events.push(Event::ItemSeen {
+                    side,
+                    folder: folder.to_owned(),
+                    id: item.id.clone(),
+                    content: self.key.hash(&bytes),
+                    size: bytes.len() as u64,
+                    flags: item.flags.clone(),
+                    date: item.date,
+                }),
+                // Gone between listing and reading: the next listing says so.
+                Err(StoreError::NotFound(_)) => {}
+                Err(error) => events.push(Event::ItemUnreadable {
+                    side,
+                    folder: folder.to_owned(),
+                    id: item.id.clone(),
+                    reason: error.to_string(),
+                }),
+            }
+            events
+        }))
+        .buffered(self.config.jobs.max(1))
+        .collect()
+        .await;
+        results.into_iter().flatten().collect()
+    }
+
+    async fn bytes_permit(&self, size: u64) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let wanted = u32::try_from((size >> 10).max(1))
+            .unwrap_or(u32::MAX)
+            .min(u32::try_from(self.bytes.available_permits().max(1)).unwrap_or(u32::MAX))
+            .min(u32::try_from((self.config.inflight_bytes_max >> 10).max(1)).unwrap_or(u32::MAX));
+        self.bytes.acquire_many(wanted).await.ok()
+    }
+
+    /// Picks the first candidate id not known to belong to another write, and claims it.
+    fn claim_first(&self, folder: &str, candidates: Vec<NativeId>) -> Option<NativeId> {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        for id in candidates {
+            if claimed.insert((folder.to_owned(), id.clone())) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Carries out one write; returns its outcome event. Throttling goes to `events`.
+    async fn write(&self, op: OpId, action: &Action, events: &mut Vec<Event>) -> Event {
+        let result = match action {
+            Action::CreateFolder { folder } => self
+                .retry(Side::Target, events, || self.target.create_folder(folder))
+                .await
+                .map(|()| None)
+                .map_err(|e| (class_of(&e), e.to_string())),
+            Action::RenameFolder { from, to } => self
+                .retry(Side::Target, events, || self.target.rename_folder(from, to))
+                .await
+                .map(|()| None)
+                .map_err(|e| (class_of(&e), e.to_string())),
+            Action::SetFlags { folder, id, flags } => self
+                .retry(Side::Target, events, || {
+                    self.target.set_flags(folder, id, flags)
+                })
+                .await
+                .map(|()| None)
+                .map_err(|e| (class_of(&e), e.to_string())),
+            Action::Delete { folder, id, .. } => {
+                match self
+                    .retry(Side::Target, events, || self.target.delete(folder, id))
+                    .await
+                {
+                    Ok(()) | Err(StoreError::NotFound(_)) => Ok(None),
+                    Err(e) => Err((class_of(&e), e.to_string())),
+                }
+            }
+            Action::Append {
+                source_folder,
+                source_id,
+                folder,
+                content,
+                size,
+                flags,
+                date,
+                probe,
+            } => {
+                self.copy(
+                    source_folder,
+                    source_id,
+                    folder,
+                    content,
+                    *size,
+                    flags,
+                    *date,
+                    probe,
+                    events,
+                )
+                .await
+            }
+        };
+        match result {
+            Ok(id) => {
+                match action {
+                    Action::Append { size, .. } => self.watcher.note(Note::Copied(*size)),
+                    _ => self.watcher.note(Note::Wrote),
+                }
+                Event::WriteDone {
+                    op,
+                    id,
+                    at: self.clock.now_ms(),
+                }
+            }
+            Err((class, reason)) => {
+                self.watcher.note(Note::ItemFailed(reason.clone()));
+                Event::WriteFailed { op, class, reason }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn copy(
+        &self,
+        source_folder: &str,
+        source_id: &NativeId,
+        folder: &str,
+        content: &ContentHash,
+        size: u64,
+        flags: &crate::flags::Flags,
+        date: Option<Millis>,
+        probe: &str,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<NativeId>, (FailureClass, String)> {
+        if let Some(max) = self.target.capabilities().max_message_bytes
+            && size > max
+        {
+            return Err((
+                FailureClass::Permanent,
+                format!("{size} bytes is more than the target accepts ({max} bytes)"),
+            ));
+        }
+        let _permit = self.bytes_permit(size).await;
+        let bytes = match self
+            .retry(Side::Source, events, || {
+                self.source.fetch(source_folder, source_id)
+            })
+            .await
+        {
+            Ok(bytes) => bytes,
+            Err(StoreError::NotFound(_)) => {
+                return Err((
+                    FailureClass::Transient,
+                    "the source item vanished before it was copied".into(),
+                ));
+            }
+            Err(error) => return Err((class_of(&error), format!("reading the source: {error}"))),
+        };
+        if self.key.hash(&bytes) != *content {
+            return Err((
+                FailureClass::Transient,
+                "the source item changed after it was listed; the next run copies it".into(),
+            ));
+        }
+        let probe = crate::store::AppendProbe(probe.to_owned());
+        let mut attempt = 0;
+        loop {
+            // Throttling is retried inside (nothing was written); a transient failure is not,
+            // because the message may have landed: look first.
+            let result = self
+                .retry_with(Side::Target, events, 1, || {
+                    self.target.append(folder, &bytes, flags, date, &probe)
+                })
+                .await;
+            match result {
+                Ok(Some(id)) => {
+                    self.claim_first(folder, vec![id.clone()]);
+                    return Ok(Some(id));
+                }
+                Ok(None) => return Ok(None),
+                Err(StoreError::Transient(reason)) => {
+                    // The append may have landed with its reply lost: look before writing again.
+                    let found = self
+                        .retry(Side::Target, events, || {
+                            self.target.find_appended(folder, &probe, content, self.key)
+                        })
+                        .await
+                        .unwrap_or_default();
+                    if let Some(id) = self.claim_first(folder, found) {
+                        return Ok(Some(id));
+                    }
+                    attempt += 1;
+                    if attempt >= self.config.retry_count_max {
+                        return Err((FailureClass::Transient, format!("writing: {reason}")));
+                    }
+                    tokio::time::sleep(Duration::from_millis(self.backoff_ms(attempt))).await;
+                }
+                Err(error) => {
+                    return Err((class_of(&error), format!("writing: {error}")));
+                }
+            }
+        }
+    }
+}
+
+fn class_of(error: &StoreError) -> FailureClass {
+    match error {
+        StoreError::Permanent(_) => FailureClass::Permanent,
+        _ => FailureClass::Transient,
+    }
+}
+
+/// Target ids per folder for a quick look-up in tests and reports.
+pub fn target_ids(state: &State) -> BTreeMap<String, BTreeSet<NativeId>> {
+    state
+        .target
+        .folders
+        .iter()
+        .map(|(folder, f)| (folder.clone(), f.items.keys().cloned().collect()))
+        .collect()
+}

@@ -1,0 +1,321 @@
+//! The delta: what the next run must do so that the target holds every source item once, with
+//! its flags. Items are identified by content and occurrence: for each content hash in a folder,
+//! the source's copies are paired with the target's copies (first those ferry copied from
+//! exactly that source item, then the rest in id order); unpaired source copies are copied,
+//! unpaired target copies that ferry made are deleted under `--delete-removed`. A folder whose
+//! content reappeared under a new name is renamed on the target, not copied again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::event::{ContentHash, Millis, NativeId, RunOptions};
+use crate::flags::Flags;
+use crate::projection::source::{SourceItem, SourceState};
+use crate::projection::target::{Origin, TargetFolder, TargetItem, TargetState};
+
+/// Copy one source item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    /// Source folder.
+    pub source_folder: String,
+    /// Source id.
+    pub source_id: NativeId,
+    /// Target folder.
+    pub folder: String,
+    /// Keyed hash of the bytes.
+    pub content: ContentHash,
+    /// Size in bytes.
+    pub size: u64,
+    /// Flags to set.
+    pub flags: Flags,
+    /// Internal date.
+    pub date: Option<Millis>,
+}
+
+/// Set a target item's flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagUpdate {
+    /// Target folder.
+    pub folder: String,
+    /// Target id.
+    pub id: NativeId,
+    /// Flags before (as ferry knows them).
+    pub from: Flags,
+    /// The source's flags.
+    pub to: Flags,
+}
+
+/// Delete a target item ferry made whose source is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// Target folder.
+    pub folder: String,
+    /// Target id.
+    pub id: NativeId,
+    /// Its content hash.
+    pub content: ContentHash,
+}
+
+/// An item the next run will not copy, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// Source folder.
+    pub folder: String,
+    /// Source id.
+    pub id: NativeId,
+    /// Why.
+    pub reason: String,
+}
+
+/// What the next run must do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// Target folders to rename (from, to), because their source folder was renamed.
+    pub renames: Vec<(String, String)>,
+    /// Target folders to create.
+    pub create_folders: Vec<String>,
+    /// Items to copy.
+    pub copies: Vec<Copy>,
+    /// Flags to update.
+    pub flag_updates: Vec<FlagUpdate>,
+    /// Items to delete (only with `--delete-removed`).
+    pub deletions: Vec<Deletion>,
+    /// Items left alone, with the reason.
+    pub skipped: Vec<Skip>,
+    /// Source items already on the target.
+    pub in_place: u64,
+}
+
+impl Delta {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.renames.is_empty()
+            && self.create_folders.is_empty()
+            && self.copies.is_empty()
+            && self.flag_updates.is_empty()
+            && self.deletions.is_empty()
+    }
+}
+
+/// The target folder a source folder maps to. Identity today; special-use mapping between
+/// servers that name folders differently arrives with the IMAP adapter.
+pub fn target_folder(source_folder: &str) -> String {
+    source_folder.to_owned()
+}
+
+/// Computes the delta from the two projections.
+pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -> Delta {
+    let mut delta = Delta::default();
+
+    // The target folders as they will be after the renames.
+    let mut view: BTreeMap<String, &TargetFolder> = target
+        .folders
+        .iter()
+        .map(|(path, folder)| (path.clone(), folder))
+        .collect();
+    detect_renames(source, &mut view, &mut delta);
+
+    let mut mapped_targets = BTreeSet::new();
+    for (source_path, folder) in &source.folders {
+        let target_path = target_folder(source_path);
+        mapped_targets.insert(target_path.clone());
+        let target_folder = view.get(&target_path).copied();
+        if target_folder.is_none() {
+            delta.create_folders.push(target_path.clone());
+        }
+
+        for (id, reason) in &folder.unreadable {
+            delta.skipped.push(Skip {
+                folder: source_path.clone(),
+                id: id.clone(),
+                reason: reason.clone(),
+            });
+        }
+
+        let mut source_by_content: BTreeMap<ContentHash, Vec<(&NativeId, &SourceItem)>> =
+            BTreeMap::new();
+        for (id, item) in &folder.items {
+            source_by_content
+                .entry(item.content)
+                .or_default()
+                .push((id, item));
+        }
+        let mut target_by_content: BTreeMap<ContentHash, Vec<(&NativeId, &TargetItem)>> =
+            BTreeMap::new();
+        if let Some(target_folder) = target_folder {
+            for (id, item) in &target_folder.items {
+                if !item.altered {
+                    target_by_content
+                        .entry(item.content)
+                        .or_default()
+                        .push((id, item));
+                }
+            }
+        }
+
+        for (content, sources) in &source_by_content {
+            let mut targets = target_by_content.remove(content).unwrap_or_default();
+            let mut unpaired_sources = Vec::new();
+            // First pair each source item with the target item copied from it.
+            for (source_id, source_item) in sources {
+                let linked = targets.iter().position(|(_, target_item)| {
+                    target_item
+                        .source
+                        .as_ref()
+                        .is_some_and(|(f, i)| f == source_path && i == *source_id)
+                });
+                match linked {
+                    Some(index) => {
+                        let (target_id, target_item) = targets.remove(index);
+                        pair(
+                            &target_path,
+                            target_id,
+                            target_item,
+                            source_item,
+                            &mut delta,
+                        );
+                    }
+                    None => unpaired_sources.push((*source_id, *source_item)),
+                }
+            }
+            // Then the rest in id order: identical copies are interchangeable.
+            let mut targets = targets.into_iter();
+            for (source_id, source_item) in unpaired_sources {
+                match targets.next() {
+                    Some((target_id, target_item)) => {
+                        pair(
+                            &target_path,
+                            target_id,
+                            target_item,
+                            source_item,
+                            &mut delta,
+                        );
+                    }
+                    None => {
+                        if let Some(reason) = target.refused.get(&(target_path.clone(), *content)) {
+                            delta.skipped.push(Skip {
+                                folder: source_path.clone(),
+                                id: source_id.clone(),
+                                reason: reason.clone(),
+                            });
+                        } else {
+                            delta.copies.push(Copy {
+                                source_folder: source_path.clone(),
+                                source_id: source_id.clone(),
+                                folder: target_path.clone(),
+                                content: *content,
+                                size: source_item.size,
+                                flags: source_item.flags.clone(),
+                                date: source_item.date,
+                            });
+                        }
+                    }
+                }
+            }
+            if options.delete_removed && folder.listed {
+                for (target_id, target_item) in targets {
+                    delete_if_ours(&target_path, target_id, target_item, &mut delta);
+                }
+            }
+        }
+        if options.delete_removed && folder.listed {
+            for targets in target_by_content.into_values() {
+                for (target_id, target_item) in targets {
+                    delete_if_ours(&target_path, target_id, target_item, &mut delta);
+                }
+            }
+        }
+    }
+
+    // Target folders whose source folder is gone: only under --delete-removed, and only what
+    // ferry put there.
+    if options.delete_removed {
+        for (target_path, folder) in &view {
+            if mapped_targets.contains(target_path) {
+                continue;
+            }
+            for (target_id, target_item) in &folder.items {
+                if !target_item.altered {
+                    delete_if_ours(target_path, target_id, target_item, &mut delta);
+                }
+            }
+        }
+    }
+    delta
+}
+
+fn pair(
+    folder: &str,
+    target_id: &NativeId,
+    target_item: &TargetItem,
+    source_item: &SourceItem,
+    delta: &mut Delta,
+) {
+    delta.in_place += 1;
+    if target_item.flags != source_item.flags && !target_id.0.starts_with("op-") {
+        delta.flag_updates.push(FlagUpdate {
+            folder: folder.to_owned(),
+            id: target_id.clone(),
+            from: target_item.flags.clone(),
+            to: source_item.flags.clone(),
+        });
+    }
+}
+
+fn delete_if_ours(folder: &str, id: &NativeId, item: &TargetItem, delta: &mut Delta) {
+    if matches!(item.origin, Origin::Copied { .. }) && !id.0.starts_with("op-") {
+        delta.deletions.push(Deletion {
+            folder: folder.to_owned(),
+            id: id.clone(),
+            content: item.content,
+        });
+    }
+}
+
+/// A vanished source folder whose content reappeared in a new source folder (one with no
+/// target folder yet) is a rename: more than half of the vanished folder's distinct contents
+/// must be in the new one. Each new folder takes at most one rename.
+fn detect_renames<'a>(
+    source: &SourceState,
+    view: &mut BTreeMap<String, &'a TargetFolder>,
+    delta: &mut Delta,
+) {
+    let mut taken = BTreeSet::new();
+    for (vanished_path, contents) in &source.vanished {
+        let from = target_folder(vanished_path);
+        if contents.is_empty() || !view.contains_key(&from) {
+            continue;
+        }
+        if source.folders.contains_key(vanished_path) {
+            continue;
+        }
+        let vanished: BTreeSet<&ContentHash> = contents.iter().collect();
+        let mut best: Option<(usize, &String)> = None;
+        for (path, folder) in &source.folders {
+            let to = target_folder(path);
+            if view.contains_key(&to) || taken.contains(path) {
+                continue;
+            }
+            let overlap = folder
+                .items
+                .values()
+                .map(|item| &item.content)
+                .collect::<BTreeSet<_>>()
+                .intersection(&vanished)
+                .count();
+            if overlap == 0 || overlap * 2 <= vanished.len() {
+                continue;
+            }
+            if best.is_none_or(|(best_overlap, _)| overlap > best_overlap) {
+                best = Some((overlap, path));
+            }
+        }
+        if let Some((_, path)) = best {
+            let to = target_folder(path);
+            taken.insert(path.clone());
+            if let Some(folder) = view.remove(&from) {
+                view.insert(to.clone(), folder);
+            }
+            delta.renames.push((from, to));
+        }
+    }
+}

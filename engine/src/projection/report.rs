@@ -1,0 +1,293 @@
+//! The report: per run, what happened; per folder, what was migrated, skipped and failed, with
+//! the reasons. Items whose latest attempt failed count as failed until a later run succeeds.
+
+use std::collections::BTreeMap;
+
+use crate::event::{
+    Action, Event, FailureClass, Millis, NativeId, OpId, RunId, RunOptions, RunOutcome, Side,
+};
+use crate::projection::Projection;
+
+/// One run, as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Its number.
+    pub run: RunId,
+    /// When it started.
+    pub started: Millis,
+    /// When it ended, if it did (a crashed run never ends; the next one resumes it).
+    pub ended: Option<Millis>,
+    /// How it ended.
+    pub outcome: Option<RunOutcome>,
+    /// Source URI.
+    pub source: String,
+    /// Target URI.
+    pub target: String,
+    /// Options.
+    pub options: RunOptions,
+    /// Messages copied.
+    pub copied: u64,
+    /// Bytes copied.
+    pub copied_bytes: u64,
+    /// Flag updates.
+    pub flags_updated: u64,
+    /// Messages deleted on the target.
+    pub deleted: u64,
+    /// Folders created.
+    pub folders_created: u64,
+    /// Folders renamed.
+    pub folders_renamed: u64,
+    /// Writes that failed.
+    pub failed: u64,
+    /// Time spent waiting because a side throttled, in ms.
+    pub throttled_ms: u64,
+}
+
+/// One folder, over all runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderReport {
+    /// Messages ferry copied into it.
+    pub copied: u64,
+    /// Flag updates.
+    pub flags_updated: u64,
+    /// Messages ferry deleted from it.
+    pub deleted: u64,
+    /// Source items whose latest copy attempt failed, by reason.
+    pub failed: BTreeMap<String, u64>,
+    /// Source items skipped (unreadable, refused for good), by reason.
+    pub skipped: BTreeMap<String, u64>,
+}
+
+/// The report projection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Every run, in order.
+    pub runs: Vec<RunSummary>,
+    /// Per target folder.
+    pub folders: BTreeMap<String, FolderReport>,
+    /// Folder renames carried to the target: (run, from, to).
+    pub renames: Vec<(RunId, String, String)>,
+    /// UIDVALIDITY changes seen on the source: (folder, old, new).
+    pub validity_changes: Vec<(String, Option<u64>, Option<u64>)>,
+    pending: BTreeMap<OpId, Action>,
+    /// Latest copy outcome per (folder, source id): `Some(reason)` when it failed.
+    attempts: BTreeMap<(String, NativeId), Option<(FailureClass, String)>>,
+    unreadable: BTreeMap<(String, NativeId), String>,
+    validity: BTreeMap<String, Option<u64>>,
+}
+
+impl Report {
+    fn current(&mut self) -> Option<&mut RunSummary> {
+        self.runs.last_mut()
+    }
+
+    /// Recomputes the per-folder failed and skipped counts from the latest attempts.
+    fn settle(&mut self) {
+        for folder in self.folders.values_mut() {
+            folder.failed.clear();
+            folder.skipped.clear();
+        }
+        for ((folder, _), outcome) in &self.attempts {
+            if let Some((class, reason)) = outcome {
+                let entry = self.folders.entry(folder.clone()).or_default();
+                let map = if *class == FailureClass::Permanent {
+                    &mut entry.skipped
+                } else {
+                    &mut entry.failed
+                };
+                *map.entry(reason.clone()).or_default() += 1;
+            }
+        }
+        for ((folder, _), reason) in &self.unreadable {
+            *self
+                .folders
+                .entry(folder.clone())
+                .or_default()
+                .skipped
+                .entry(format!("unreadable: {reason}"))
+                .or_default() += 1;
+        }
+    }
+
+    /// Total items currently failed (latest attempt failed, not refused for good).
+    pub fn failed_items(&self) -> u64 {
+        self.folders
+            .values()
+            .map(|f| f.failed.values().sum::<u64>())
+            .sum()
+    }
+
+    /// Total items skipped.
+    pub fn skipped_items(&self) -> u64 {
+        self.folders
+            .values()
+            .map(|f| f.skipped.values().sum::<u64>())
+            .sum()
+    }
+}
+
+impl Projection for Report {
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                run,
+                at,
+                source,
+                target,
+                options,
+            } => self.runs.push(RunSummary {
+                run: *run,
+                started: *at,
+                ended: None,
+                outcome: None,
+                source: source.clone(),
+                target: target.clone(),
+                options: *options,
+                copied: 0,
+                copied_bytes: 0,
+                flags_updated: 0,
+                deleted: 0,
+                folders_created: 0,
+                folders_renamed: 0,
+                failed: 0,
+                throttled_ms: 0,
+            }),
+            Event::FolderSeen {
+                side: Side::Source,
+                folder,
+                validity,
+                ..
+            } => {
+                if let Some(Some(old)) = self.validity.get(folder)
+                    && Some(*old) != *validity
+                {
+                    self.validity_changes
+                        .push((folder.clone(), Some(*old), *validity));
+                }
+                self.validity.insert(folder.clone(), *validity);
+            }
+            Event::ItemSeen {
+                side: Side::Source,
+                folder,
+                id,
+                ..
+            }
+            | Event::ItemGone {
+                side: Side::Source,
+                folder,
+                id,
+            } => {
+                if self
+                    .unreadable
+                    .remove(&(folder.clone(), id.clone()))
+                    .is_some()
+                {
+                    self.settle();
+                }
+            }
+            Event::ItemUnreadable {
+                side: Side::Source,
+                folder,
+                id,
+                reason,
+            } => {
+                self.unreadable
+                    .insert((folder.clone(), id.clone()), reason.clone());
+                self.settle();
+            }
+            Event::WriteIntent { op, action } => {
+                self.pending.insert(*op, action.clone());
+            }
+            Event::WriteDone { op, .. } => {
+                let Some(action) = self.pending.remove(op) else {
+                    return;
+                };
+                match action {
+                    Action::Append {
+                        source_folder,
+                        source_id,
+                        folder,
+                        size,
+                        ..
+                    } => {
+                        self.folders.entry(folder).or_default().copied += 1;
+                        if let Some(run) = self.current() {
+                            run.copied += 1;
+                            run.copied_bytes += size;
+                        }
+                        if self
+                            .attempts
+                            .insert((source_folder, source_id), None)
+                            .flatten()
+                            .is_some()
+                        {
+                            self.settle();
+                        }
+                    }
+                    Action::SetFlags { folder, .. } => {
+                        self.folders.entry(folder).or_default().flags_updated += 1;
+                        if let Some(run) = self.current() {
+                            run.flags_updated += 1;
+                        }
+                    }
+                    Action::Delete { folder, .. } => {
+                        self.folders.entry(folder).or_default().deleted += 1;
+                        if let Some(run) = self.current() {
+                            run.deleted += 1;
+                        }
+                    }
+                    Action::CreateFolder { folder } => {
+                        self.folders.entry(folder).or_default();
+                        if let Some(run) = self.current() {
+                            run.folders_created += 1;
+                        }
+                    }
+                    Action::RenameFolder { from, to } => {
+                        let run_id = self.current().map(|run| {
+                            run.folders_renamed += 1;
+                            run.run
+                        });
+                        if let Some(moved) = self.folders.remove(&from) {
+                            self.folders.insert(to.clone(), moved);
+                        }
+                        self.renames.push((run_id.unwrap_or(0), from, to));
+                    }
+                }
+            }
+            Event::WriteFailed { op, class, reason } => {
+                let Some(action) = self.pending.remove(op) else {
+                    return;
+                };
+                if *class == FailureClass::NotApplied {
+                    // An in-doubt write that never landed is not a failure: it is copied again.
+                    return;
+                }
+                if let Some(run) = self.current() {
+                    run.failed += 1;
+                }
+                if let Action::Append {
+                    source_folder,
+                    source_id,
+                    ..
+                } = action
+                {
+                    self.attempts
+                        .insert((source_folder, source_id), Some((*class, reason.clone())));
+                    self.settle();
+                }
+            }
+            Event::Throttled { wait_ms, .. } => {
+                if let Some(run) = self.current() {
+                    run.throttled_ms += wait_ms;
+                }
+            }
+            Event::RunEnded { at, outcome, .. } => {
+                if let Some(run) = self.current() {
+                    run.ended = Some(*at);
+                    run.outcome = Some(*outcome);
+                }
+            }
+            _ => {}
+        }
+    }
+}

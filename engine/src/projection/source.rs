@@ -1,0 +1,170 @@
+//! The source as ferry last saw it: folders and, per folder, every item's content hash, size,
+//! flags and date, keyed by native id. Because it remembers content hashes, a later run reads
+//! only the bytes of items it has not seen.
+
+use std::collections::BTreeMap;
+
+use crate::event::{ContentHash, Event, Millis, NativeId, Side, SpecialUse};
+use crate::flags::Flags;
+use crate::projection::Projection;
+
+/// One source item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceItem {
+    /// Keyed hash of its bytes.
+    pub content: ContentHash,
+    /// Size in bytes.
+    pub size: u64,
+    /// Its flags.
+    pub flags: Flags,
+    /// Internal date.
+    pub date: Option<Millis>,
+}
+
+/// One source folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFolder {
+    /// Its role.
+    pub special_use: Option<crate::event::SpecialUse>,
+    /// UIDVALIDITY or the equivalent.
+    pub validity: Option<u64>,
+    /// Items by native id.
+    pub items: BTreeMap<NativeId, SourceItem>,
+    /// Items that could not be read at the last try, with the reason.
+    pub unreadable: BTreeMap<NativeId, String>,
+    /// The change token of the last complete listing.
+    pub token: Option<String>,
+    /// Whether a listing has completed since the folder was (re)seen.
+    pub listed: bool,
+}
+
+/// The source projection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceState {
+    /// Folders present on the source, by path.
+    pub folders: BTreeMap<String, SourceFolder>,
+    /// Folders that disappeared and whose content might have reappeared under another name
+    /// (a rename), with their last contents. Forgotten when a run completes.
+    pub vanished: BTreeMap<String, Vec<ContentHash>>,
+    /// UIDVALIDITY changes seen: (folder, old, new).
+    pub validity_changes: Vec<(String, Option<u64>, Option<u64>)>,
+}
+
+impl SourceState {
+    /// The folder's special use, when known.
+    pub fn special_use(&self, folder: &str) -> Option<SpecialUse> {
+        self.folders.get(folder).and_then(|f| f.special_use)
+    }
+}
+
+impl Projection for SourceState {
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::FolderSeen {
+                side: Side::Source,
+                folder,
+                special_use,
+                validity,
+            } => {
+                let entry = self.folders.entry(folder.clone()).or_default();
+                if entry.validity != *validity && entry.validity.is_some() {
+                    // Every native id lost its meaning: forget the items; the observer lists
+                    // them again and the planner re-matches them by content.
+                    self.validity_changes
+                        .push((folder.clone(), entry.validity, *validity));
+                    entry.items.clear();
+                    entry.unreadable.clear();
+                    entry.token = None;
+                    entry.listed = false;
+                }
+                entry.validity = *validity;
+                entry.special_use = *special_use;
+                self.vanished.remove(folder);
+            }
+            Event::FolderGone {
+                side: Side::Source,
+                folder,
+            } => {
+                if let Some(gone) = self.folders.remove(folder) {
+                    let contents = gone.items.values().map(|item| item.content).collect();
+                    self.vanished.insert(folder.clone(), contents);
+                }
+            }
+            Event::ItemSeen {
+                side: Side::Source,
+                folder,
+                id,
+                content,
+                size,
+                flags,
+                date,
+            } => {
+                let entry = self.folders.entry(folder.clone()).or_default();
+                entry.unreadable.remove(id);
+                entry.items.insert(
+                    id.clone(),
+                    SourceItem {
+                        content: *content,
+                        size: *size,
+                        flags: flags.clone(),
+                        date: *date,
+                    },
+                );
+            }
+            Event::FlagsSeen {
+                side: Side::Source,
+                folder,
+                id,
+                flags,
+            } => {
+                if let Some(item) = self
+                    .folders
+                    .get_mut(folder)
+                    .and_then(|f| f.items.get_mut(id))
+                {
+                    item.flags = flags.clone();
+                }
+            }
+            Event::ItemGone {
+                side: Side::Source,
+                folder,
+                id,
+            } => {
+                if let Some(entry) = self.folders.get_mut(folder) {
+                    entry.items.remove(id);
+                    entry.unreadable.remove(id);
+                }
+            }
+            Event::ItemUnreadable {
+                side: Side::Source,
+                folder,
+                id,
+                reason,
+            } => {
+                // An item read before keeps its known content: a read that fails now must not
+                // make its copy on the target look orphaned.
+                let entry = self.folders.entry(folder.clone()).or_default();
+                entry.unreadable.insert(id.clone(), reason.clone());
+            }
+            Event::FolderListed {
+                side: Side::Source,
+                folder,
+                token,
+            } => {
+                let entry = self.folders.entry(folder.clone()).or_default();
+                entry.token = token.clone();
+                entry.listed = true;
+            }
+            Event::RunEnded { outcome, .. } => {
+                if matches!(
+                    outcome,
+                    crate::event::RunOutcome::Completed
+                        | crate::event::RunOutcome::CompletedWithFailures
+                ) {
+                    self.vanished.clear();
+                }
+            }
+            _ => {}
+        }
+    }
+}

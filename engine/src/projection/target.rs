@@ -1,0 +1,242 @@
+//! The target as ferry knows it: the folders it created or looked at, every item it wrote
+//! there (with where it came from) or found there, the writes still in doubt, and what the
+//! target refused. Together with the source projection this is the source↔target mapping.
+
+use std::collections::BTreeMap;
+
+use crate::event::{
+    Action, CheckState, ContentHash, Event, FailureClass, NativeId, OpId, RunId, Side,
+};
+use crate::flags::Flags;
+use crate::projection::Projection;
+
+/// How an item came to be on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    /// ferry wrote it, in this run, with this operation.
+    Copied {
+        /// The run.
+        run: RunId,
+        /// The operation.
+        op: OpId,
+    },
+    /// It was already there when ferry looked (another tool, the user, an earlier journal).
+    Found,
+}
+
+/// One target item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetItem {
+    /// Keyed hash of its bytes.
+    pub content: ContentHash,
+    /// Its flags as ferry last set or saw them.
+    pub flags: Flags,
+    /// How it came there.
+    pub origin: Origin,
+    /// The source item it was copied from (folder, id), when ferry copied it.
+    pub source: Option<(String, NativeId)>,
+    /// `--verify-target` found other bytes there than ferry wrote.
+    pub altered: bool,
+}
+
+/// One target folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetFolder {
+    /// ferry created it.
+    pub created_by_ferry: bool,
+    /// ferry listed it (so items someone else put there are known).
+    pub observed: bool,
+    /// Items by target native id.
+    pub items: BTreeMap<NativeId, TargetItem>,
+}
+
+/// The target projection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetState {
+    /// Known folders by path.
+    pub folders: BTreeMap<String, TargetFolder>,
+    /// Writes intended and not yet settled: in doubt after a crash.
+    pub pending: BTreeMap<OpId, Action>,
+    /// The next free operation number.
+    pub next_op: OpId,
+    /// The last run started.
+    pub run: RunId,
+    /// Content the target refused for good, per target folder, with the reason.
+    pub refused: BTreeMap<(String, ContentHash), String>,
+}
+
+impl TargetState {
+    /// Whether the target folder is known to exist.
+    pub fn has_folder(&self, folder: &str) -> bool {
+        self.folders.contains_key(folder)
+    }
+}
+
+impl Projection for TargetState {
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { run, .. } => self.run = *run,
+            Event::FolderSeen {
+                side: Side::Target,
+                folder,
+                ..
+            } => {
+                self.folders.entry(folder.clone()).or_default().observed = true;
+            }
+            Event::FolderGone {
+                side: Side::Target,
+                folder,
+            } => {
+                self.folders.remove(folder);
+            }
+            Event::ItemSeen {
+                side: Side::Target,
+                folder,
+                id,
+                content,
+                flags,
+                ..
+            } => {
+                let entry = self.folders.entry(folder.clone()).or_default();
+                match entry.items.get_mut(id) {
+                    Some(item) => {
+                        item.altered = item.content != *content;
+                        item.flags = flags.clone();
+                    }
+                    None => {
+                        entry.items.insert(
+                            id.clone(),
+                            TargetItem {
+                                content: *content,
+                                flags: flags.clone(),
+                                origin: Origin::Found,
+                                source: None,
+                                altered: false,
+                            },
+                        );
+                    }
+                }
+            }
+            Event::FlagsSeen {
+                side: Side::Target,
+                folder,
+                id,
+                flags,
+            } => {
+                if let Some(item) = self
+                    .folders
+                    .get_mut(folder)
+                    .and_then(|f| f.items.get_mut(id))
+                {
+                    item.flags = flags.clone();
+                }
+            }
+            Event::ItemGone {
+                side: Side::Target,
+                folder,
+                id,
+            } => {
+                if let Some(entry) = self.folders.get_mut(folder) {
+                    entry.items.remove(id);
+                }
+            }
+            Event::WriteIntent { op, action } => {
+                self.next_op = self.next_op.max(op + 1);
+                self.pending.insert(*op, action.clone());
+            }
+            Event::WriteDone { op, id, .. } => {
+                if let Some(action) = self.pending.remove(op) {
+                    self.done(*op, action, id.clone());
+                }
+            }
+            Event::WriteFailed { op, class, reason } => {
+                if let Some(Action::Append {
+                    folder, content, ..
+                }) = self.pending.remove(op)
+                    && *class == FailureClass::Permanent
+                {
+                    self.refused.insert((folder, content), reason.clone());
+                }
+            }
+            Event::TargetChecked { folder, id, state } => match state {
+                CheckState::Intact => {
+                    if let Some(item) = self
+                        .folders
+                        .get_mut(folder)
+                        .and_then(|f| f.items.get_mut(id))
+                    {
+                        item.altered = false;
+                    }
+                }
+                CheckState::Missing => {
+                    if let Some(entry) = self.folders.get_mut(folder) {
+                        entry.items.remove(id);
+                    }
+                }
+                CheckState::Altered => {
+                    if let Some(item) = self
+                        .folders
+                        .get_mut(folder)
+                        .and_then(|f| f.items.get_mut(id))
+                    {
+                        item.altered = true;
+                    }
+                }
+            },
+            _ => {}
+        }
+    }
+}
+
+impl TargetState {
+    fn done(&mut self, op: OpId, action: Action, id: Option<NativeId>) {
+        match action {
+            Action::CreateFolder { folder } => {
+                self.folders.entry(folder).or_default().created_by_ferry = true;
+            }
+            Action::RenameFolder { from, to } => {
+                let moved = self.folders.remove(&from).unwrap_or_default();
+                let entry = self.folders.entry(to).or_default();
+                entry.created_by_ferry |= moved.created_by_ferry;
+                entry.observed |= moved.observed;
+                entry.items.extend(moved.items);
+            }
+            Action::Append {
+                source_folder,
+                source_id,
+                folder,
+                content,
+                flags,
+                ..
+            } => {
+                // A store that does not return ids (IMAP without UIDPLUS) still gets an entry,
+                // so the item counts as present; it cannot be addressed for flags or deletion.
+                let id = id.unwrap_or_else(|| NativeId(format!("op-{op}")));
+                self.folders.entry(folder).or_default().items.insert(
+                    id,
+                    TargetItem {
+                        content,
+                        flags,
+                        origin: Origin::Copied { run: self.run, op },
+                        source: Some((source_folder, source_id)),
+                        altered: false,
+                    },
+                );
+            }
+            Action::SetFlags { folder, id, flags } => {
+                if let Some(item) = self
+                    .folders
+                    .get_mut(&folder)
+                    .and_then(|f| f.items.get_mut(&id))
+                {
+                    item.flags = flags;
+                }
+            }
+            Action::Delete { folder, id, .. } => {
+                if let Some(entry) = self.folders.get_mut(&folder) {
+                    entry.items.remove(&id);
+                }
+            }
+        }
+    }
+}

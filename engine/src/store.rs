@@ -1,0 +1,173 @@
+//! The `Store` trait: what the engine asks of every mail store, source or target.
+//!
+//! Its shape comes from the protocols it must fit:
+//! - IMAP: folders with a UIDVALIDITY, items by UID, a change token (HIGHESTMODSEQ) that lets a
+//!   listing return only changes (CONDSTORE/QRESYNC), APPEND with flags and INTERNALDATE that
+//!   may return the new UID (UIDPLUS), and no way to ask whether an APPEND whose reply was lost
+//!   landed other than looking at UIDs from the pre-write UIDNEXT on.
+//! - Microsoft Graph: folders and messages by opaque id, delta links as change tokens, MIME
+//!   upload that returns the new id, a marker property to find a lost write.
+//! - Maildir: folders are directories, items are files whose unique name is chosen by the
+//!   writer before the write, flags live in the file name.
+//!
+//! Folder paths are `/`-separated Unicode strings (`INBOX`, `Archive/2025`, `Entwürfe`); each
+//! adapter translates its own delimiter and encoding (modified UTF-7, Maildir++ dots).
+
+use async_trait::async_trait;
+use ferry_journal::ContentKey;
+
+use crate::event::{ContentHash, Millis, NativeId, SpecialUse};
+use crate::flags::Flags;
+
+/// What a store can do, so the planner and executor can choose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `list_items` can return changes since a token instead of a full listing.
+    pub change_tokens: bool,
+    /// Keywords (beyond system flags) are kept.
+    pub keywords: bool,
+    /// Folders can be renamed in place.
+    pub rename: bool,
+    /// The largest message the store accepts, when it says.
+    pub max_message_bytes: Option<u64>,
+}
+
+/// A folder as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderInfo {
+    /// `/`-separated path, decoded.
+    pub path: String,
+    /// Its role, when the store says.
+    pub special_use: Option<SpecialUse>,
+    /// IMAP UIDVALIDITY or the equivalent; `None` when native ids never lose their meaning.
+    pub validity: Option<u64>,
+}
+
+/// An item as listed: everything but its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemInfo {
+    /// Where it lives.
+    pub id: NativeId,
+    /// Size in bytes.
+    pub size: u64,
+    /// Its flags.
+    pub flags: Flags,
+    /// Internal date (received time).
+    pub date: Option<Millis>,
+}
+
+/// What `list_items` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// Every item in the folder.
+    Full {
+        /// The items.
+        items: Vec<ItemInfo>,
+        /// A token for the next `list_items`, when the store has them.
+        token: Option<String>,
+    },
+    /// Only what changed since the token given.
+    Changes {
+        /// New items and items whose flags changed.
+        changed: Vec<ItemInfo>,
+        /// Items that are gone.
+        gone: Vec<NativeId>,
+        /// The token for the next call.
+        token: Option<String>,
+    },
+}
+
+/// Where to look on the target for a write whose outcome was lost, decided before the write:
+/// a Maildir unique name, an IMAP `UIDVALIDITY:UIDNEXT`, a Graph marker. Recorded in the
+/// write intent, so it survives a crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendProbe(pub String);
+
+/// How a store operation failed. The class decides what the executor does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Worth retrying after a pause: a dropped connection, a timeout, a 5xx.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// The store asked to slow down.
+    #[error("throttled by the server{}: {reason}", retry_after_ms.map(|ms| format!(" (retry after {ms} ms)")).unwrap_or_default())]
+    Throttled {
+        /// How long the server asked to wait, when it said.
+        retry_after_ms: Option<u64>,
+        /// What it said.
+        reason: String,
+    },
+    /// This item cannot be handled as it is (too large, refused, malformed); retrying the
+    /// same thing will fail the same way.
+    #[error("{0}")]
+    Permanent(String),
+    /// The folder or item is not there.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The store cannot be used at all (unreachable, authentication refused, not a mailbox).
+    #[error("unusable: {0}")]
+    Unusable(String),
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One mail store, as a source or as a target.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The store as a URI without credentials, for the journal and reports.
+    fn describe(&self) -> String;
+
+    /// What it can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Every folder.
+    async fn list_folders(&self) -> StoreResult<Vec<FolderInfo>>;
+
+    /// The items of a folder: all of them, or the changes since `since` when the store can.
+    async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing>;
+
+    /// The exact bytes of one message.
+    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>>;
+
+    /// Creates a folder (and its parents). Succeeds if it exists.
+    async fn create_folder(&self, folder: &str) -> StoreResult<()>;
+
+    /// Renames a folder. Succeeds if `from` is gone and `to` exists (a repeated rename).
+    async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()>;
+
+    /// Decides, before an append, where its result could be found if the reply is lost.
+    async fn prepare_append(&self, folder: &str) -> StoreResult<AppendProbe>;
+
+    /// Stores a message with its flags and internal date; returns its id when the store tells.
+    /// Atomic: after an error the message is either wholly there or not there at all.
+    async fn append(
+        &self,
+        folder: &str,
+        message: &[u8],
+        flags: &Flags,
+        date: Option<Millis>,
+        probe: &AppendProbe,
+    ) -> StoreResult<Option<NativeId>>;
+
+    /// Replaces an item's flags.
+    async fn set_flags(&self, folder: &str, id: &NativeId, flags: &Flags) -> StoreResult<()>;
+
+    /// Deletes an item. Succeeds if it is already gone.
+    async fn delete(&self, folder: &str, id: &NativeId) -> StoreResult<()>;
+
+    /// The items that an append prepared with `probe` could have created and whose bytes hash
+    /// to `content` under `key`, best candidate first. Used to settle writes in doubt.
+    async fn find_appended(
+        &self,
+        folder: &str,
+        probe: &AppendProbe,
+        content: &ContentHash,
+        key: &ContentKey,
+    ) -> StoreResult<Vec<NativeId>>;
+
+    /// Makes every write that returned so far durable (fsync for local stores; a no-op for
+    /// servers, which acknowledge only what they stored).
+    async fn flush(&self) -> StoreResult<()>;
+}

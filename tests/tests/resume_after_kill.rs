@@ -1,0 +1,194 @@
+//! Maildir → Maildir with the real binary, killed with SIGKILL at 50 random moments and resumed
+//! each time by running the same command again.
+//!
+//! Goal: invariants 1 and 2 under real crashes. Method: a 5,000-message sample mailbox is
+//! migrated by `ferry migrate`; the process is killed after a random delay, 50 times; a last run
+//! finishes. Then an independent walk of both directory trees (plain blake3 of every file's
+//! bytes, flags read from the file names and keyword files, not ferry's journal) must find 0
+//! missing, 0 duplicates and equal flags. `journal verify` must pass as well.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ferry_adapters::sample::{SampleSpec, generate};
+use ferry_tests::ferry;
+
+/// Folder (decoded name) → sorted list of (content hash, sorted flag names).
+type Tree = BTreeMap<String, Vec<(String, Vec<String>)>>;
+
+fn keywords(dir: &Path) -> BTreeMap<char, String> {
+    let mut names = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(dir.join("dovecot-keywords")) {
+        for line in text.lines() {
+            if let Some((index, name)) = line.split_once(' ')
+                && let Ok(index) = index.parse::<u8>()
+                && index < 26
+            {
+                names.insert(char::from(b'a' + index), name.to_owned());
+            }
+        }
+    }
+    names
+}
+
+fn walk_folder(dir: &Path) -> Vec<(String, Vec<String>)> {
+    let letters = keywords(dir);
+    let mut items = Vec::new();
+    for sub in ["cur", "new"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.expect("directory entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(entry.path()).expect("read message");
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            let mut flags: Vec<String> = match name.split_once(":2,") {
+                Some((_, info)) => info
+                    .chars()
+                    .filter_map(|c| match c {
+                        'a'..='z' => letters.get(&c).cloned(),
+                        'D' | 'F' | 'P' | 'R' | 'S' | 'T' => Some(c.to_string()),
+                        _ => None,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            flags.sort();
+            items.push((hash, flags));
+        }
+    }
+    items.sort();
+    items
+}
+
+fn walk(root: &Path) -> Tree {
+    let mut tree = Tree::new();
+    tree.insert("INBOX".into(), walk_folder(root));
+    for entry in std::fs::read_dir(root).expect("maildir root") {
+        let entry = entry.expect("directory entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(folder) = name.strip_prefix('.')
+            && entry.path().join("cur").is_dir()
+        {
+            let decoded = ferry_adapters::maildir::mutf7::decode(folder)
+                .unwrap_or_else(|| folder.to_owned())
+                .replace('.', "/");
+            tree.insert(decoded, walk_folder(&entry.path()));
+        }
+    }
+    tree
+}
+
+#[test]
+fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let source = home.path().join("source");
+    let target = home.path().join("target");
+    let journal = home.path().join("journal");
+    let summary = generate(
+        &source,
+        &SampleSpec {
+            messages: 5_000,
+            seed: 77,
+        },
+    )
+    .expect("generate the sample mailbox");
+    assert_eq!(summary.messages, 5_000);
+
+    let args = |command: &mut Command| {
+        command
+            .arg("migrate")
+            .arg("--from")
+            .arg(format!("maildir:{}", source.display()))
+            .arg("--to")
+            .arg(format!("maildir:{}", target.display()))
+            .arg("--journal")
+            .arg(&journal)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    };
+    let mut rng = fastrand::Rng::with_seed(
+        std::env::var("FERRY_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20261125),
+    );
+    let mut finished_before_kill = 0;
+    for _ in 0..50 {
+        let mut command = ferry(home.path());
+        args(&mut command);
+        let mut child = command.spawn().expect("start ferry migrate");
+        std::thread::sleep(Duration::from_millis(rng.u64(5..400)));
+        if child.try_wait().expect("poll child").is_some() {
+            finished_before_kill += 1;
+            continue;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap child");
+    }
+    let mut command = ferry(home.path());
+    args(&mut command);
+    let status = command.status().expect("final run");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the final run must complete cleanly"
+    );
+    assert!(
+        finished_before_kill < 45,
+        "most kills must land in the middle of a run ({finished_before_kill} runs finished first)"
+    );
+
+    let source_tree = walk(&source);
+    let target_tree = walk(&target);
+    let mut missing = 0;
+    let mut duplicates = 0;
+    let mut flag_differences = 0;
+    for (folder, items) in &source_tree {
+        let there = target_tree.get(folder).cloned().unwrap_or_default();
+        let mut source_counts: BTreeMap<&str, Vec<&Vec<String>>> = BTreeMap::new();
+        for (hash, flags) in items {
+            source_counts.entry(hash).or_default().push(flags);
+        }
+        let mut target_counts: BTreeMap<&str, Vec<&Vec<String>>> = BTreeMap::new();
+        for (hash, flags) in &there {
+            target_counts.entry(hash).or_default().push(flags);
+        }
+        for (hash, flags) in &source_counts {
+            let on_target = target_counts.get(hash).cloned().unwrap_or_default();
+            missing += flags.len().saturating_sub(on_target.len());
+            duplicates += on_target.len().saturating_sub(flags.len());
+            if on_target.len() == flags.len() && on_target != *flags {
+                flag_differences += 1;
+            }
+        }
+        for (hash, flags) in &target_counts {
+            if !source_counts.contains_key(hash) {
+                duplicates += flags.len();
+            }
+        }
+    }
+    let source_total: usize = source_tree.values().map(Vec::len).sum();
+    let target_total: usize = target_tree.values().map(Vec::len).sum();
+    assert_eq!(source_total, 5_000);
+    assert_eq!(
+        (missing, duplicates, flag_differences),
+        (0, 0, 0),
+        "missing, duplicates, flag differences"
+    );
+    assert_eq!(target_total, source_total);
+    assert_eq!(
+        source_tree.keys().collect::<Vec<_>>(),
+        target_tree.keys().collect::<Vec<_>>()
+    );
+
+    let verify = ferry(home.path())
+        .args(["journal", "verify", "--journal"])
+        .arg(&journal)
+        .output()
+        .expect("journal verify");
+    assert_eq!(verify.status.code(), Some(0), "{verify:?}");
+}
