@@ -67,6 +67,9 @@ pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
 }
 
+/// One stored message as [`MemoryStore::contents`] shows it: id, bytes, flags.
+pub type StoredItem = (NativeId, Arc<Vec<u8>>, Flags);
+
 /// What a faulty call does.
 enum Fate {
     Proceed,
@@ -306,7 +309,7 @@ impl MemoryStore {
     }
 
     /// Every message: folder → (id, bytes, flags), sorted.
-    pub fn contents(&self) -> BTreeMap<String, Vec<(NativeId, Arc<Vec<u8>>, Flags)>> {
+    pub fn contents(&self) -> BTreeMap<String, Vec<StoredItem>> {
         let inner = self.lock();
         inner
             .folders

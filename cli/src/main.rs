@@ -82,6 +82,20 @@ enum Command {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// Writes the seeded sample mailbox (a Maildir++ tree) to a directory, for trials and
+    /// benchmarks.
+    #[command(hide = true)]
+    GenerateSample {
+        /// Where to write it (must not exist).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// How many messages.
+        #[arg(long, default_value_t = 400)]
+        messages: usize,
+        /// The seed.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
     /// Journal maintenance.
     Journal {
         #[command(subcommand)]
@@ -264,6 +278,29 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if lines == 0 {
                 writeln!(stderr, "no write matches")?;
             }
+            Ok(0)
+        }
+        Command::GenerateSample {
+            out,
+            messages,
+            seed,
+        } => {
+            if out.exists() {
+                anyhow::bail!("{} exists; give a new directory", out.display());
+            }
+            let summary = ferry_adapters::sample::generate(
+                &out,
+                &ferry_adapters::sample::SampleSpec { messages, seed },
+            )
+            .with_context(|| format!("writing the sample to {}", out.display()))?;
+            writeln!(
+                stdout,
+                "{} messages, {} bytes, {} folders at {}",
+                summary.messages,
+                summary.bytes,
+                summary.folders.len(),
+                out.display()
+            )?;
             Ok(0)
         }
         Command::Demo { state, key } => {

@@ -1084,12 +1084,9 @@ impl Worker<'_> {
     /// Picks the first candidate id not known to belong to another write, and claims it.
     fn claim_first(&self, folder: &str, candidates: Vec<NativeId>) -> Option<NativeId> {
         let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        for id in candidates {
-            if claimed.insert((folder.to_owned(), id.clone())) {
-                return Some(id);
-            }
-        }
-        None
+        candidates
+            .into_iter()
+            .find(|id| claimed.insert((folder.to_owned(), id.clone())))
     }
 
     /// Carries out one write; returns its outcome event. Throttling goes to `events`.

@@ -16,12 +16,13 @@ fn text(output: &Output) -> (String, String) {
 }
 
 fn journal_dir(state: &Path) -> PathBuf {
-    std::fs::read_dir(state)
-        .expect("state dir")
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .find(|path| path.is_dir())
-        .expect("the demo made a journal directory")
+    let journal = state.join("journal");
+    assert!(
+        journal.is_dir(),
+        "the demo made no journal at {}",
+        journal.display()
+    );
+    journal
 }
 
 #[test]

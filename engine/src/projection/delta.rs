@@ -274,9 +274,9 @@ fn delete_if_ours(folder: &str, id: &NativeId, item: &TargetItem, delta: &mut De
 /// A vanished source folder whose content reappeared in a new source folder (one with no
 /// target folder yet) is a rename: more than half of the vanished folder's distinct contents
 /// must be in the new one. Each new folder takes at most one rename.
-fn detect_renames<'a>(
+fn detect_renames(
     source: &SourceState,
-    view: &mut BTreeMap<String, &'a TargetFolder>,
+    view: &mut BTreeMap<String, &TargetFolder>,
     delta: &mut Delta,
 ) {
     let mut taken = BTreeSet::new();

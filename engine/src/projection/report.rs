@@ -177,11 +177,8 @@ impl Projection for Report {
                 folder,
                 id,
             } => {
-                if self
-                    .unreadable
-                    .remove(&(folder.clone(), id.clone()))
-                    .is_some()
-                {
+                let was_unreadable = self.unreadable.remove(&(folder.clone(), id.clone()));
+                if was_unreadable.is_some() {
                     self.settle();
                 }
             }
