@@ -52,9 +52,24 @@ const MAILDIRFOLDER: &str = "maildirfolder";
 /// Deliveries by this process, for unique names (the `Q` part).
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
 
-/// A Maildir++ tree as a source or target store.
-#[derive(Debug)]
+/// A Maildir++ tree as a source or target store. Cheap to clone (shared state): reads and
+/// writes of message files run on tokio's blocking threads, so several are in flight at once.
+#[derive(Debug, Clone)]
 pub struct MaildirStore {
+    inner: std::sync::Arc<Inner>,
+}
+
+impl std::ops::Deref for MaildirStore {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+/// The shared state of a [`MaildirStore`].
+#[derive(Debug)]
+pub struct Inner {
     /// The root directory (INBOX), absolute.
     root: PathBuf,
     /// The root, held open from `open` on: `syncfs` reports write-back errors that happened
@@ -177,13 +192,15 @@ impl MaildirStore {
         let root_dir = File::open(&root)
             .map_err(|e| StoreError::Unusable(format!("cannot open the Maildir {shown}: {e}")))?;
         Ok(MaildirStore {
-            hostname: unique_hostname(),
-            root_dir,
-            root,
-            index: Mutex::new(HashMap::new()),
-            pending: Mutex::new(Pending::default()),
-            keywords_lock: Mutex::new(()),
-            flush_failed: Mutex::new(None),
+            inner: std::sync::Arc::new(Inner {
+                hostname: unique_hostname(),
+                root_dir,
+                root,
+                index: Mutex::new(HashMap::new()),
+                pending: Mutex::new(Pending::default()),
+                keywords_lock: Mutex::new(()),
+                flush_failed: Mutex::new(None),
+            }),
         })
     }
 
@@ -370,6 +387,81 @@ impl MaildirStore {
     }
 }
 
+impl MaildirStore {
+    fn fetch_blocking(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
+        check_id(&id.0)
+            .map_err(|reason| StoreError::NotFound(format!("message {id}: {reason}")))?;
+        let dir = self.resolve(folder)?;
+        self.with_item(folder, &dir, &id.0, |location| {
+            fs::read(location.path(&dir))
+        })
+    }
+
+    fn append_blocking(
+        &self,
+        folder: &str,
+        message: &[u8],
+        flags: &Flags,
+        date: Option<Millis>,
+        probe: &AppendProbe,
+    ) -> StoreResult<Option<NativeId>> {
+        let unique = &probe.0;
+        check_id(unique).map_err(|reason| {
+            StoreError::Permanent(format!(
+                "append probe {unique:?} is not a Maildir unique name: {reason}"
+            ))
+        })?;
+        let mtime = date.map(from_millis).transpose()?;
+        let dir = self.resolve(folder)?;
+        let tmp_dir = dir.join("tmp");
+        let tmp = tmp_dir.join(unique);
+        // The Maildir delivery protocol: write into tmp/, then rename into place, so readers
+        // see the whole message or nothing.
+        let written = write_file(&tmp, message, mtime).or_else(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                // A tree copied without its empty tmp/ directories.
+                fs::create_dir_all(&tmp_dir)?;
+                write_file(&tmp, message, mtime)
+            } else {
+                Err(e)
+            }
+        });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_error(format!("writing {}", tmp.display()), e));
+        }
+        let letters = match self.letters_for(&dir, flags) {
+            Ok(letters) => letters,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let file_name = format!("{unique}{INFO_SEP}{letters}");
+        let cur = dir.join("cur");
+        let target = cur.join(&file_name);
+        if let Err(e) = fs::rename(&tmp, &target) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_error(
+                format!("moving {} to {}", tmp.display(), target.display()),
+                e,
+            ));
+        }
+        self.remember(
+            &folder_key(folder),
+            unique,
+            Some(Location {
+                sub: Sub::Cur,
+                file_name,
+            }),
+        );
+        let mut pending = lock(&self.pending);
+        pending.files.push(target);
+        pending.dirs.insert(cur);
+        Ok(Some(NativeId(unique.clone())))
+    }
+}
+
 #[async_trait]
 impl Store for MaildirStore {
     fn describe(&self) -> String {
@@ -378,7 +470,7 @@ impl Store for MaildirStore {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            change_tokens: false,
+            change_tokens: true,
             keywords: true,
             rename: true,
             max_message_bytes: None,
@@ -436,8 +528,22 @@ impl Store for MaildirStore {
             .collect())
     }
 
-    async fn list_items(&self, folder: &str, _since: Option<&str>) -> StoreResult<Listing> {
+    async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
         let dir = self.resolve(folder)?;
+        // The change token is the modification times of new/, cur/ and the keywords file:
+        // every delivery, expunge and flag change (a rename in cur/) changes them. A stamp is
+        // only trusted once it is older than the clock's coarseness allows a same-tick change
+        // to hide behind (Dovecot's maildir code uses the same rule).
+        let stamp = folder_stamp(&dir);
+        if let (Some(since), Some(stamp)) = (since, stamp.as_deref())
+            && since == stamp
+        {
+            return Ok(Listing::Changes {
+                changed: Vec::new(),
+                gone: Vec::new(),
+                token: Some(stamp.to_owned()),
+            });
+        }
         let keywords = Keywords::load(&dir).map_err(|e| {
             io_error(
                 format!("reading {}", dir.join(info::KEYWORDS_FILE).display()),
@@ -490,17 +596,14 @@ impl Store for MaildirStore {
         lock(&self.index).insert(folder_key(folder), index);
         Ok(Listing::Full {
             items: listed,
-            token: None,
+            token: stamp,
         })
     }
 
     async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
-        check_id(&id.0)
-            .map_err(|reason| StoreError::NotFound(format!("message {id}: {reason}")))?;
-        let dir = self.resolve(folder)?;
-        self.with_item(folder, &dir, &id.0, |location| {
-            fs::read(location.path(&dir))
-        })
+        let this = self.clone();
+        let (folder, id) = (folder.to_owned(), id.clone());
+        blocking(move || this.fetch_blocking(&folder, &id)).await
     }
 
     async fn create_folder(&self, folder: &str) -> StoreResult<()> {
@@ -570,60 +673,14 @@ impl Store for MaildirStore {
         date: Option<Millis>,
         probe: &AppendProbe,
     ) -> StoreResult<Option<NativeId>> {
-        let unique = &probe.0;
-        check_id(unique).map_err(|reason| {
-            StoreError::Permanent(format!(
-                "append probe {unique:?} is not a Maildir unique name: {reason}"
-            ))
-        })?;
-        let mtime = date.map(from_millis).transpose()?;
-        let dir = self.resolve(folder)?;
-        let tmp_dir = dir.join("tmp");
-        let tmp = tmp_dir.join(unique);
-        // The Maildir delivery protocol: write into tmp/, then rename into place, so readers
-        // see the whole message or nothing.
-        let written = write_file(&tmp, message, mtime).or_else(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                // A tree copied without its empty tmp/ directories.
-                fs::create_dir_all(&tmp_dir)?;
-                write_file(&tmp, message, mtime)
-            } else {
-                Err(e)
-            }
-        });
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_error(format!("writing {}", tmp.display()), e));
-        }
-        let letters = match self.letters_for(&dir, flags) {
-            Ok(letters) => letters,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        let file_name = format!("{unique}{INFO_SEP}{letters}");
-        let cur = dir.join("cur");
-        let target = cur.join(&file_name);
-        if let Err(e) = fs::rename(&tmp, &target) {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_error(
-                format!("moving {} to {}", tmp.display(), target.display()),
-                e,
-            ));
-        }
-        self.remember(
-            &folder_key(folder),
-            unique,
-            Some(Location {
-                sub: Sub::Cur,
-                file_name,
-            }),
+        let this = self.clone();
+        let (folder, message, flags, probe) = (
+            folder.to_owned(),
+            message.to_vec(),
+            flags.clone(),
+            probe.clone(),
         );
-        let mut pending = lock(&self.pending);
-        pending.files.push(target);
-        pending.dirs.insert(cur);
-        Ok(Some(NativeId(unique.clone())))
+        blocking(move || this.append_blocking(&folder, &message, &flags, date, &probe)).await
     }
 
     async fn set_flags(&self, folder: &str, id: &NativeId, flags: &Flags) -> StoreResult<()> {
@@ -970,3 +1027,41 @@ fn io_error(context: String, e: io::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests;
+
+/// How old a directory's modification time must be before it is trusted as a change token:
+/// file systems stamp with a coarse clock (a few ms on Linux), so a change in the same tick as
+/// a listing could leave the stamp unchanged. Two seconds also covers 1-second stamps.
+const STAMP_SETTLE: Duration = Duration::from_secs(2);
+
+/// The change token of a folder directory, or `None` when it cannot be trusted yet.
+fn folder_stamp(dir: &Path) -> Option<String> {
+    let settled = SystemTime::now().checked_sub(STAMP_SETTLE)?;
+    let mut stamp = String::new();
+    for part in ["new", "cur", info::KEYWORDS_FILE] {
+        let modified = match fs::metadata(dir.join(part)) {
+            Ok(meta) => meta.modified().ok()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && part == info::KEYWORDS_FILE => {
+                UNIX_EPOCH
+            }
+            Err(_) => return None,
+        };
+        if modified > settled {
+            return None;
+        }
+        let nanos = modified.duration_since(UNIX_EPOCH).ok()?.as_nanos();
+        if !stamp.is_empty() {
+            stamp.push('.');
+        }
+        stamp.push_str(&nanos.to_string());
+    }
+    Some(stamp)
+}
+
+/// Runs file work on tokio's blocking threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Transient(format!("file worker stopped: {e}")))?
+}

@@ -62,10 +62,9 @@ pub fn run(
 
     for pass in 1..=2 {
         let started = Instant::now();
-        let (summary, events, dir) = migrate::migrate(&pair, &args, notices)?;
+        let (summary, dir) = migrate::migrate(&pair, &args, notices)?;
         let seconds = started.elapsed().as_secs_f64();
-        let report: Report = fold(&events);
-        let copied = report.runs.last().map(|run| run.copied).unwrap_or(0);
+        let copied = summary.counts.copied;
         writeln!(
             out,
             "\nrun {} ({}): copied {copied} messages, {} already in place, {:.2} s; outcome {:?}",
@@ -80,6 +79,9 @@ pub fn run(
             summary.outcome
         )?;
         if pass == 1 {
+            let journal = migrate::open_journal(&dir, key, false, notices)?;
+            let events = migrate::replay(&journal)?;
+            let report: Report = fold(&events);
             render::report_text(&report, out)?;
         } else {
             writeln!(

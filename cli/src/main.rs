@@ -173,26 +173,25 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut stderr = std::io::stderr();
     match cli.command {
         Command::Migrate { pair, run } => {
-            let (summary, events, dir) = migrate::migrate(&pair, &run, &mut stderr)?;
+            let (summary, dir) = migrate::migrate(&pair, &run, &mut stderr)?;
             if run.dry_run {
                 render::plan(&summary.delta, &mut stdout)?;
                 return Ok(0);
             }
-            let report: ferry_engine::projection::report::Report =
-                ferry_engine::projection::fold(&events);
-            if let Some(last) = report.runs.last() {
-                writeln!(
-                    stdout,
-                    "run {}: copied {} messages ({:.1} MB), {} flag updates, {} deletions, {} failed; {} already in place",
-                    last.run,
-                    last.copied,
-                    last.copied_bytes as f64 / 1e6,
-                    last.flags_updated,
-                    last.deleted,
-                    last.failed,
-                    summary.delta.in_place
-                )?;
-            }
+            let counts = summary.counts;
+            writeln!(
+                stdout,
+                "run {}: {:?}; copied {} messages ({:.1} MB), {} flag updates, {} deletions, {} folders created or renamed, {} failed; {} already in place",
+                summary.run.unwrap_or(0),
+                summary.outcome,
+                counts.copied,
+                counts.copied_bytes as f64 / 1e6,
+                counts.flags_updated,
+                counts.deleted,
+                counts.folders,
+                summary.failed,
+                summary.delta.in_place
+            )?;
             if summary.resolved_done + summary.resolved_not_applied > 0 {
                 writeln!(
                     stdout,
@@ -205,7 +204,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Plan { pair, mut run } => {
             run.dry_run = true;
-            let (summary, _, _) = migrate::migrate(&pair, &run, &mut stderr)?;
+            let (summary, _) = migrate::migrate(&pair, &run, &mut stderr)?;
             render::plan(&summary.delta, &mut stdout)?;
             Ok(0)
         }

@@ -262,12 +262,36 @@ fn stop_on_signals(stop: StopSignal) {
     });
 }
 
-/// Runs one migration (or a dry run). Returns the summary and the journal's events after it.
+/// Folds a journal into the planner's state: from its checkpoint when one opens and decodes,
+/// then the records after it (all of them otherwise), streamed, never held in memory at once.
+/// Returns the migration's pair (from its first run) and the state.
+pub fn load_state(journal: &Journal<Event>) -> anyhow::Result<(Option<(String, String)>, State)> {
+    let context = || format!("replaying the journal at {}", journal.path().display());
+    let (mut pair, mut state, from) = match journal.checkpoint().with_context(context)? {
+        Some((seq, bytes)) => match ferry_engine::checkpoint::decode(&bytes) {
+            Some(checkpoint) => (checkpoint.pair, checkpoint.state, seq + 1),
+            None => (None, State::default(), 1),
+        },
+        None => (None, State::default(), 1),
+    };
+    for entry in journal.replay(from) {
+        let event = entry.with_context(context)?.event;
+        if pair.is_none()
+            && let Event::RunStarted { source, target, .. } = &event
+        {
+            pair = Some((source.clone(), target.clone()));
+        }
+        ferry_engine::projection::Projection::apply(&mut state, &event);
+    }
+    Ok((pair, state))
+}
+
+/// Runs one migration (or a dry run). Returns the summary and the journal's directory.
 pub fn migrate(
     pair: &PairArgs,
     args: &RunArgs,
     notices: &mut dyn Write,
-) -> anyhow::Result<(RunSummary, Vec<Event>, PathBuf)> {
+) -> anyhow::Result<(RunSummary, PathBuf)> {
     if pair.from == pair.to {
         bail!("the source and the target are the same store");
     }
@@ -284,14 +308,23 @@ pub fn migrate(
             Side::Target
         },
     )?;
-    let journal = open_journal(&dir, &pair.key, !args.dry_run, notices)?;
-    let events = replay(&journal)?;
-    let history = events.iter().find_map(|event| match event {
-        Event::RunStarted { source, target, .. } => Some((source.clone(), target.clone())),
-        _ => None,
-    });
-    let state = State::replay(&events);
-    drop(events);
+    // A dry run of a migration that never ran has no journal to read; it plans from nothing
+    // with a throw-away hashing key (nothing it hashes is kept).
+    let journal = if args.dry_run && !dir.exists() {
+        None
+    } else {
+        Some(open_journal(&dir, &pair.key, !args.dry_run, notices)?)
+    };
+    let scratch =
+        ferry_engine::MemoryLog::new(ferry_journal::ContentKey::from_secret([0; 32]), Vec::new());
+    let (history, state) = match &journal {
+        Some(journal) => load_state(journal)?,
+        None => (None, State::default()),
+    };
+    let log: &dyn ferry_engine::EventLog = match &journal {
+        Some(journal) => journal,
+        None => &scratch,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -310,12 +343,12 @@ pub fn migrate(
         jobs: args.jobs.clamp(1, 64),
         ..Config::default()
     };
-    let summary = runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         stop_on_signals(stop.clone());
         let mut run = Run::new(
             source.as_ref(),
             target.as_ref(),
-            &journal,
+            log,
             state,
             options,
             config,
@@ -323,10 +356,13 @@ pub fn migrate(
             &progress,
             stop,
         );
-        run.execute(history.as_ref().map(|(s, t)| (s.as_str(), t.as_str())))
-            .await
+        let summary = run
+            .execute(history.as_ref().map(|(s, t)| (s.as_str(), t.as_str())))
+            .await;
+        (summary, run)
     });
     progress.finish();
+    let (summary, run) = outcome;
     let summary = summary.map_err(|error| match error {
         RunError::Store { side, error } => anyhow::Error::new(StoreUnusable(format!(
             "the {} failed: {error}",
@@ -337,8 +373,22 @@ pub fn migrate(
         ))),
         other => anyhow::Error::new(other),
     })?;
-    let events = replay(&journal)?;
-    Ok((summary, events, dir))
+    if let Some(journal) = journal.as_ref().filter(|_| !args.dry_run) {
+        // The next run starts from here instead of replaying every record.
+        let pair = history.or_else(|| Some((source.describe(), target.describe())));
+        match ferry_engine::checkpoint::encode(pair, run.state()) {
+            Ok(bytes) => {
+                journal
+                    .put_checkpoint(&bytes)
+                    .with_context(|| format!("checkpointing the journal at {}", dir.display()))?;
+            }
+            Err(reason) => writeln!(
+                notices,
+                "warning: no checkpoint written ({reason}); the next run replays the whole journal"
+            )?,
+        }
+    }
+    Ok((summary, dir))
 }
 
 /// The exit code of a finished run.

@@ -23,8 +23,9 @@ use crate::projection::source::SourceState;
 use crate::projection::target::TargetState;
 use crate::store::{Listing, Store, StoreError};
 
-/// The two projections the planner needs, folded together.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The two projections the planner needs, folded together. Serializable only for checkpoints
+/// (see [`crate::checkpoint`]), which are caches, never records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct State {
     /// The source as last seen.
     pub source: SourceState,
@@ -218,6 +219,23 @@ pub struct RunSummary {
     pub resolved_not_applied: usize,
     /// Writes that failed.
     pub failed: usize,
+    /// What the run wrote.
+    pub counts: Counts,
+}
+
+/// What a run wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Messages copied.
+    pub copied: u64,
+    /// Their bytes.
+    pub copied_bytes: u64,
+    /// Flag updates.
+    pub flags_updated: u64,
+    /// Deletions.
+    pub deleted: u64,
+    /// Folders created or renamed.
+    pub folders: u64,
 }
 
 /// One run of a migration.
@@ -254,7 +272,9 @@ struct Worker<'a> {
     rng: &'a Mutex<fastrand::Rng>,
     key: &'a ferry_journal::ContentKey,
     bytes: Semaphore,
-    /// Target ids known to belong to some write: an in-doubt lookup never takes one of them.
+    /// What ferry knows is on the target: an in-doubt lookup never takes one of these ids.
+    known: &'a TargetState,
+    /// Target ids claimed by writes of this batch.
     claimed: Mutex<BTreeSet<(String, NativeId)>>,
 }
 
@@ -310,13 +330,6 @@ impl<'a> Run<'a> {
         let permits = usize::try_from((self.config.inflight_bytes_max >> 10).max(1))
             .unwrap_or(usize::MAX >> 4)
             .min(Semaphore::MAX_PERMITS);
-        let claimed = self
-            .state
-            .target
-            .folders
-            .iter()
-            .flat_map(|(folder, f)| f.items.keys().map(|id| (folder.clone(), id.clone())))
-            .collect();
         Worker {
             source: self.source,
             target: self.target,
@@ -326,7 +339,8 @@ impl<'a> Run<'a> {
             rng: &self.rng,
             key: self.log.content_key(),
             bytes: Semaphore::new(permits),
-            claimed: Mutex::new(claimed),
+            known: &self.state.target,
+            claimed: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -376,10 +390,11 @@ impl<'a> Run<'a> {
                 resolved_done,
                 resolved_not_applied,
                 failed: 0,
+                counts: Counts::default(),
             });
         }
 
-        let (failed, paused) = self.carry_out(&plan).await?;
+        let (failed, paused, counts) = self.carry_out(&plan).await?;
         let unreadable = self
             .state
             .source
@@ -405,6 +420,7 @@ impl<'a> Run<'a> {
             resolved_done,
             resolved_not_applied,
             failed,
+            counts,
         })
     }
 
@@ -781,8 +797,8 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Carries out the plan in batches. Returns (failed writes, paused).
-    async fn carry_out(&mut self, plan: &Delta) -> Result<(usize, bool), RunError> {
+    /// Carries out the plan in batches. Returns (failed writes, paused, what was written).
+    async fn carry_out(&mut self, plan: &Delta) -> Result<(usize, bool, Counts), RunError> {
         let mut queue: VecDeque<Action> = VecDeque::new();
         for (from, to) in &plan.renames {
             queue.push_back(Action::RenameFolder {
@@ -824,10 +840,11 @@ impl<'a> Run<'a> {
         }
 
         let mut failed = 0;
+        let mut counts = Counts::default();
         let mut first = true;
         while !queue.is_empty() {
             if self.stop.is_stopped() {
-                return Ok((failed, true));
+                return Ok((failed, true, counts));
             }
             // Folder writes go first and alone: items need their folders.
             let limit = if first && folder_actions > 0 {
@@ -911,9 +928,28 @@ impl<'a> Run<'a> {
                     )
                 })
                 .count();
+            for outcome in &outcomes {
+                if let Event::WriteDone { op, .. } = outcome
+                    && let Some(action) = op
+                        .checked_sub(first_op)
+                        .and_then(|index| intents.get(usize::try_from(index).ok()?))
+                {
+                    match action {
+                        Action::Append { size, .. } => {
+                            counts.copied += 1;
+                            counts.copied_bytes += size;
+                        }
+                        Action::SetFlags { .. } => counts.flags_updated += 1,
+                        Action::Delete { .. } => counts.deleted += 1,
+                        Action::CreateFolder { .. } | Action::RenameFolder { .. } => {
+                            counts.folders += 1;
+                        }
+                    }
+                }
+            }
             self.record(outcomes)?;
         }
-        Ok((failed, false))
+        Ok((failed, false, counts))
     }
 }
 
@@ -1084,9 +1120,11 @@ impl Worker<'_> {
     /// Picks the first candidate id not known to belong to another write, and claims it.
     fn claim_first(&self, folder: &str, candidates: Vec<NativeId>) -> Option<NativeId> {
         let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        candidates
-            .into_iter()
-            .find(|id| claimed.insert((folder.to_owned(), id.clone())))
+        let known = self.known.folders.get(folder);
+        candidates.into_iter().find(|id| {
+            !known.is_some_and(|f| f.items.contains_key(id))
+                && claimed.insert((folder.to_owned(), id.clone()))
+        })
     }
 
     /// Carries out one write; returns its outcome event. Throttling goes to `events`.

@@ -5,6 +5,7 @@
 //! What is deliberately missing: the engine opens no sockets, reads no mail server's format,
 //! reads no environment or home directory and prints nothing. Projections never read the clock.
 
+pub mod checkpoint;
 pub mod event;
 pub mod executor;
 pub mod flags;

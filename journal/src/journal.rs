@@ -21,6 +21,9 @@ const RECORDS: &str = "records";
 const META: &str = "meta";
 const HEADER_KEY: &[u8] = b"header";
 const HEAD_KEY: &[u8] = b"head";
+/// The checkpoint's file in the journal directory, and the name it is written under first.
+const CHECKPOINT_FILE: &str = "checkpoint";
+const CHECKPOINT_STAGING_FILE: &str = "checkpoint.new";
 /// How long a flushing appender waits for appenders already in the middle of committing, so
 /// that one flush covers them all. A commit takes microseconds; this only bounds a stall.
 const FLUSH_GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(2);
@@ -30,6 +33,8 @@ const ENCODED_GUESS_BYTES: usize = RECORD_OVERHEAD + 128;
 /// head, rewritten with every batch, would pin them up to fjall's default of 512 MiB; 64 MiB
 /// (fjall's minimum) bounds that.
 const WRITE_AHEAD_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// The records keyspace's memtable: 8 MiB, fjall's lower recommendation.
+const MEMTABLE_BYTES_MAX: u64 = 8 * 1024 * 1024;
 
 /// Options for a new journal.
 #[derive(Debug, Clone, Copy)]
@@ -270,6 +275,83 @@ impl<E> Journal<E> {
     /// The sequence number of the last record (0 when empty).
     pub fn last_seq(&self) -> u64 {
         self.inner.written_seq.load(Ordering::Acquire)
+    }
+
+    /// Stores a checkpoint: opaque bytes that summarise every record up to the current tail
+    /// (a fold the caller can rebuild by replaying), sealed and bound to that tail record, so it
+    /// can only ever be opened over the records it summarises. Replaces the previous one;
+    /// durable when this returns. Returns the sequence number it was taken at.
+    ///
+    /// A checkpoint is a cache, never a source of truth: the records stay, and a caller that
+    /// cannot use a checkpoint replays from the start.
+    pub fn put_checkpoint(&self, bytes: &[u8]) -> Result<u64> {
+        let inner = &*self.inner;
+        let tail = lock(&inner.tail)?;
+        if lock(&inner.durable)?.poisoned {
+            return Err(Error::Poisoned);
+        }
+        // The tail must be durable before a checkpoint that covers it.
+        drop(tail);
+        let seq = self.last_seq();
+        self.wait_durable(seq)?;
+        let tail = lock(&inner.tail)?;
+        let sealed = inner.codec.seal_checkpoint(&tail, bytes)?;
+        // A file of its own beside the store, replaced atomically: a checkpoint is rewritten
+        // whole after every run, and keeping it out of the store keeps the store's log short.
+        let path = inner.path.join(CHECKPOINT_FILE);
+        let staging = inner.path.join(CHECKPOINT_STAGING_FILE);
+        let io = |error| Error::Io {
+            context: format!("writing the checkpoint {}", path.display()),
+            source: error,
+        };
+        let mut file = std::fs::File::create(&staging).map_err(io)?;
+        std::io::Write::write_all(&mut file, &sealed).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&staging, &path).map_err(io)?;
+        std::fs::File::open(&inner.path)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io)?;
+        Ok(tail.seq)
+    }
+
+    /// The latest checkpoint and the sequence number it was taken at, when there is one that
+    /// authenticates over the records now in the journal. `None` otherwise (none stored, or
+    /// stored over records that are no longer there): then replay from the start.
+    pub fn checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        let inner = &*self.inner;
+        let path = inner.path.join(CHECKPOINT_FILE);
+        let stored = match std::fs::read(&path) {
+            Ok(stored) => stored,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(Error::Io {
+                    context: format!("reading the checkpoint {}", path.display()),
+                    source: error,
+                });
+            }
+        };
+        let Some(seq) = RecordCodec::checkpoint_seq(&stored) else {
+            return Ok(None);
+        };
+        if seq > self.last_seq() {
+            return Ok(None);
+        }
+        let hash = if seq == 0 {
+            Head::EMPTY.hash
+        } else {
+            match inner
+                .records
+                .get(seq.to_be_bytes())
+                .map_err(|e| Error::storage(&inner.path, e))?
+            {
+                Some(record) => chain_hash(&record),
+                None => return Ok(None),
+            }
+        };
+        Ok(inner
+            .codec
+            .open_checkpoint(&Head { seq, hash }, &stored)
+            .map(|plain| (seq, plain)))
     }
 
     /// The keyed hasher for content hashes in this journal's events.
@@ -603,8 +685,12 @@ fn open_store(path: &Path) -> Result<(Database, Keyspace, Keyspace)> {
         .max_journaling_size(WRITE_AHEAD_BYTES_MAX)
         .open()
         .map_err(|e| Error::storage(path, e))?;
+    // Memtables are rebuilt from the write-ahead files on every open: a smaller one than
+    // fjall's 64 MiB default bounds what an open replays (ferry opens once per run).
     let records = db
-        .keyspace(RECORDS, KeyspaceCreateOptions::default)
+        .keyspace(RECORDS, || {
+            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES_MAX)
+        })
         .map_err(|e| Error::storage(path, e))?;
     let meta = db
         .keyspace(META, KeyspaceCreateOptions::default)

@@ -45,6 +45,7 @@ pub const GENESIS: [u8; 32] = [0; 32];
 
 const RECORD_AAD_TAG: &[u8; 10] = b"ferry-rec1";
 const HEAD_AAD_TAG: &[u8; 10] = b"ferry-hed1";
+const CHECKPOINT_AAD_TAG: &[u8; 10] = b"ferry-ckp1";
 
 /// The chain hash of a stored record.
 pub fn chain_hash(stored: &[u8]) -> [u8; 32] {
@@ -229,6 +230,69 @@ impl RecordCodec {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&body);
         Ok(out)
+    }
+
+    fn checkpoint_aad(&self, at: &Head) -> [u8; 66] {
+        let mut aad = [0_u8; 66];
+        aad[..10].copy_from_slice(CHECKPOINT_AAD_TAG);
+        aad[10..26].copy_from_slice(&self.journal_id);
+        aad[26..34].copy_from_slice(&at.seq.to_be_bytes());
+        aad[34..].copy_from_slice(&at.hash);
+        aad
+    }
+
+    /// Seals a checkpoint taken at record `at`: envelope ‖ seq (clear) ‖ nonce ‖ sealed bytes.
+    /// Bound to that record's chain hash, so it opens only over the very records it summarises.
+    pub fn seal_checkpoint(&self, at: &Head, plain: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0_u8; NONCE_LEN];
+        random_fill(&mut nonce)?;
+        let mut out = Vec::with_capacity(1 + 8 + NONCE_LEN + plain.len() + TAG_LEN);
+        out.push(ENVELOPE_V1);
+        out.extend_from_slice(&at.seq.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        out.extend_from_slice(plain);
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(
+                &nonce.into(),
+                &self.checkpoint_aad(at),
+                out[start..].as_mut().into(),
+            )
+            .map_err(|_| Error::Encode {
+                reason: "sealing the checkpoint failed".into(),
+            })?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// The record a stored checkpoint claims to be taken at (unauthenticated until opened).
+    pub fn checkpoint_seq(stored: &[u8]) -> Option<u64> {
+        if stored.len() < 1 + 8 + NONCE_LEN + TAG_LEN || stored[0] != ENVELOPE_V1 {
+            return None;
+        }
+        Some(u64::from_be_bytes(stored[1..9].try_into().ok()?))
+    }
+
+    /// Opens a checkpoint taken at `at`; `None` if it does not authenticate.
+    pub fn open_checkpoint(&self, at: &Head, stored: &[u8]) -> Option<Vec<u8>> {
+        if Self::checkpoint_seq(stored)? != at.seq {
+            return None;
+        }
+        let nonce: [u8; NONCE_LEN] = stored[9..9 + NONCE_LEN].try_into().ok()?;
+        let body = &stored[9 + NONCE_LEN..];
+        let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
+        let tag: [u8; TAG_LEN] = tag.try_into().ok()?;
+        let mut buffer = ciphertext.to_vec();
+        self.cipher
+            .decrypt_inout_detached(
+                &nonce.into(),
+                &self.checkpoint_aad(at),
+                buffer.as_mut_slice().into(),
+                &tag.into(),
+            )
+            .ok()?;
+        Some(buffer)
     }
 
     /// Opens the head; `None` if it does not authenticate.

@@ -9,7 +9,7 @@ use crate::flags::Flags;
 use crate::projection::Projection;
 
 /// One source item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceItem {
     /// Keyed hash of its bytes.
     pub content: ContentHash,
@@ -22,7 +22,7 @@ pub struct SourceItem {
 }
 
 /// One source folder.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceFolder {
     /// Its role.
     pub special_use: Option<crate::event::SpecialUse>,
@@ -39,7 +39,7 @@ pub struct SourceFolder {
 }
 
 /// The source projection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceState {
     /// Folders present on the source, by path.
     pub folders: BTreeMap<String, SourceFolder>,

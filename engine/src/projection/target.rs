@@ -11,7 +11,9 @@ use crate::flags::Flags;
 use crate::projection::Projection;
 
 /// How an item came to be on the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Origin {
     /// ferry wrote it, in this run, with this operation.
     Copied {
@@ -25,7 +27,7 @@ pub enum Origin {
 }
 
 /// One target item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TargetItem {
     /// Keyed hash of its bytes.
     pub content: ContentHash,
@@ -40,7 +42,7 @@ pub struct TargetItem {
 }
 
 /// One target folder.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TargetFolder {
     /// ferry created it.
     pub created_by_ferry: bool,
@@ -51,7 +53,7 @@ pub struct TargetFolder {
 }
 
 /// The target projection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TargetState {
     /// Known folders by path.
     pub folders: BTreeMap<String, TargetFolder>,

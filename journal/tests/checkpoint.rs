@@ -1,0 +1,55 @@
+//! Checkpoints: a sealed cache of a fold, bound to the record it was taken at. It opens only over
+//! the very records it summarises; anything else makes the caller replay from the start.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{TestEvent, event, journal_with, key_file};
+use ferry_journal::Journal;
+
+// Goal: a checkpoint survives reopening and later appends, and names the record it was taken at.
+#[test]
+fn checkpoint_round_trips_across_reopen_and_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal_with(dir.path(), 10);
+    assert_eq!(journal.checkpoint().unwrap(), None);
+    assert_eq!(journal.put_checkpoint(b"state after ten").unwrap(), 10);
+    journal.append_batch(&[event(10), event(11)]).unwrap();
+    drop(journal);
+    let journal = Journal::<TestEvent>::open(dir.path(), &key_file()).unwrap();
+    assert_eq!(
+        journal.checkpoint().unwrap(),
+        Some((10, b"state after ten".to_vec()))
+    );
+    assert_eq!(journal.put_checkpoint(b"state after twelve").unwrap(), 12);
+    assert_eq!(
+        journal.checkpoint().unwrap(),
+        Some((12, b"state after twelve".to_vec()))
+    );
+}
+
+// Goal: a flipped bit in the checkpoint, or a changed record under it, makes it unusable
+// (never trusted), while the journal itself still reports the record's damage.
+#[test]
+fn tampered_checkpoint_or_records_under_it_are_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal_with(dir.path(), 5);
+    journal.put_checkpoint(b"five").unwrap();
+    let tamper = journal.tamper();
+    let file = dir.path().join("checkpoint");
+    let stored = std::fs::read(&file).unwrap();
+    for bit in 0..stored.len() * 8 {
+        let mut flipped = stored.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        std::fs::write(&file, &flipped).unwrap();
+        assert_eq!(journal.checkpoint().unwrap(), None, "bit {bit}");
+    }
+    std::fs::write(&file, &stored).unwrap();
+    assert_eq!(journal.checkpoint().unwrap(), Some((5, b"five".to_vec())));
+    // The record the checkpoint is bound to changes: the checkpoint no longer opens.
+    let mut record = tamper.get(5).unwrap();
+    record[30] ^= 1;
+    tamper.put(5, &record);
+    assert_eq!(journal.checkpoint().unwrap(), None);
+    assert!(journal.verify().is_err());
+}
