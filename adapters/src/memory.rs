@@ -58,6 +58,8 @@ struct Inner {
     faults: Faults,
     steps: u64,
     max_message_bytes: Option<u64>,
+    /// Whether `list_items` answers with changes since a token.
+    change_tokens: bool,
 }
 
 /// The in-memory store.
@@ -102,6 +104,7 @@ impl MemoryStore {
                 rng: fastrand::Rng::with_seed(seed),
                 faults: Faults::default(),
                 steps: 0,
+                change_tokens: false,
                 max_message_bytes: None,
             })),
         }
@@ -121,6 +124,12 @@ impl MemoryStore {
     /// Refuses messages larger than this.
     pub fn set_max_message_bytes(&self, max: Option<u64>) {
         self.lock().max_message_bytes = max;
+    }
+
+    /// Whether `list_items` answers with changes since a token (like CONDSTORE) or always in
+    /// full.
+    pub fn set_change_tokens(&self, on: bool) {
+        self.lock().change_tokens = on;
     }
 
     /// Calls made since the fault plan was set.
@@ -340,6 +349,20 @@ async fn hang<T>() -> StoreResult<T> {
     Err(StoreError::Transient("no answer (simulated)".into()))
 }
 
+/// A folder's change token: its UIDVALIDITY, UIDNEXT and a hash (FNV-1a) of every UID with its
+/// flags. Message bytes never change under a UID, so this changes exactly when the folder does.
+fn folder_token(folder: &Folder) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (uid, item) in &folder.items {
+        let flags = item.flags.to_string();
+        for byte in uid.to_le_bytes().iter().chain(flags.as_bytes()).chain(b"|") {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{}:{}:{hash:016x}", folder.validity, folder.next_uid)
+}
+
 fn parse_id(id: &NativeId) -> Option<(u64, u64)> {
     let (validity, uid) = id.0.split_once(':')?;
     Some((validity.parse().ok()?, uid.parse().ok()?))
@@ -380,11 +403,12 @@ impl Store for MemoryStore {
     }
 
     fn capabilities(&self) -> Capabilities {
+        let inner = self.lock();
         Capabilities {
-            change_tokens: false,
+            change_tokens: inner.change_tokens,
             keywords: true,
             rename: true,
-            max_message_bytes: self.lock().max_message_bytes,
+            max_message_bytes: inner.max_message_bytes,
         }
     }
 
@@ -403,12 +427,20 @@ impl Store for MemoryStore {
         .await
     }
 
-    async fn list_items(&self, folder: &str, _since: Option<&str>) -> StoreResult<Listing> {
+    async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
         self.read(|inner| {
             let entry = inner
                 .folders
                 .get(folder)
                 .ok_or_else(|| missing_folder(folder))?;
+            let token = folder_token(entry);
+            if inner.change_tokens && since == Some(token.as_str()) {
+                return Ok(Listing::Changes {
+                    changed: Vec::new(),
+                    gone: Vec::new(),
+                    token: Some(token),
+                });
+            }
             Ok(Listing::Full {
                 items: entry
                     .items
@@ -420,7 +452,7 @@ impl Store for MemoryStore {
                         date: item.date,
                     })
                     .collect(),
-                token: None,
+                token: inner.change_tokens.then_some(token),
             })
         })
         .await

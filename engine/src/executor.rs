@@ -561,7 +561,8 @@ impl<'a> Run<'a> {
                 .get(path)
                 .cloned()
                 .unwrap_or_default();
-            let since = if tokens && known.listed {
+            // Items that could not be read last time are read again: list in full.
+            let since = if tokens && known.listed && known.unreadable.is_empty() {
                 known.token.clone()
             } else {
                 None

@@ -33,8 +33,6 @@ const ENCODED_GUESS_BYTES: usize = RECORD_OVERHEAD + 128;
 /// head, rewritten with every batch, would pin them up to fjall's default of 512 MiB; 64 MiB
 /// (fjall's minimum) bounds that.
 const WRITE_AHEAD_BYTES_MAX: u64 = 64 * 1024 * 1024;
-/// The records keyspace's memtable: 8 MiB, fjall's lower recommendation.
-const MEMTABLE_BYTES_MAX: u64 = 8 * 1024 * 1024;
 
 /// Options for a new journal.
 #[derive(Debug, Clone, Copy)]
@@ -685,12 +683,8 @@ fn open_store(path: &Path) -> Result<(Database, Keyspace, Keyspace)> {
         .max_journaling_size(WRITE_AHEAD_BYTES_MAX)
         .open()
         .map_err(|e| Error::storage(path, e))?;
-    // Memtables are rebuilt from the write-ahead files on every open: a smaller one than
-    // fjall's 64 MiB default bounds what an open replays (ferry opens once per run).
     let records = db
-        .keyspace(RECORDS, || {
-            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES_MAX)
-        })
+        .keyspace(RECORDS, KeyspaceCreateOptions::default)
         .map_err(|e| Error::storage(path, e))?;
     let meta = db
         .keyspace(META, KeyspaceCreateOptions::default)

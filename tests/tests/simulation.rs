@@ -286,6 +286,9 @@ fn simulate(seed: u64) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let mut world = World::new(seed);
+        // Half the seeds list with change tokens (as CONDSTORE, Graph delta or Maildir stamps).
+        let tokens = world.rng.bool();
+        world.source.set_change_tokens(tokens);
         world.populate();
         let runs = 1 + world.rng.usize(0..4);
         let mut delete_removed_ever = false;
