@@ -1,7 +1,8 @@
 //! Helpers for the workspace-level integration tests in `tests/tests/`: they drive the real
 //! `ferry` binary as an operator would.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -65,4 +66,73 @@ pub fn ferry(config_home: &std::path::Path) -> Command {
         .env("XDG_CONFIG_HOME", config_home)
         .env("HOME", config_home);
     command
+}
+
+/// Folder (decoded name) → sorted list of (content hash, sorted flag names).
+pub type Tree = BTreeMap<String, Vec<(String, Vec<String>)>>;
+
+fn keywords(dir: &Path) -> BTreeMap<char, String> {
+    let mut names = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(dir.join("dovecot-keywords")) {
+        for line in text.lines() {
+            if let Some((index, name)) = line.split_once(' ')
+                && let Ok(index) = index.parse::<u8>()
+                && index < 26
+            {
+                names.insert(char::from(b'a' + index), name.to_owned());
+            }
+        }
+    }
+    names
+}
+
+fn walk_folder(dir: &Path) -> Vec<(String, Vec<String>)> {
+    let letters = keywords(dir);
+    let mut items = Vec::new();
+    for sub in ["cur", "new"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.expect("directory entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(entry.path()).expect("read message");
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            let mut flags: Vec<String> = match name.split_once(":2,") {
+                Some((_, info)) => info
+                    .chars()
+                    .filter_map(|c| match c {
+                        'a'..='z' => letters.get(&c).cloned(),
+                        'D' | 'F' | 'P' | 'R' | 'S' | 'T' => Some(c.to_string()),
+                        _ => None,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            flags.sort();
+            items.push((hash, flags));
+        }
+    }
+    items.sort();
+    items
+}
+
+/// An independent walk of a Maildir++ tree: every message's plain blake3 hash and flag names
+/// per decoded folder, read from the files themselves (never from ferry's journal).
+pub fn maildir_tree(root: &Path) -> Tree {
+    let mut tree = Tree::new();
+    tree.insert("INBOX".into(), walk_folder(root));
+    for entry in std::fs::read_dir(root).expect("maildir root") {
+        let entry = entry.expect("directory entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(folder) = name.strip_prefix('.')
+            && entry.path().join("cur").is_dir()
+        {
+            let decoded = ferry_adapters::maildir::mutf7::decode(folder)
+                .unwrap_or_else(|| folder.to_owned())
+                .replace('.', "/");
+            tree.insert(decoded, walk_folder(&entry.path()));
+        }
+    }
+    tree
 }

@@ -8,79 +8,11 @@
 //! missing, 0 duplicates and equal flags. `journal verify` must pass as well.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ferry_adapters::sample::{SampleSpec, generate};
-use ferry_tests::ferry;
-
-/// Folder (decoded name) → sorted list of (content hash, sorted flag names).
-type Tree = BTreeMap<String, Vec<(String, Vec<String>)>>;
-
-fn keywords(dir: &Path) -> BTreeMap<char, String> {
-    let mut names = BTreeMap::new();
-    if let Ok(text) = std::fs::read_to_string(dir.join("dovecot-keywords")) {
-        for line in text.lines() {
-            if let Some((index, name)) = line.split_once(' ')
-                && let Ok(index) = index.parse::<u8>()
-                && index < 26
-            {
-                names.insert(char::from(b'a' + index), name.to_owned());
-            }
-        }
-    }
-    names
-}
-
-fn walk_folder(dir: &Path) -> Vec<(String, Vec<String>)> {
-    let letters = keywords(dir);
-    let mut items = Vec::new();
-    for sub in ["cur", "new"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
-            continue;
-        };
-        for entry in entries {
-            let entry = entry.expect("directory entry");
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let bytes = std::fs::read(entry.path()).expect("read message");
-            let hash = blake3::hash(&bytes).to_hex().to_string();
-            let mut flags: Vec<String> = match name.split_once(":2,") {
-                Some((_, info)) => info
-                    .chars()
-                    .filter_map(|c| match c {
-                        'a'..='z' => letters.get(&c).cloned(),
-                        'D' | 'F' | 'P' | 'R' | 'S' | 'T' => Some(c.to_string()),
-                        _ => None,
-                    })
-                    .collect(),
-                None => Vec::new(),
-            };
-            flags.sort();
-            items.push((hash, flags));
-        }
-    }
-    items.sort();
-    items
-}
-
-fn walk(root: &Path) -> Tree {
-    let mut tree = Tree::new();
-    tree.insert("INBOX".into(), walk_folder(root));
-    for entry in std::fs::read_dir(root).expect("maildir root") {
-        let entry = entry.expect("directory entry");
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(folder) = name.strip_prefix('.')
-            && entry.path().join("cur").is_dir()
-        {
-            let decoded = ferry_adapters::maildir::mutf7::decode(folder)
-                .unwrap_or_else(|| folder.to_owned())
-                .replace('.', "/");
-            tree.insert(decoded, walk_folder(&entry.path()));
-        }
-    }
-    tree
-}
+use ferry_tests::{ferry, maildir_tree as walk};
 
 #[test]
 fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
