@@ -300,14 +300,25 @@ pub fn migrate(
         .clone()
         .unwrap_or_else(|| default_journal(&pair.from, &pair.to));
     let source = open_store(&pair.from, Side::Source)?;
-    let target = open_store(
-        &pair.to,
-        if args.dry_run {
-            Side::Source
+    let target = if args.dry_run {
+        // A plan must not create the target; one that does not exist yet is planned as empty.
+        let missing = pair
+            .to
+            .strip_prefix("maildir:")
+            .is_some_and(|path| !Path::new(path).exists());
+        if missing {
+            writeln!(
+                notices,
+                "the target {} does not exist yet: planning against an empty target",
+                pair.to
+            )?;
+            Box::new(ferry_adapters::memory::MemoryStore::new("empty target", 0))
         } else {
-            Side::Target
-        },
-    )?;
+            open_store(&pair.to, Side::Source)?
+        }
+    } else {
+        open_store(&pair.to, Side::Target)?
+    };
     // A dry run of a migration that never ran has no journal to read; it plans from nothing
     // with a throw-away hashing key (nothing it hashes is kept).
     let journal = if args.dry_run && !dir.exists() {

@@ -70,6 +70,21 @@ fn renames_deliveries_deletions_flags_and_verify_reach_the_target() {
         },
     )
     .expect("sample");
+    // A plan writes nothing: no target, no journal.
+    let plan = ferry(home.path())
+        .arg("plan")
+        .arg("--from")
+        .arg(format!("maildir:{}", source.display()))
+        .arg("--to")
+        .arg(format!("maildir:{}", target.display()))
+        .arg("--journal")
+        .arg(home.path().join("journal"))
+        .output()
+        .expect("ferry plan");
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(0), "{text}");
+    assert!(text.contains("300 messages to copy"), "{text}");
+    assert!(!target.exists() && !home.path().join("journal").exists());
     run(home.path(), &source, &target, &[]);
     assert_eq!(maildir_tree(&source), maildir_tree(&target));
     let archived = files(&target.join(".Archive.2024").join("cur")).len();
