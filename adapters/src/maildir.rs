@@ -209,7 +209,7 @@ impl MaildirStore {
         &self.root
     }
 
-    /// The directory of an existing folder (one with a `cur/`).
+    /// The directory of an existing folder (one with a `cur/`, or a damaged one with `new/`).
     fn resolve(&self, folder: &str) -> StoreResult<PathBuf> {
         if is_inbox(folder) {
             return Ok(self.root.clone());
@@ -221,7 +221,10 @@ impl MaildirStore {
         // its raw UTF-8 name; the raw one counts only if it does not decode to another folder.
         for name in [encoded_dir_name(&segments), raw_dir_name(&segments)] {
             let dir = self.root.join(&name);
-            if decode_dir_name(&name).as_deref() == Some(folder) && dir.join("cur").is_dir() {
+            // As in `list_folders`: a damaged folder (cur/ not a directory) still resolves, so
+            // its listing can say what is wrong.
+            let present = dir.join("cur").exists() || dir.join("new").is_dir();
+            if decode_dir_name(&name).as_deref() == Some(folder) && present {
                 return Ok(dir);
             }
         }
@@ -389,6 +392,12 @@ impl MaildirStore {
 
 impl MaildirStore {
     fn fetch_blocking(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
+        if id.0.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(StoreError::Permanent(format!(
+                "the message file {id} in {folder} has a name that is not UTF-8, which no \
+                 Maildir writer produces; rename it (keep any ':2,' suffix) and run again"
+            )));
+        }
         check_id(&id.0)
             .map_err(|reason| StoreError::NotFound(format!("message {id}: {reason}")))?;
         let dir = self.resolve(folder)?;
@@ -491,9 +500,11 @@ impl Store for MaildirStore {
             if !os_name.as_encoded_bytes().starts_with(b".") {
                 continue;
             }
-            // Only directories with a cur/ are folders: this skips Dovecot's and others' dot
-            // files, tmp-only leftovers and other debris.
-            if !entry.path().join("cur").is_dir() {
+            // Only directories with a cur/ (or a new/) are folders: this skips Dovecot's and
+            // others' dot files, tmp-only leftovers and other debris. A folder whose cur/ is
+            // damaged is still listed, so that listing its items reports the damage.
+            let (cur, new) = (entry.path().join("cur"), entry.path().join("new"));
+            if !(cur.exists() || new.is_dir()) {
                 continue;
             }
             let Some(name) = os_name.to_str() else {
@@ -554,7 +565,37 @@ impl Store for MaildirStore {
         // new/ before cur/: see `scan`.
         for sub in [Sub::New, Sub::Cur] {
             let sub_dir = dir.join(sub.name());
+            if sub_dir.exists() && !sub_dir.is_dir() {
+                return Err(StoreError::Permanent(format!(
+                    "the folder {folder} is damaged: {} is not a directory; move it aside and \
+                     create the directory (Maildir needs cur/, new/ and tmp/)",
+                    sub_dir.display()
+                )));
+            }
             for file_name in read_names(&sub_dir)? {
+                if file_name.contains(char::REPLACEMENT_CHARACTER) {
+                    // A name that is not UTF-8 (see `read_names`): listed so that `fetch`
+                    // reports it, with nothing read from it.
+                    let (unique, _) = info::split_name(&file_name);
+                    if !items.contains_key(unique) {
+                        items.insert(
+                            unique.to_owned(),
+                            (
+                                Location {
+                                    sub,
+                                    file_name: file_name.clone(),
+                                },
+                                ItemInfo {
+                                    id: NativeId(unique.to_owned()),
+                                    size: 0,
+                                    flags: Flags::new(),
+                                    date: None,
+                                },
+                            ),
+                        );
+                    }
+                    continue;
+                }
                 let path = sub_dir.join(&file_name);
                 let meta = match fs::metadata(&path) {
                     Ok(meta) => meta,
@@ -842,13 +883,9 @@ fn read_names(dir: &Path) -> StoreResult<Vec<String>> {
         }
         match os_name.into_string() {
             Ok(name) => names.push(name),
-            Err(_) => {
-                return Err(StoreError::Permanent(format!(
-                    "the message file {} has a name that is not UTF-8, which no Maildir \
-                     writer produces; rename it",
-                    entry.path().display()
-                )));
-            }
+            // Listed under its lossy name, so the item is reported (and skipped) by name
+            // instead of the whole folder failing: `fetch` refuses such an id with the reason.
+            Err(os_name) => names.push(os_name.to_string_lossy().into_owned()),
         }
     }
     Ok(names)

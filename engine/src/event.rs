@@ -306,4 +306,14 @@ pub enum Event {
         /// How.
         outcome: RunOutcome,
     },
+    /// A folder could not be listed this run (the store refused it for good); the run went on
+    /// with the other folders and the report says why.
+    FolderUnreadable {
+        /// Which side.
+        side: Side,
+        /// Its path.
+        folder: String,
+        /// Why.
+        reason: String,
+    },
 }

@@ -250,6 +250,8 @@ pub struct Run<'a> {
     watcher: &'a dyn Watcher,
     stop: StopSignal,
     rng: Mutex<fastrand::Rng>,
+    /// Folders that could not be listed in this run.
+    folder_problems: usize,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -304,6 +306,7 @@ impl<'a> Run<'a> {
             watcher,
             stop,
             rng,
+            folder_problems: 0,
         }
     }
 
@@ -403,7 +406,7 @@ impl<'a> Run<'a> {
             .any(|f| !f.unreadable.is_empty());
         let outcome = if paused {
             RunOutcome::Paused
-        } else if failed > 0 || unreadable {
+        } else if failed > 0 || unreadable || self.folder_problems > 0 {
             RunOutcome::CompletedWithFailures
         } else {
             RunOutcome::Completed
@@ -575,7 +578,24 @@ impl<'a> Run<'a> {
                         worker.source.list_items(path, since.as_deref())
                     })
                     .await
-                    .map_err(source_side)?
+            };
+            let listing = match listing {
+                Ok(listing) => listing,
+                // This folder cannot be listed as it is: report it and go on with the others.
+                Err(error @ (StoreError::Permanent(_) | StoreError::NotFound(_))) => {
+                    self.watcher.note(Note::ItemFailed(format!(
+                        "source folder {path} skipped: {error}"
+                    )));
+                    self.folder_problems += 1;
+                    events.push(Event::FolderUnreadable {
+                        side: Side::Source,
+                        folder: path.to_owned(),
+                        reason: error.to_string(),
+                    });
+                    self.record(events)?;
+                    continue;
+                }
+                Err(error) => return Err(source_side(error)),
             };
             let (changed, gone, token) = match listing {
                 Listing::Full { items, token } => {

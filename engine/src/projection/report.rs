@@ -73,6 +73,7 @@ pub struct Report {
     /// Latest copy outcome per (folder, source id): `Some(reason)` when it failed.
     attempts: BTreeMap<(String, NativeId), Option<(FailureClass, String)>>,
     unreadable: BTreeMap<(String, NativeId), String>,
+    unreadable_folders: BTreeMap<String, String>,
     validity: BTreeMap<String, Option<u64>>,
 }
 
@@ -97,6 +98,15 @@ impl Report {
                 };
                 *map.entry(reason.clone()).or_default() += 1;
             }
+        }
+        for (folder, reason) in &self.unreadable_folders {
+            *self
+                .folders
+                .entry(folder.clone())
+                .or_default()
+                .skipped
+                .entry(format!("folder not listed: {reason}"))
+                .or_default() += 1;
         }
         for ((folder, _), reason) in &self.unreadable {
             *self
@@ -191,6 +201,25 @@ impl Projection for Report {
                 self.unreadable
                     .insert((folder.clone(), id.clone()), reason.clone());
                 self.settle();
+            }
+            Event::FolderUnreadable {
+                side: Side::Source,
+                folder,
+                reason,
+            } => {
+                self.unreadable_folders
+                    .insert(folder.clone(), reason.clone());
+                self.settle();
+            }
+            Event::FolderListed {
+                side: Side::Source,
+                folder,
+                ..
+            } => {
+                let was_unreadable = self.unreadable_folders.remove(folder);
+                if was_unreadable.is_some() {
+                    self.settle();
+                }
             }
             Event::WriteIntent { op, action } => {
                 self.pending.insert(*op, action.clone());

@@ -155,6 +155,16 @@ impl Projection for SourceState {
                 entry.token = token.clone();
                 entry.listed = true;
             }
+            Event::FolderUnreadable {
+                side: Side::Source,
+                folder,
+                ..
+            } => {
+                // Not listed this time: no deletions are inferred from it until it is.
+                if let Some(entry) = self.folders.get_mut(folder) {
+                    entry.listed = false;
+                }
+            }
             Event::RunEnded { outcome, .. } => {
                 if matches!(
                     outcome,
