@@ -282,6 +282,11 @@ impl MemoryStore {
         Some(self.deliver(to, item.bytes.as_ref().clone(), item.flags, item.date))
     }
 
+    /// Deletes a folder and everything in it (not INBOX); whether it existed.
+    pub fn user_delete_folder(&self, folder: &str) -> bool {
+        folder != "INBOX" && self.lock().folders.remove(folder).is_some()
+    }
+
     /// Renames a folder, keeping its UIDVALIDITY and UIDs (as IMAP RENAME does); whether it
     /// happened.
     pub fn user_rename(&self, from: &str, to: &str) -> bool {

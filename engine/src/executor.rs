@@ -460,11 +460,18 @@ impl<'a> Run<'a> {
                                     .target
                                     .find_appended(folder, &probe, content, worker.key)
                             })
-                            .await
-                            .map_err(|error| RunError::Store {
-                                side: Side::Target,
-                                error,
-                            })?;
+                            .await;
+                        let found = match found {
+                            Ok(found) => found,
+                            // The folder is gone from the target: the write cannot be there.
+                            Err(StoreError::NotFound(_)) => Vec::new(),
+                            Err(error) => {
+                                return Err(RunError::Store {
+                                    side: Side::Target,
+                                    error,
+                                });
+                            }
+                        };
                         match worker.claim_first(folder, found) {
                             Some(id) => {
                                 done += 1;
@@ -681,6 +688,20 @@ impl<'a> Run<'a> {
         };
         self.record(throttles)?;
         let existing: BTreeSet<String> = existing.into_iter().map(|f| f.path).collect();
+        // Target folders ferry knows that someone removed: forget them (and what was in them),
+        // so the plan creates them again and copies their messages again.
+        let removed: Vec<Event> = self
+            .state
+            .target
+            .folders
+            .keys()
+            .filter(|path| !existing.contains(*path))
+            .map(|path| Event::FolderGone {
+                side: Side::Target,
+                folder: path.clone(),
+            })
+            .collect();
+        self.record(removed)?;
         let mut to_look: BTreeSet<String> = self
             .state
             .source

@@ -178,7 +178,20 @@ impl World {
                     }
                 }
                 8 => {
-                    self.source.user_recreate(&folder);
+                    if self.rng.bool() {
+                        self.source.user_recreate(&folder);
+                    } else {
+                        // Someone deletes a folder on the target behind ferry's back.
+                        let on_target: Vec<String> = self.target.contents().into_keys().collect();
+                        if let Some(victim) = pick(&mut self.rng, &on_target) {
+                            let foreign_inside = self.target.contents()[&victim]
+                                .iter()
+                                .any(|(_, bytes, _)| self.foreign.contains(&self.key.hash(bytes)));
+                            if !foreign_inside {
+                                self.target.user_delete_folder(&victim);
+                            }
+                        }
+                    }
                 }
                 _ => {
                     // A second copy of an existing message.
