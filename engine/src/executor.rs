@@ -146,7 +146,7 @@ impl Default for Config {
             backoff_base_ms: 200,
             backoff_max_ms: 10_000,
             call_timeout_ms: 120_000,
-            inflight_bytes_max: 32 << 20,
+            inflight_bytes_max: 16 << 20,
             seed: 0x5eed,
         }
     }

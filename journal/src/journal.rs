@@ -33,6 +33,9 @@ const ENCODED_GUESS_BYTES: usize = RECORD_OVERHEAD + 128;
 /// head, rewritten with every batch, would pin them up to fjall's default of 512 MiB; 64 MiB
 /// (fjall's minimum) bounds that.
 const WRITE_AHEAD_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// fjall's block cache (32 MiB by default). A journal is appended and replayed front to back,
+/// so cached blocks are rarely read twice; a small cache keeps ferry's memory bounded.
+const BLOCK_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Options for a new journal.
 #[derive(Debug, Clone, Copy)]
@@ -679,6 +682,7 @@ fn open_store(path: &Path) -> Result<(Database, Keyspace, Keyspace)> {
     // The journal flushes by itself at the durability point (`append_batch`), so the store
     // must not flush on every batch commit.
     let db = Database::builder(path)
+        .cache_size(BLOCK_CACHE_BYTES)
         .manual_journal_persist(true)
         .max_journaling_size(WRITE_AHEAD_BYTES_MAX)
         .open()
