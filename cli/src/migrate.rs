@@ -262,10 +262,14 @@ fn stop_on_signals(stop: StopSignal) {
     });
 }
 
+/// A migration's source and target URIs.
+type Pair = (String, String);
+
 /// Folds a journal into the planner's state: from its checkpoint when one opens and decodes,
 /// then the records after it (all of them otherwise), streamed, never held in memory at once.
 /// Returns the migration's pair (from its first run) and the state.
-pub fn load_state(journal: &Journal<Event>) -> anyhow::Result<(Option<(String, String)>, State)> {
+/// Also returns the sequence number of the checkpoint it started from (0 for none).
+pub fn load_state(journal: &Journal<Event>) -> anyhow::Result<(Option<Pair>, State, u64)> {
     let context = || format!("replaying the journal at {}", journal.path().display());
     let (mut pair, mut state, from) = match journal.checkpoint().with_context(context)? {
         Some((seq, bytes)) => match ferry_engine::checkpoint::decode(&bytes) {
@@ -274,6 +278,7 @@ pub fn load_state(journal: &Journal<Event>) -> anyhow::Result<(Option<(String, S
         },
         None => (None, State::default(), 1),
     };
+    let checkpoint_seq = from - 1;
     for entry in journal.replay(from) {
         let event = entry.with_context(context)?.event;
         if pair.is_none()
@@ -283,8 +288,13 @@ pub fn load_state(journal: &Journal<Event>) -> anyhow::Result<(Option<(String, S
         }
         ferry_engine::projection::Projection::apply(&mut state, &event);
     }
-    Ok((pair, state))
+    Ok((pair, state, checkpoint_seq))
 }
+
+/// Records a run may leave after the last checkpoint before a new one is written: replaying
+/// that many costs less than writing a checkpoint (≈ 17 ms at 20,000 messages), so a run that
+/// changed little (a no-op run records two events) does not rewrite it.
+const CHECKPOINT_AFTER_RECORDS: u64 = 2_000;
 
 /// Runs one migration (or a dry run). Returns the summary and the journal's directory.
 pub fn migrate(
@@ -328,9 +338,9 @@ pub fn migrate(
     };
     let scratch =
         ferry_engine::MemoryLog::new(ferry_journal::ContentKey::from_secret([0; 32]), Vec::new());
-    let (history, state) = match &journal {
+    let (history, state, checkpoint_seq) = match &journal {
         Some(journal) => load_state(journal)?,
-        None => (None, State::default()),
+        None => (None, State::default(), 0),
     };
     let log: &dyn ferry_engine::EventLog = match &journal {
         Some(journal) => journal,
@@ -384,7 +394,9 @@ pub fn migrate(
         ))),
         other => anyhow::Error::new(other),
     })?;
-    if let Some(journal) = journal.as_ref().filter(|_| !args.dry_run) {
+    if let Some(journal) = journal.as_ref().filter(|j| {
+        !args.dry_run && j.last_seq().saturating_sub(checkpoint_seq) >= CHECKPOINT_AFTER_RECORDS
+    }) {
         // The next run starts from here instead of replaying every record.
         let pair = history.or_else(|| Some((source.describe(), target.describe())));
         match ferry_engine::checkpoint::encode(pair, run.state()) {
