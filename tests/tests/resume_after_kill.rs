@@ -49,6 +49,8 @@ fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
             .unwrap_or(20261125),
     );
     let mut finished_before_kill = 0;
+    // Kills that left the target incomplete: they interrupted the copy itself.
+    let mut killed_mid_copy = 0;
     for _ in 0..50 {
         let mut command = ferry(home.path());
         args(&mut command);
@@ -60,6 +62,14 @@ fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
         }
         child.kill().expect("SIGKILL");
         child.wait().expect("reap child");
+        let copied: usize = if target.exists() {
+            walk(&target).values().map(Vec::len).sum()
+        } else {
+            0
+        };
+        if copied < 5_000 {
+            killed_mid_copy += 1;
+        }
     }
     let mut command = ferry(home.path());
     args(&mut command);
@@ -68,6 +78,13 @@ fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
         status.code(),
         Some(0),
         "the final run must complete cleanly"
+    );
+    eprintln!(
+        "{killed_mid_copy} kills interrupted the copy, {finished_before_kill} runs finished first"
+    );
+    assert!(
+        killed_mid_copy >= 10,
+        "at least 10 kills must interrupt the copy itself ({killed_mid_copy} did)"
     );
     assert!(
         finished_before_kill < 45,
