@@ -4,7 +4,7 @@
 //! its writes start, the writes run with bounded concurrency and retries, the target is flushed,
 //! and the outcomes are group-committed. Every event is recorded before the state depends on it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -1330,14 +1330,4 @@ fn class_of(error: &StoreError) -> FailureClass {
         StoreError::Permanent(_) => FailureClass::Permanent,
         _ => FailureClass::Transient,
     }
-}
-
-/// Target ids per folder for a quick look-up in tests and reports.
-pub fn target_ids(state: &State) -> BTreeMap<String, BTreeSet<NativeId>> {
-    state
-        .target
-        .folders
-        .iter()
-        .map(|(folder, f)| (folder.clone(), f.items.keys().cloned().collect()))
-        .collect()
 }
