@@ -531,10 +531,10 @@ impl<E> Journal<E> {
         let (chunks_tx, chunks) = mpsc::sync_channel(REPLAY_CHUNKS_IN_FLIGHT);
         if from <= end && pending_error.is_none() {
             let iter = inner.records.range(from.to_be_bytes()..=end.to_be_bytes());
-            let path = inner.path.clone();
+            let reader = Arc::clone(&inner);
             let spawned = std::thread::Builder::new()
                 .name("ferry-journal-replay".into())
-                .spawn(move || read_ahead(iter, &path, &chunks_tx));
+                .spawn(move || read_ahead(iter, &reader, prev, &chunks_tx));
             if let Err(source) = spawned {
                 pending_error = Some(Error::Io {
                     context: "starting the journal's replay reader thread".into(),
@@ -782,19 +782,44 @@ struct RawRecord {
     key: fjall::UserKey,
     stored: fjall::UserValue,
     hash: [u8; 32],
+    /// The plaintext, when the reader opened the record itself (see `read_ahead`).
+    opened: Option<Vec<u8>>,
 }
 
 /// The reader half of a replay: reads stored records in order and computes their chain hashes
-/// (which need only the stored bytes), so the other half only opens records. Spreads a replay
-/// over two cores; stops when the replay is dropped.
-fn read_ahead(iter: fjall::Iter, path: &Path, chunks: &mpsc::SyncSender<Result<Vec<RawRecord>>>) {
+/// (which need only the stored bytes), and opens the records of every other chunk, so that
+/// the two halves of a replay carry about the same work on two cores. A record is opened with
+/// the sequence number of its key and the chain hash of the record read before it: the same
+/// inputs the other half uses once it has checked that the key is the one expected. Only
+/// successful opens are passed on; the other half opens a failing record again, to name what
+/// is wrong. Stops when the replay is dropped.
+fn read_ahead(
+    iter: fjall::Iter,
+    inner: &Inner,
+    mut prev: [u8; 32],
+    chunks: &mpsc::SyncSender<Result<Vec<RawRecord>>>,
+) {
+    let path = &inner.path;
     let mut chunk = Vec::with_capacity(REPLAY_CHUNK_RECORDS);
+    let mut chunk_index: u64 = 0;
     for guard in iter {
         match guard.into_inner() {
             Ok((key, stored)) => {
                 let hash = chain_hash(&stored);
-                chunk.push(RawRecord { key, stored, hash });
+                let opened = if chunk_index % 2 == 1 {
+                    decode_key(&key).and_then(|seq| inner.codec.open(seq, &prev, &stored).ok())
+                } else {
+                    None
+                };
+                prev = hash;
+                chunk.push(RawRecord {
+                    key,
+                    stored,
+                    hash,
+                    opened,
+                });
                 if chunk.len() == REPLAY_CHUNK_RECORDS {
+                    chunk_index += 1;
                     let full =
                         std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK_RECORDS));
                     if chunks.send(Ok(full)).is_err() {
@@ -901,7 +926,12 @@ impl Iterator for Walk {
             },
         };
         let seq = self.next_seq;
-        let RawRecord { key, stored, hash } = raw;
+        let RawRecord {
+            key,
+            stored,
+            hash,
+            opened,
+        } = raw;
         match decode_key(&key) {
             Some(found) if found == seq => {}
             Some(_) => {
@@ -917,12 +947,17 @@ impl Iterator for Walk {
                 });
             }
         }
-        let plain = match self.inner.codec.open(seq, &self.prev, &stored) {
-            Ok(plain) => plain,
-            Err(problem) => {
-                let problem = refine(&self.inner.records, problem, &stored);
-                return self.fail(Error::Corrupt { seq, problem });
-            }
+        // Opened by the reader with this very seq (the key was just checked) and the chain hash
+        // of the record before, which is `self.prev`; otherwise opened here.
+        let plain = match opened {
+            Some(plain) => plain,
+            None => match self.inner.codec.open(seq, &self.prev, &stored) {
+                Ok(plain) => plain,
+                Err(problem) => {
+                    let problem = refine(&self.inner.records, problem, &stored);
+                    return self.fail(Error::Corrupt { seq, problem });
+                }
+            },
         };
         self.prev = hash;
         self.stored_bytes += stored.len() as u64;
