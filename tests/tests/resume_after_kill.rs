@@ -2,17 +2,33 @@
 //! each time by running the same command again.
 //!
 //! Goal: invariants 1 and 2 under real crashes. Method: a 5,000-message sample mailbox is
-//! migrated by `ferry migrate`; the process is killed after a random delay, 50 times; a last run
-//! finishes. Then an independent walk of both directory trees (plain blake3 of every file's
+//! migrated by `ferry migrate`; the process is killed 50 times: 30 times once a random number
+//! of further messages has landed on the target (so the kill falls inside the copy whatever the
+//! machine's speed), 20 times after a random delay (startup, listing, planning, or a finished
+//! run); a last run finishes. Then an independent walk of both directory trees (plain blake3 of every file's
 //! bytes, flags read from the file names and keyword files, not ferry's journal) must find 0
 //! missing, 0 duplicates and equal flags. `journal verify` must pass as well.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use ferry_adapters::sample::{SampleSpec, generate};
-use ferry_tests::{ferry, maildir_tree as walk};
+use ferry_tests::{ferry, maildir_pair, maildir_tree as walk};
+
+/// Messages delivered into the target tree so far (files in every folder's cur/).
+fn landed(target: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(target) else {
+        return 0;
+    };
+    let mut dirs = vec![target.join("cur")];
+    dirs.extend(entries.filter_map(Result::ok).map(|e| e.path().join("cur")));
+    dirs.iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .map(Iterator::count)
+        .sum()
+}
 
 #[test]
 fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
@@ -30,17 +46,10 @@ fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
     .expect("generate the sample mailbox");
     assert_eq!(summary.messages, 5_000);
 
-    let args = |command: &mut Command| {
+    let migrate = || {
+        let mut command = maildir_pair(home.path(), "migrate", &source, &target, &journal);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
         command
-            .arg("migrate")
-            .arg("--from")
-            .arg(format!("maildir:{}", source.display()))
-            .arg("--to")
-            .arg(format!("maildir:{}", target.display()))
-            .arg("--journal")
-            .arg(&journal)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
     };
     let mut rng = fastrand::Rng::with_seed(
         std::env::var("FERRY_CRASH_SEED")
@@ -51,29 +60,33 @@ fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
     let mut finished_before_kill = 0;
     // Kills that left the target incomplete: they interrupted the copy itself.
     let mut killed_mid_copy = 0;
-    for _ in 0..50 {
-        let mut command = ferry(home.path());
-        args(&mut command);
-        let mut child = command.spawn().expect("start ferry migrate");
-        std::thread::sleep(Duration::from_millis(rng.u64(5..400)));
+    for kill in 0..50 {
+        let before = landed(&target);
+        let mut child = migrate().spawn().expect("start ferry migrate");
+        if kill < 30 {
+            // Once 1–60 more messages have landed (or 20 s have passed).
+            let goal = before + rng.usize(1..=60);
+            let started = std::time::Instant::now();
+            while landed(&target) < goal
+                && started.elapsed() < Duration::from_secs(20)
+                && child.try_wait().expect("poll child").is_none()
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.u64(5..400)));
+        }
         if child.try_wait().expect("poll child").is_some() {
             finished_before_kill += 1;
             continue;
         }
         child.kill().expect("SIGKILL");
         child.wait().expect("reap child");
-        let copied: usize = if target.exists() {
-            walk(&target).values().map(Vec::len).sum()
-        } else {
-            0
-        };
-        if copied < 5_000 {
+        if landed(&target) < 5_000 {
             killed_mid_copy += 1;
         }
     }
-    let mut command = ferry(home.path());
-    args(&mut command);
-    let status = command.status().expect("final run");
+    let status = migrate().status().expect("final run");
     assert_eq!(
         status.code(),
         Some(0),
