@@ -702,8 +702,10 @@ impl Store for MaildirStore {
         Ok(())
     }
 
-    async fn prepare_append(&self, _folder: &str) -> StoreResult<AppendProbe> {
-        Ok(AppendProbe(unique_name(&self.hostname)))
+    async fn prepare_appends(&self, _folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>> {
+        Ok((0..count)
+            .map(|_| AppendProbe(unique_name(&self.hostname)))
+            .collect())
     }
 
     async fn append(

@@ -498,16 +498,15 @@ impl Store for MemoryStore {
         .await
     }
 
-    async fn prepare_append(&self, folder: &str) -> StoreResult<AppendProbe> {
+    async fn prepare_appends(&self, folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>> {
         self.read(|inner| {
             let entry = inner
                 .folders
                 .get(folder)
                 .ok_or_else(|| missing_folder(folder))?;
-            Ok(AppendProbe(format!(
-                "{}:{}",
-                entry.validity, entry.next_uid
-            )))
+            // UIDNEXT before the batch: every append of the batch lands at or above it.
+            let probe = AppendProbe(format!("{}:{}", entry.validity, entry.next_uid));
+            Ok(vec![probe; count])
         })
         .await
     }

@@ -97,7 +97,7 @@ pub fn open_journal(
     create: bool,
     notices: &mut dyn Write,
 ) -> anyhow::Result<Journal<Event>> {
-    let exists = dir.join("header").exists() || dir.exists();
+    let exists = dir.exists();
     let key = keys::resolve(
         key,
         if create && !exists {

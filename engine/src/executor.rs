@@ -4,7 +4,7 @@
 //! its writes start, the writes run with bounded concurrency and retries, the target is flushed,
 //! and the outcomes are group-committed. Every event is recorded before the state depends on it.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +21,7 @@ use crate::projection::Projection;
 use crate::projection::delta::{self, Delta};
 use crate::projection::source::SourceState;
 use crate::projection::target::TargetState;
-use crate::store::{Listing, Store, StoreError};
+use crate::store::{AppendProbe, Listing, Store, StoreError};
 
 /// The two projections the planner needs, folded together. Serializable only for checkpoints
 /// (see [`crate::checkpoint`]), which are caches, never records.
@@ -202,6 +202,13 @@ pub enum RunError {
         /// The target given.
         given_target: String,
     },
+}
+
+impl RunError {
+    /// The error for a store failure on `side` that ends the run.
+    fn on(side: Side) -> impl Fn(StoreError) -> RunError + Copy {
+        move |error| RunError::Store { side, error }
+    }
 }
 
 /// What a run did.
@@ -466,10 +473,7 @@ impl<'a> Run<'a> {
                             // The folder is gone from the target: the write cannot be there.
                             Err(StoreError::NotFound(_)) => Vec::new(),
                             Err(error) => {
-                                return Err(RunError::Store {
-                                    side: Side::Target,
-                                    error,
-                                });
+                                return Err(RunError::on(Side::Target)(error));
                             }
                         };
                         match worker.claim_first(folder, found) {
@@ -505,10 +509,7 @@ impl<'a> Run<'a> {
             worker
                 .retry(Side::Target, &mut events, || worker.target.flush())
                 .await
-                .map_err(|error| RunError::Store {
-                    side: Side::Target,
-                    error,
-                })?;
+                .map_err(RunError::on(Side::Target))?;
         }
         self.record(events)?;
         Ok((done, not_applied))
@@ -517,10 +518,6 @@ impl<'a> Run<'a> {
     /// Lists the source and records what changed: new folders and items (read once, to hash
     /// them), flag changes, items and folders gone.
     async fn observe_source(&mut self) -> Result<(), RunError> {
-        let source_side = |error| RunError::Store {
-            side: Side::Source,
-            error,
-        };
         let mut throttles = Vec::new();
         let folders = {
             let worker = self.worker();
@@ -529,7 +526,7 @@ impl<'a> Run<'a> {
                     worker.source.list_folders()
                 })
                 .await
-                .map_err(source_side)?
+                .map_err(RunError::on(Side::Source))?
         };
         let mut events = throttles;
         let listed: BTreeSet<&str> = folders.iter().map(|f| f.path.as_str()).collect();
@@ -602,7 +599,7 @@ impl<'a> Run<'a> {
                     self.record(events)?;
                     continue;
                 }
-                Err(error) => return Err(source_side(error)),
+                Err(error) => return Err(RunError::on(Side::Source)(error)),
             };
             let (changed, gone, token) = match listing {
                 Listing::Full { items, token } => {
@@ -672,10 +669,6 @@ impl<'a> Run<'a> {
     /// already there (from another tool or an earlier journal) are matched, not duplicated; with
     /// `--verify-target`, checks every item ferry knows on the target.
     async fn observe_target(&mut self) -> Result<(), RunError> {
-        let target_side = |error| RunError::Store {
-            side: Side::Target,
-            error,
-        };
         let mut throttles = Vec::new();
         let existing = {
             let worker = self.worker();
@@ -684,7 +677,7 @@ impl<'a> Run<'a> {
                     worker.target.list_folders()
                 })
                 .await
-                .map_err(target_side)?
+                .map_err(RunError::on(Side::Target))?
         };
         self.record(throttles)?;
         let existing: BTreeSet<String> = existing.into_iter().map(|f| f.path).collect();
@@ -761,7 +754,7 @@ impl<'a> Run<'a> {
                         worker.target.list_items(&path, None)
                     })
                     .await
-                    .map_err(target_side)?
+                    .map_err(RunError::on(Side::Target))?
             };
             let items = match listing {
                 Listing::Full { items, .. } => items,
@@ -900,17 +893,31 @@ impl<'a> Run<'a> {
             {
                 let worker = self.worker();
                 let mut throttles = Vec::new();
+                // One probe request per target folder of the batch, not one per message.
+                let mut appends: BTreeMap<String, usize> = BTreeMap::new();
+                for action in &batch {
+                    if let Action::Append { folder, .. } = action {
+                        *appends.entry(folder.clone()).or_default() += 1;
+                    }
+                }
+                let mut probes: BTreeMap<String, std::vec::IntoIter<AppendProbe>> = BTreeMap::new();
+                for (folder, count) in appends {
+                    let prepared = worker
+                        .retry(Side::Target, &mut throttles, || {
+                            worker.target.prepare_appends(&folder, count)
+                        })
+                        .await
+                        .map_err(RunError::on(Side::Target))?;
+                    probes.insert(folder, prepared.into_iter());
+                }
                 for mut action in batch {
                     if let Action::Append { folder, probe, .. } = &mut action {
-                        let prepared = worker
-                            .retry(Side::Target, &mut throttles, || {
-                                worker.target.prepare_append(folder)
-                            })
-                            .await
-                            .map_err(|error| RunError::Store {
-                                side: Side::Target,
-                                error,
-                            })?;
+                        let prepared = probes.get_mut(folder.as_str()).and_then(Iterator::next);
+                        let Some(prepared) = prepared else {
+                            return Err(RunError::on(Side::Target)(StoreError::Transient(
+                                format!("the target gave too few append probes for {folder}"),
+                            )));
+                        };
                         *probe = prepared.0;
                     }
                     intents.push(action);
@@ -950,10 +957,7 @@ impl<'a> Run<'a> {
                 worker
                     .retry(Side::Target, &mut flush_events, || worker.target.flush())
                     .await
-                    .map_err(|error| RunError::Store {
-                        side: Side::Target,
-                        error,
-                    })?;
+                    .map_err(RunError::on(Side::Target))?;
                 let mut outcomes: Vec<Event> = results.into_iter().flatten().collect();
                 outcomes.extend(flush_events);
                 outcomes

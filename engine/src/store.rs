@@ -137,8 +137,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Renames a folder. Succeeds if `from` is gone and `to` exists (a repeated rename).
     async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()>;
 
-    /// Decides, before an append, where its result could be found if the reply is lost.
-    async fn prepare_append(&self, folder: &str) -> StoreResult<AppendProbe>;
+    /// Decides, before `count` appends into `folder`, where each result could be found if its
+    /// reply is lost: one call per folder and batch (for IMAP one `STATUS UIDNEXT`, shared by
+    /// the batch; for Maildir one fresh unique name per message).
+    async fn prepare_appends(&self, folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>>;
+
+    /// [`Store::prepare_appends`] for a single append.
+    async fn prepare_append(&self, folder: &str) -> StoreResult<AppendProbe> {
+        self.prepare_appends(folder, 1)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Transient(format!("no append probe for {folder}")))
+    }
 
     /// Stores a message with its flags and internal date; returns its id when the store tells.
     /// Atomic: after an error the message is either wholly there or not there at all.

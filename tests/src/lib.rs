@@ -57,6 +57,27 @@ pub fn ferry_binary() -> PathBuf {
         .clone()
 }
 
+/// `ferry COMMAND --from maildir:SOURCE --to maildir:TARGET --journal JOURNAL`, ready for more
+/// arguments.
+pub fn maildir_pair(
+    config_home: &Path,
+    command: &str,
+    source: &Path,
+    target: &Path,
+    journal: &Path,
+) -> Command {
+    let mut built = ferry(config_home);
+    built
+        .arg(command)
+        .arg("--from")
+        .arg(format!("maildir:{}", source.display()))
+        .arg("--to")
+        .arg(format!("maildir:{}", target.display()))
+        .arg("--journal")
+        .arg(journal);
+    built
+}
+
 /// A `Command` for the ferry binary with a clean environment: no passphrase variable and a
 /// private config directory, so the operator's own key file is never touched.
 pub fn ferry(config_home: &std::path::Path) -> Command {

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use ferry_journal::{Journal, KeyFileSecret, KeySource};
 use ferry_tests::ferry;
@@ -13,6 +13,15 @@ fn text(output: &Output) -> (String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `ferry journal verify --journal JOURNAL`.
+fn verify_command(home: &Path, journal: &Path) -> Command {
+    let mut command = ferry(home);
+    command
+        .args(["journal", "verify", "--journal"])
+        .arg(journal);
+    command
 }
 
 fn journal_dir(state: &Path) -> PathBuf {
@@ -61,9 +70,7 @@ fn demo_creates_a_private_key_file_once_and_verify_accepts_the_journal() {
     assert_eq!(std::fs::read(&key_file).expect("read key file"), key);
 
     let journal = journal_dir(&state);
-    let verify = ferry(home.path())
-        .args(["journal", "verify", "--journal"])
-        .arg(&journal)
+    let verify = verify_command(home.path(), &journal)
         .output()
         .expect("run ferry journal verify");
     let (stdout, stderr) = text(&verify);
@@ -81,9 +88,7 @@ fn demo_creates_a_private_key_file_once_and_verify_accepts_the_journal() {
         tamper.put(7, &value);
         tamper.persist();
     }
-    let verify = ferry(home.path())
-        .args(["journal", "verify", "--journal"])
-        .arg(&journal)
+    let verify = verify_command(home.path(), &journal)
         .output()
         .expect("run ferry journal verify");
     let (stdout, stderr) = text(&verify);
@@ -111,9 +116,7 @@ fn a_wrong_passphrase_is_its_own_error_and_is_never_printed() {
     let journal = journal_dir(&state);
     let passphrase_file = home.path().join("wrong-passphrase");
     std::fs::write(&passphrase_file, wrong).expect("write passphrase file");
-    let verify = ferry(home.path())
-        .args(["journal", "verify", "--journal"])
-        .arg(&journal)
+    let verify = verify_command(home.path(), &journal)
         .arg("--passphrase-file")
         .arg(&passphrase_file)
         .output()
@@ -129,10 +132,8 @@ fn a_wrong_passphrase_is_its_own_error_and_is_never_printed() {
         assert!(!stdout.contains(secret) && !stderr.contains(secret));
     }
 
-    let verify = ferry(home.path())
+    let verify = verify_command(home.path(), &journal)
         .env("FERRY_PASSPHRASE", right)
-        .args(["journal", "verify", "--journal"])
-        .arg(&journal)
         .output()
         .expect("run ferry journal verify");
     assert_eq!(verify.status.code(), Some(0), "{:?}", text(&verify));

@@ -13,17 +13,10 @@ use std::process::Output;
 use std::time::Duration;
 
 use ferry_adapters::sample::{SampleSpec, generate};
-use ferry_tests::{Tree, ferry, maildir_tree};
+use ferry_tests::{Tree, ferry, maildir_pair, maildir_tree};
 
 fn run(home: &Path, source: &Path, target: &Path, extra: &[&str]) -> Output {
-    let output = ferry(home)
-        .arg("migrate")
-        .arg("--from")
-        .arg(format!("maildir:{}", source.display()))
-        .arg("--to")
-        .arg(format!("maildir:{}", target.display()))
-        .arg("--journal")
-        .arg(home.join("journal"))
+    let output = maildir_pair(home, "migrate", source, target, &home.join("journal"))
         .args(extra)
         .output()
         .expect("run ferry migrate");
@@ -71,16 +64,15 @@ fn renames_deliveries_deletions_flags_and_verify_reach_the_target() {
     )
     .expect("sample");
     // A plan writes nothing: no target, no journal.
-    let plan = ferry(home.path())
-        .arg("plan")
-        .arg("--from")
-        .arg(format!("maildir:{}", source.display()))
-        .arg("--to")
-        .arg(format!("maildir:{}", target.display()))
-        .arg("--journal")
-        .arg(home.path().join("journal"))
-        .output()
-        .expect("ferry plan");
+    let plan = maildir_pair(
+        home.path(),
+        "plan",
+        &source,
+        &target,
+        &home.path().join("journal"),
+    )
+    .output()
+    .expect("ferry plan");
     let text = String::from_utf8_lossy(&plan.stdout);
     assert_eq!(plan.status.code(), Some(0), "{text}");
     assert!(text.contains("300 messages to copy"), "{text}");

@@ -11,17 +11,10 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 use std::process::Output;
 
-use ferry_tests::{ferry, maildir_tree};
+use ferry_tests::{ferry, maildir_pair, maildir_tree};
 
 fn migrate(home: &Path, source: &Path, target: &Path) -> Output {
-    ferry(home)
-        .arg("migrate")
-        .arg("--from")
-        .arg(format!("maildir:{}", source.display()))
-        .arg("--to")
-        .arg(format!("maildir:{}", target.display()))
-        .arg("--journal")
-        .arg(home.join("journal"))
+    maildir_pair(home, "migrate", source, target, &home.join("journal"))
         .output()
         .expect("run ferry migrate")
 }

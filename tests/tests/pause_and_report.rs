@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_adapters::sample::{SampleSpec, generate};
-use ferry_tests::ferry;
+use ferry_tests::{ferry, maildir_pair};
 
 #[test]
 fn sigint_pauses_the_run_resume_completes_and_the_journal_tells_the_story() {
@@ -28,16 +28,8 @@ fn sigint_pauses_the_run_resume_completes_and_the_journal_tells_the_story() {
     )
     .expect("sample");
     let migrate = |jobs: &str| {
-        let mut command = ferry(home.path());
-        command
-            .arg("migrate")
-            .arg("--from")
-            .arg(format!("maildir:{}", source.display()))
-            .arg("--to")
-            .arg(format!("maildir:{}", target.display()))
-            .arg("--journal")
-            .arg(&journal)
-            .args(["--jobs", jobs]);
+        let mut command = maildir_pair(home.path(), "migrate", &source, &target, &journal);
+        command.args(["--jobs", jobs]);
         command
     };
 

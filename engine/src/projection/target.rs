@@ -68,6 +68,11 @@ pub struct TargetState {
 }
 
 impl TargetState {
+    /// A known target item.
+    fn item_mut(&mut self, folder: &str, id: &NativeId) -> Option<&mut TargetItem> {
+        self.folders.get_mut(folder)?.items.get_mut(id)
+    }
+
     /// Whether the target folder is known to exist.
     pub fn has_folder(&self, folder: &str) -> bool {
         self.folders.contains_key(folder)
@@ -125,11 +130,7 @@ impl Projection for TargetState {
                 id,
                 flags,
             } => {
-                if let Some(item) = self
-                    .folders
-                    .get_mut(folder)
-                    .and_then(|f| f.items.get_mut(id))
-                {
+                if let Some(item) = self.item_mut(folder, id) {
                     item.flags = flags.clone();
                 }
             }
@@ -162,11 +163,7 @@ impl Projection for TargetState {
             }
             Event::TargetChecked { folder, id, state } => match state {
                 CheckState::Intact => {
-                    if let Some(item) = self
-                        .folders
-                        .get_mut(folder)
-                        .and_then(|f| f.items.get_mut(id))
-                    {
+                    if let Some(item) = self.item_mut(folder, id) {
                         item.altered = false;
                     }
                 }
@@ -176,11 +173,7 @@ impl Projection for TargetState {
                     }
                 }
                 CheckState::Altered => {
-                    if let Some(item) = self
-                        .folders
-                        .get_mut(folder)
-                        .and_then(|f| f.items.get_mut(id))
-                    {
+                    if let Some(item) = self.item_mut(folder, id) {
                         item.altered = true;
                     }
                 }
@@ -226,11 +219,7 @@ impl TargetState {
                 );
             }
             Action::SetFlags { folder, id, flags } => {
-                if let Some(item) = self
-                    .folders
-                    .get_mut(&folder)
-                    .and_then(|f| f.items.get_mut(&id))
-                {
+                if let Some(item) = self.item_mut(&folder, &id) {
                     item.flags = flags;
                 }
             }
