@@ -1,8 +1,10 @@
-//! ferry's protocol adapters. Empty until the engine issue defines the `Store` trait they
-//! implement; each adapter will translate one protocol into the engine's plain types.
+//! ferry's protocol adapters: each translates one protocol into the engine's plain types and
+//! implements its `Store` trait.
 
+pub mod imap;
 pub mod maildir;
 pub mod memory;
+pub mod mutf7;
 pub mod sample;
 
 pub use ferry_engine as engine;

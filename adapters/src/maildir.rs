@@ -23,7 +23,7 @@
 //! to a blocking thread pool.
 
 pub(crate) mod info;
-pub mod mutf7;
+use crate::mutf7;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};

@@ -53,12 +53,11 @@ pub fn run(
         journal: Some(state.join("journal")),
         from_password_file: None,
         to_password_file: None,
+        ca_file: None,
+        insecure: false,
         key: key.clone(),
     };
-    let args = RunArgs {
-        jobs: 4,
-        ..RunArgs::default()
-    };
+    let args = RunArgs::default();
 
     for pass in 1..=2 {
         let started = Instant::now();

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use ferry_adapters::imap::{ImapOptions, ImapStore};
 use ferry_adapters::maildir::MaildirStore;
 use ferry_engine::event::RunOutcome;
 use ferry_engine::{
@@ -35,8 +36,31 @@ pub struct PairArgs {
     /// Read the target's password from this file (or set FERRY_TO_PASSWORD).
     #[arg(long, value_name = "FILE")]
     pub to_password_file: Option<PathBuf>,
+    /// Also trust the CA certificates (PEM) in this file, for servers with a private CA.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any TLS certificate. Anyone on the path can then read the mail and passwords;
+    /// ferry warns on every run.
+    #[arg(long)]
+    pub insecure: bool,
     #[command(flatten)]
     pub key: KeyArgs,
+}
+
+impl PairArgs {
+    /// The password of one end: its file, else its environment variable, else none.
+    fn secret(&self, side: Side) -> Option<ferry_adapters::imap::Secret> {
+        let (file, variable) = match side {
+            Side::Source => (&self.from_password_file, "FERRY_FROM_PASSWORD"),
+            Side::Target => (&self.to_password_file, "FERRY_TO_PASSWORD"),
+        };
+        if let Some(file) = file {
+            return Some(ferry_adapters::imap::Secret::File(file.clone()));
+        }
+        std::env::var(variable).ok().map(|value| {
+            ferry_adapters::imap::Secret::Value(std::sync::Arc::new(zeroize::Zeroizing::new(value)))
+        })
+    }
 }
 
 /// How a migration run works.
@@ -56,27 +80,66 @@ pub struct RunArgs {
     /// Show what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Writes in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub jobs: usize,
+    /// Reads and writes in flight at once (default: 4 between Maildirs, 32 when a server is
+    /// involved, where they are pipelined).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
-/// A store named by a URI.
-pub fn open_store(uri: &str, side: Side) -> anyhow::Result<Box<dyn Store>> {
+/// A store named by a URI. `end` says which end of the pair it is (for its password);
+/// `read_only` opens it for reading only (the source, or the target of a dry run).
+pub fn open_store(
+    uri: &str,
+    end: Side,
+    read_only: bool,
+    pair: &PairArgs,
+    notices: &mut dyn Write,
+) -> anyhow::Result<Box<dyn Store>> {
     if let Some(path) = uri.strip_prefix("maildir:") {
         if path.is_empty() {
             bail!("{uri}: give a path, e.g. maildir:/var/mail/alice");
         }
-        let store = MaildirStore::open(Path::new(path), side == Side::Target)
+        let store = MaildirStore::open(Path::new(path), !read_only)
             .map_err(|error| StoreUnusable(format!("{uri}: {error}")))?;
         return Ok(Box::new(store));
     }
     match uri.split_once(':') {
-        Some((scheme @ ("imap" | "imaps" | "graph" | "dav" | "davs"), _)) => bail!(
-            "{scheme}: URIs are not supported yet; this version migrates maildir: to maildir:"
+        Some(("imap" | "imaps", _)) => {
+            let options = ImapOptions {
+                secret: pair.secret(end),
+                ca_file: pair.ca_file.clone(),
+                insecure: pair.insecure,
+                read_only,
+            };
+            let store = ImapStore::new(uri, &options).map_err(anyhow::Error::msg)?;
+            if store.plaintext_off_host() {
+                writeln!(
+                    notices,
+                    "warning: {uri} is plaintext (tls=none) to another machine: the password \
+                     and every message cross the network unencrypted"
+                )?;
+            }
+            if pair.insecure {
+                writeln!(
+                    notices,
+                    "warning: --insecure: TLS certificates are not verified; anyone on the path \
+                     can read the mail and the password"
+                )?;
+            }
+            Ok(Box::new(store))
+        }
+        Some((scheme @ ("graph" | "dav" | "davs"), _)) => bail!(
+            "{scheme}: URIs are not supported yet; this version migrates between maildir:, \
+             imap: and imaps: stores"
         ),
-        _ => bail!("{uri}: not a store URI; use maildir:PATH"),
+        _ => {
+            bail!("{uri}: not a store URI; use maildir:PATH, imap://USER@HOST or imaps://USER@HOST")
+        }
     }
+}
+
+fn is_server(uri: &str) -> bool {
+    !uri.starts_with("maildir:")
 }
 
 /// A store that could not be opened or reached (exit code 4).
@@ -309,7 +372,7 @@ pub fn migrate(
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(&pair.from, &pair.to));
-    let source = open_store(&pair.from, Side::Source)?;
+    let source = open_store(&pair.from, Side::Source, true, pair, notices)?;
     let target = if args.dry_run {
         // A plan must not create the target; one that does not exist yet is planned as empty.
         let missing = pair
@@ -324,10 +387,10 @@ pub fn migrate(
             )?;
             Box::new(ferry_adapters::memory::MemoryStore::new("empty target", 0))
         } else {
-            open_store(&pair.to, Side::Source)?
+            open_store(&pair.to, Side::Target, true, pair, notices)?
         }
     } else {
-        open_store(&pair.to, Side::Target)?
+        open_store(&pair.to, Side::Target, false, pair, notices)?
     };
     // A dry run of a migration that never ran has no journal to read; it plans from nothing
     // with a throw-away hashing key (nothing it hashes is kept).
@@ -361,7 +424,14 @@ pub fn migrate(
         dry_run: args.dry_run,
     };
     let config = Config {
-        jobs: args.jobs.clamp(1, 64),
+        jobs: args
+            .jobs
+            .unwrap_or(if is_server(&pair.from) || is_server(&pair.to) {
+                32
+            } else {
+                4
+            })
+            .clamp(1, 256),
         ..Config::default()
     };
     let outcome = runtime.block_on(async {

@@ -620,6 +620,10 @@ impl<'a> Run<'a> {
                 } => (changed, gone, token),
             };
             for id in gone {
+                // A change listing may name items this journal never saw.
+                if !known.items.contains_key(&id) && !known.unreadable.contains_key(&id) {
+                    continue;
+                }
                 events.push(Event::ItemGone {
                     side: Side::Source,
                     folder: path.to_owned(),
@@ -1303,7 +1307,17 @@ impl Worker<'_> {
                     self.claim_first(folder, vec![id.clone()]);
                     return Ok(Some(id));
                 }
-                Ok(None) => return Ok(None),
+                Ok(None) => {
+                    // Stored, but the store did not say under which id (IMAP without UIDPLUS):
+                    // find it the way a write in doubt is found.
+                    let found = self
+                        .retry(Side::Target, events, || {
+                            self.target.find_appended(folder, &probe, content, self.key)
+                        })
+                        .await
+                        .unwrap_or_default();
+                    return Ok(self.claim_first(folder, found));
+                }
                 Err(StoreError::Transient(reason)) => {
                     // The append may have landed with its reply lost: look before writing again.
                     let found = self

@@ -1,0 +1,1188 @@
+//! The IMAP store, source or target, over a pool of pipelined connections.
+//!
+//! - Native ids are `UIDVALIDITY:UID`, so an id from before a UIDVALIDITY change is never
+//!   mistaken for a message after it.
+//! - Change tokens are `UIDVALIDITY:HIGHESTMODSEQ:UIDNEXT:MESSAGES`. One `LIST ... RETURN
+//!   (STATUS ...)` (LIST-STATUS) or one STATUS per folder tells whether a folder changed at all;
+//!   with QRESYNC a changed folder costs one `UID FETCH 1:* (...) (CHANGEDSINCE m VANISHED)`;
+//!   without it the folder is listed in full.
+//! - Messages are fetched with `UID FETCH uid (BODY.PEEK[])` and stored with APPEND, many in
+//!   flight per connection (non-synchronising literals with LITERAL+); UIDPLUS's APPENDUID
+//!   names the new message. A write whose reply was lost is looked for from the UIDNEXT the
+//!   target had before the write (its append probe).
+//! - A connection serves one selected folder at a time. Pipelined commands share it (a read
+//!   lock on its `gate`); SELECT and commands whose untagged answers must not mix with others
+//!   (LIST, STATUS, full listings) hold it alone (the write lock).
+
+mod conn;
+mod session;
+mod wire;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferry_engine::event::{Millis, NativeId};
+use ferry_engine::flags::Flags;
+use ferry_engine::journal::{ContentHash, ContentKey};
+use ferry_engine::store::{
+    AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, Store, StoreError, StoreResult,
+};
+use tokio::sync::{Notify, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+
+use conn::{Collect, Done, DoneCode, Outcome, Piece, StatusItems, Untagged};
+pub use session::{AuthMethod, Endpoint, Secret, Security};
+use session::{Caps, Session};
+use wire::Naming;
+
+/// How deep a connection's pipeline may get before another connection is opened.
+const PIPELINE_DEPTH: usize = 48;
+
+/// Options of an IMAP store beyond its URI.
+#[derive(Debug, Clone)]
+pub struct ImapOptions {
+    /// The password or token.
+    pub secret: Option<Secret>,
+    /// Extra trusted CA certificates (PEM), for servers with a private CA.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Accept any certificate (tests and emergencies only).
+    pub insecure: bool,
+    /// Whether ferry only reads (source): folders are opened with EXAMINE.
+    pub read_only: bool,
+}
+
+/// An IMAP server account.
+#[derive(Debug, Clone)]
+pub struct ImapStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    endpoint: Endpoint,
+    described: String,
+    read_only: bool,
+    max_connections: usize,
+    pool: Mutex<Pool>,
+    pool_changed: Notify,
+    /// From the first session: what the server can do, how it names folders.
+    server: Mutex<Option<(Caps, Naming)>>,
+    /// Folder figures from the latest folder listing, by path.
+    statuses: Mutex<HashMap<String, StatusItems>>,
+    /// Keyed hashes of target messages read while settling writes in doubt, by
+    /// (folder, UIDVALIDITY, UID), so each is read once per run.
+    hashes: Mutex<HashMap<(String, u32, u32), ContentHash>>,
+    /// Keywords the target could not keep, reported once per folder.
+    dropped_keywords: Mutex<BTreeSet<(String, String)>>,
+}
+
+#[derive(Debug, Default)]
+struct Pool {
+    slots: Vec<Arc<Slot>>,
+    opening: usize,
+}
+
+/// One connection and what it has selected.
+#[derive(Debug)]
+struct Slot {
+    session: Session,
+    gate: Arc<RwLock<()>>,
+    selected: Mutex<Option<Selected>>,
+    /// Callers that chose this slot and have not finished with it.
+    users: AtomicUsize,
+}
+
+/// The folder a connection has selected, as SELECT described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Selected {
+    path: String,
+    validity: u32,
+    uid_next: u32,
+    exists: u32,
+    highest_modseq: u64,
+    permanent_flags: Option<Vec<String>>,
+}
+
+impl Slot {
+    fn selected(&self, path: &str) -> Option<Selected> {
+        let selected = self.selected.lock().unwrap_or_else(|e| e.into_inner());
+        selected.as_ref().filter(|s| s.path == path).cloned()
+    }
+
+    fn load(&self) -> usize {
+        self.users.load(Ordering::Relaxed)
+    }
+}
+
+/// A slot chosen for work; counts as a user until dropped.
+struct Use(Arc<Slot>);
+
+impl Drop for Use {
+    fn drop(&mut self) {
+        self.0.users.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for Use {
+    type Target = Slot;
+    fn deref(&self) -> &Slot {
+        &self.0
+    }
+}
+
+/// A connection with a folder selected, shared with other pipelined commands.
+struct Shared {
+    slot: Use,
+    selected: Selected,
+    _gate: OwnedRwLockReadGuard<()>,
+}
+
+/// A connection held alone.
+struct Alone {
+    slot: Use,
+    _gate: OwnedRwLockWriteGuard<()>,
+}
+
+fn parse_id(id: &NativeId) -> Option<(u32, u32)> {
+    let (validity, uid) = id.0.split_once(':')?;
+    Some((validity.parse().ok()?, uid.parse().ok()?))
+}
+
+fn make_id(validity: u32, uid: u32) -> NativeId {
+    NativeId(format!("{validity}:{uid}"))
+}
+
+/// Parses `imap://user@host:port/?tls=none&auth=xoauth2&connections=4&timeout=60` or
+/// `imaps://...` into an endpoint.
+pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
+    let url = url::Url::parse(uri).map_err(|error| format!("{uri}: not a URI: {error}"))?;
+    let mut security = match url.scheme() {
+        "imaps" => Security::Implicit,
+        "imap" => Security::StartTls,
+        other => return Err(format!("{uri}: {other}: is not imap: or imaps:")),
+    };
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{uri}: give a host, e.g. imaps://alice@mail.example.com"))?
+        .to_owned();
+    let user = percent_encoding::percent_decode_str(url.username())
+        .decode_utf8()
+        .map_err(|_| format!("{uri}: the user name is not UTF-8"))?
+        .into_owned();
+    if user.is_empty() {
+        return Err(format!("{uri}: give a user, e.g. imaps://alice@{host}"));
+    }
+    if url.password().is_some() {
+        return Err(format!(
+            "{uri}: never put a password in the URI; use --from-password-file / \
+             --to-password-file or FERRY_FROM_PASSWORD / FERRY_TO_PASSWORD"
+        ));
+    }
+    let mut auth = AuthMethod::Password;
+    let mut timeout = Duration::from_secs(60);
+    for (key, value) in url.query_pairs() {
+        match (key.as_ref(), value.as_ref()) {
+            ("tls", "none") if security == Security::StartTls => security = Security::None,
+            ("tls", "starttls") if security == Security::StartTls => {}
+            ("tls", other) => {
+                return Err(format!(
+                    "{uri}: tls={other} is not understood; imap:// uses STARTTLS, \
+                     ?tls=none allows plaintext, imaps:// is TLS from the start"
+                ));
+            }
+            ("auth", method) => {
+                auth = match method.to_ascii_lowercase().as_str() {
+                    "login" => AuthMethod::Login,
+                    "plain" => AuthMethod::Plain,
+                    "xoauth2" => AuthMethod::XOAuth2,
+                    "oauthbearer" => AuthMethod::OAuthBearer,
+                    other => {
+                        return Err(format!(
+                            "{uri}: auth={other} is not one of login, plain, xoauth2, oauthbearer"
+                        ));
+                    }
+                }
+            }
+            ("timeout", secs) => {
+                let secs: u64 =
+                    secs.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                        format!("{uri}: timeout={secs} is not a number of seconds")
+                    })?;
+                timeout = Duration::from_secs(secs);
+            }
+            ("connections", _) => {}
+            (other, _) => return Err(format!("{uri}: unknown option {other}")),
+        }
+    }
+    let port = url.port().unwrap_or(match security {
+        Security::Implicit => 993,
+        _ => 143,
+    });
+    Ok(Endpoint {
+        host,
+        port,
+        security,
+        user,
+        secret: options.secret.clone(),
+        auth,
+        tls: tls_config(options)?,
+        timeout,
+    })
+}
+
+fn tls_config(options: &ImapOptions) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|error| format!("TLS set-up: {error}"))?;
+    if options.insecure {
+        return Ok(Arc::new(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth(),
+        ));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = &options.ca_file {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|error| format!("--ca-file {}: {error}", path.display()))?;
+        let mut added = 0;
+        for cert in certs {
+            let cert = cert.map_err(|error| format!("--ca-file {}: {error}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|error| format!("--ca-file {}: {error}", path.display()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!(
+                "--ca-file {}: no certificate in it",
+                path.display()
+            ));
+        }
+    }
+    Ok(Arc::new(
+        builder.with_root_certificates(roots).with_no_client_auth(),
+    ))
+}
+
+/// `--insecure`: any certificate is accepted; signatures are still checked.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl ImapStore {
+    /// A store for `uri`; nothing is contacted until it is used.
+    pub fn new(uri: &str, options: &ImapOptions) -> Result<ImapStore, String> {
+        let endpoint = endpoint(uri, options)?;
+        let max_connections = url::Url::parse(uri)
+            .ok()
+            .and_then(|url| {
+                url.query_pairs()
+                    .find(|(k, _)| k == "connections")
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+            })
+            .unwrap_or(4)
+            .clamp(1, 32);
+        let scheme = match endpoint.security {
+            Security::Implicit => "imaps",
+            _ => "imap",
+        };
+        let described = format!(
+            "{scheme}://{}@{}:{}",
+            endpoint.user, endpoint.host, endpoint.port
+        );
+        Ok(ImapStore {
+            inner: Arc::new(Inner {
+                endpoint,
+                described,
+                read_only: options.read_only,
+                max_connections,
+                pool: Mutex::new(Pool::default()),
+                pool_changed: Notify::new(),
+                server: Mutex::new(None),
+                statuses: Mutex::new(HashMap::new()),
+                hashes: Mutex::new(HashMap::new()),
+                dropped_keywords: Mutex::new(BTreeSet::new()),
+            }),
+        })
+    }
+
+    /// Whether the connection is plaintext to another machine (worth a warning).
+    pub fn plaintext_off_host(&self) -> bool {
+        self.inner.endpoint.security == Security::None && !self.inner.endpoint.is_loopback()
+    }
+
+    /// Keywords the target could not keep, as (folder, keyword).
+    pub fn dropped_keywords(&self) -> Vec<(String, String)> {
+        lock(&self.inner.dropped_keywords).iter().cloned().collect()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn transient(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Transient(error.to_string())
+}
+
+impl Inner {
+    fn caps(&self) -> Caps {
+        lock(&self.server)
+            .as_ref()
+            .map(|(caps, _)| caps.clone())
+            .unwrap_or_default()
+    }
+
+    fn naming(&self) -> Naming {
+        lock(&self.server)
+            .as_ref()
+            .map(|(_, naming)| naming.clone())
+            .unwrap_or(Naming {
+                prefix: String::new(),
+                delimiter: Some('/'),
+            })
+    }
+
+    fn server_name(&self, path: &str) -> StoreResult<Vec<u8>> {
+        self.naming().to_server(path).map_err(StoreError::Permanent)
+    }
+
+    /// Picks a connection: for `folder`, one that has it selected and is not too busy, else an
+    /// idle one, else a new one; for any folder, the least busy.
+    async fn slot(&self, folder: Option<&str>) -> StoreResult<Use> {
+        loop {
+            let open = {
+                let mut pool = lock(&self.pool);
+                pool.slots.retain(|s| !s.session.conn.is_dead());
+                let can_open = pool.slots.len() + pool.opening < self.max_connections;
+                let least = pool.slots.iter().min_by_key(|s| s.load()).cloned();
+                let with_folder = folder.and_then(|f| {
+                    pool.slots
+                        .iter()
+                        .filter(|s| s.selected(f).is_some())
+                        .min_by_key(|s| s.load())
+                        .cloned()
+                });
+                let pick = match (&with_folder, &least) {
+                    (Some(s), _) if s.load() < PIPELINE_DEPTH => Some(s.clone()),
+                    (_, Some(s)) if s.load() == 0 => Some(s.clone()),
+                    (_, Some(s)) if folder.is_none() && s.load() < PIPELINE_DEPTH => {
+                        Some(s.clone())
+                    }
+                    _ if can_open => None,
+                    (Some(s), _) => Some(s.clone()),
+                    (None, Some(s)) => Some(s.clone()),
+                    (None, None) => None,
+                };
+                match pick {
+                    Some(slot) => {
+                        slot.users.fetch_add(1, Ordering::Relaxed);
+                        return Ok(Use(slot));
+                    }
+                    None if can_open => {
+                        pool.opening += 1;
+                        true
+                    }
+                    None => false,
+                }
+            };
+            if !open {
+                self.pool_changed.notified().await;
+                continue;
+            }
+            let opened = session::open(&self.endpoint).await;
+            let mut pool = lock(&self.pool);
+            pool.opening -= 1;
+            self.pool_changed.notify_waiters();
+            let session = opened?;
+            {
+                let mut server = lock(&self.server);
+                if server.is_none() {
+                    *server = Some((
+                        session.caps.clone(),
+                        Naming {
+                            prefix: session.prefix.clone(),
+                            delimiter: session.delimiter,
+                        },
+                    ));
+                }
+            }
+            let slot = Arc::new(Slot {
+                session,
+                gate: Arc::new(RwLock::new(())),
+                selected: Mutex::new(None),
+                users: AtomicUsize::new(1),
+            });
+            pool.slots.push(slot.clone());
+            return Ok(Use(slot));
+        }
+    }
+
+    /// A connection for commands that need no selected folder and may be pipelined (APPEND).
+    async fn any(&self) -> StoreResult<(Use, OwnedRwLockReadGuard<()>)> {
+        let slot = self.slot(None).await?;
+        let gate = slot.gate.clone().read_owned().await;
+        Ok((slot, gate))
+    }
+
+    /// A connection held alone, with no particular folder.
+    async fn alone(&self) -> StoreResult<Alone> {
+        let slot = self.slot(None).await?;
+        let gate = slot.gate.clone().write_owned().await;
+        Ok(Alone { slot, _gate: gate })
+    }
+
+    /// A connection with `folder` selected, shared.
+    async fn shared(&self, folder: &str) -> StoreResult<Shared> {
+        let slot = self.slot(Some(folder)).await?;
+        let gate = slot.gate.clone().read_owned().await;
+        if let Some(selected) = slot.selected(folder) {
+            return Ok(Shared {
+                slot,
+                selected,
+                _gate: gate,
+            });
+        }
+        drop(gate);
+        let gate = slot.gate.clone().write_owned().await;
+        let selected = match slot.selected(folder) {
+            Some(selected) => selected,
+            None => self.select(&slot, folder).await?,
+        };
+        Ok(Shared {
+            slot,
+            selected,
+            _gate: gate.downgrade(),
+        })
+    }
+
+    /// A connection with `folder` selected, held alone.
+    async fn exclusive(&self, folder: &str) -> StoreResult<(Alone, Selected)> {
+        let slot = self.slot(Some(folder)).await?;
+        let gate = slot.gate.clone().write_owned().await;
+        // Selected again even when it is, for fresh figures (UIDNEXT, HIGHESTMODSEQ).
+        let selected = self.select(&slot, folder).await?;
+        Ok((Alone { slot, _gate: gate }, selected))
+    }
+
+    /// SELECT (target) or EXAMINE (source); the caller holds the connection alone.
+    async fn select(&self, slot: &Slot, folder: &str) -> StoreResult<Selected> {
+        let caps = &slot.session.caps;
+        let name = self.server_name(folder)?;
+        let verb = if self.read_only { "EXAMINE" } else { "SELECT" };
+        let mut line = format!("{verb} ").into_bytes();
+        let mut pieces = Vec::new();
+        wire::quoted_or_literal(&mut pieces, &mut line, &name, caps);
+        if caps.condstore && !caps.qresync {
+            line.extend_from_slice(b" (CONDSTORE)");
+        }
+        line.extend_from_slice(b"\r\n");
+        pieces.push(Piece::Text(line));
+        *lock(&slot.selected) = None;
+        let done = run(slot, pieces, Collect::All).await?;
+        if done.outcome != Outcome::Ok {
+            return Err(refused(&done, &format!("{verb} {folder}")));
+        }
+        let mut selected = Selected {
+            path: folder.to_owned(),
+            validity: 0,
+            uid_next: 0,
+            exists: 0,
+            highest_modseq: 0,
+            permanent_flags: None,
+        };
+        for item in &done.data {
+            match item {
+                Untagged::Code(DoneCode::UidValidity(v)) => selected.validity = *v,
+                Untagged::Code(DoneCode::UidNext(n)) => selected.uid_next = *n,
+                Untagged::Code(DoneCode::HighestModSeq(m)) => selected.highest_modseq = *m,
+                Untagged::Code(DoneCode::PermanentFlags(flags)) => {
+                    selected.permanent_flags = Some(flags.clone());
+                }
+                Untagged::Exists(n) => selected.exists = *n,
+                _ => {}
+            }
+        }
+        if selected.validity == 0 {
+            return Err(StoreError::Permanent(format!(
+                "{folder}: the server gave no UIDVALIDITY, so its messages cannot be tracked"
+            )));
+        }
+        *lock(&slot.selected) = Some(selected.clone());
+        Ok(selected)
+    }
+
+    fn command(&self, caps: &Caps, verb: &str, mailbox: &[u8], rest: &str) -> Vec<Piece> {
+        let mut line = format!("{verb} ").into_bytes();
+        let mut pieces = Vec::new();
+        wire::quoted_or_literal(&mut pieces, &mut line, mailbox, caps);
+        line.extend_from_slice(rest.as_bytes());
+        line.extend_from_slice(b"\r\n");
+        pieces.push(Piece::Text(line));
+        pieces
+    }
+
+    /// STATUS of one folder.
+    async fn status(&self, folder: &str) -> StoreResult<StatusItems> {
+        let alone = self.alone().await?;
+        let caps = alone.slot.session.caps.clone();
+        let name = self.server_name(folder)?;
+        let items = if caps.condstore {
+            " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+        } else {
+            " (MESSAGES UIDNEXT UIDVALIDITY)"
+        };
+        let done = run(
+            &alone.slot,
+            self.command(&caps, "STATUS", &name, items),
+            Collect::All,
+        )
+        .await?;
+        if done.outcome != Outcome::Ok {
+            return Err(refused(&done, &format!("STATUS {folder}")));
+        }
+        let status = done
+            .data
+            .iter()
+            .find_map(|item| match item {
+                Untagged::Status { items, .. } => Some(*items),
+                _ => None,
+            })
+            .unwrap_or_default();
+        lock(&self.statuses).insert(folder.to_owned(), status);
+        Ok(status)
+    }
+
+    /// The keyed hashes of the messages of `folder` with UIDs from `from` on.
+    async fn hashes_from(
+        &self,
+        folder: &str,
+        from: Option<u32>,
+        key: &ContentKey,
+    ) -> StoreResult<(u32, Vec<(u32, ContentHash)>)> {
+        let (alone, selected) = self.exclusive(folder).await?;
+        let range = match from {
+            Some(from) => format!("UID SEARCH UID {from}:*\r\n"),
+            None => "UID SEARCH ALL\r\n".to_owned(),
+        };
+        let done = run(
+            &alone.slot,
+            vec![Piece::Text(range.into_bytes())],
+            Collect::All,
+        )
+        .await?;
+        let mut uids: Vec<u32> = done
+            .data
+            .iter()
+            .filter_map(|item| match item {
+                Untagged::Search(uids) => Some(uids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .filter(|uid| from.is_none_or(|from| *uid >= from))
+            .collect();
+        uids.sort_unstable();
+        let mut out = Vec::new();
+        for uid in uids {
+            let cache_key = (folder.to_owned(), selected.validity, uid);
+            if let Some(hash) = lock(&self.hashes).get(&cache_key) {
+                out.push((uid, *hash));
+                continue;
+            }
+            let body = fetch_body(&alone.slot, uid).await?;
+            if let Some(body) = body {
+                let hash = key.hash(&body);
+                lock(&self.hashes).insert(cache_key, hash);
+                out.push((uid, hash));
+            }
+        }
+        Ok((selected.validity, out))
+    }
+}
+
+async fn run(slot: &Slot, pieces: Vec<Piece>, collect: Collect) -> StoreResult<Done> {
+    slot.session
+        .conn
+        .run(pieces, collect)
+        .await
+        .map_err(transient)
+}
+
+async fn fetch_body(slot: &Slot, uid: u32) -> StoreResult<Option<Vec<u8>>> {
+    let done = run(
+        slot,
+        vec![Piece::Text(
+            format!("UID FETCH {uid} (UID BODY.PEEK[])\r\n").into_bytes(),
+        )],
+        Collect::Bodies(BTreeSet::from([uid])),
+    )
+    .await?;
+    if done.outcome != Outcome::Ok {
+        return Err(refused(&done, &format!("UID FETCH {uid}")));
+    }
+    Ok(done.data.into_iter().find_map(|item| match item {
+        Untagged::Fetch(fetch) if fetch.uid == Some(uid) => fetch.body,
+        _ => None,
+    }))
+}
+
+/// The error for a refused command, classified by its response code (RFC 5530) and text.
+fn refused(done: &Done, what: &str) -> StoreError {
+    let text = &done.text;
+    let lower = text.to_ascii_lowercase();
+    let message = format!("{what}: {text}");
+    if done.outcome == Outcome::Bad {
+        return StoreError::Permanent(format!("{message} (the server called the command bad)"));
+    }
+    match done.code_name() {
+        Some("TRYCREATE" | "NONEXISTENT") => StoreError::NotFound(message),
+        Some("TOOBIG" | "OVERQUOTA") => StoreError::Permanent(message),
+        Some("LIMIT") if lower.contains("size") || lower.contains("large") => {
+            StoreError::Permanent(message)
+        }
+        Some("LIMIT" | "UNAVAILABLE" | "INUSE") => StoreError::Throttled {
+            retry_after_ms: None,
+            reason: message,
+        },
+        Some("SERVERBUG") => StoreError::Transient(message),
+        _ if lower.contains("throttl") || lower.contains("try again") => StoreError::Throttled {
+            retry_after_ms: None,
+            reason: message,
+        },
+        _ if lower.contains("too large") || lower.contains("too big") => {
+            StoreError::Permanent(message)
+        }
+        _ => StoreError::Permanent(message),
+    }
+}
+
+fn token(status: &StatusItems) -> Option<String> {
+    Some(format!(
+        "{}:{}:{}:{}",
+        status.uid_validity?,
+        status.highest_modseq.unwrap_or(0),
+        status.uid_next?,
+        status.messages?
+    ))
+}
+
+fn parse_token(token: &str) -> Option<(u32, u64, u32, u32)> {
+    let mut parts = token.split(':');
+    let validity = parts.next()?.parse().ok()?;
+    let modseq = parts.next()?.parse().ok()?;
+    let uid_next = parts.next()?.parse().ok()?;
+    let messages = parts.next()?.parse().ok()?;
+    Some((validity, modseq, uid_next, messages))
+}
+
+fn item_info(validity: u32, fetch: &conn::FetchItem) -> Option<ItemInfo> {
+    Some(ItemInfo {
+        id: make_id(validity, fetch.uid?),
+        size: u64::from(fetch.size?),
+        flags: wire::parse_flags(fetch.flags.as_deref().unwrap_or_default()),
+        date: fetch.date,
+    })
+}
+
+#[async_trait]
+impl Store for ImapStore {
+    fn describe(&self) -> String {
+        self.inner.described.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let caps = self.inner.caps();
+        Capabilities {
+            change_tokens: true,
+            keywords: true,
+            rename: true,
+            max_message_bytes: caps.append_limit,
+        }
+    }
+
+    async fn list_folders(&self) -> StoreResult<Vec<FolderInfo>> {
+        let inner = &self.inner;
+        let alone = inner.alone().await?;
+        let caps = alone.slot.session.caps.clone();
+        let status_items = if caps.condstore {
+            "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ"
+        } else {
+            "MESSAGES UIDNEXT UIDVALIDITY"
+        };
+        let with_status = caps.list_extended && caps.list_status;
+        let mut returns = Vec::new();
+        if caps.special_use && caps.list_extended {
+            returns.push("SPECIAL-USE".to_owned());
+        }
+        if with_status {
+            returns.push(format!("STATUS ({status_items})"));
+        }
+        let command = if returns.is_empty() {
+            "LIST \"\" \"*\"\r\n".to_owned()
+        } else {
+            format!("LIST \"\" \"*\" RETURN ({})\r\n", returns.join(" "))
+        };
+        let done = run(
+            &alone.slot,
+            vec![Piece::Text(command.into_bytes())],
+            Collect::All,
+        )
+        .await?;
+        if done.outcome != Outcome::Ok {
+            return Err(StoreError::Unusable(format!(
+                "{}: cannot list folders: {}",
+                inner.described, done.text
+            )));
+        }
+        let naming = inner.naming();
+        let mut folders = Vec::new();
+        let mut statuses: HashMap<Vec<u8>, StatusItems> = HashMap::new();
+        let mut listed = Vec::new();
+        for item in &done.data {
+            match item {
+                Untagged::List {
+                    attributes,
+                    delimiter,
+                    mailbox,
+                } => {
+                    if naming.delimiter.is_none() && delimiter.is_some() {
+                        let mut server = lock(&inner.server);
+                        if let Some((_, naming)) = server.as_mut() {
+                            naming.delimiter = *delimiter;
+                        }
+                    }
+                    if wire::selectable(attributes) {
+                        listed.push((mailbox.clone(), *delimiter, wire::special_use(attributes)));
+                    }
+                }
+                Untagged::Status { mailbox, items } => {
+                    statuses.insert(mailbox.clone(), *items);
+                }
+                _ => {}
+            }
+        }
+        // Servers without LIST-STATUS: one STATUS per folder, pipelined.
+        let missing: Vec<&Vec<u8>> = listed
+            .iter()
+            .map(|(m, _, _)| m)
+            .filter(|m| !statuses.contains_key(*m))
+            .collect();
+        if !missing.is_empty() {
+            let runs = missing.iter().map(|mailbox| {
+                let pieces = inner.command(&caps, "STATUS", mailbox, &format!(" ({status_items})"));
+                run(&alone.slot, pieces, Collect::All)
+            });
+            for done in futures::future::join_all(runs).await {
+                for item in done?.data {
+                    if let Untagged::Status { mailbox, items } = item {
+                        statuses.insert(mailbox, items);
+                    }
+                }
+            }
+        }
+        let mut cache = lock(&inner.statuses);
+        cache.clear();
+        for (mailbox, delimiter, special_use) in listed {
+            let path = naming.to_path(&mailbox, delimiter);
+            let status = statuses.get(&mailbox).copied().unwrap_or_default();
+            cache.insert(path.clone(), status);
+            folders.push(FolderInfo {
+                special_use: if path == "INBOX" {
+                    Some(ferry_engine::event::SpecialUse::Inbox)
+                } else {
+                    special_use
+                },
+                validity: status.uid_validity.map(u64::from),
+                path,
+            });
+        }
+        Ok(folders)
+    }
+
+    async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
+        let inner = &self.inner;
+        let cached = lock(&inner.statuses).get(folder).copied();
+        let status = match cached {
+            Some(status) if status.uid_validity.is_some() => status,
+            _ => inner.status(folder).await?,
+        };
+        let current = token(&status);
+        if let (Some(since), Some(current)) = (since, &current)
+            && since == current
+            && status.highest_modseq.unwrap_or(0) > 0
+        {
+            // Nothing changed: no SELECT, no FETCH.
+            return Ok(Listing::Changes {
+                changed: Vec::new(),
+                gone: Vec::new(),
+                token: Some(current.clone()),
+            });
+        }
+        let (alone, selected) = inner.exclusive(folder).await?;
+        let caps = alone.slot.session.caps.clone();
+        let new_token = format!(
+            "{}:{}:{}:{}",
+            selected.validity, selected.highest_modseq, selected.uid_next, selected.exists
+        );
+        let previous = since.and_then(parse_token);
+        let incremental = match previous {
+            Some((validity, modseq, _, _)) => {
+                caps.qresync
+                    && validity == selected.validity
+                    && modseq > 0
+                    && selected.highest_modseq > 0
+            }
+            None => false,
+        };
+        if selected.exists == 0 {
+            return Ok(Listing::Full {
+                items: Vec::new(),
+                token: Some(new_token),
+            });
+        }
+        let attributes = "(UID FLAGS RFC822.SIZE INTERNALDATE)";
+        let command = match previous {
+            Some((_, modseq, _, _)) if incremental => {
+                format!("UID FETCH 1:* {attributes} (CHANGEDSINCE {modseq} VANISHED)\r\n")
+            }
+            _ => format!("UID FETCH 1:* {attributes}\r\n"),
+        };
+        let done = run(
+            &alone.slot,
+            vec![Piece::Text(command.into_bytes())],
+            Collect::All,
+        )
+        .await?;
+        if done.outcome != Outcome::Ok {
+            return Err(refused(&done, &format!("listing {folder}")));
+        }
+        let mut items = Vec::new();
+        let mut gone = Vec::new();
+        for item in &done.data {
+            match item {
+                Untagged::Fetch(fetch) => {
+                    if let Some(info) = item_info(selected.validity, fetch) {
+                        items.push(info);
+                    }
+                }
+                Untagged::Vanished { ranges } => {
+                    let limit = previous.map_or(selected.uid_next, |(_, _, next, _)| next);
+                    for (start, end) in ranges {
+                        for uid in *start..=(*end).min(limit) {
+                            gone.push(make_id(selected.validity, uid));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(if incremental {
+            Listing::Changes {
+                changed: items,
+                gone,
+                token: Some(new_token),
+            }
+        } else {
+            Listing::Full {
+                items,
+                token: Some(new_token),
+            }
+        })
+    }
+
+    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
+        let Some((validity, uid)) = parse_id(id) else {
+            return Err(StoreError::NotFound(format!(
+                "{folder}: {id} is not an IMAP id"
+            )));
+        };
+        let shared = self.inner.shared(folder).await?;
+        if shared.selected.validity != validity {
+            return Err(StoreError::NotFound(format!(
+                "{folder}: UIDVALIDITY changed from {validity} to {}",
+                shared.selected.validity
+            )));
+        }
+        match fetch_body(&shared.slot, uid).await? {
+            Some(body) => Ok(body),
+            None => Err(StoreError::NotFound(format!("{folder}: UID {uid} is gone"))),
+        }
+    }
+
+    async fn create_folder(&self, folder: &str) -> StoreResult<()> {
+        let inner = &self.inner;
+        if inner.naming().delimiter.is_none() {
+            // Learn the delimiter first.
+            self.list_folders().await?;
+        }
+        let name = inner.server_name(folder)?;
+        let alone = inner.alone().await?;
+        let caps = alone.slot.session.caps.clone();
+        let done = run(
+            &alone.slot,
+            inner.command(&caps, "CREATE", &name, ""),
+            Collect::All,
+        )
+        .await?;
+        let exists = done.code_name() == Some("ALREADYEXISTS")
+            || done.text.to_ascii_lowercase().contains("exists");
+        if done.outcome != Outcome::Ok && !exists {
+            return Err(refused(&done, &format!("creating {folder}")));
+        }
+        // Subscribed, so mail clients show it.
+        let _ = run(
+            &alone.slot,
+            inner.command(&caps, "SUBSCRIBE", &name, ""),
+            Collect::All,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()> {
+        let inner = &self.inner;
+        let (old, new) = (inner.server_name(from)?, inner.server_name(to)?);
+        let alone = inner.alone().await?;
+        let caps = alone.slot.session.caps.clone();
+        // No connection may keep the old folder selected.
+        for slot in lock(&inner.pool).slots.iter() {
+            if slot.selected(from).is_some() {
+                *lock(&slot.selected) = None;
+            }
+        }
+        let mut line = b"RENAME ".to_vec();
+        let mut pieces = Vec::new();
+        wire::quoted_or_literal(&mut pieces, &mut line, &old, &caps);
+        line.push(b' ');
+        wire::quoted_or_literal(&mut pieces, &mut line, &new, &caps);
+        line.extend_from_slice(b"\r\n");
+        pieces.push(Piece::Text(line));
+        let done = run(&alone.slot, pieces, Collect::All).await?;
+        drop(alone);
+        if done.outcome == Outcome::Ok {
+            let alone = inner.alone().await?;
+            let _ = run(
+                &alone.slot,
+                inner.command(&caps, "SUBSCRIBE", &new, ""),
+                Collect::All,
+            )
+            .await?;
+            return Ok(());
+        }
+        // A repeated rename: the old one is gone and the new one is there.
+        if inner.status(to).await.is_ok() && inner.status(from).await.is_err() {
+            return Ok(());
+        }
+        Err(refused(&done, &format!("renaming {from} to {to}")))
+    }
+
+    async fn prepare_appends(&self, folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>> {
+        let status = self.inner.status(folder).await?;
+        let (Some(validity), Some(next)) = (status.uid_validity, status.uid_next) else {
+            return Err(StoreError::Transient(format!(
+                "{folder}: the server did not say its UIDVALIDITY and UIDNEXT"
+            )));
+        };
+        Ok(vec![AppendProbe(format!("{validity}:{next}")); count])
+    }
+
+    async fn append(
+        &self,
+        folder: &str,
+        message: &[u8],
+        flags: &Flags,
+        date: Option<Millis>,
+        _probe: &AppendProbe,
+    ) -> StoreResult<Option<NativeId>> {
+        let inner = &self.inner;
+        let name = inner.server_name(folder)?;
+        let (slot, _gate) = inner.any().await?;
+        let caps = slot.session.caps.clone();
+        let permanent = lock(&inner.pool)
+            .slots
+            .iter()
+            .find_map(|s| s.selected(folder))
+            .and_then(|s| s.permanent_flags);
+        let (flag_list, dropped) = wire::flag_list(flags, permanent.as_deref());
+        if !dropped.is_empty() {
+            let mut seen = lock(&inner.dropped_keywords);
+            for keyword in dropped {
+                seen.insert((folder.to_owned(), keyword));
+            }
+        }
+        let mut line = b"APPEND ".to_vec();
+        let mut pieces = Vec::new();
+        wire::quoted_or_literal(&mut pieces, &mut line, &name, &caps);
+        line.push(b' ');
+        line.extend_from_slice(flag_list.as_bytes());
+        if let Some(date) = date.and_then(wire::date_time) {
+            line.push(b' ');
+            line.extend_from_slice(date.as_bytes());
+        }
+        line.push(b' ');
+        wire::literal(&mut pieces, &mut line, message.to_vec(), &caps);
+        pieces.push(Piece::Text(b"\r\n".to_vec()));
+        let done = run(&slot, pieces, Collect::Nothing).await?;
+        if done.outcome != Outcome::Ok {
+            return Err(refused(&done, &format!("APPEND to {folder}")));
+        }
+        Ok(match done.code {
+            Some(DoneCode::AppendUid { validity, uid }) => Some(make_id(validity, uid)),
+            _ => None,
+        })
+    }
+
+    async fn set_flags(&self, folder: &str, id: &NativeId, flags: &Flags) -> StoreResult<()> {
+        let Some((validity, uid)) = parse_id(id) else {
+            return Err(StoreError::NotFound(format!(
+                "{folder}: {id} is not an IMAP id"
+            )));
+        };
+        let shared = self.inner.shared(folder).await?;
+        if shared.selected.validity != validity {
+            return Err(StoreError::NotFound(format!(
+                "{folder}: UIDVALIDITY changed; {id} is gone"
+            )));
+        }
+        let (list, dropped) = wire::flag_list(flags, shared.selected.permanent_flags.as_deref());
+        if !dropped.is_empty() {
+            let mut seen = lock(&self.inner.dropped_keywords);
+            for keyword in dropped {
+                seen.insert((folder.to_owned(), keyword));
+            }
+        }
+        let command = format!("UID STORE {uid} FLAGS.SILENT {list}\r\n");
+        let done = run(
+            &shared.slot,
+            vec![Piece::Text(command.into_bytes())],
+            Collect::Nothing,
+        )
+        .await?;
+        if done.outcome != Outcome::Ok {
+            return Err(refused(&done, &format!("setting flags in {folder}")));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, folder: &str, id: &NativeId) -> StoreResult<()> {
+        let Some((validity, uid)) = parse_id(id) else {
+            return Err(StoreError::NotFound(format!(
+                "{folder}: {id} is not an IMAP id"
+            )));
+        };
+        let shared = self.inner.shared(folder).await?;
+        if shared.selected.validity != validity {
+            return Err(StoreError::NotFound(format!(
+                "{folder}: UIDVALIDITY changed; {id} is gone"
+            )));
+        }
+        let caps = shared.slot.session.caps.clone();
+        let command = format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)\r\n");
+        let done = run(
+            &shared.slot,
+            vec![Piece::Text(command.into_bytes())],
+            Collect::Nothing,
+        )
+        .await?;
+        if done.outcome != Outcome::Ok {
+            return Err(refused(&done, &format!("deleting in {folder}")));
+        }
+        if caps.uidplus {
+            // Only this message: other messages marked \Deleted by their owner stay.
+            let command = format!("UID EXPUNGE {uid}\r\n");
+            let done = run(
+                &shared.slot,
+                vec![Piece::Text(command.into_bytes())],
+                Collect::Nothing,
+            )
+            .await?;
+            if done.outcome != Outcome::Ok {
+                return Err(refused(&done, &format!("expunging in {folder}")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn find_appended(
+        &self,
+        folder: &str,
+        probe: &AppendProbe,
+        content: &ContentHash,
+        key: &ContentKey,
+    ) -> StoreResult<Vec<NativeId>> {
+        let (validity, from) = probe
+            .0
+            .split_once(':')
+            .and_then(|(v, n)| Some((v.parse::<u32>().ok()?, n.parse::<u32>().ok()?)))
+            .unwrap_or((0, 1));
+        let current = self.inner.status(folder).await?;
+        // Recreated since the probe: any message may be the one.
+        let from = (current.uid_validity == Some(validity)).then_some(from);
+        let (current_validity, hashes) = self.inner.hashes_from(folder, from, key).await?;
+        Ok(hashes
+            .into_iter()
+            .filter(|(_, hash)| hash == content)
+            .map(|(uid, _)| make_id(current_validity, uid))
+            .collect())
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        // A server acknowledges only what it stored.
+        Ok(())
+    }
+}
