@@ -1142,8 +1142,10 @@ impl Store for ImapStore {
         if done.outcome != Outcome::Ok {
             return Err(refused(&done, &format!("deleting in {folder}")));
         }
+        drop(shared);
         if caps.uidplus {
             // Only this message: other messages marked \Deleted by their owner stay.
+            let shared = self.inner.shared(folder).await?;
             let command = format!("UID EXPUNGE {uid}\r\n");
             let done = run(
                 &shared.slot,
@@ -1151,6 +1153,29 @@ impl Store for ImapStore {
                 Collect::Nothing,
             )
             .await?;
+            if done.outcome != Outcome::Ok {
+                return Err(refused(&done, &format!("expunging in {folder}")));
+            }
+            return Ok(());
+        }
+        // Without UID EXPUNGE, EXPUNGE removes every message marked \Deleted: only when this
+        // one is the only such message, so nothing its owner marked goes with it. Otherwise it
+        // stays marked \Deleted (hidden by most clients) until the owner expunges.
+        let (alone, _) = self.inner.exclusive(folder).await?;
+        let search = b"UID SEARCH DELETED\r\n".to_vec();
+        let done = run(&alone.slot, vec![Piece::Text(search)], Collect::All).await?;
+        let marked: Vec<u32> = done
+            .data
+            .iter()
+            .filter_map(|item| match item {
+                Untagged::Search(uids) => Some(uids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if marked == [uid] {
+            let expunge = b"EXPUNGE\r\n".to_vec();
+            let done = run(&alone.slot, vec![Piece::Text(expunge)], Collect::All).await?;
             if done.outcome != Outcome::Ok {
                 return Err(refused(&done, &format!("expunging in {folder}")));
             }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::executor::State;
 
 /// The layout of [`State`] in checkpoints. Bump it whenever a projection's fields change.
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -84,7 +84,7 @@ mod tests {
         let bytes = encode(pair.clone(), &state).expect("encode");
         assert_eq!(decode(&bytes), Some(Checkpoint { pair, state }));
         let mut other = bytes.clone();
-        other[0] = 2;
+        other[0] = 1;
         assert_eq!(decode(&other), None);
         assert_eq!(decode(&bytes[..bytes.len() / 2]), None);
     }

@@ -316,4 +316,13 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The folders of one side that have a role (SPECIAL-USE), when they changed: the planner
+    /// maps a source folder with a role to the target folder with the same role ("Sent Items"
+    /// to "Sent").
+    FolderRoles {
+        /// Which side.
+        side: Side,
+        /// Role and folder path, sorted by role.
+        roles: Vec<(SpecialUse, String)>,
+    },
 }

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::event::{
     Action, CheckState, ContentHash, Event, FailureClass, Millis, NativeId, OpId, RunId,
-    RunOptions, RunOutcome, Side,
+    RunOptions, RunOutcome, Side, SpecialUse,
 };
 use crate::log::{EventLog, LogError};
 use crate::projection::Projection;
@@ -684,6 +684,40 @@ impl<'a> Run<'a> {
                 .map_err(RunError::on(Side::Target))?
         };
         self.record(throttles)?;
+        // A known folder with a new UIDVALIDITY was recreated: its ids are void (the target
+        // projection forgets them and the folder is listed again below).
+        let recreated: Vec<Event> = existing
+            .iter()
+            .filter_map(|folder| {
+                let known = self.state.target.folders.get(&folder.path)?;
+                let changed = known.validity.is_some()
+                    && folder.validity.is_some()
+                    && known.validity != folder.validity;
+                let first = known.validity.is_none() && folder.validity.is_some();
+                (changed || first).then(|| Event::FolderSeen {
+                    side: Side::Target,
+                    folder: folder.path.clone(),
+                    special_use: folder.special_use,
+                    validity: folder.validity,
+                })
+            })
+            .collect();
+        self.record(recreated)?;
+        let roles: BTreeMap<SpecialUse, String> = existing
+            .iter()
+            .filter_map(|f| Some((f.special_use?, f.path.clone())))
+            .filter(|(role, _)| *role != SpecialUse::Inbox)
+            .collect();
+        if roles != self.state.target.roles {
+            self.record(vec![Event::FolderRoles {
+                side: Side::Target,
+                roles: roles.into_iter().collect(),
+            }])?;
+        }
+        let validities: BTreeMap<String, Option<u64>> = existing
+            .iter()
+            .map(|f| (f.path.clone(), f.validity))
+            .collect();
         let existing: BTreeSet<String> = existing.into_iter().map(|f| f.path).collect();
         // Target folders ferry knows that someone removed: forget them (and what was in them),
         // so the plan creates them again and copies their messages again.
@@ -699,12 +733,13 @@ impl<'a> Run<'a> {
             })
             .collect();
         self.record(removed)?;
+        let map = delta::FolderMap::new(&self.state.source, &self.state.target);
         let mut to_look: BTreeSet<String> = self
             .state
             .source
             .folders
             .keys()
-            .map(|path| delta::target_folder(path))
+            .map(|path| map.target_folder(path))
             .filter(|path| {
                 existing.contains(path)
                     && self
@@ -748,7 +783,7 @@ impl<'a> Run<'a> {
                     side: Side::Target,
                     folder: path.clone(),
                     special_use: None,
-                    validity: None,
+                    validity: validities.get(&path).copied().flatten(),
                 });
             }
             let listing = {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod dovecot;
+
 /// The path of the `ferry` binary of this build, built on first use.
 ///
 /// Integration tests of this crate cannot name another package's binary through

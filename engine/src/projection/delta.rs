@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::event::{ContentHash, Millis, NativeId, RunOptions};
+use crate::event::{ContentHash, Millis, NativeId, RunOptions, SpecialUse};
 use crate::flags::Flags;
 use crate::projection::source::{SourceItem, SourceState};
 use crate::projection::target::{Origin, TargetFolder, TargetItem, TargetState};
@@ -96,15 +96,63 @@ impl Delta {
     }
 }
 
-/// The target folder a source folder maps to. Identity today; special-use mapping between
-/// servers that name folders differently arrives with the IMAP adapter.
-pub fn target_folder(source_folder: &str) -> String {
-    source_folder.to_owned()
+/// Where source folders go on the target: the same path, except that a source folder with a
+/// role (SPECIAL-USE `\Sent`, `\Drafts`, ...) and its subfolders go to the target folder with
+/// the same role, so "Sent Items" lands in "Sent". A role is not followed when the target
+/// path is already some other source folder's own, or when ferry already created the source
+/// folder's own path on the target (a mapping never moves mail that is in place).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderMap {
+    /// (source path, target path), by role.
+    prefixes: Vec<(String, String)>,
+}
+
+impl FolderMap {
+    /// The map for these projections.
+    pub fn new(source: &SourceState, target: &TargetState) -> FolderMap {
+        let mut prefixes: Vec<(String, String)> = Vec::new();
+        for (path, folder) in &source.folders {
+            let Some(role) = folder.special_use.filter(|r| *r != SpecialUse::Inbox) else {
+                continue;
+            };
+            let Some(to) = target.roles.get(&role) else {
+                continue;
+            };
+            let taken = source.folders.contains_key(to)
+                || prefixes.iter().any(|(_, t)| t == to)
+                || target
+                    .folders
+                    .get(path)
+                    .is_some_and(|f| f.created_by_ferry || !f.items.is_empty());
+            if to != path && !taken {
+                prefixes.push((path.clone(), to.clone()));
+            }
+        }
+        FolderMap { prefixes }
+    }
+
+    /// The target path of a source folder.
+    pub fn target_folder(&self, source_folder: &str) -> String {
+        for (from, to) in &self.prefixes {
+            if source_folder == from {
+                return to.clone();
+            }
+            if let Some(rest) = source_folder
+                .strip_prefix(from.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+            {
+                return format!("{to}/{rest}");
+            }
+        }
+        source_folder.to_owned()
+    }
 }
 
 /// Computes the delta from the two projections.
 pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -> Delta {
     let mut delta = Delta::default();
+    let map = FolderMap::new(source, target);
+    let target_folder = |path: &str| map.target_folder(path);
 
     // The target folders as they will be after the renames.
     let mut view: BTreeMap<String, &TargetFolder> = target
@@ -112,7 +160,7 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
         .iter()
         .map(|(path, folder)| (path.clone(), folder))
         .collect();
-    detect_renames(source, &mut view, &mut delta);
+    detect_renames(source, &map, &mut view, &mut delta);
 
     let mut mapped_targets = BTreeSet::new();
     for (source_path, folder) in &source.folders {
@@ -276,9 +324,11 @@ fn delete_if_ours(folder: &str, id: &NativeId, item: &TargetItem, delta: &mut De
 /// must be in the new one. Each new folder takes at most one rename.
 fn detect_renames(
     source: &SourceState,
+    map: &FolderMap,
     view: &mut BTreeMap<String, &TargetFolder>,
     delta: &mut Delta,
 ) {
+    let target_folder = |path: &str| map.target_folder(path);
     let mut taken = BTreeSet::new();
     for (vanished_path, contents) in &source.vanished {
         let from = target_folder(vanished_path);

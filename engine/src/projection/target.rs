@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::event::{
-    Action, CheckState, ContentHash, Event, FailureClass, NativeId, OpId, RunId, Side,
+    Action, CheckState, ContentHash, Event, FailureClass, NativeId, OpId, RunId, Side, SpecialUse,
 };
 use crate::flags::Flags;
 use crate::projection::Projection;
@@ -48,6 +48,8 @@ pub struct TargetFolder {
     pub created_by_ferry: bool,
     /// ferry listed it (so items someone else put there are known).
     pub observed: bool,
+    /// Its UIDVALIDITY (or equivalent) when last seen; a new one voids every native id.
+    pub validity: Option<u64>,
     /// Items by target native id.
     pub items: BTreeMap<NativeId, TargetItem>,
 }
@@ -65,6 +67,8 @@ pub struct TargetState {
     pub run: RunId,
     /// Content the target refused for good, per target folder, with the reason.
     pub refused: BTreeMap<(String, ContentHash), String>,
+    /// The target's folders with a role, as last listed.
+    pub roles: BTreeMap<SpecialUse, String>,
 }
 
 impl TargetState {
@@ -86,15 +90,35 @@ impl Projection for TargetState {
             Event::FolderSeen {
                 side: Side::Target,
                 folder,
+                validity,
                 ..
             } => {
-                self.folders.entry(folder.clone()).or_default().observed = true;
+                let entry = self.folders.entry(folder.clone()).or_default();
+                if entry.validity.is_some() && validity.is_some() && entry.validity != *validity {
+                    // Recreated behind ferry's back: every native id lost its meaning. Forget
+                    // the items; the observer lists the folder again and matches its messages
+                    // by content, so nothing is copied twice and nothing is deleted.
+                    entry.items.clear();
+                    entry.observed = false;
+                    entry.created_by_ferry = false;
+                } else {
+                    entry.observed = true;
+                }
+                if validity.is_some() {
+                    entry.validity = *validity;
+                }
             }
             Event::FolderGone {
                 side: Side::Target,
                 folder,
             } => {
                 self.folders.remove(folder);
+            }
+            Event::FolderRoles {
+                side: Side::Target,
+                roles,
+            } => {
+                self.roles = roles.iter().cloned().collect();
             }
             Event::ItemSeen {
                 side: Side::Target,

@@ -1,0 +1,428 @@
+//! IMAP against real Dovecot servers on loopback: initial copy, no-op and delta reruns, folder
+//! renames, UIDVALIDITY changes on either side, special-use mapping, large messages,
+//! `--delete-removed`, `--verify-target`, servers without the extensions ferry prefers, and
+//! TLS. Every check of the result reads both servers with an independent IMAP client
+//! (`ferry_tests::dovecot::Client`), never ferry's journal.
+
+use std::path::Path;
+use std::process::Output;
+
+use ferry_tests::dovecot::{Dovecot, PASSWORD, count};
+use ferry_tests::{Tree, ferry};
+
+/// `ferry migrate --from FROM --to TO --journal J` with both passwords in the environment.
+fn migrate(home: &Path, from: &str, to: &str, journal: &Path, extra: &[&str]) -> Output {
+    ferry(home)
+        .arg("migrate")
+        .args(["--from", from, "--to", to])
+        .arg("--journal")
+        .arg(journal)
+        .args(extra)
+        .env("FERRY_FROM_PASSWORD", PASSWORD)
+        .env("FERRY_TO_PASSWORD", PASSWORD)
+        .output()
+        .expect("running ferry")
+}
+
+fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "ferry failed ({:?}):\n{stdout}\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// "copied N messages" from a run's summary line.
+fn copied(stdout: &str) -> usize {
+    stdout
+        .split("copied ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no 'copied N' in:\n{stdout}"))
+}
+
+/// Folders with messages only (servers differ in which empty parents they list).
+fn non_empty(tree: Tree) -> Tree {
+    tree.into_iter()
+        .filter(|(_, items)| !items.is_empty())
+        .collect()
+}
+
+/// A source server filled with the seeded sample (through ferry from a Maildir), and an empty
+/// target server.
+struct Pair {
+    dir: tempfile::TempDir,
+    source: Dovecot,
+    target: Dovecot,
+}
+
+impl Pair {
+    fn new(messages: usize, source_options: &[&str], target_options: &[&str]) -> Pair {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let source = Dovecot::start(&dir.path().join("source-server"), source_options);
+        let target = Dovecot::start(&dir.path().join("target-server"), target_options);
+        let sample = dir.path().join("sample");
+        let made = ferry(dir.path())
+            .args([
+                "generate-sample",
+                "--messages",
+                &messages.to_string(),
+                "--out",
+            ])
+            .arg(&sample)
+            .output()
+            .expect("generate-sample");
+        assert!(made.status.success());
+        let seeded = migrate(
+            dir.path(),
+            &format!("maildir:{}", sample.display()),
+            &source.uri(),
+            &dir.path().join("seed-journal"),
+            &[],
+        );
+        ok(&seeded);
+        Pair {
+            dir,
+            source,
+            target,
+        }
+    }
+
+    fn journal(&self) -> std::path::PathBuf {
+        self.dir.path().join("journal")
+    }
+
+    fn run(&self, extra: &[&str]) -> String {
+        ok(&migrate(
+            self.dir.path(),
+            &self.source.uri(),
+            &self.target.uri(),
+            &self.journal(),
+            extra,
+        ))
+    }
+
+    fn assert_same(&self) -> Tree {
+        let source = non_empty(self.source.client().tree());
+        let target = non_empty(self.target.client().tree());
+        assert_eq!(source, target, "the target differs from the source");
+        source
+    }
+}
+
+#[test]
+fn copies_everything_then_only_what_changed() {
+    let pair = Pair::new(150, &[], &[]);
+    let first = pair.run(&[]);
+    let tree = pair.assert_same();
+    assert_eq!(copied(&first), count(&tree));
+    assert!(
+        tree.keys().any(|f| !f.is_ascii()),
+        "non-ASCII folders: {tree:?}"
+    );
+    assert!(
+        tree.values()
+            .flatten()
+            .any(|(_, flags)| flags.iter().any(|f| f.len() > 1)),
+        "keywords are carried"
+    );
+
+    // A rerun with nothing changed copies nothing and costs a few hundred bytes per server.
+    let (source_before, target_before) = (pair.source.wire(), pair.target.wire());
+    let rerun = pair.run(&[]);
+    assert_eq!(copied(&rerun), 0, "{rerun}");
+    let (source_after, target_after) = (pair.source.wire(), pair.target.wire());
+    let source_bytes = source_after.0 + source_after.1 - source_before.0 - source_before.1;
+    let target_bytes = target_after.0 + target_after.1 - target_before.0 - target_before.1;
+    assert!(
+        source_bytes < 8_000 && target_bytes < 8_000,
+        "a no-op rerun moved {source_bytes} bytes with the source, {target_bytes} with the target"
+    );
+
+    // Users keep working on the source: new mail, flags, a deletion, a move, a renamed folder.
+    let mut user = pair.source.client();
+    user.append(
+        "INBOX",
+        "\\Seen $Important",
+        b"From: a@example.com\r\nSubject: new one\r\n\r\nhello\r\n",
+    );
+    user.append(
+        "INBOX",
+        "",
+        b"From: b@example.com\r\nSubject: new two\r\n\r\nhello again\r\n",
+    );
+    user.ok("SELECT INBOX");
+    user.ok("UID STORE 1 +FLAGS (\\Flagged $Later)");
+    user.ok("UID STORE 2 -FLAGS (\\Seen)");
+    user.ok("UID STORE 3 +FLAGS (\\Deleted)");
+    user.ok("UID EXPUNGE 3");
+    user.ok("UID MOVE 4 Archive");
+    user.ok("RENAME Newsletters \"Newsletters Old\"");
+    let delta = pair.run(&["--delete-removed"]);
+    let tree = pair.assert_same();
+    assert!(tree.contains_key("Newsletters Old") && !tree.contains_key("Newsletters"));
+    assert!(
+        copied(&delta) <= 3,
+        "two new messages and one moved, the renamed folder is renamed, not copied: {delta}"
+    );
+    assert!(
+        pair.target
+            .client()
+            .folders()
+            .iter()
+            .all(|f| f != "Newsletters")
+    );
+    let again = pair.run(&["--delete-removed"]);
+    assert_eq!(copied(&again), 0, "{again}");
+}
+
+#[test]
+fn uidvalidity_changes_on_either_side_copy_nothing_twice() {
+    let pair = Pair::new(60, &[], &[]);
+    pair.run(&[]);
+    let before = pair.assert_same();
+
+    // The source folder is recreated with the same messages: new UIDVALIDITY.
+    recreate(&pair.source, "Newsletters");
+    let rerun = pair.run(&["--delete-removed"]);
+    assert_eq!(copied(&rerun), 0, "{rerun}");
+    assert_eq!(pair.assert_same(), before);
+
+    // And the target folder too.
+    recreate(&pair.target, "Newsletters");
+    let rerun = pair.run(&["--delete-removed"]);
+    assert_eq!(copied(&rerun), 0, "{rerun}");
+    assert_eq!(pair.assert_same(), before);
+
+    let report = ferry(pair.dir.path())
+        .args(["report", "--journal"])
+        .arg(pair.journal())
+        .output()
+        .expect("report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.contains("UIDVALIDITY") || text.contains("validity"),
+        "{text}"
+    );
+}
+
+/// Deletes `folder` on `server` and creates it again with the same messages and flags.
+fn recreate(server: &Dovecot, folder: &str) {
+    let mut client = server.client();
+    let old = client.uid_validity(folder);
+    let messages = client.messages(folder);
+    assert!(!messages.is_empty());
+    client.ok("UNSELECT");
+    client.ok(&format!("DELETE \"{folder}\""));
+    client.ok(&format!("CREATE \"{folder}\""));
+    for (_, flags, body) in &messages {
+        client.append(folder, &flags.join(" "), body);
+    }
+    assert_ne!(client.uid_validity(folder), old, "a new UIDVALIDITY");
+}
+
+#[test]
+fn special_use_folders_map_between_different_names() {
+    let pair = Pair::new(
+        0,
+        &[
+            "--special-use",
+            "Sent Items=\\Sent",
+            "--special-use",
+            "Deleted Items=\\Trash",
+        ],
+        &[
+            "--special-use",
+            "Sent=\\Sent",
+            "--special-use",
+            "Trash=\\Trash",
+        ],
+    );
+    let mut user = pair.source.client();
+    user.append(
+        "Sent Items",
+        "\\Seen",
+        b"From: me@example.com\r\nSubject: sent\r\n\r\nbody\r\n",
+    );
+    user.append(
+        "Sent Items",
+        "\\Seen",
+        b"From: me@example.com\r\nSubject: sent 2\r\n\r\nbody\r\n",
+    );
+    user.append(
+        "Deleted Items",
+        "\\Seen",
+        b"From: x@example.com\r\nSubject: old\r\n\r\nbody\r\n",
+    );
+    let mut target_user = pair.target.client();
+    // One of them is already there: matched, not duplicated.
+    target_user.append(
+        "Sent",
+        "\\Seen",
+        b"From: me@example.com\r\nSubject: sent\r\n\r\nbody\r\n",
+    );
+    pair.run(&[]);
+    let target = pair.target.client().tree();
+    assert_eq!(target.get("Sent").map(Vec::len), Some(2), "{target:?}");
+    assert_eq!(target.get("Trash").map(Vec::len), Some(1));
+    assert!(!target.contains_key("Sent Items") && !target.contains_key("Deleted Items"));
+    let rerun = pair.run(&[]);
+    assert_eq!(copied(&rerun), 0);
+}
+
+#[test]
+fn a_25_mb_message_and_a_refused_one() {
+    let pair = Pair::new(5, &[], &["--max-message-size", "20000000"]);
+    let mut big =
+        b"From: big@example.com\r\nSubject: big\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    while big.len() < 25 << 20 {
+        big.extend_from_slice(
+            b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n",
+        );
+    }
+    pair.source.client().append("INBOX", "\\Flagged", &big);
+    let mut small = b"From: small@example.com\r\nSubject: fits\r\n\r\n".to_vec();
+    small.resize(19_000_000, b'x');
+    small.extend_from_slice(b"\r\n");
+    pair.source.client().append("INBOX", "", &small);
+    let output = migrate(
+        pair.dir.path(),
+        &pair.source.uri(),
+        &pair.target.uri(),
+        &pair.journal(),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "one item failed: {output:?}");
+    let report = ferry(pair.dir.path())
+        .args(["report", "--journal"])
+        .arg(pair.journal())
+        .output()
+        .expect("report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.to_lowercase().contains("size") || text.contains("larger"),
+        "{text}"
+    );
+    let target = pair.target.client().tree();
+    let source = pair.source.client().tree();
+    assert_eq!(
+        count(&target) + 1,
+        count(&source),
+        "all but the refused one"
+    );
+
+    // Without the limit it goes through, byte for byte.
+    let roomy = Dovecot::start(&pair.dir.path().join("roomy"), &[]);
+    ok(&migrate(
+        pair.dir.path(),
+        &pair.source.uri(),
+        &roomy.uri(),
+        &pair.dir.path().join("j2"),
+        &[],
+    ));
+    assert_eq!(non_empty(roomy.client().tree()), non_empty(source));
+}
+
+#[test]
+fn servers_without_qresync_condstore_uidplus_or_literal_plus() {
+    let bare = [
+        "--without",
+        "QRESYNC",
+        "--without",
+        "CONDSTORE",
+        "--without",
+        "UIDPLUS",
+        "--without",
+        "LITERAL+",
+        "--without",
+        "LIST-STATUS",
+        "--without",
+        "MOVE",
+    ];
+    let pair = Pair::new(80, &bare, &bare);
+    let first = pair.run(&[]);
+    let tree = pair.assert_same();
+    assert_eq!(copied(&first), count(&tree));
+    let rerun = pair.run(&[]);
+    assert_eq!(copied(&rerun), 0, "{rerun}");
+    let mut user = pair.source.client();
+    user.append(
+        "INBOX",
+        "\\Answered",
+        b"From: c@example.com\r\nSubject: late\r\n\r\nx\r\n",
+    );
+    user.ok("SELECT INBOX");
+    user.ok("UID STORE 1 +FLAGS (\\Flagged)");
+    user.ok("UID STORE 2 +FLAGS (\\Deleted)");
+    user.ok("EXPUNGE");
+    pair.run(&["--delete-removed"]);
+    pair.assert_same();
+    // Flags changed on the target behind ferry's back are put right by --verify-target.
+    let mut meddler = pair.target.client();
+    meddler.ok("SELECT INBOX");
+    meddler.ok("UID STORE 1:* -FLAGS (\\Seen \\Flagged \\Answered)");
+    pair.run(&["--verify-target"]);
+    pair.assert_same();
+}
+
+#[test]
+fn tls_is_verified_against_the_ca_given() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Dovecot::start(&dir.path().join("tls-server"), &["--tls"]);
+    let ca = server.dir().join("tls/ca.pem");
+    let sample = dir.path().join("sample");
+    std::fs::create_dir_all(sample.join("cur")).expect("mkdir");
+    for sub in ["new", "tmp"] {
+        std::fs::create_dir_all(sample.join(sub)).expect("mkdir");
+    }
+    std::fs::write(
+        sample.join("cur/1.msg:2,S"),
+        b"From: t@example.com\r\nSubject: tls\r\n\r\nx\r\n",
+    )
+    .expect("write");
+    let from = format!("maildir:{}", sample.display());
+    let ca_arg = ca.display().to_string();
+    for (i, uri) in [
+        format!("imap://ferry@127.0.0.1:{}", server.port()),
+        format!("imaps://ferry@127.0.0.1:{}", server.port() + 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        // Not trusted without the CA: refused, exit code 4, nothing written.
+        let refused = migrate(
+            dir.path(),
+            &from,
+            uri,
+            &dir.path().join(format!("j{i}")),
+            &[],
+        );
+        assert_eq!(refused.status.code(), Some(4), "{refused:?}");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("--ca-file"));
+        let done = migrate(
+            dir.path(),
+            &from,
+            uri,
+            &dir.path().join(format!("j{i}")),
+            &["--ca-file", &ca_arg],
+        );
+        ok(&done);
+    }
+    // Both runs delivered into the same account: the second matched the first copy.
+    let tree = server.client().tree();
+    assert_eq!(count(&tree), 1, "{tree:?}");
+    // The password never shows up in what ferry printed.
+    let out = migrate(
+        dir.path(),
+        &from,
+        &format!("imap://ferry@127.0.0.1:{}", server.port()),
+        &dir.path().join("j0"),
+        &["--ca-file", &ca_arg],
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(PASSWORD));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
+}
