@@ -159,3 +159,40 @@ pub fn maildir_tree(root: &Path) -> Tree {
     }
     tree
 }
+
+/// How `target` differs from `source`: (messages missing, extra copies, messages whose flags
+/// differ), counted per folder and content.
+pub fn differences(source: &Tree, target: &Tree) -> (usize, usize, usize) {
+    let (mut missing, mut duplicates, mut flag_differences) = (0, 0, 0);
+    let empty = Vec::new();
+    for (folder, items) in source {
+        let there = target.get(folder).unwrap_or(&empty);
+        let mut source_counts: BTreeMap<&str, Vec<&Vec<String>>> = BTreeMap::new();
+        for (hash, flags) in items {
+            source_counts.entry(hash).or_default().push(flags);
+        }
+        let mut target_counts: BTreeMap<&str, Vec<&Vec<String>>> = BTreeMap::new();
+        for (hash, flags) in there {
+            target_counts.entry(hash).or_default().push(flags);
+        }
+        for (hash, flags) in &source_counts {
+            let on_target = target_counts.get(hash).cloned().unwrap_or_default();
+            missing += flags.len().saturating_sub(on_target.len());
+            duplicates += on_target.len().saturating_sub(flags.len());
+            if on_target.len() == flags.len() && on_target != *flags {
+                flag_differences += 1;
+            }
+        }
+        for (hash, flags) in &target_counts {
+            if !source_counts.contains_key(hash) {
+                duplicates += flags.len();
+            }
+        }
+    }
+    for (folder, items) in target {
+        if !source.contains_key(folder) {
+            duplicates += items.len();
+        }
+    }
+    (missing, duplicates, flag_differences)
+}

@@ -9,13 +9,12 @@
 //! bytes, flags read from the file names and keyword files, not ferry's journal) must find 0
 //! missing, 0 duplicates and equal flags. `journal verify` must pass as well.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use ferry_adapters::sample::{SampleSpec, generate};
-use ferry_tests::{ferry, maildir_pair, maildir_tree as walk};
+use ferry_tests::{differences, ferry, maildir_pair, maildir_tree as walk};
 
 /// Messages delivered into the target tree so far (files in every folder's cur/).
 fn landed(target: &Path) -> usize {
@@ -106,33 +105,7 @@ fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
 
     let source_tree = walk(&source);
     let target_tree = walk(&target);
-    let mut missing = 0;
-    let mut duplicates = 0;
-    let mut flag_differences = 0;
-    for (folder, items) in &source_tree {
-        let there = target_tree.get(folder).cloned().unwrap_or_default();
-        let mut source_counts: BTreeMap<&str, Vec<&Vec<String>>> = BTreeMap::new();
-        for (hash, flags) in items {
-            source_counts.entry(hash).or_default().push(flags);
-        }
-        let mut target_counts: BTreeMap<&str, Vec<&Vec<String>>> = BTreeMap::new();
-        for (hash, flags) in &there {
-            target_counts.entry(hash).or_default().push(flags);
-        }
-        for (hash, flags) in &source_counts {
-            let on_target = target_counts.get(hash).cloned().unwrap_or_default();
-            missing += flags.len().saturating_sub(on_target.len());
-            duplicates += on_target.len().saturating_sub(flags.len());
-            if on_target.len() == flags.len() && on_target != *flags {
-                flag_differences += 1;
-            }
-        }
-        for (hash, flags) in &target_counts {
-            if !source_counts.contains_key(hash) {
-                duplicates += flags.len();
-            }
-        }
-    }
+    let (missing, duplicates, flag_differences) = differences(&source_tree, &target_tree);
     let source_total: usize = source_tree.values().map(Vec::len).sum();
     let target_total: usize = target_tree.values().map(Vec::len).sum();
     assert_eq!(source_total, 5_000);

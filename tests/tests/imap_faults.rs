@@ -1,0 +1,287 @@
+//! IMAP → IMAP under faults, against real Dovecot servers:
+//! - a TCP proxy in front of both servers cuts connections at random byte offsets and delays
+//!   replies; runs are repeated until one completes, and the result has 0 missing and 0
+//!   duplicates;
+//! - the real binary is killed with SIGKILL at 32 random moments of a 3,000-message
+//!   migration and resumed each time.
+//!
+//! Both are checked by an independent IMAP listing of both servers
+//! (`ferry_tests::dovecot::Client`), not by ferry's journal.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use ferry_tests::dovecot::{Dovecot, PASSWORD, count};
+use ferry_tests::{Tree, differences, ferry};
+
+fn non_empty(tree: Tree) -> Tree {
+    tree.into_iter()
+        .filter(|(_, items)| !items.is_empty())
+        .collect()
+}
+
+fn migrate_command(home: &Path, from: &str, to: &str, journal: &Path) -> Command {
+    let mut command = ferry(home);
+    command
+        .arg("migrate")
+        .args(["--from", from, "--to", to])
+        .arg("--journal")
+        .arg(journal)
+        .env("FERRY_FROM_PASSWORD", PASSWORD)
+        .env("FERRY_TO_PASSWORD", PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// Fills a fresh source server with `messages` sample messages (through ferry, from a Maildir).
+fn seeded_source(home: &Path, messages: usize, seed: u64) -> Dovecot {
+    let source = Dovecot::start(&home.join("source-server"), &[]);
+    let sample = home.join("sample");
+    ferry_adapters::sample::generate(
+        &sample,
+        &ferry_adapters::sample::SampleSpec { messages, seed },
+    )
+    .expect("generate the sample");
+    let status = migrate_command(
+        home,
+        &format!("maildir:{}", sample.display()),
+        &source.uri(),
+        &home.join("seed-journal"),
+    )
+    .status()
+    .expect("seed the source");
+    assert_eq!(status.code(), Some(0));
+    source
+}
+
+/// A loopback TCP proxy to `upstream` that, with probability `cut_chance` per connection, cuts
+/// it after a random number of bytes (either direction), and delays chunks by 0–`delay_ms`.
+struct FaultProxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    cuts: Arc<AtomicU64>,
+}
+
+impl FaultProxy {
+    fn start(upstream: u16, seed: u64, cut_chance: f64, delay_ms: u64) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("address").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicU64::new(0));
+        let (stop_flag, cut_count) = (stop.clone(), cuts.clone());
+        std::thread::spawn(move || {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            while !stop_flag.load(Ordering::Relaxed) {
+                let client = match listener.accept() {
+                    Ok((client, _)) => client,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                // Cut somewhere in the first 400 KB of this connection, or never.
+                let budget = if rng.f64() < cut_chance {
+                    rng.u64(1..400_000)
+                } else {
+                    u64::MAX
+                };
+                let budget = Arc::new(AtomicU64::new(budget));
+                for (from, to) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ] {
+                    let (Ok(from), Ok(to)) = (from, to) else {
+                        continue;
+                    };
+                    let budget = budget.clone();
+                    let cuts = cut_count.clone();
+                    let delay = if delay_ms > 0 {
+                        rng.u64(0..=delay_ms)
+                    } else {
+                        0
+                    };
+                    std::thread::spawn(move || pump(from, to, &budget, &cuts, delay));
+                }
+            }
+        });
+        FaultProxy { port, stop, cuts }
+    }
+
+    fn uri(&self) -> String {
+        format!("imap://ferry@127.0.0.1:{}/?tls=none&timeout=5", self.port)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` to `to` until either ends or the shared byte budget runs out (a cut).
+fn pump(mut from: TcpStream, mut to: TcpStream, budget: &AtomicU64, cuts: &AtomicU64, delay: u64) {
+    let mut buffer = [0u8; 16 << 10];
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+        let left = budget.load(Ordering::Relaxed);
+        if (n as u64) >= left {
+            let _ = to.write_all(&buffer[..usize::try_from(left).unwrap_or(n)]);
+            budget.store(0, Ordering::Relaxed);
+            cuts.fetch_add(1, Ordering::Relaxed);
+            break;
+        }
+        budget.fetch_sub(n as u64, Ordering::Relaxed);
+        if to.write_all(&buffer[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+#[test]
+fn connections_cut_at_random_offsets_lose_and_duplicate_nothing() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let source = seeded_source(home.path(), 600, 11);
+    let target = Dovecot::start(&home.path().join("target-server"), &[]);
+    let source_proxy = FaultProxy::start(source.port(), 1, 0.9, 3);
+    let target_proxy = FaultProxy::start(target.port(), 2, 0.9, 3);
+    let journal = home.path().join("journal");
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let status = migrate_command(
+            home.path(),
+            &source_proxy.uri(),
+            &target_proxy.uri(),
+            &journal,
+        )
+        .status()
+        .expect("run ferry");
+        if status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            matches!(status.code(), Some(1 | 4)),
+            "a broken connection ends a run with failed items or as unreachable: {status:?}"
+        );
+        assert!(runs < 60, "no run completed in 60 attempts");
+    }
+    let cuts =
+        source_proxy.cuts.load(Ordering::Relaxed) + target_proxy.cuts.load(Ordering::Relaxed);
+    eprintln!("{runs} runs, {cuts} connections cut");
+    assert!(
+        cuts >= 5,
+        "the proxies must really cut connections ({cuts})"
+    );
+    let source_tree = non_empty(source.client().tree());
+    let target_tree = non_empty(target.client().tree());
+    assert_eq!(count(&source_tree), 600);
+    assert_eq!(differences(&source_tree, &target_tree), (0, 0, 0));
+}
+
+/// Message files Dovecot has stored for the target user (a cheap progress probe only).
+fn landed(dir: &Path) -> usize {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|p| p == "cur" || p == "new")
+            {
+                total += 1;
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn killed_thirty_two_times_then_resumed_nothing_missing_nothing_twice() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let source = seeded_source(home.path(), 3_000, 77);
+    let target = Dovecot::start(&home.path().join("target-server"), &[]);
+    let stored = target.dir().join("mail");
+    let journal = home.path().join("journal");
+    let mut rng = fastrand::Rng::with_seed(20261125);
+    let (mut mid_copy, mut finished_first) = (0, 0);
+    for kill in 0..32 {
+        let before = landed(&stored);
+        let mut child = migrate_command(home.path(), &source.uri(), &target.uri(), &journal)
+            .spawn()
+            .expect("start ferry");
+        if kill < 22 {
+            // Once 1–150 more messages are stored (or 20 s passed).
+            let goal = before + rng.usize(1..=150);
+            let started = std::time::Instant::now();
+            while landed(&stored) < goal
+                && started.elapsed() < Duration::from_secs(20)
+                && child.try_wait().expect("poll").is_none()
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.u64(5..400)));
+        }
+        if child.try_wait().expect("poll").is_some() {
+            finished_first += 1;
+            continue;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        if landed(&stored) < 3_000 {
+            mid_copy += 1;
+        }
+    }
+    let status = migrate_command(home.path(), &source.uri(), &target.uri(), &journal)
+        .status()
+        .expect("final run");
+    assert_eq!(status.code(), Some(0), "the final run completes");
+    eprintln!("{mid_copy} kills interrupted the copy, {finished_first} runs finished first");
+    assert!(
+        mid_copy >= 10,
+        "at least 10 kills inside the copy ({mid_copy})"
+    );
+    assert!(
+        finished_first < 25,
+        "{finished_first} runs finished before their kill"
+    );
+    let source_tree = non_empty(source.client().tree());
+    let target_tree = non_empty(target.client().tree());
+    assert_eq!(count(&source_tree), 3_000);
+    assert_eq!(
+        differences(&source_tree, &target_tree),
+        (0, 0, 0),
+        "missing, duplicates, flag differences"
+    );
+    let verify = ferry(home.path())
+        .args(["journal", "verify", "--journal"])
+        .arg(&journal)
+        .output()
+        .expect("journal verify");
+    assert_eq!(verify.status.code(), Some(0), "{verify:?}");
+}
