@@ -64,7 +64,8 @@ struct Inner {
     endpoint: Endpoint,
     described: String,
     read_only: bool,
-    max_connections: usize,
+    /// Sessions to open at most; lowered when the server refuses more.
+    max_connections: AtomicUsize,
     pool: Mutex<Pool>,
     pool_changed: Notify,
     /// From the first session: what the server can do, how it names folders.
@@ -350,7 +351,7 @@ impl ImapStore {
                 endpoint,
                 described,
                 read_only: options.read_only,
-                max_connections,
+                max_connections: AtomicUsize::new(max_connections),
                 pool: Mutex::new(Pool::default()),
                 pool_changed: Notify::new(),
                 server: Mutex::new(None),
@@ -409,7 +410,8 @@ impl Inner {
             let open = {
                 let mut pool = lock(&self.pool);
                 pool.slots.retain(|s| !s.session.conn.is_dead());
-                let can_open = pool.slots.len() + pool.opening < self.max_connections;
+                let can_open =
+                    pool.slots.len() + pool.opening < self.max_connections.load(Ordering::Relaxed);
                 let least = pool.slots.iter().min_by_key(|s| s.load()).cloned();
                 let with_folder = folder.and_then(|f| {
                     pool.slots
@@ -449,7 +451,17 @@ impl Inner {
             let mut pool = lock(&self.pool);
             pool.opening -= 1;
             self.pool_changed.notify_waiters();
-            let session = opened?;
+            let session = match opened {
+                Ok(session) => session,
+                Err(error @ StoreError::Throttled { .. }) if !pool.slots.is_empty() => {
+                    // The server allows no more sessions: live with those open. The refusal
+                    // still reaches the executor once, which backs off and journals it.
+                    let live = pool.slots.len();
+                    self.max_connections.fetch_min(live, Ordering::Relaxed);
+                    return Err(error);
+                }
+                Err(error) => return Err(error),
+            };
             {
                 let mut server = lock(&self.server);
                 if server.is_none() {

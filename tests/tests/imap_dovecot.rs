@@ -426,3 +426,29 @@ fn tls_is_verified_against_the_ca_given() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(PASSWORD));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
 }
+
+#[test]
+fn a_server_refusing_more_sessions_is_lived_with_and_the_wait_journaled() {
+    let pair = Pair::new(120, &[], &["--max-connections", "2"]);
+    let output = migrate(
+        pair.dir.path(),
+        &pair.source.uri(),
+        &format!("{}&connections=6", pair.target.uri()),
+        &pair.journal(),
+        // Deep enough that one session's pipeline overflows and more are asked for.
+        &["--jobs", "160"],
+    );
+    let stdout = ok(&output);
+    assert!(copied(&stdout) > 0);
+    pair.assert_same();
+    let report = ferry(pair.dir.path())
+        .args(["report", "--journal"])
+        .arg(pair.journal())
+        .output()
+        .expect("report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.contains("throttled"),
+        "the refusal is journaled: {text}"
+    );
+}
