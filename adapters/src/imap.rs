@@ -1137,16 +1137,32 @@ impl Store for ImapStore {
                 "{folder}: {id} is not an IMAP id"
             )));
         };
-        let shared = self.inner.shared(folder).await?;
-        if shared.selected.validity != validity {
+        let caps = self.inner.caps();
+        // Marking and expunging happen on one connection, in order: another session might not
+        // see the \Deleted flag yet. With UID EXPUNGE the connection is shared; without it the
+        // check that nothing else is marked needs it alone.
+        let (slot, selected, _shared, _alone);
+        if caps.uidplus {
+            let shared = self.inner.shared(folder).await?;
+            selected = shared.selected.clone();
+            slot = shared.slot.0.clone();
+            _shared = Some(shared);
+            _alone = None;
+        } else {
+            let (alone, chosen) = self.inner.exclusive(folder).await?;
+            selected = chosen;
+            slot = alone.slot.0.clone();
+            _alone = Some(alone);
+            _shared = None;
+        }
+        if selected.validity != validity {
             return Err(StoreError::NotFound(format!(
                 "{folder}: UIDVALIDITY changed; {id} is gone"
             )));
         }
-        let caps = shared.slot.session.caps.clone();
         let command = format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)\r\n");
         let done = run(
-            &shared.slot,
+            &slot,
             vec![Piece::Text(command.into_bytes())],
             Collect::Nothing,
         )
@@ -1154,13 +1170,11 @@ impl Store for ImapStore {
         if done.outcome != Outcome::Ok {
             return Err(refused(&done, &format!("deleting in {folder}")));
         }
-        drop(shared);
         if caps.uidplus {
             // Only this message: other messages marked \Deleted by their owner stay.
-            let shared = self.inner.shared(folder).await?;
             let command = format!("UID EXPUNGE {uid}\r\n");
             let done = run(
-                &shared.slot,
+                &slot,
                 vec![Piece::Text(command.into_bytes())],
                 Collect::Nothing,
             )
@@ -1173,9 +1187,8 @@ impl Store for ImapStore {
         // Without UID EXPUNGE, EXPUNGE removes every message marked \Deleted: only when this
         // one is the only such message, so nothing its owner marked goes with it. Otherwise it
         // stays marked \Deleted (hidden by most clients) until the owner expunges.
-        let (alone, _) = self.inner.exclusive(folder).await?;
         let search = b"UID SEARCH DELETED\r\n".to_vec();
-        let done = run(&alone.slot, vec![Piece::Text(search)], Collect::All).await?;
+        let done = run(&slot, vec![Piece::Text(search)], Collect::All).await?;
         let marked: Vec<u32> = done
             .data
             .iter()
@@ -1187,7 +1200,7 @@ impl Store for ImapStore {
             .collect();
         if marked == [uid] {
             let expunge = b"EXPUNGE\r\n".to_vec();
-            let done = run(&alone.slot, vec![Piece::Text(expunge)], Collect::All).await?;
+            let done = run(&slot, vec![Piece::Text(expunge)], Collect::All).await?;
             if done.outcome != Outcome::Ok {
                 return Err(refused(&done, &format!("expunging in {folder}")));
             }

@@ -21,7 +21,7 @@ use crate::projection::Projection;
 use crate::projection::delta::{self, Delta};
 use crate::projection::source::SourceState;
 use crate::projection::target::TargetState;
-use crate::store::{AppendProbe, Listing, Store, StoreError};
+use crate::store::{AppendProbe, FolderInfo, Listing, Store, StoreError};
 
 /// The two projections the planner needs, folded together. Serializable only for checkpoints
 /// (see [`crate::checkpoint`]), which are caches, never records.
@@ -245,6 +245,23 @@ pub struct Counts {
     pub folders: u64,
 }
 
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.copied += other.copied;
+        self.copied_bytes += other.copied_bytes;
+        self.flags_updated += other.flags_updated;
+        self.deleted += other.deleted;
+        self.folders += other.folders;
+    }
+}
+
+/// Bytes of source items read while observing, kept so the copy that follows at once does not
+/// read them again, by (source folder, id).
+type Prefetched = Mutex<BTreeMap<(String, NativeId), Vec<u8>>>;
+
+/// An item's id and bytes, kept after reading.
+type Kept = (NativeId, Vec<u8>);
+
 /// One run of a migration.
 pub struct Run<'a> {
     source: &'a dyn Store,
@@ -259,6 +276,10 @@ pub struct Run<'a> {
     rng: Mutex<fastrand::Rng>,
     /// Folders that could not be listed in this run.
     folder_problems: usize,
+    /// See [`Prefetched`].
+    prefetched: Prefetched,
+    /// What copies made while observing wrote: (failed, paused, counts).
+    ahead: (usize, bool, Counts),
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -285,6 +306,7 @@ struct Worker<'a> {
     known: &'a TargetState,
     /// Target ids claimed by writes of this batch.
     claimed: Mutex<BTreeSet<(String, NativeId)>>,
+    prefetched: &'a Prefetched,
 }
 
 impl<'a> Run<'a> {
@@ -314,6 +336,8 @@ impl<'a> Run<'a> {
             stop,
             rng,
             folder_problems: 0,
+            prefetched: Mutex::new(BTreeMap::new()),
+            ahead: (0, false, Counts::default()),
         }
     }
 
@@ -351,6 +375,7 @@ impl<'a> Run<'a> {
             bytes: Semaphore::new(permits),
             known: &self.state.target,
             claimed: Mutex::new(BTreeSet::new()),
+            prefetched: &self.prefetched,
         }
     }
 
@@ -381,12 +406,14 @@ impl<'a> Run<'a> {
         }
 
         let (resolved_done, resolved_not_applied) = self.resolve_in_doubt().await?;
-        self.observe_source().await?;
+        let folders = self.observe_source_folders().await?;
         self.observe_target().await?;
+        self.observe_source_items(&folders).await?;
         let plan = delta::delta(&self.state.source, &self.state.target, &self.options);
+        // Copies made while observing count as planned (and done).
         self.watcher.note(Note::Planned {
-            copies: plan.copies.len(),
-            bytes: plan.copies.iter().map(|c| c.size).sum(),
+            copies: plan.copies.len() + usize::try_from(self.ahead.2.copied).unwrap_or(0),
+            bytes: plan.copies.iter().map(|c| c.size).sum::<u64>() + self.ahead.2.copied_bytes,
             other: plan.renames.len()
                 + plan.create_folders.len()
                 + plan.flag_updates.len()
@@ -404,7 +431,13 @@ impl<'a> Run<'a> {
             });
         }
 
-        let (failed, paused, counts) = self.carry_out(&plan).await?;
+        let (mut failed, mut paused, mut counts) = (0, false, Counts::default());
+        if !self.ahead.1 {
+            (failed, paused, counts) = self.carry_out(&plan).await?;
+        }
+        failed += self.ahead.0;
+        paused |= self.ahead.1;
+        counts += self.ahead.2;
         let unreadable = self
             .state
             .source
@@ -517,7 +550,8 @@ impl<'a> Run<'a> {
 
     /// Lists the source and records what changed: new folders and items (read once, to hash
     /// them), flag changes, items and folders gone.
-    async fn observe_source(&mut self) -> Result<(), RunError> {
+    /// Lists the source's folders; records new, changed and vanished ones.
+    async fn observe_source_folders(&mut self) -> Result<Vec<FolderInfo>, RunError> {
         let mut throttles = Vec::new();
         let folders = {
             let worker = self.worker();
@@ -552,9 +586,16 @@ impl<'a> Run<'a> {
             }
         }
         self.record(events)?;
+        Ok(folders)
+    }
 
+    /// Lists the items of every source folder (or the changes since its token) and reads the
+    /// items not seen before. When no vanished folder can make a rename, what must be copied
+    /// is copied chunk by chunk as it is read, so each message crosses the wire once.
+    async fn observe_source_items(&mut self, folders: &[FolderInfo]) -> Result<(), RunError> {
         let tokens = self.source.capabilities().change_tokens && !self.options.full;
-        for folder in &folders {
+        let copy_ahead = !self.options.dry_run && self.state.source.vanished.is_empty();
+        for folder in folders {
             if self.stop.is_stopped() {
                 break;
             }
@@ -651,12 +692,26 @@ impl<'a> Run<'a> {
                 }
             }
             self.record(std::mem::take(&mut events))?;
-            for chunk in to_read.chunks(self.config.batch_max.max(1)) {
-                let read = {
+            for chunk in chunks(
+                &to_read,
+                self.config.batch_max,
+                self.config.inflight_bytes_max,
+            ) {
+                if self.stop.is_stopped() {
+                    // Paused before this folder was read in full: its listing is not recorded,
+                    // so the next run lists from the previous token and reads the rest.
+                    return Ok(());
+                }
+                let (read, kept) = {
                     let worker = self.worker();
-                    worker.hash_items(Side::Source, path, chunk).await
+                    worker
+                        .hash_items(Side::Source, path, chunk, copy_ahead)
+                        .await
                 };
                 self.record(read)?;
+                if copy_ahead {
+                    self.copy_ahead(path, kept).await?;
+                }
             }
             if since.is_none() || token != known.token || !known.listed {
                 self.record(vec![Event::FolderListed {
@@ -813,7 +868,7 @@ impl<'a> Run<'a> {
             for chunk in items.chunks(self.config.batch_max.max(1)) {
                 let read = {
                     let worker = self.worker();
-                    worker.hash_items(Side::Target, &path, chunk).await
+                    worker.hash_items(Side::Target, &path, chunk, false).await.0
                 };
                 let mut checked = Vec::with_capacity(read.len());
                 for event in read {
@@ -868,6 +923,49 @@ impl<'a> Run<'a> {
                 self.record(checked)?;
             }
         }
+        Ok(())
+    }
+
+    /// Copies the items of `folder` just read (`kept`) that the plan copies, using their bytes.
+    async fn copy_ahead(&mut self, folder: &str, kept: Vec<Kept>) -> Result<(), RunError> {
+        if kept.is_empty() || self.ahead.1 {
+            return Ok(());
+        }
+        let plan = delta::delta(&self.state.source, &self.state.target, &self.options);
+        let read: BTreeSet<&NativeId> = kept.iter().map(|(id, _)| id).collect();
+        let copies: Vec<delta::Copy> = plan
+            .copies
+            .into_iter()
+            .filter(|c| c.source_folder == folder && read.contains(&c.source_id))
+            .collect();
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let targets: BTreeSet<&str> = copies.iter().map(|c| c.folder.as_str()).collect();
+        let ahead = Delta {
+            create_folders: plan
+                .create_folders
+                .into_iter()
+                .filter(|f| targets.contains(f.as_str()))
+                .collect(),
+            copies,
+            ..Delta::default()
+        };
+        {
+            let mut prefetched = self.prefetched.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, bytes) in kept {
+                prefetched.insert((folder.to_owned(), id), bytes);
+            }
+        }
+        let result = self.carry_out(&ahead).await;
+        self.prefetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let (failed, paused, counts) = result?;
+        self.ahead.0 += failed;
+        self.ahead.1 |= paused;
+        self.ahead.2 += counts;
         Ok(())
     }
 
@@ -1156,42 +1254,56 @@ impl Worker<'_> {
         side: Side,
         folder: &str,
         items: &[crate::store::ItemInfo],
-    ) -> Vec<Event> {
+        keep: bool,
+    ) -> (Vec<Event>, Vec<Kept>) {
         let store = match side {
             Side::Source => self.source,
             Side::Target => self.target,
         };
-        let results: Vec<Vec<Event>> = futures::stream::iter(items.iter().map(|item| async move {
-            let mut events = Vec::new();
-            let _permit = self.bytes_permit(item.size).await;
-            let read = self
-                .retry(side, &mut events, || store.fetch(folder, &item.id))
-                .await;
-            match read {
-                Ok(bytes) => events.push(Event::ItemSeen {
-                    side,
-                    folder: folder.to_owned(),
-                    id: item.id.clone(),
-                    content: self.key.hash(&bytes),
-                    size: bytes.len() as u64,
-                    flags: item.flags.clone(),
-                    date: item.date,
-                }),
-                // Gone between listing and reading: the next listing says so.
-                Err(StoreError::NotFound(_)) => {}
-                Err(error) => events.push(Event::ItemUnreadable {
-                    side,
-                    folder: folder.to_owned(),
-                    id: item.id.clone(),
-                    reason: error.to_string(),
-                }),
-            }
-            events
-        }))
-        .buffered(self.config.jobs.max(1))
-        .collect()
-        .await;
-        results.into_iter().flatten().collect()
+        let results: Vec<(Vec<Event>, Option<Kept>)> =
+            futures::stream::iter(items.iter().map(|item| async move {
+                let mut events = Vec::new();
+                let mut kept = None;
+                let _permit = self.bytes_permit(item.size).await;
+                let read = self
+                    .retry(side, &mut events, || store.fetch(folder, &item.id))
+                    .await;
+                match read {
+                    Ok(bytes) => {
+                        events.push(Event::ItemSeen {
+                            side,
+                            folder: folder.to_owned(),
+                            id: item.id.clone(),
+                            content: self.key.hash(&bytes),
+                            size: bytes.len() as u64,
+                            flags: item.flags.clone(),
+                            date: item.date,
+                        });
+                        if keep {
+                            kept = Some((item.id.clone(), bytes));
+                        }
+                    }
+                    // Gone between listing and reading: the next listing says so.
+                    Err(StoreError::NotFound(_)) => {}
+                    Err(error) => events.push(Event::ItemUnreadable {
+                        side,
+                        folder: folder.to_owned(),
+                        id: item.id.clone(),
+                        reason: error.to_string(),
+                    }),
+                }
+                (events, kept)
+            }))
+            .buffered(self.config.jobs.max(1))
+            .collect()
+            .await;
+        let mut events = Vec::new();
+        let mut kept = Vec::new();
+        for (item_events, item_bytes) in results {
+            events.extend(item_events);
+            kept.extend(item_bytes);
+        }
+        (events, kept)
     }
 
     async fn bytes_permit(&self, size: u64) -> Option<tokio::sync::SemaphorePermit<'_>> {
@@ -1306,12 +1418,21 @@ impl Worker<'_> {
             ));
         }
         let _permit = self.bytes_permit(size).await;
-        let bytes = match self
-            .retry(Side::Source, events, || {
-                self.source.fetch(source_folder, source_id)
-            })
-            .await
-        {
+        let prefetched = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(source_folder.to_owned(), source_id.clone()));
+        let read = match prefetched {
+            Some(bytes) => Ok(bytes),
+            None => {
+                self.retry(Side::Source, events, || {
+                    self.source.fetch(source_folder, source_id)
+                })
+                .await
+            }
+        };
+        let bytes = match read {
             Ok(bytes) => bytes,
             Err(StoreError::NotFound(_)) => {
                 return Err((
@@ -1376,6 +1497,29 @@ impl Worker<'_> {
             }
         }
     }
+}
+
+/// `items` in runs of at most `count` items and, unless one item alone is larger, `bytes` bytes.
+fn chunks(
+    items: &[crate::store::ItemInfo],
+    count: usize,
+    bytes: u64,
+) -> Vec<&[crate::store::ItemInfo]> {
+    let mut out = Vec::new();
+    let (mut start, mut total) = (0, 0u64);
+    for (index, item) in items.iter().enumerate() {
+        let full = index - start >= count.max(1) || (index > start && total + item.size > bytes);
+        if full {
+            out.push(&items[start..index]);
+            start = index;
+            total = 0;
+        }
+        total += item.size;
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
 }
 
 fn class_of(error: &StoreError) -> FailureClass {

@@ -429,7 +429,13 @@ fn tls_is_verified_against_the_ca_given() {
 
 #[test]
 fn a_server_refusing_more_sessions_is_lived_with_and_the_wait_journaled() {
-    let pair = Pair::new(120, &[], &["--max-connections", "2"]);
+    let pair = Pair::new(0, &[], &["--max-connections", "2"]);
+    // One big folder, so a batch of appends overflows one session's pipeline.
+    let mut user = pair.source.client();
+    for n in 0..300 {
+        let message = format!("From: n{n}@example.com\r\nSubject: message {n}\r\n\r\nbody {n}\r\n");
+        user.append("INBOX", "", message.as_bytes());
+    }
     let output = migrate(
         pair.dir.path(),
         &pair.source.uri(),
