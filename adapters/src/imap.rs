@@ -28,7 +28,8 @@ use ferry_engine::event::{Millis, NativeId};
 use ferry_engine::flags::Flags;
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::store::{
-    AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, Store, StoreError, StoreResult,
+    AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, NewMessage, Store, StoreError,
+    StoreResult,
 };
 use tokio::sync::{Notify, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
@@ -764,6 +765,7 @@ impl Store for ImapStore {
             keywords: true,
             rename: true,
             max_message_bytes: caps.append_limit,
+            append_many: caps.multiappend,
         }
     }
 
@@ -1096,6 +1098,62 @@ impl Store for ImapStore {
         Ok(match done.code {
             Some(DoneCode::AppendUid { validity, uid }) => Some(make_id(validity, uid)),
             _ => None,
+        })
+    }
+
+    async fn append_many(
+        &self,
+        folder: &str,
+        messages: &[NewMessage<'_>],
+        _probe: &AppendProbe,
+    ) -> StoreResult<Vec<Option<NativeId>>> {
+        let inner = &self.inner;
+        let name = inner.server_name(folder)?;
+        let (slot, _gate) = inner.any().await?;
+        let caps = slot.session.caps.clone();
+        let permanent = lock(&inner.pool)
+            .slots
+            .iter()
+            .find_map(|s| s.selected(folder))
+            .and_then(|s| s.permanent_flags);
+        // APPEND mailbox (flags) date {n+}<bytes> (flags) date {n+}<bytes> ... CRLF
+        let mut line = b"APPEND ".to_vec();
+        let mut pieces = Vec::new();
+        wire::quoted_or_literal(&mut pieces, &mut line, &name, &caps);
+        for message in messages {
+            let (flag_list, dropped) = wire::flag_list(message.flags, permanent.as_deref());
+            if !dropped.is_empty() {
+                let mut seen = lock(&inner.dropped_keywords);
+                for keyword in dropped {
+                    seen.insert((folder.to_owned(), keyword));
+                }
+            }
+            line.push(b' ');
+            line.extend_from_slice(flag_list.as_bytes());
+            if let Some(date) = message.date.and_then(wire::date_time) {
+                line.push(b' ');
+                line.extend_from_slice(date.as_bytes());
+            }
+            line.push(b' ');
+            wire::literal(&mut pieces, &mut line, message.bytes.to_vec(), &caps);
+        }
+        pieces.push(Piece::Text(b"\r\n".to_vec()));
+        let done = run(&slot, pieces, Collect::Nothing).await?;
+        if done.outcome != Outcome::Ok {
+            return Err(refused(
+                &done,
+                &format!("APPEND of {} messages to {folder}", messages.len()),
+            ));
+        }
+        Ok(match done.code {
+            Some(DoneCode::AppendUids { validity, uids }) if uids.len() == messages.len() => uids
+                .into_iter()
+                .map(|uid| Some(make_id(validity, uid)))
+                .collect(),
+            Some(DoneCode::AppendUid { validity, uid }) if messages.len() == 1 => {
+                vec![Some(make_id(validity, uid))]
+            }
+            _ => vec![None; messages.len()],
         })
     }
 

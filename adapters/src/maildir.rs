@@ -483,6 +483,7 @@ impl Store for MaildirStore {
             keywords: true,
             rename: true,
             max_message_bytes: None,
+            append_many: false,
         }
     }
 

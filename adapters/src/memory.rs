@@ -60,6 +60,7 @@ struct Inner {
     max_message_bytes: Option<u64>,
     /// Whether `list_items` answers with changes since a token.
     change_tokens: bool,
+    append_many: bool,
 }
 
 /// The in-memory store.
@@ -105,6 +106,7 @@ impl MemoryStore {
                 faults: Faults::default(),
                 steps: 0,
                 change_tokens: false,
+                append_many: false,
                 max_message_bytes: None,
             })),
         }
@@ -130,6 +132,12 @@ impl MemoryStore {
     /// full.
     pub fn set_change_tokens(&self, on: bool) {
         self.lock().change_tokens = on;
+    }
+
+    /// Whether the executor may store several messages per call ([`Store::append_many`], one
+    /// by one here, each with its own faults, as a MULTIAPPEND whose reply is lost would be).
+    pub fn set_append_many(&self, on: bool) {
+        self.lock().append_many = on;
     }
 
     /// Calls made since the fault plan was set.
@@ -414,6 +422,7 @@ impl Store for MemoryStore {
             keywords: true,
             rename: true,
             max_message_bytes: inner.max_message_bytes,
+            append_many: inner.append_many,
         }
     }
 

@@ -1072,24 +1072,34 @@ impl<'a> Run<'a> {
                 .collect();
             self.record(intent_events)?;
 
+            let units = units(&intents, self.target.capabilities().append_many);
             let outcomes = {
                 let worker = self.worker();
                 let jobs = self.config.jobs.max(1);
-                let results: Vec<Vec<Event>> =
-                    futures::stream::iter(intents.iter().enumerate().map(|(index, action)| {
-                        let worker = &worker;
-                        async move {
-                            let mut events = Vec::new();
+                let results: Vec<Vec<Event>> = futures::stream::iter(units.iter().map(|unit| {
+                    let worker = &worker;
+                    let intents = &intents;
+                    async move {
+                        let mut events = Vec::new();
+                        if let [index] = unit.as_slice() {
                             let outcome = worker
-                                .write(first_op + index as u64, action, &mut events)
+                                .write(first_op + *index as u64, &intents[*index], &mut events)
                                 .await;
                             events.push(outcome);
-                            events
+                        } else {
+                            let items: Vec<(OpId, &Action)> = unit
+                                .iter()
+                                .map(|&index| (first_op + index as u64, &intents[index]))
+                                .collect();
+                            let outcomes = worker.write_appends(&items, &mut events).await;
+                            events.extend(outcomes);
                         }
-                    }))
-                    .buffer_unordered(jobs)
-                    .collect()
-                    .await;
+                        events
+                    }
+                }))
+                .buffer_unordered(jobs)
+                .collect()
+                .await;
                 let mut flush_events = Vec::new();
                 worker
                     .retry(Side::Target, &mut flush_events, || worker.target.flush())
@@ -1377,6 +1387,16 @@ impl Worker<'_> {
                 .await
             }
         };
+        self.finish(op, action, result)
+    }
+
+    /// The outcome event of a write (and the note for the progress display).
+    fn finish(
+        &self,
+        op: OpId,
+        action: &Action,
+        result: Result<Option<NativeId>, (FailureClass, String)>,
+    ) -> Event {
         match result {
             Ok(id) => {
                 match action {
@@ -1396,6 +1416,121 @@ impl Worker<'_> {
         }
     }
 
+    /// Appends of one folder stored with one [`Store::append_many`]; their outcome events.
+    /// If it fails, some may have landed: each is looked for, then written alone.
+    async fn write_appends(
+        &self,
+        items: &[(OpId, &Action)],
+        events: &mut Vec<Event>,
+    ) -> Vec<Event> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        let total: u64 = items
+            .iter()
+            .map(|(_, action)| match action {
+                Action::Append { size, .. } => *size,
+                _ => 0,
+            })
+            .sum();
+        let _permit = self.bytes_permit(total).await;
+        let mut ready = Vec::with_capacity(items.len());
+        for &(op, action) in items {
+            let Action::Append {
+                source_folder,
+                source_id,
+                content,
+                size,
+                ..
+            } = action
+            else {
+                outcomes.push(self.write(op, action, events).await);
+                continue;
+            };
+            match self
+                .read_source(source_folder, source_id, content, *size, events)
+                .await
+            {
+                Ok(bytes) => ready.push((op, action, bytes)),
+                Err(failure) => outcomes.push(self.finish(op, action, Err(failure))),
+            }
+        }
+        let Some(&(_, Action::Append { folder, probe, .. }, _)) = ready.first() else {
+            return outcomes;
+        };
+        let probe = crate::store::AppendProbe(probe.clone());
+        let messages: Vec<crate::store::NewMessage<'_>> = ready
+            .iter()
+            .filter_map(|(_, action, bytes)| match action {
+                Action::Append { flags, date, .. } => Some(crate::store::NewMessage {
+                    bytes,
+                    flags,
+                    date: *date,
+                }),
+                _ => None,
+            })
+            .collect();
+        // Not retried, not even when throttled: part of it may be stored. A failure falls back
+        // to one message at a time, each looked for first and retried on its own.
+        let stored = self.target.append_many(folder, &messages, &probe).await;
+        match stored {
+            Ok(ids) if ids.len() == ready.len() => {
+                for ((op, action, _), id) in ready.iter().zip(ids) {
+                    let Action::Append { content, .. } = action else {
+                        continue;
+                    };
+                    let id = match id {
+                        Some(id) => {
+                            self.claim_first(folder, vec![id.clone()]);
+                            Some(id)
+                        }
+                        None => self.look_for(folder, &probe, content, events).await,
+                    };
+                    outcomes.push(self.finish(*op, action, Ok(id)));
+                }
+            }
+            _ => {
+                // Any of them may be there (a lost reply) or none (refused as a whole, e.g.
+                // for one message too large): look for each, then write it alone.
+                for (op, action, bytes) in &ready {
+                    let Action::Append {
+                        content,
+                        flags,
+                        date,
+                        ..
+                    } = action
+                    else {
+                        continue;
+                    };
+                    let result = match self.look_for(folder, &probe, content, events).await {
+                        Some(id) => Ok(Some(id)),
+                        None => {
+                            self.store_bytes(folder, bytes, flags, *date, &probe, content, events)
+                                .await
+                        }
+                    };
+                    outcomes.push(self.finish(*op, action, result));
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// A message an append may have stored: looked for on the target and claimed.
+    async fn look_for(
+        &self,
+        folder: &str,
+        probe: &crate::store::AppendProbe,
+        content: &ContentHash,
+        events: &mut Vec<Event>,
+    ) -> Option<NativeId> {
+        let found = self
+            .retry(Side::Target, events, || {
+                self.target.find_appended(folder, probe, content, self.key)
+            })
+            .await
+            .unwrap_or_default();
+        self.claim_first(folder, found)
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn copy(
         &self,
@@ -1409,6 +1544,25 @@ impl Worker<'_> {
         probe: &str,
         events: &mut Vec<Event>,
     ) -> Result<Option<NativeId>, (FailureClass, String)> {
+        let _permit = self.bytes_permit(size).await;
+        let bytes = self
+            .read_source(source_folder, source_id, content, size, events)
+            .await?;
+        let probe = crate::store::AppendProbe(probe.to_owned());
+        self.store_bytes(folder, &bytes, flags, date, &probe, content, events)
+            .await
+    }
+
+    /// The bytes of a source item to copy: kept from observing, or read again; checked
+    /// against the content hash the plan was made with and the target's size limit.
+    async fn read_source(
+        &self,
+        source_folder: &str,
+        source_id: &NativeId,
+        content: &ContentHash,
+        size: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<Vec<u8>, (FailureClass, String)> {
         if let Some(max) = self.target.capabilities().max_message_bytes
             && size > max
         {
@@ -1417,7 +1571,6 @@ impl Worker<'_> {
                 format!("{size} bytes is more than the target accepts ({max} bytes)"),
             ));
         }
-        let _permit = self.bytes_permit(size).await;
         let prefetched = self
             .prefetched
             .lock()
@@ -1448,14 +1601,28 @@ impl Worker<'_> {
                 "the source item changed after it was listed; the next run copies it".into(),
             ));
         }
-        let probe = crate::store::AppendProbe(probe.to_owned());
+        Ok(bytes)
+    }
+
+    /// Appends one message, retrying; a failed append is looked for before it is retried.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_bytes(
+        &self,
+        folder: &str,
+        bytes: &[u8],
+        flags: &crate::flags::Flags,
+        date: Option<Millis>,
+        probe: &crate::store::AppendProbe,
+        content: &ContentHash,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<NativeId>, (FailureClass, String)> {
         let mut attempt = 0;
         loop {
             // Throttling is retried inside (nothing was written); a transient failure is not,
             // because the message may have landed: look first.
             let result = self
                 .retry_with(Side::Target, events, 1, || {
-                    self.target.append(folder, &bytes, flags, date, &probe)
+                    self.target.append(folder, bytes, flags, date, probe)
                 })
                 .await;
             match result {
@@ -1466,23 +1633,11 @@ impl Worker<'_> {
                 Ok(None) => {
                     // Stored, but the store did not say under which id (IMAP without UIDPLUS):
                     // find it the way a write in doubt is found.
-                    let found = self
-                        .retry(Side::Target, events, || {
-                            self.target.find_appended(folder, &probe, content, self.key)
-                        })
-                        .await
-                        .unwrap_or_default();
-                    return Ok(self.claim_first(folder, found));
+                    return Ok(self.look_for(folder, probe, content, events).await);
                 }
                 Err(StoreError::Transient(reason)) => {
                     // The append may have landed with its reply lost: look before writing again.
-                    let found = self
-                        .retry(Side::Target, events, || {
-                            self.target.find_appended(folder, &probe, content, self.key)
-                        })
-                        .await
-                        .unwrap_or_default();
-                    if let Some(id) = self.claim_first(folder, found) {
+                    if let Some(id) = self.look_for(folder, probe, content, events).await {
                         return Ok(Some(id));
                     }
                     attempt += 1;
@@ -1497,6 +1652,34 @@ impl Worker<'_> {
             }
         }
     }
+}
+
+/// The writes of a batch as units of work: each write alone, except that with `append_many`
+/// appends into one folder go together, up to 64 messages or 8 MiB a unit.
+fn units(intents: &[Action], append_many: bool) -> Vec<Vec<usize>> {
+    const COUNT: usize = 64;
+    const BYTES: u64 = 8 << 20;
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    let mut open: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+    for (index, action) in intents.iter().enumerate() {
+        match action {
+            Action::Append { folder, size, .. } if append_many => {
+                let slot = open.get(folder.as_str()).copied();
+                match slot {
+                    Some((unit, bytes)) if units[unit].len() < COUNT && bytes + size <= BYTES => {
+                        units[unit].push(index);
+                        open.insert(folder, (unit, bytes + size));
+                    }
+                    _ => {
+                        open.insert(folder, (units.len(), *size));
+                        units.push(vec![index]);
+                    }
+                }
+            }
+            _ => units.push(vec![index]),
+        }
+    }
+    units
 }
 
 /// `items` in runs of at most `count` items and, unless one item alone is larger, `bytes` bytes.

@@ -30,6 +30,20 @@ pub struct Capabilities {
     pub rename: bool,
     /// The largest message the store accepts, when it says.
     pub max_message_bytes: Option<u64>,
+    /// [`Store::append_many`] stores several messages in one operation (IMAP MULTIAPPEND),
+    /// cheaper than one by one.
+    pub append_many: bool,
+}
+
+/// One message for [`Store::append_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    /// Its exact bytes.
+    pub bytes: &'a [u8],
+    /// Its flags.
+    pub flags: &'a Flags,
+    /// Its internal date.
+    pub date: Option<Millis>,
 }
 
 /// A folder as listed.
@@ -160,6 +174,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         date: Option<Millis>,
         probe: &AppendProbe,
     ) -> StoreResult<Option<NativeId>>;
+
+    /// Stores several messages in one folder in one operation where the store can (IMAP
+    /// MULTIAPPEND: one command, one transaction on the server); returns their ids in order
+    /// when the store tells. After an error any of them may be there: the caller looks with
+    /// [`Store::find_appended`] before writing one again. The executor calls it only when
+    /// [`Capabilities::append_many`] is set; the default appends one by one.
+    async fn append_many(
+        &self,
+        folder: &str,
+        messages: &[NewMessage<'_>],
+        probe: &AppendProbe,
+    ) -> StoreResult<Vec<Option<NativeId>>> {
+        let mut ids = Vec::with_capacity(messages.len());
+        for message in messages {
+            ids.push(
+                self.append(folder, message.bytes, message.flags, message.date, probe)
+                    .await?,
+            );
+        }
+        Ok(ids)
+    }
 
     /// Replaces an item's flags.
     async fn set_flags(&self, folder: &str, id: &NativeId, flags: &Flags) -> StoreResult<()>;

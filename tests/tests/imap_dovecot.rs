@@ -429,7 +429,12 @@ fn tls_is_verified_against_the_ca_given() {
 
 #[test]
 fn a_server_refusing_more_sessions_is_lived_with_and_the_wait_journaled() {
-    let pair = Pair::new(0, &[], &["--max-connections", "2"]);
+    // Without MULTIAPPEND every message is its own APPEND, so a batch overflows a session.
+    let pair = Pair::new(
+        0,
+        &[],
+        &["--max-connections", "2", "--without", "MULTIAPPEND"],
+    );
     // One big folder, so a batch of appends overflows one session's pipeline.
     let mut user = pair.source.client();
     for n in 0..300 {

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_adapters::memory::{Faults, MemoryStore};
-use ferry_engine::event::RunOutcome;
+use ferry_engine::event::{Action, RunOutcome};
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::projection::deletions::Deletions;
 use ferry_engine::projection::{Projection, fold};
@@ -259,10 +259,36 @@ impl World {
             &Quiet,
             StopSignal::new(),
         );
-        let summary = run
+        let result = run
             .execute(history.as_ref().map(|(s, t)| (s.as_str(), t.as_str())))
-            .await
-            .map_err(|error| error.to_string())?;
+            .await;
+        // A folder ferry renamed on the target carries what it held: the source history of
+        // the old name counts for the new one (as for a rename made by the user). Without
+        // --delete-removed, copies whose source was deleted meanwhile stay in it.
+        let new_events = self.log.events();
+        let mut renames = BTreeMap::new();
+        for event in &new_events[events.len().min(new_events.len())..] {
+            match event {
+                Event::WriteIntent {
+                    op,
+                    action: Action::RenameFolder { from, to },
+                } => {
+                    renames.insert(*op, (from.clone(), to.clone()));
+                }
+                Event::WriteDone { op, .. } => {
+                    if let Some((from, to)) = renames.remove(op) {
+                        let old = self.history.get(&from).cloned().unwrap_or_default();
+                        let history = self.history.entry(to).or_default();
+                        for (content, count) in old {
+                            let entry = history.entry(content).or_default();
+                            *entry = (*entry).max(count);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let summary = result.map_err(|error| error.to_string())?;
         // Invariant 3: the run's state is exactly what replaying its log gives.
         let replayed = State::replay(&self.log.events());
         assert!(
@@ -301,6 +327,8 @@ fn simulate(seed: u64) -> Result<(), String> {
         // Half the seeds list with change tokens (as CONDSTORE, Graph delta or Maildir stamps).
         let tokens = world.rng.bool();
         world.source.set_change_tokens(tokens);
+        // Half the seeds store several messages per call (as IMAP MULTIAPPEND).
+        world.target.set_append_many(world.rng.bool());
         world.populate();
         let runs = 1 + world.rng.usize(0..4);
         let mut delete_removed_ever = false;

@@ -102,6 +102,11 @@ pub(crate) enum DoneCode {
         validity: u32,
         uid: u32,
     },
+    /// APPENDUID of a MULTIAPPEND: the new UIDs in the order of the messages.
+    AppendUids {
+        validity: u32,
+        uids: Vec<u32>,
+    },
     UidValidity(u32),
     UidNext(u32),
     HighestModSeq(u64),
@@ -574,8 +579,15 @@ fn convert_code(code: Code<'_>) -> DoneCode {
         Code::OverQuota => DoneCode::OverQuota,
         Code::Other(other) => {
             let raw = String::from_utf8_lossy(other.inner());
-            let name = raw.split_whitespace().next().unwrap_or_default();
-            DoneCode::Named(name.to_ascii_uppercase())
+            let mut words = raw.split_whitespace();
+            let name = words.next().unwrap_or_default().to_ascii_uppercase();
+            if name == "APPENDUID"
+                && let (Some(validity), Some(set)) = (words.next(), words.next())
+                && let (Ok(validity), Some(uids)) = (validity.parse(), uid_set(set))
+            {
+                return DoneCode::AppendUids { validity, uids };
+            }
+            DoneCode::Named(name)
         }
         other => DoneCode::Named(
             format!("{other:?}")
@@ -585,6 +597,27 @@ fn convert_code(code: Code<'_>) -> DoneCode {
                 .to_ascii_uppercase(),
         ),
     }
+}
+
+/// Expands a UID set such as `3955:3957,3960` in its order; `None` if it is not one or is
+/// implausibly large.
+fn uid_set(text: &str) -> Option<Vec<u32>> {
+    let mut uids = Vec::new();
+    for part in text.split(',') {
+        let (start, end) = match part.split_once(':') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let n = part.parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        let (low, high) = (start.min(end), start.max(end));
+        if uids.len() + (high - low) as usize > 100_000 {
+            return None;
+        }
+        uids.extend(low..=high);
+    }
+    Some(uids)
 }
 
 fn convert_data(data: Data<'_>) -> Untagged {
@@ -677,4 +710,36 @@ fn status_items(items: &[StatusDataItem]) -> StatusItems {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imap_codec::decode::Decoder;
+
+    fn code_of(line: &[u8]) -> Option<DoneCode> {
+        let (_, response) = ResponseCodec::default().decode(line).expect("decodes");
+        match response {
+            Response::Status(Status::Tagged(tagged)) => tagged.body.code.map(convert_code),
+            other => panic!("not a tagged status: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn appenduid_with_one_uid_and_with_a_set() {
+        assert_eq!(
+            code_of(b"a1 OK [APPENDUID 38505 3955] APPEND completed\r\n"),
+            Some(DoneCode::AppendUid {
+                validity: 38505,
+                uid: 3955
+            })
+        );
+        assert_eq!(
+            code_of(b"a2 OK [APPENDUID 38505 3955:3957,3960] APPEND completed\r\n"),
+            Some(DoneCode::AppendUids {
+                validity: 38505,
+                uids: vec![3955, 3956, 3957, 3960]
+            })
+        );
+    }
 }
