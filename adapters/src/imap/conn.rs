@@ -102,6 +102,8 @@ pub(crate) enum DoneCode {
         validity: u32,
         uid: u32,
     },
+    /// CAPABILITY sent with a status (after login, Dovecot does).
+    Capability(Vec<String>),
     /// APPENDUID of a MULTIAPPEND: the new UIDs in the order of the messages.
     AppendUids {
         validity: u32,
@@ -575,6 +577,9 @@ fn convert_code(code: Code<'_>) -> DoneCode {
                 .collect(),
         ),
         Code::TryCreate => DoneCode::TryCreate,
+        Code::Capability(caps) => {
+            DoneCode::Capability(caps.as_ref().iter().map(|c| c.to_string()).collect())
+        }
         Code::TooBig => DoneCode::TooBig,
         Code::OverQuota => DoneCode::OverQuota,
         Code::Other(other) => {

@@ -192,14 +192,15 @@ pub async fn open(endpoint: &Endpoint) -> Result<Session, StoreError> {
     };
     let _ = tcp.set_nodelay(true);
     let mut fragmentizer = Fragmentizer::new(MAX_RESPONSE_BYTES);
+    let mut greeting_caps = None;
     let stream: Box<dyn Wire> = match endpoint.security {
         Security::Implicit => {
             let mut tls = handshake(endpoint, tcp).await?;
-            greet(endpoint, &mut tls, &mut fragmentizer).await?;
+            greeting_caps = greet(endpoint, &mut tls, &mut fragmentizer).await?;
             Box::new(tls)
         }
         Security::None => {
-            greet(endpoint, &mut tcp, &mut fragmentizer).await?;
+            greeting_caps = greet(endpoint, &mut tcp, &mut fragmentizer).await?;
             Box::new(tcp)
         }
         Security::StartTls => {
@@ -233,7 +234,7 @@ pub async fn open(endpoint: &Endpoint) -> Result<Session, StoreError> {
             Box::new(handshake(endpoint, tcp).await?)
         }
     };
-    finish(endpoint, stream, fragmentizer, label).await
+    finish(endpoint, stream, fragmentizer, label, greeting_caps).await
 }
 
 /// Reads the greeting; returns the capabilities it carried.
@@ -375,6 +376,7 @@ async fn finish(
     stream: Box<dyn Wire>,
     fragmentizer: Fragmentizer,
     label: String,
+    greeting_caps: Option<Vec<String>>,
 ) -> Result<Session, StoreError> {
     let conn = Conn::start(stream, fragmentizer, endpoint.timeout, label);
     let run = |pieces: Vec<Piece>, collect: Collect| {
@@ -385,12 +387,20 @@ async fn finish(
                 .map_err(|error| transient(endpoint, error))
         }
     };
-    let before = Caps::from_names(capabilities(
-        &run(text("CAPABILITY\r\n"), Collect::All).await?.data,
-    ));
-    login(endpoint, &conn, &before).await?;
-    let done = run(text("CAPABILITY\r\n"), Collect::All).await?;
-    let caps = Caps::from_names(capabilities(&done.data));
+    // Capabilities from the greeting (or asked), then from the login's OK (or asked again):
+    // each saves a round trip when the server volunteers them.
+    let before = match greeting_caps {
+        Some(names) => Caps::from_names(names),
+        None => Caps::from_names(capabilities(
+            &run(text("CAPABILITY\r\n"), Collect::All).await?.data,
+        )),
+    };
+    let caps = match login(endpoint, &conn, &before).await? {
+        Some(names) => Caps::from_names(names),
+        None => Caps::from_names(capabilities(
+            &run(text("CAPABILITY\r\n"), Collect::All).await?.data,
+        )),
+    };
     if caps.qresync && caps.enable {
         run(text("ENABLE QRESYNC\r\n"), Collect::All).await?;
     } else if caps.condstore && caps.enable {
@@ -432,7 +442,12 @@ fn capabilities(data: &[Untagged]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn login(endpoint: &Endpoint, conn: &Conn, caps: &Caps) -> Result<(), StoreError> {
+/// Logs in; returns the capabilities the server sent with its OK, if it did.
+async fn login(
+    endpoint: &Endpoint,
+    conn: &Conn,
+    caps: &Caps,
+) -> Result<Option<Vec<String>>, StoreError> {
     let Some(secret) = &endpoint.secret else {
         return Err(unusable(
             endpoint,
@@ -508,7 +523,10 @@ async fn login(endpoint: &Endpoint, conn: &Conn, caps: &Caps) -> Result<(), Stor
         .await
         .map_err(|error| transient(endpoint, error))?;
     match done.outcome {
-        Outcome::Ok => Ok(()),
+        Outcome::Ok => Ok(match done.code {
+            Some(DoneCode::Capability(names)) => Some(names),
+            _ => None,
+        }),
         _ => {
             if matches!(&done.code, Some(DoneCode::Named(name)) if name == "UNAVAILABLE" || name == "LIMIT")
             {
