@@ -766,6 +766,7 @@ impl Store for ImapStore {
             rename: true,
             max_message_bytes: caps.append_limit,
             append_many: caps.multiappend,
+            fetch_many: true,
         }
     }
 
@@ -976,6 +977,56 @@ impl Store for ImapStore {
             Some(body) => Ok(body),
             None => Err(StoreError::NotFound(format!("{folder}: UID {uid} is gone"))),
         }
+    }
+
+    async fn fetch_many(
+        &self,
+        folder: &str,
+        ids: &[NativeId],
+    ) -> StoreResult<Vec<StoreResult<Vec<u8>>>> {
+        let shared = self.inner.shared(folder).await?;
+        let validity = shared.selected.validity;
+        let wanted: BTreeSet<u32> = ids
+            .iter()
+            .filter_map(parse_id)
+            .filter(|(v, _)| *v == validity)
+            .map(|(_, uid)| uid)
+            .collect();
+        let mut bodies: HashMap<u32, Vec<u8>> = HashMap::new();
+        if !wanted.is_empty() {
+            let set: Vec<String> = wanted.iter().map(u32::to_string).collect();
+            let command = format!("UID FETCH {} (UID BODY.PEEK[])\r\n", set.join(","));
+            let done = run(
+                &shared.slot,
+                vec![Piece::Text(command.into_bytes())],
+                Collect::Bodies(wanted),
+            )
+            .await?;
+            if done.outcome != Outcome::Ok {
+                return Err(refused(&done, &format!("UID FETCH in {folder}")));
+            }
+            for item in done.data {
+                if let Untagged::Fetch(fetch) = item
+                    && let (Some(uid), Some(body)) = (fetch.uid, fetch.body)
+                {
+                    bodies.insert(uid, body);
+                }
+            }
+        }
+        Ok(ids
+            .iter()
+            .map(|id| match parse_id(id) {
+                Some((v, uid)) if v == validity => bodies
+                    .remove(&uid)
+                    .ok_or_else(|| StoreError::NotFound(format!("{folder}: UID {uid} is gone"))),
+                Some(_) => Err(StoreError::NotFound(format!(
+                    "{folder}: UIDVALIDITY changed; {id} is gone"
+                ))),
+                None => Err(StoreError::NotFound(format!(
+                    "{folder}: {id} is not an IMAP id"
+                ))),
+            })
+            .collect())
     }
 
     async fn create_folder(&self, folder: &str) -> StoreResult<()> {

@@ -484,6 +484,7 @@ impl Store for MaildirStore {
             rename: true,
             max_message_bytes: None,
             append_many: false,
+            fetch_many: false,
         }
     }
 

@@ -423,6 +423,7 @@ impl Store for MemoryStore {
             rename: true,
             max_message_bytes: inner.max_message_bytes,
             append_many: inner.append_many,
+            fetch_many: inner.append_many,
         }
     }
 

@@ -1270,50 +1270,103 @@ impl Worker<'_> {
             Side::Source => self.source,
             Side::Target => self.target,
         };
-        let results: Vec<(Vec<Event>, Option<Kept>)> =
+        let results: Vec<Vec<(Vec<Event>, Option<Kept>)>> = if store.capabilities().fetch_many {
+            // Several items per request (one IMAP UID FETCH), a few requests in flight.
+            let groups = chunks(items, 64, 4 << 20);
+            futures::stream::iter(groups.into_iter().map(|group| async move {
+                let total: u64 = group.iter().map(|item| item.size).sum();
+                let _permit = self.bytes_permit(total).await;
+                let mut events = Vec::new();
+                let ids: Vec<NativeId> = group.iter().map(|item| item.id.clone()).collect();
+                let read = self
+                    .retry(side, &mut events, || store.fetch_many(folder, &ids))
+                    .await;
+                let mut out = Vec::with_capacity(group.len());
+                match read {
+                    Ok(reads) if reads.len() == group.len() => {
+                        for (item, read) in group.iter().zip(reads) {
+                            out.push(self.seen(side, folder, item, read, keep));
+                        }
+                    }
+                    Ok(_) | Err(_) => {
+                        // The request as a whole failed: one item at a time.
+                        for item in group {
+                            let mut item_events = Vec::new();
+                            let read = self
+                                .retry(side, &mut item_events, || store.fetch(folder, &item.id))
+                                .await;
+                            let (seen, kept) = self.seen(side, folder, item, read, keep);
+                            item_events.extend(seen);
+                            out.push((item_events, kept));
+                        }
+                    }
+                }
+                if let Some(first) = out.first_mut() {
+                    first.0.splice(0..0, events);
+                }
+                out
+            }))
+            .buffered(self.config.jobs.clamp(1, 4))
+            .collect()
+            .await
+        } else {
             futures::stream::iter(items.iter().map(|item| async move {
                 let mut events = Vec::new();
-                let mut kept = None;
                 let _permit = self.bytes_permit(item.size).await;
                 let read = self
                     .retry(side, &mut events, || store.fetch(folder, &item.id))
                     .await;
-                match read {
-                    Ok(bytes) => {
-                        events.push(Event::ItemSeen {
-                            side,
-                            folder: folder.to_owned(),
-                            id: item.id.clone(),
-                            content: self.key.hash(&bytes),
-                            size: bytes.len() as u64,
-                            flags: item.flags.clone(),
-                            date: item.date,
-                        });
-                        if keep {
-                            kept = Some((item.id.clone(), bytes));
-                        }
-                    }
-                    // Gone between listing and reading: the next listing says so.
-                    Err(StoreError::NotFound(_)) => {}
-                    Err(error) => events.push(Event::ItemUnreadable {
-                        side,
-                        folder: folder.to_owned(),
-                        id: item.id.clone(),
-                        reason: error.to_string(),
-                    }),
-                }
-                (events, kept)
+                let (seen, kept) = self.seen(side, folder, item, read, keep);
+                events.extend(seen);
+                vec![(events, kept)]
             }))
             .buffered(self.config.jobs.max(1))
             .collect()
-            .await;
+            .await
+        };
         let mut events = Vec::new();
         let mut kept = Vec::new();
-        for (item_events, item_bytes) in results {
+        for (item_events, item_bytes) in results.into_iter().flatten() {
             events.extend(item_events);
             kept.extend(item_bytes);
         }
         (events, kept)
+    }
+
+    /// The event for one item read (or not), and its bytes when they are to be kept.
+    fn seen(
+        &self,
+        side: Side,
+        folder: &str,
+        item: &crate::store::ItemInfo,
+        read: Result<Vec<u8>, StoreError>,
+        keep: bool,
+    ) -> (Vec<Event>, Option<Kept>) {
+        match read {
+            Ok(bytes) => {
+                let event = Event::ItemSeen {
+                    side,
+                    folder: folder.to_owned(),
+                    id: item.id.clone(),
+                    content: self.key.hash(&bytes),
+                    size: bytes.len() as u64,
+                    flags: item.flags.clone(),
+                    date: item.date,
+                };
+                (vec![event], keep.then(|| (item.id.clone(), bytes)))
+            }
+            // Gone between listing and reading: the next listing says so.
+            Err(StoreError::NotFound(_)) => (Vec::new(), None),
+            Err(error) => (
+                vec![Event::ItemUnreadable {
+                    side,
+                    folder: folder.to_owned(),
+                    id: item.id.clone(),
+                    reason: error.to_string(),
+                }],
+                None,
+            ),
+        }
     }
 
     async fn bytes_permit(&self, size: u64) -> Option<tokio::sync::SemaphorePermit<'_>> {

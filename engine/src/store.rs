@@ -33,6 +33,8 @@ pub struct Capabilities {
     /// [`Store::append_many`] stores several messages in one operation (IMAP MULTIAPPEND),
     /// cheaper than one by one.
     pub append_many: bool,
+    /// [`Store::fetch_many`] reads several messages in one request (one IMAP UID FETCH).
+    pub fetch_many: bool,
 }
 
 /// One message for [`Store::append_many`].
@@ -144,6 +146,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The exact bytes of one message.
     async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>>;
+
+    /// The exact bytes of several messages of one folder, in one request where the store can;
+    /// one result per id, in order. An error of the whole request means none was read. Called
+    /// only when [`Capabilities::fetch_many`]; the default reads one by one.
+    async fn fetch_many(
+        &self,
+        folder: &str,
+        ids: &[NativeId],
+    ) -> StoreResult<Vec<StoreResult<Vec<u8>>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.fetch(folder, id).await);
+        }
+        Ok(out)
+    }
 
     /// Creates a folder (and its parents). Succeeds if it exists.
     async fn create_folder(&self, folder: &str) -> StoreResult<()>;
