@@ -401,23 +401,35 @@ async fn finish(
             &run(text("CAPABILITY\r\n"), Collect::All).await?.data,
         )),
     };
-    if caps.qresync && caps.enable {
-        run(text("ENABLE QRESYNC\r\n"), Collect::All).await?;
-    } else if caps.condstore && caps.enable {
-        run(text("ENABLE CONDSTORE\r\n"), Collect::All).await?;
-    }
+    // ENABLE and NAMESPACE go out together: one round trip for both.
+    let enable = async {
+        let command = if caps.qresync && caps.enable {
+            "ENABLE QRESYNC\r\n"
+        } else if caps.condstore && caps.enable {
+            "ENABLE CONDSTORE\r\n"
+        } else {
+            return Ok(Vec::new());
+        };
+        run(text(command), Collect::All).await.map(|done| done.data)
+    };
+    let namespace = async {
+        if !caps.namespace {
+            return Ok(Vec::new());
+        }
+        run(text("NAMESPACE\r\n"), Collect::All)
+            .await
+            .map(|done| done.data)
+    };
+    let (enabled, named) = futures::future::join(enable, namespace).await;
     let (mut prefix, mut delimiter) = (String::new(), None);
-    if caps.namespace {
-        let done = run(text("NAMESPACE\r\n"), Collect::All).await?;
-        for item in done.data {
-            if let Untagged::Namespace {
-                prefix: p,
-                delimiter: d,
-            } = item
-            {
-                prefix = String::from_utf8_lossy(&p).into_owned();
-                delimiter = d;
-            }
+    for item in enabled?.into_iter().chain(named?) {
+        if let Untagged::Namespace {
+            prefix: p,
+            delimiter: d,
+        } = item
+        {
+            prefix = String::from_utf8_lossy(&p).into_owned();
+            delimiter = d;
         }
     }
     Ok(Session {
