@@ -78,6 +78,8 @@ struct Inner {
     hashes: Mutex<HashMap<(String, u32, u32), ContentHash>>,
     /// Keywords the target could not keep, reported once per folder.
     dropped_keywords: Mutex<BTreeSet<(String, String)>>,
+    /// PERMANENTFLAGS of the folders selected, by path (`None`: the server did not say).
+    permanent: Mutex<HashMap<String, Option<Vec<String>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -359,6 +361,7 @@ impl ImapStore {
                 statuses: Mutex::new(HashMap::new()),
                 hashes: Mutex::new(HashMap::new()),
                 dropped_keywords: Mutex::new(BTreeSet::new()),
+                permanent: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -383,6 +386,11 @@ fn transient(error: impl std::fmt::Display) -> StoreError {
 }
 
 impl Inner {
+    /// The folder's PERMANENTFLAGS as last selected.
+    fn permanent_flags(&self, folder: &str) -> Option<Vec<String>> {
+        lock(&self.permanent).get(folder).cloned().flatten()
+    }
+
     fn caps(&self) -> Caps {
         lock(&self.server)
             .as_ref()
@@ -577,6 +585,7 @@ impl Inner {
             )));
         }
         *lock(&slot.selected) = Some(selected.clone());
+        lock(&self.permanent).insert(folder.to_owned(), selected.permanent_flags.clone());
         Ok(selected)
     }
 
@@ -1097,13 +1106,22 @@ impl Store for ImapStore {
     }
 
     async fn prepare_appends(&self, folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>> {
-        let status = self.inner.status(folder).await?;
-        let (Some(validity), Some(next)) = (status.uid_validity, status.uid_next) else {
+        // SELECT rather than STATUS: it also tells which flags and keywords the folder keeps
+        // (PERMANENTFLAGS), which the appends that follow respect.
+        let (alone, selected) = self.inner.exclusive(folder).await?;
+        drop(alone);
+        if selected.uid_next == 0 {
             return Err(StoreError::Transient(format!(
-                "{folder}: the server did not say its UIDVALIDITY and UIDNEXT"
+                "{folder}: the server did not say its UIDNEXT"
             )));
-        };
-        Ok(vec![AppendProbe(format!("{validity}:{next}")); count])
+        }
+        Ok(vec![
+            AppendProbe(format!(
+                "{}:{}",
+                selected.validity, selected.uid_next
+            ));
+            count
+        ])
     }
 
     async fn append(
@@ -1118,11 +1136,7 @@ impl Store for ImapStore {
         let name = inner.server_name(folder)?;
         let (slot, _gate) = inner.any().await?;
         let caps = slot.session.caps.clone();
-        let permanent = lock(&inner.pool)
-            .slots
-            .iter()
-            .find_map(|s| s.selected(folder))
-            .and_then(|s| s.permanent_flags);
+        let permanent = inner.permanent_flags(folder);
         let (flag_list, dropped) = wire::flag_list(flags, permanent.as_deref());
         if !dropped.is_empty() {
             let mut seen = lock(&inner.dropped_keywords);
@@ -1162,11 +1176,7 @@ impl Store for ImapStore {
         let name = inner.server_name(folder)?;
         let (slot, _gate) = inner.any().await?;
         let caps = slot.session.caps.clone();
-        let permanent = lock(&inner.pool)
-            .slots
-            .iter()
-            .find_map(|s| s.selected(folder))
-            .and_then(|s| s.permanent_flags);
+        let permanent = inner.permanent_flags(folder);
         // APPEND mailbox (flags) date {n+}<bytes> (flags) date {n+}<bytes> ... CRLF
         let mut line = b"APPEND ".to_vec();
         let mut pieces = Vec::new();
@@ -1343,5 +1353,19 @@ impl Store for ImapStore {
     async fn flush(&self) -> StoreResult<()> {
         // A server acknowledges only what it stored.
         Ok(())
+    }
+
+    fn notices(&self) -> Vec<String> {
+        self.dropped_keywords()
+            .into_iter()
+            .map(|(folder, keyword)| {
+                format!(
+                    "{}: keyword {keyword:?} cannot be kept in {folder} (not a valid IMAP \
+                     keyword, or not in the folder's PERMANENTFLAGS); messages were copied \
+                     without it",
+                    self.inner.described
+                )
+            })
+            .collect()
     }
 }

@@ -31,6 +31,7 @@ struct JsonReport<'a> {
     runs: Vec<JsonRun<'a>>,
     folders: Vec<JsonFolder<'a>>,
     renames: Vec<(u64, &'a str, &'a str)>,
+    notices: Vec<&'a str>,
     failed_items: u64,
     skipped_items: u64,
 }
@@ -103,6 +104,7 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
             .iter()
             .map(|(run, from, to)| (*run, from.as_str(), to.as_str()))
             .collect(),
+        notices: report.notices.iter().map(String::as_str).collect(),
         failed_items: report.failed_items(),
         skipped_items: report.skipped_items(),
     };
@@ -162,6 +164,9 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     for (run, from, to) in &report.renames {
         writeln!(out, "renamed in run {run}: {from} → {to}")?;
+    }
+    for notice in &report.notices {
+        writeln!(out, "notice from the {notice}")?;
     }
     for (folder, old, new) in &report.validity_changes {
         writeln!(

@@ -325,4 +325,12 @@ pub enum Event {
         /// Role and folder path, sorted by role.
         roles: Vec<(SpecialUse, String)>,
     },
+    /// Something a store could not do as asked and the report must say (e.g. a keyword the
+    /// target cannot keep); the run went on.
+    StoreNotice {
+        /// Which side.
+        side: Side,
+        /// What, in words; no message content.
+        text: String,
+    },
 }

@@ -438,6 +438,17 @@ impl<'a> Run<'a> {
         failed += self.ahead.0;
         paused |= self.ahead.1;
         counts += self.ahead.2;
+        let notices: Vec<Event> = [(Side::Source, self.source), (Side::Target, self.target)]
+            .into_iter()
+            .flat_map(|(side, store)| {
+                store
+                    .notices()
+                    .into_iter()
+                    .take(100)
+                    .map(move |text| Event::StoreNotice { side, text })
+            })
+            .collect();
+        self.record(notices)?;
         let unreadable = self
             .state
             .source

@@ -229,6 +229,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         key: &ContentKey,
     ) -> StoreResult<Vec<NativeId>>;
 
+    /// What the store could not do as asked in this process and the report should say (e.g.
+    /// keywords the target cannot keep); each once.
+    fn notices(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Makes every write that returned so far durable (fsync for local stores; a no-op for
     /// servers, which acknowledge only what they stored).
     async fn flush(&self) -> StoreResult<()>;

@@ -285,3 +285,91 @@ fn killed_thirty_two_times_then_resumed_nothing_missing_nothing_twice() {
         .expect("journal verify");
     assert_eq!(verify.status.code(), Some(0), "{verify:?}");
 }
+
+/// A loopback proxy to `upstream` that rewrites what the server says: every `from` in a chunk
+/// the server sends becomes `to` (the responses rewritten here are short single lines).
+fn rewriting_proxy(upstream: u16, from: &'static [u8], to: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (Ok(mut client_in), Ok(mut server_out)) = (client.try_clone(), server.try_clone())
+            else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut server_out);
+                let _ = server_out.shutdown(Shutdown::Both);
+            });
+            let (mut server_in, mut client_out) = (server, client);
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 64 << 10];
+                loop {
+                    let n = match server_in.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let mut chunk = buffer[..n].to_vec();
+                    while let Some(at) = chunk.windows(from.len()).position(|w| w == from) {
+                        chunk.splice(at..at + from.len(), to.iter().copied());
+                    }
+                    if client_out.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = client_out.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn keywords_outside_permanentflags_are_left_off_and_reported() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let source = Dovecot::start(&home.path().join("source-server"), &[]);
+    let mut user = source.client();
+    user.append(
+        "INBOX",
+        "\\Seen $Label1",
+        b"From: k@example.com\r\nSubject: one\r\n\r\nx\r\n",
+    );
+    user.append(
+        "INBOX",
+        "\\Flagged",
+        b"From: k@example.com\r\nSubject: two\r\n\r\ny\r\n",
+    );
+    let target = Dovecot::start(&home.path().join("target-server"), &[]);
+    // The target, as some servers do, keeps the system flags only: no \* in PERMANENTFLAGS.
+    let port = rewriting_proxy(target.port(), b" \\*)]", b")]");
+    let journal = home.path().join("journal");
+    let status = migrate_command(
+        home.path(),
+        &source.uri(),
+        &format!("imap://ferry@127.0.0.1:{port}/?tls=none"),
+        &journal,
+    )
+    .status()
+    .expect("run ferry");
+    assert_eq!(status.code(), Some(0));
+    let tree = non_empty(target.client().tree());
+    let flags: Vec<Vec<String>> = tree["INBOX"].iter().map(|(_, f)| f.clone()).collect();
+    assert!(
+        flags.contains(&vec!["S".to_owned()]) && flags.contains(&vec!["F".to_owned()]),
+        "system flags carried, the keyword left off: {flags:?}"
+    );
+    let report = ferry(home.path())
+        .args(["report", "--journal"])
+        .arg(&journal)
+        .output()
+        .expect("report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.contains("keyword \"$Label1\" cannot be kept in INBOX"),
+        "{text}"
+    );
+}

@@ -69,6 +69,8 @@ pub struct Report {
     pub renames: Vec<(RunId, String, String)>,
     /// UIDVALIDITY changes seen on the source: (folder, old, new).
     pub validity_changes: Vec<(String, Option<u64>, Option<u64>)>,
+    /// What the stores could not do as asked, each once.
+    pub notices: std::collections::BTreeSet<String>,
     pending: BTreeMap<OpId, Action>,
     /// Latest copy outcome per (folder, source id): `Some(reason)` when it failed.
     attempts: BTreeMap<(String, NativeId), Option<(FailureClass, String)>>,
@@ -201,6 +203,13 @@ impl Projection for Report {
                 self.unreadable
                     .insert((folder.clone(), id.clone()), reason.clone());
                 self.settle();
+            }
+            Event::StoreNotice { side, text } => {
+                let side = match side {
+                    Side::Source => "source",
+                    Side::Target => "target",
+                };
+                self.notices.insert(format!("{side}: {text}"));
             }
             Event::FolderUnreadable {
                 side: Side::Source,
