@@ -280,6 +280,8 @@ pub struct Run<'a> {
     prefetched: Prefetched,
     /// What copies made while observing wrote: (failed, paused, counts).
     ahead: (usize, bool, Counts),
+    /// Observations folded into the state, to be journaled with the next record.
+    deferred: Vec<Event>,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -338,6 +340,7 @@ impl<'a> Run<'a> {
             folder_problems: 0,
             prefetched: Mutex::new(BTreeMap::new()),
             ahead: (0, false, Counts::default()),
+            deferred: Vec::new(),
         }
     }
 
@@ -348,16 +351,34 @@ impl<'a> Run<'a> {
 
     /// Records events (unless this is a dry run) and folds them into the state.
     fn record(&mut self, events: Vec<Event>) -> Result<(), RunError> {
-        if events.is_empty() {
+        if events.is_empty() && self.deferred.is_empty() {
             return Ok(());
         }
         if !self.options.dry_run {
-            self.log.append(&events)?;
+            if self.deferred.is_empty() {
+                self.log.append(&events)?;
+            } else {
+                let mut all = std::mem::take(&mut self.deferred);
+                all.extend(events.iter().cloned());
+                self.log.append(&all)?;
+            }
         }
         for event in &events {
             self.state.apply(event);
         }
         Ok(())
+    }
+
+    /// Folds observations into the state now and journals them with the next [`Run::record`],
+    /// in the same durable append: observations need no flush of their own, and a write that
+    /// depends on them is journaled after them.
+    fn defer(&mut self, events: Vec<Event>) {
+        for event in &events {
+            self.state.apply(event);
+        }
+        if !self.options.dry_run {
+            self.deferred.extend(events);
+        }
     }
 
     fn worker(&self) -> Worker<'_> {
@@ -702,7 +723,7 @@ impl<'a> Run<'a> {
                     _ => to_read.push(item),
                 }
             }
-            self.record(std::mem::take(&mut events))?;
+            self.defer(std::mem::take(&mut events));
             for chunk in chunks(
                 &to_read,
                 self.config.batch_max,
@@ -711,7 +732,7 @@ impl<'a> Run<'a> {
                 if self.stop.is_stopped() {
                     // Paused before this folder was read in full: its listing is not recorded,
                     // so the next run lists from the previous token and reads the rest.
-                    return Ok(());
+                    return self.record(Vec::new());
                 }
                 let (read, kept) = {
                     let worker = self.worker();
@@ -719,20 +740,20 @@ impl<'a> Run<'a> {
                         .hash_items(Side::Source, path, chunk, copy_ahead)
                         .await
                 };
-                self.record(read)?;
+                self.defer(read);
                 if copy_ahead {
                     self.copy_ahead(path, kept).await?;
                 }
             }
             if since.is_none() || token != known.token || !known.listed {
-                self.record(vec![Event::FolderListed {
+                self.defer(vec![Event::FolderListed {
                     side: Side::Source,
                     folder: path.to_owned(),
                     token,
-                }])?;
+                }]);
             }
         }
-        Ok(())
+        self.record(Vec::new())
     }
 
     /// Looks at target folders ferry is about to write into and has never listed, so messages
