@@ -106,6 +106,16 @@ impl Pair {
         ))
     }
 
+    /// `ferry report` of the pair's journal, as text.
+    fn report(&self) -> String {
+        let report = ferry(self.dir.path())
+            .args(["report", "--journal"])
+            .arg(self.journal())
+            .output()
+            .expect("report");
+        String::from_utf8_lossy(&report.stdout).into_owned()
+    }
+
     fn assert_same(&self) -> Tree {
         let source = non_empty(self.source.client().tree());
         let target = non_empty(self.target.client().tree());
@@ -198,12 +208,7 @@ fn uidvalidity_changes_on_either_side_copy_nothing_twice() {
     assert_eq!(copied(&rerun), 0, "{rerun}");
     assert_eq!(pair.assert_same(), before);
 
-    let report = ferry(pair.dir.path())
-        .args(["report", "--journal"])
-        .arg(pair.journal())
-        .output()
-        .expect("report");
-    let text = String::from_utf8_lossy(&report.stdout);
+    let text = pair.report();
     assert!(
         text.contains("UIDVALIDITY") || text.contains("validity"),
         "{text}"
@@ -297,12 +302,7 @@ fn a_25_mb_message_and_a_refused_one() {
         &[],
     );
     assert_eq!(output.status.code(), Some(1), "one item failed: {output:?}");
-    let report = ferry(pair.dir.path())
-        .args(["report", "--journal"])
-        .arg(pair.journal())
-        .output()
-        .expect("report");
-    let text = String::from_utf8_lossy(&report.stdout);
+    let text = pair.report();
     assert!(
         text.to_lowercase().contains("size") || text.contains("larger"),
         "{text}"
@@ -452,12 +452,7 @@ fn a_server_refusing_more_sessions_is_lived_with_and_the_wait_journaled() {
     let stdout = ok(&output);
     assert!(copied(&stdout) > 0);
     pair.assert_same();
-    let report = ferry(pair.dir.path())
-        .args(["report", "--journal"])
-        .arg(pair.journal())
-        .output()
-        .expect("report");
-    let text = String::from_utf8_lossy(&report.stdout);
+    let text = pair.report();
     assert!(
         text.contains("throttled"),
         "the refusal is journaled: {text}"
