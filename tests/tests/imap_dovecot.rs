@@ -55,9 +55,11 @@ fn non_empty(tree: Tree) -> Tree {
 /// A source server filled with the seeded sample (through ferry from a Maildir), and an empty
 /// target server.
 struct Pair {
-    dir: tempfile::TempDir,
+    // Fields drop in this order: the servers are stopped (by the pid in their directory)
+    // before the directory is removed.
     source: Dovecot,
     target: Dovecot,
+    dir: tempfile::TempDir,
 }
 
 impl Pair {
