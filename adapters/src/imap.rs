@@ -154,6 +154,20 @@ fn parse_id(id: &NativeId) -> Option<(u32, u32)> {
     Some((validity.parse().ok()?, uid.parse().ok()?))
 }
 
+/// The UID of `id` in `folder` as selected now (`validity`); not found when the id is not an
+/// IMAP id or is from before a UIDVALIDITY change.
+fn current_uid(folder: &str, id: &NativeId, validity: u32) -> StoreResult<u32> {
+    match parse_id(id) {
+        Some((v, uid)) if v == validity => Ok(uid),
+        Some((v, _)) => Err(StoreError::NotFound(format!(
+            "{folder}: UIDVALIDITY changed from {v} to {validity}; {id} is gone"
+        ))),
+        None => Err(StoreError::NotFound(format!(
+            "{folder}: {id} is not an IMAP id"
+        ))),
+    }
+}
+
 fn make_id(validity: u32, uid: u32) -> NativeId {
     NativeId(format!("{validity}:{uid}"))
 }
@@ -386,6 +400,16 @@ fn transient(error: impl std::fmt::Display) -> StoreError {
 }
 
 impl Inner {
+    /// Remembers keywords the target could not keep, for [`Store::notices`].
+    fn note_dropped(&self, folder: &str, dropped: Vec<String>) {
+        if !dropped.is_empty() {
+            let mut seen = lock(&self.dropped_keywords);
+            for keyword in dropped {
+                seen.insert((folder.to_owned(), keyword));
+            }
+        }
+    }
+
     /// The folder's PERMANENTFLAGS as last selected.
     fn permanent_flags(&self, folder: &str) -> Option<Vec<String>> {
         lock(&self.permanent).get(folder).cloned().flatten()
@@ -660,14 +684,22 @@ impl Inner {
             .collect();
         uids.sort_unstable();
         let mut out = Vec::new();
+        // Read, in one UID FETCH, only the messages not hashed before in this run.
+        let uncached: BTreeSet<u32> = {
+            let hashes = lock(&self.hashes);
+            uids.iter()
+                .copied()
+                .filter(|uid| !hashes.contains_key(&(folder.to_owned(), selected.validity, *uid)))
+                .collect()
+        };
+        let mut bodies = fetch_bodies(&alone.slot, uncached).await?;
         for uid in uids {
             let cache_key = (folder.to_owned(), selected.validity, uid);
             if let Some(hash) = lock(&self.hashes).get(&cache_key) {
                 out.push((uid, *hash));
                 continue;
             }
-            let body = fetch_body(&alone.slot, uid).await?;
-            if let Some(body) = body {
+            if let Some(body) = bodies.remove(&uid) {
                 let hash = key.hash(&body);
                 lock(&self.hashes).insert(cache_key, hash);
                 out.push((uid, hash));
@@ -685,22 +717,32 @@ async fn run(slot: &Slot, pieces: Vec<Piece>, collect: Collect) -> StoreResult<D
         .map_err(transient)
 }
 
-async fn fetch_body(slot: &Slot, uid: u32) -> StoreResult<Option<Vec<u8>>> {
+/// The bodies of the messages with these UIDs in the folder selected on `slot`, in one
+/// `UID FETCH`; UIDs that are gone are missing from the map.
+async fn fetch_bodies(slot: &Slot, uids: BTreeSet<u32>) -> StoreResult<HashMap<u32, Vec<u8>>> {
+    let mut bodies = HashMap::new();
+    if uids.is_empty() {
+        return Ok(bodies);
+    }
+    let set: Vec<String> = uids.iter().map(u32::to_string).collect();
+    let command = format!("UID FETCH {} (UID BODY.PEEK[])\r\n", set.join(","));
     let done = run(
         slot,
-        vec![Piece::Text(
-            format!("UID FETCH {uid} (UID BODY.PEEK[])\r\n").into_bytes(),
-        )],
-        Collect::Bodies(BTreeSet::from([uid])),
+        vec![Piece::Text(command.into_bytes())],
+        Collect::Bodies(uids),
     )
     .await?;
     if done.outcome != Outcome::Ok {
-        return Err(refused(&done, &format!("UID FETCH {uid}")));
+        return Err(refused(&done, &format!("UID FETCH {}", set.join(","))));
     }
-    Ok(done.data.into_iter().find_map(|item| match item {
-        Untagged::Fetch(fetch) if fetch.uid == Some(uid) => fetch.body,
-        _ => None,
-    }))
+    for item in done.data {
+        if let Untagged::Fetch(fetch) = item
+            && let (Some(uid), Some(body)) = (fetch.uid, fetch.body)
+        {
+            bodies.insert(uid, body);
+        }
+    }
+    Ok(bodies)
 }
 
 /// The error for a refused command, classified by its response code (RFC 5530) and text.
@@ -970,19 +1012,12 @@ impl Store for ImapStore {
     }
 
     async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
-        let Some((validity, uid)) = parse_id(id) else {
-            return Err(StoreError::NotFound(format!(
-                "{folder}: {id} is not an IMAP id"
-            )));
-        };
         let shared = self.inner.shared(folder).await?;
-        if shared.selected.validity != validity {
-            return Err(StoreError::NotFound(format!(
-                "{folder}: UIDVALIDITY changed from {validity} to {}",
-                shared.selected.validity
-            )));
-        }
-        match fetch_body(&shared.slot, uid).await? {
+        let uid = current_uid(folder, id, shared.selected.validity)?;
+        match fetch_bodies(&shared.slot, BTreeSet::from([uid]))
+            .await?
+            .remove(&uid)
+        {
             Some(body) => Ok(body),
             None => Err(StoreError::NotFound(format!("{folder}: UID {uid} is gone"))),
         }
@@ -1001,39 +1036,14 @@ impl Store for ImapStore {
             .filter(|(v, _)| *v == validity)
             .map(|(_, uid)| uid)
             .collect();
-        let mut bodies: HashMap<u32, Vec<u8>> = HashMap::new();
-        if !wanted.is_empty() {
-            let set: Vec<String> = wanted.iter().map(u32::to_string).collect();
-            let command = format!("UID FETCH {} (UID BODY.PEEK[])\r\n", set.join(","));
-            let done = run(
-                &shared.slot,
-                vec![Piece::Text(command.into_bytes())],
-                Collect::Bodies(wanted),
-            )
-            .await?;
-            if done.outcome != Outcome::Ok {
-                return Err(refused(&done, &format!("UID FETCH in {folder}")));
-            }
-            for item in done.data {
-                if let Untagged::Fetch(fetch) = item
-                    && let (Some(uid), Some(body)) = (fetch.uid, fetch.body)
-                {
-                    bodies.insert(uid, body);
-                }
-            }
-        }
+        let mut bodies = fetch_bodies(&shared.slot, wanted).await?;
         Ok(ids
             .iter()
-            .map(|id| match parse_id(id) {
-                Some((v, uid)) if v == validity => bodies
+            .map(|id| {
+                let uid = current_uid(folder, id, validity)?;
+                bodies
                     .remove(&uid)
-                    .ok_or_else(|| StoreError::NotFound(format!("{folder}: UID {uid} is gone"))),
-                Some(_) => Err(StoreError::NotFound(format!(
-                    "{folder}: UIDVALIDITY changed; {id} is gone"
-                ))),
-                None => Err(StoreError::NotFound(format!(
-                    "{folder}: {id} is not an IMAP id"
-                ))),
+                    .ok_or_else(|| StoreError::NotFound(format!("{folder}: UID {uid} is gone")))
             })
             .collect())
     }
@@ -1130,40 +1140,16 @@ impl Store for ImapStore {
         message: &[u8],
         flags: &Flags,
         date: Option<Millis>,
-        _probe: &AppendProbe,
+        probe: &AppendProbe,
     ) -> StoreResult<Option<NativeId>> {
-        let inner = &self.inner;
-        let name = inner.server_name(folder)?;
-        let (slot, _gate) = inner.any().await?;
-        let caps = slot.session.caps.clone();
-        let permanent = inner.permanent_flags(folder);
-        let (flag_list, dropped) = wire::flag_list(flags, permanent.as_deref());
-        if !dropped.is_empty() {
-            let mut seen = lock(&inner.dropped_keywords);
-            for keyword in dropped {
-                seen.insert((folder.to_owned(), keyword));
-            }
-        }
-        let mut line = b"APPEND ".to_vec();
-        let mut pieces = Vec::new();
-        wire::quoted_or_literal(&mut pieces, &mut line, &name, &caps);
-        line.push(b' ');
-        line.extend_from_slice(flag_list.as_bytes());
-        if let Some(date) = date.and_then(wire::date_time) {
-            line.push(b' ');
-            line.extend_from_slice(date.as_bytes());
-        }
-        line.push(b' ');
-        wire::literal(&mut pieces, &mut line, message.to_vec(), &caps);
-        pieces.push(Piece::Text(b"\r\n".to_vec()));
-        let done = run(&slot, pieces, Collect::Nothing).await?;
-        if done.outcome != Outcome::Ok {
-            return Err(refused(&done, &format!("APPEND to {folder}")));
-        }
-        Ok(match done.code {
-            Some(DoneCode::AppendUid { validity, uid }) => Some(make_id(validity, uid)),
-            _ => None,
-        })
+        // One message is an APPEND with one literal: the same command.
+        let message = NewMessage {
+            bytes: message,
+            flags,
+            date,
+        };
+        let ids = self.append_many(folder, &[message], probe).await?;
+        Ok(ids.into_iter().next().flatten())
     }
 
     async fn append_many(
@@ -1183,12 +1169,7 @@ impl Store for ImapStore {
         wire::quoted_or_literal(&mut pieces, &mut line, &name, &caps);
         for message in messages {
             let (flag_list, dropped) = wire::flag_list(message.flags, permanent.as_deref());
-            if !dropped.is_empty() {
-                let mut seen = lock(&inner.dropped_keywords);
-                for keyword in dropped {
-                    seen.insert((folder.to_owned(), keyword));
-                }
-            }
+            inner.note_dropped(folder, dropped);
             line.push(b' ');
             line.extend_from_slice(flag_list.as_bytes());
             if let Some(date) = message.date.and_then(wire::date_time) {
@@ -1201,10 +1182,11 @@ impl Store for ImapStore {
         pieces.push(Piece::Text(b"\r\n".to_vec()));
         let done = run(&slot, pieces, Collect::Nothing).await?;
         if done.outcome != Outcome::Ok {
-            return Err(refused(
-                &done,
-                &format!("APPEND of {} messages to {folder}", messages.len()),
-            ));
+            let what = match messages.len() {
+                1 => format!("APPEND to {folder}"),
+                n => format!("APPEND of {n} messages to {folder}"),
+            };
+            return Err(refused(&done, &what));
         }
         Ok(match done.code {
             Some(DoneCode::AppendUids { validity, uids }) if uids.len() == messages.len() => uids
@@ -1219,24 +1201,10 @@ impl Store for ImapStore {
     }
 
     async fn set_flags(&self, folder: &str, id: &NativeId, flags: &Flags) -> StoreResult<()> {
-        let Some((validity, uid)) = parse_id(id) else {
-            return Err(StoreError::NotFound(format!(
-                "{folder}: {id} is not an IMAP id"
-            )));
-        };
         let shared = self.inner.shared(folder).await?;
-        if shared.selected.validity != validity {
-            return Err(StoreError::NotFound(format!(
-                "{folder}: UIDVALIDITY changed; {id} is gone"
-            )));
-        }
+        let uid = current_uid(folder, id, shared.selected.validity)?;
         let (list, dropped) = wire::flag_list(flags, shared.selected.permanent_flags.as_deref());
-        if !dropped.is_empty() {
-            let mut seen = lock(&self.inner.dropped_keywords);
-            for keyword in dropped {
-                seen.insert((folder.to_owned(), keyword));
-            }
-        }
+        self.inner.note_dropped(folder, dropped);
         let command = format!("UID STORE {uid} FLAGS.SILENT {list}\r\n");
         let done = run(
             &shared.slot,
@@ -1251,11 +1219,6 @@ impl Store for ImapStore {
     }
 
     async fn delete(&self, folder: &str, id: &NativeId) -> StoreResult<()> {
-        let Some((validity, uid)) = parse_id(id) else {
-            return Err(StoreError::NotFound(format!(
-                "{folder}: {id} is not an IMAP id"
-            )));
-        };
         let caps = self.inner.caps();
         // Marking and expunging happen on one connection, in order: another session might not
         // see the \Deleted flag yet. With UID EXPUNGE the connection is shared; without it the
@@ -1274,11 +1237,7 @@ impl Store for ImapStore {
             _alone = Some(alone);
             _shared = None;
         }
-        if selected.validity != validity {
-            return Err(StoreError::NotFound(format!(
-                "{folder}: UIDVALIDITY changed; {id} is gone"
-            )));
-        }
+        let uid = current_uid(folder, id, selected.validity)?;
         let command = format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)\r\n");
         let done = run(
             &slot,
@@ -1334,11 +1293,8 @@ impl Store for ImapStore {
         content: &ContentHash,
         key: &ContentKey,
     ) -> StoreResult<Vec<NativeId>> {
-        let (validity, from) = probe
-            .0
-            .split_once(':')
-            .and_then(|(v, n)| Some((v.parse::<u32>().ok()?, n.parse::<u32>().ok()?)))
-            .unwrap_or((0, 1));
+        // The probe is UIDVALIDITY:UIDNEXT, an id's shape.
+        let (validity, from) = parse_id(&NativeId(probe.0.clone())).unwrap_or((0, 1));
         let current = self.inner.status(folder).await?;
         // Recreated since the probe: any message may be the one.
         let from = (current.uid_validity == Some(validity)).then_some(from);

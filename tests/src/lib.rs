@@ -91,6 +91,16 @@ pub fn ferry(config_home: &std::path::Path) -> Command {
     command
 }
 
+/// `ferry report --journal JOURNAL` as text.
+pub fn report_text(config_home: &Path, journal: &Path) -> String {
+    let report = ferry(config_home)
+        .args(["report", "--journal"])
+        .arg(journal)
+        .output()
+        .expect("ferry report");
+    String::from_utf8_lossy(&report.stdout).into_owned()
+}
+
 /// Folder (decoded name) → sorted list of (content hash, sorted flag names).
 pub type Tree = BTreeMap<String, Vec<(String, Vec<String>)>>;
 
@@ -195,4 +205,58 @@ pub fn differences(source: &Tree, target: &Tree) -> (usize, usize, usize) {
         }
     }
     (missing, duplicates, flag_differences)
+}
+
+/// How a series of kills went.
+#[derive(Debug, Clone, Copy)]
+pub struct Kills {
+    /// Kills that left fewer than all messages landed: they interrupted the copy itself.
+    pub mid_copy: usize,
+    /// Runs that finished before their kill.
+    pub finished_first: usize,
+}
+
+/// SIGKILLs the run `start` launches, `kills` times: the first `by_progress` of them once
+/// 1..=`step_max` more messages have `landed` (or 20 s passed), so they fall inside the copy
+/// however fast the machine is; the others after 5–400 ms (start-up, listing, planning). A kill
+/// counts as inside the copy when fewer than `total` messages had landed.
+pub fn kill_repeatedly(
+    rng: &mut fastrand::Rng,
+    kills: usize,
+    by_progress: usize,
+    step_max: usize,
+    total: usize,
+    landed: impl Fn() -> usize,
+    mut start: impl FnMut() -> std::process::Child,
+) -> Kills {
+    let mut outcome = Kills {
+        mid_copy: 0,
+        finished_first: 0,
+    };
+    for kill in 0..kills {
+        let before = landed();
+        let mut child = start();
+        if kill < by_progress {
+            let goal = before + rng.usize(1..=step_max);
+            let started = std::time::Instant::now();
+            while landed() < goal
+                && started.elapsed() < std::time::Duration::from_secs(20)
+                && child.try_wait().expect("poll child").is_none()
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(rng.u64(5..400)));
+        }
+        if child.try_wait().expect("poll child").is_some() {
+            outcome.finished_first += 1;
+            continue;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap child");
+        if landed() < total {
+            outcome.mid_copy += 1;
+        }
+    }
+    outcome
 }

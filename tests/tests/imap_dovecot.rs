@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Output;
 
 use ferry_tests::dovecot::{Dovecot, PASSWORD, count};
-use ferry_tests::{Tree, ferry};
+use ferry_tests::{Tree, ferry, report_text};
 
 /// `ferry migrate --from FROM --to TO --journal J` with both passwords in the environment.
 fn migrate(home: &Path, from: &str, to: &str, journal: &Path, extra: &[&str]) -> Output {
@@ -110,12 +110,7 @@ impl Pair {
 
     /// `ferry report` of the pair's journal, as text.
     fn report(&self) -> String {
-        let report = ferry(self.dir.path())
-            .args(["report", "--journal"])
-            .arg(self.journal())
-            .output()
-            .expect("report");
-        String::from_utf8_lossy(&report.stdout).into_owned()
+        report_text(self.dir.path(), &self.journal())
     }
 
     fn assert_same(&self) -> Tree {

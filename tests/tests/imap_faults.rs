@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ferry_tests::dovecot::{Dovecot, PASSWORD, count};
-use ferry_tests::{Tree, differences, ferry};
+use ferry_tests::{Kills, Tree, differences, ferry, kill_repeatedly, report_text};
 
 fn non_empty(tree: Tree) -> Tree {
     tree.into_iter()
@@ -228,35 +228,22 @@ fn killed_thirty_two_times_then_resumed_nothing_missing_nothing_twice() {
     let stored = target.dir().join("mail");
     let journal = home.path().join("journal");
     let mut rng = fastrand::Rng::with_seed(20261125);
-    let (mut mid_copy, mut finished_first) = (0, 0);
-    for kill in 0..32 {
-        let before = landed(&stored);
-        let mut child = migrate_command(home.path(), &source.uri(), &target.uri(), &journal)
-            .spawn()
-            .expect("start ferry");
-        if kill < 22 {
-            // Once 1–150 more messages are stored (or 20 s passed).
-            let goal = before + rng.usize(1..=150);
-            let started = std::time::Instant::now();
-            while landed(&stored) < goal
-                && started.elapsed() < Duration::from_secs(20)
-                && child.try_wait().expect("poll").is_none()
-            {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        } else {
-            std::thread::sleep(Duration::from_millis(rng.u64(5..400)));
-        }
-        if child.try_wait().expect("poll").is_some() {
-            finished_first += 1;
-            continue;
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-        if landed(&stored) < 3_000 {
-            mid_copy += 1;
-        }
-    }
+    let Kills {
+        mid_copy,
+        finished_first,
+    } = kill_repeatedly(
+        &mut rng,
+        32,
+        22,
+        150,
+        3_000,
+        || landed(&stored),
+        || {
+            migrate_command(home.path(), &source.uri(), &target.uri(), &journal)
+                .spawn()
+                .expect("start ferry")
+        },
+    );
     let status = migrate_command(home.path(), &source.uri(), &target.uri(), &journal)
         .status()
         .expect("final run");
@@ -362,12 +349,7 @@ fn keywords_outside_permanentflags_are_left_off_and_reported() {
         flags.contains(&vec!["S".to_owned()]) && flags.contains(&vec!["F".to_owned()]),
         "system flags carried, the keyword left off: {flags:?}"
     );
-    let report = ferry(home.path())
-        .args(["report", "--journal"])
-        .arg(&journal)
-        .output()
-        .expect("report");
-    let text = String::from_utf8_lossy(&report.stdout);
+    let text = report_text(home.path(), &journal);
     assert!(
         text.contains("keyword \"$Label1\" cannot be kept in INBOX"),
         "{text}"

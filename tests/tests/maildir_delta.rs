@@ -13,7 +13,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use ferry_adapters::sample::{SampleSpec, generate};
-use ferry_tests::{Tree, ferry, maildir_pair, maildir_tree};
+use ferry_tests::{Tree, maildir_pair, maildir_tree, report_text};
 
 fn run(home: &Path, source: &Path, target: &Path, extra: &[&str]) -> Output {
     let output = maildir_pair(home, "migrate", source, target, &home.join("journal"))
@@ -161,12 +161,7 @@ fn renames_deliveries_deletions_flags_and_verify_reach_the_target() {
     repaired = without(repaired, "INBOX", &mangled);
     assert_eq!(maildir_tree(&source), repaired);
 
-    let report = ferry(home.path())
-        .args(["report", "--journal"])
-        .arg(home.path().join("journal"))
-        .output()
-        .expect("report");
-    let text = String::from_utf8_lossy(&report.stdout);
+    let text = report_text(home.path(), &home.path().join("journal"));
     assert!(
         text.contains("renamed in run 2: Archive/2024 → Archive/Old 2024"),
         "{text}"

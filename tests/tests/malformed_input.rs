@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 use std::process::Output;
 
-use ferry_tests::{ferry, maildir_pair, maildir_tree};
+use ferry_tests::{maildir_pair, maildir_tree, report_text};
 
 fn migrate(home: &Path, source: &Path, target: &Path) -> Output {
     maildir_pair(home, "migrate", source, target, &home.join("journal"))
@@ -50,12 +50,7 @@ fn a_bad_file_name_and_an_unlistable_folder_are_reported_and_the_rest_moves() {
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert_eq!(first.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("copied 2 messages"), "{stdout}");
-    let report = ferry(home.path())
-        .args(["report", "--journal"])
-        .arg(home.path().join("journal"))
-        .output()
-        .expect("report");
-    let text = String::from_utf8_lossy(&report.stdout);
+    let text = report_text(home.path(), &home.path().join("journal"));
     assert!(text.contains("not UTF-8"), "{text}");
     assert!(text.contains("rename it"), "{text}");
     assert!(text.contains("folder not listed"), "{text}");
@@ -76,11 +71,6 @@ fn a_bad_file_name_and_an_unlistable_folder_are_reported_and_the_rest_moves() {
     assert_eq!(second.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("copied 2 messages"), "{stdout}");
     assert_eq!(maildir_tree(&source), maildir_tree(&target));
-    let report = ferry(home.path())
-        .args(["report", "--journal"])
-        .arg(home.path().join("journal"))
-        .output()
-        .expect("report");
-    let text = String::from_utf8_lossy(&report.stdout);
+    let text = report_text(home.path(), &home.path().join("journal"));
     assert!(text.contains("total: 0 items failed, 0 skipped"), "{text}");
 }

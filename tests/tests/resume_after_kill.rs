@@ -11,10 +11,9 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
 use ferry_adapters::sample::{SampleSpec, generate};
-use ferry_tests::{differences, ferry, maildir_pair, maildir_tree as walk};
+use ferry_tests::{Kills, differences, ferry, kill_repeatedly, maildir_pair, maildir_tree as walk};
 
 /// Messages delivered into the target tree so far (files in every folder's cur/).
 fn landed(target: &Path) -> usize {
@@ -56,35 +55,18 @@ fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(20261125),
     );
-    let mut finished_before_kill = 0;
-    // Kills that left the target incomplete: they interrupted the copy itself.
-    let mut killed_mid_copy = 0;
-    for kill in 0..50 {
-        let before = landed(&target);
-        let mut child = migrate().spawn().expect("start ferry migrate");
-        if kill < 30 {
-            // Once 1–60 more messages have landed (or 20 s have passed).
-            let goal = before + rng.usize(1..=60);
-            let started = std::time::Instant::now();
-            while landed(&target) < goal
-                && started.elapsed() < Duration::from_secs(20)
-                && child.try_wait().expect("poll child").is_none()
-            {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        } else {
-            std::thread::sleep(Duration::from_millis(rng.u64(5..400)));
-        }
-        if child.try_wait().expect("poll child").is_some() {
-            finished_before_kill += 1;
-            continue;
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap child");
-        if landed(&target) < 5_000 {
-            killed_mid_copy += 1;
-        }
-    }
+    let Kills {
+        mid_copy: killed_mid_copy,
+        finished_first: finished_before_kill,
+    } = kill_repeatedly(
+        &mut rng,
+        50,
+        30,
+        60,
+        5_000,
+        || landed(&target),
+        || migrate().spawn().expect("start ferry migrate"),
+    );
     let status = migrate().status().expect("final run");
     assert_eq!(
         status.code(),
