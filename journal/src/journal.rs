@@ -14,7 +14,7 @@ use crate::error::{Error, Problem, Result};
 use crate::header::Header;
 use crate::key::{self, ContentKey, DataKey, KdfParams, KeySource};
 use crate::record::{
-    GENESIS, Head, NonceSource, PLAIN_OFFSET, RECORD_OVERHEAD, RecordCodec, chain_hash,
+    BatchKey, GENESIS, Head, OpenCache, PLAIN_OFFSET, RECORD_OVERHEAD, RecordCodec, chain_hash,
 };
 
 const RECORDS: &str = "records";
@@ -29,6 +29,11 @@ const CHECKPOINT_STAGING_FILE: &str = "checkpoint.new";
 const FLUSH_GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(2);
 /// Initial capacity of a record buffer: most events encode to under 100 bytes.
 const ENCODED_GUESS_BYTES: usize = RECORD_OVERHEAD + 128;
+/// Batches longer than this are sealed and committed in slices of this many records, on two
+/// threads (see `seal_and_commit_pipelined`). Shorter ones are not worth a thread.
+const PIPELINE_SLICE_RECORDS: usize = 64;
+/// Sealed slices waiting for the committing thread.
+const PIPELINE_SLICES_IN_FLIGHT: usize = 2;
 /// The store keeps write-ahead files until every keyspace has flushed what they hold. The
 /// head, rewritten with every batch, would pin them up to fjall's default of 512 MiB; 64 MiB
 /// (fjall's minimum) bounds that.
@@ -122,6 +127,107 @@ struct Inner {
     writers_in_progress: AtomicUsize,
     durable: Mutex<Durability>,
     durable_changed: Condvar,
+    /// The thread committing slices of large batches, started by the first one. Locked only
+    /// while holding `tail`.
+    committer: Mutex<Option<CommitThread>>,
+    /// Records of an unacknowledged batch removed when the journal was opened.
+    discarded_at_open: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Let the commit thread finish and release its handles on the store before the store
+        // closes, so the journal can be opened again as soon as it is dropped.
+        if let Ok(committer) = self.committer.get_mut()
+            && let Some(running) = committer.take()
+        {
+            drop(running.slices);
+            let _ = running.thread.join();
+        }
+    }
+}
+
+/// The parts of the store a commit writes to.
+struct Store {
+    path: PathBuf,
+    db: Database,
+    records: Keyspace,
+    meta: Keyspace,
+}
+
+impl Store {
+    fn of(inner: &Inner) -> Store {
+        Store {
+            path: inner.path.clone(),
+            db: inner.db.clone(),
+            records: inner.records.clone(),
+            meta: inner.meta.clone(),
+        }
+    }
+}
+
+/// Commits sealed records, and the sealed head when given, in one atomic store batch.
+fn commit_to_store(
+    store: &Store,
+    records: Vec<(u64, Vec<u8>)>,
+    head: Option<Vec<u8>>,
+) -> Result<()> {
+    let mut batch = store.db.batch();
+    for (seq, record) in records {
+        batch.insert(&store.records, seq.to_be_bytes(), record);
+    }
+    if let Some(head) = head {
+        batch.insert(&store.meta, HEAD_KEY, head);
+    }
+    batch
+        .commit()
+        .map_err(|error| Error::storage(&store.path, error))
+}
+
+/// Sealed records on their way to the commit thread.
+struct Slice {
+    records: Vec<(u64, Vec<u8>)>,
+    /// The sealed head, on a batch's last slice.
+    head: Option<Vec<u8>>,
+    /// Where the batch's outcome goes, on its last slice.
+    reply: Option<mpsc::SyncSender<Result<()>>>,
+}
+
+/// A long-lived thread that commits the slices of large batches in order. Long-lived, not
+/// started per batch: a new thread starts on its parent's core and would rarely run beside it
+/// before the batch is over.
+struct CommitThread {
+    slices: mpsc::SyncSender<Slice>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl CommitThread {
+    fn start(inner: &Inner) -> Result<CommitThread> {
+        let store = Store::of(inner);
+        let (slices, received) = mpsc::sync_channel::<Slice>(PIPELINE_SLICES_IN_FLIGHT);
+        let thread = std::thread::Builder::new()
+            .name("ferry-journal-commit".into())
+            .spawn(move || {
+                // After a failed slice, the rest of its batch is not committed; the failure
+                // is the batch's outcome.
+                let mut failed = None;
+                for slice in received {
+                    if failed.is_none()
+                        && let Err(error) = commit_to_store(&store, slice.records, slice.head)
+                    {
+                        failed = Some(error);
+                    }
+                    if let Some(reply) = slice.reply {
+                        let _ = reply.send(failed.take().map_or(Ok(()), Err));
+                    }
+                }
+            })
+            .map_err(|source| Error::Io {
+                context: "starting the journal's commit thread".into(),
+                source,
+            })?;
+        Ok(CommitThread { slices, thread })
+    }
 }
 
 struct Durability {
@@ -136,6 +242,29 @@ struct Durability {
 fn lock<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
     // A panic while holding one of these locks leaves the chain state unknown: refuse to go on.
     mutex.lock().map_err(|_| Error::Poisoned)
+}
+
+/// Seals a batch's records in order, each chained to the one before.
+struct Sealer<'a> {
+    codec: &'a RecordCodec,
+    /// The last record sealed so far.
+    next: Head,
+    key: BatchKey,
+}
+
+impl Sealer<'_> {
+    /// Seals the next record (encoded after [`PLAIN_OFFSET`] bytes of room); returns its
+    /// sequence number and stored bytes.
+    fn seal(&mut self, mut record: Vec<u8>) -> Result<(u64, Vec<u8>)> {
+        let seq = self.next.seq + 1;
+        self.codec
+            .seal_in_place(seq, &self.next.hash, &mut record, &self.key)?;
+        self.next = Head {
+            seq,
+            hash: chain_hash(&record),
+        };
+        Ok((seq, record))
+    }
 }
 
 impl<E> Journal<E> {
@@ -226,10 +355,13 @@ impl<E> Journal<E> {
             .ok_or_else(|| Error::HeadCorrupt {
                 reason: "the head record does not authenticate".into(),
             })?;
-        check_tail(path, &records, &codec, &head)?;
-        Ok(Journal::assemble(
-            path, db, records, meta, header, data_key, codec, head,
-        ))
+        let discarded = check_tail(path, &db, &records, &codec, &head)?;
+        let journal = Journal::assemble(path, db, records, meta, header, data_key, codec, head);
+        journal
+            .inner
+            .discarded_at_open
+            .store(discarded, Ordering::Relaxed);
+        Ok(journal)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -263,9 +395,18 @@ impl<E> Journal<E> {
                     poisoned: false,
                 }),
                 durable_changed: Condvar::new(),
+                committer: Mutex::new(None),
+                discarded_at_open: AtomicU64::new(0),
             }),
             _event: PhantomData,
         }
+    }
+
+    /// How many records opening the journal removed from after its head: the part of a large
+    /// batch that a killed process had committed without the head that would vouch for it.
+    /// That batch was never acknowledged, so nothing acknowledged is lost.
+    pub fn discarded_at_open(&self) -> u64 {
+        self.inner.discarded_at_open.load(Ordering::Relaxed)
     }
 
     /// The journal's directory.
@@ -423,30 +564,113 @@ impl<E> Journal<E> {
         if lock(&inner.durable)?.poisoned {
             return Err(Error::Poisoned);
         }
-        let mut nonces = NonceSource::for_records(encoded.len())?;
-        let mut batch = inner.db.batch();
-        let mut next = *tail;
-        for mut record in encoded {
-            let seq = next.seq + 1;
-            inner
-                .codec
-                .seal_in_place(seq, &next.hash, &mut record, &mut nonces)?;
-            next = Head {
-                seq,
-                hash: chain_hash(&record),
+        let key = inner.codec.batch_key()?;
+        let committed = if encoded.len() > PIPELINE_SLICE_RECORDS {
+            self.seal_and_commit_pipelined(*tail, encoded, key)
+        } else {
+            let mut sealer = Sealer {
+                codec: &inner.codec,
+                next: *tail,
+                key,
             };
-            batch.insert(&inner.records, seq.to_be_bytes(), record);
-        }
-        batch.insert(&inner.meta, HEAD_KEY, inner.codec.seal_head(&next)?);
-        if let Err(error) = batch.commit() {
-            // The store may hold part of the batch in its buffers: the chain state on disk is
-            // unknown, so nothing more may be appended.
-            lock(&inner.durable)?.poisoned = true;
-            return Err(Error::storage(&inner.path, error));
-        }
+            let mut records = Vec::with_capacity(encoded.len());
+            for record in encoded {
+                records.push(sealer.seal(record)?);
+            }
+            self.commit(records, Some(sealer.next))
+                .map(|()| sealer.next)
+        };
+        let next = match committed {
+            Ok(next) => next,
+            Err(error) => {
+                // The store may hold part of the batch in its buffers: the chain state on disk
+                // is unknown, so nothing more may be appended.
+                lock(&inner.durable)?.poisoned = true;
+                return Err(error);
+            }
+        };
         *tail = next;
         inner.written_seq.store(next.seq, Ordering::Release);
         Ok(next.seq)
+    }
+
+    /// Seals a large batch on this thread while the journal's commit thread commits the
+    /// slices already sealed, so sealing (sequential: each record chains to the one before)
+    /// overlaps the store's work instead of adding to it. Only the last slice carries the
+    /// head; if the process dies between slices, the records stored beyond the head were
+    /// never acknowledged and opening the journal discards them (see
+    /// `discard_unacknowledged`), so a batch still lands whole or not at all.
+    fn seal_and_commit_pipelined(
+        &self,
+        tail: Head,
+        encoded: Vec<Vec<u8>>,
+        key: BatchKey,
+    ) -> Result<Head> {
+        let inner = &*self.inner;
+        let mut committer = lock(&inner.committer)?;
+        let slices = match &mut *committer {
+            Some(running) => running.slices.clone(),
+            None => {
+                let running = CommitThread::start(inner)?;
+                let slices = running.slices.clone();
+                *committer = Some(running);
+                slices
+            }
+        };
+        drop(committer);
+        let mut sealer = Sealer {
+            codec: &inner.codec,
+            next: tail,
+            key,
+        };
+        let total = encoded.len();
+        let mut slice = Vec::with_capacity(PIPELINE_SLICE_RECORDS);
+        let mut sealing = Ok(());
+        for (index, record) in encoded.into_iter().enumerate() {
+            match sealer.seal(record) {
+                Ok(sealed) => slice.push(sealed),
+                Err(error) => {
+                    sealing = Err(error);
+                    break;
+                }
+            }
+            if slice.len() == PIPELINE_SLICE_RECORDS && index + 1 < total {
+                let records =
+                    std::mem::replace(&mut slice, Vec::with_capacity(PIPELINE_SLICE_RECORDS));
+                slices
+                    .send(Slice {
+                        records,
+                        head: None,
+                        reply: None,
+                    })
+                    .map_err(|_| Error::Poisoned)?;
+            }
+        }
+        // Without the head, a slice's records stay beyond the head: harmless if sealing failed.
+        let head = match &sealing {
+            Ok(()) => Some(inner.codec.seal_head(&sealer.next)?),
+            Err(_) => None,
+        };
+        let (reply, outcome) = mpsc::sync_channel(1);
+        slices
+            .send(Slice {
+                records: slice,
+                head,
+                reply: Some(reply),
+            })
+            .map_err(|_| Error::Poisoned)?;
+        let committed = outcome.recv().map_err(|_| Error::Poisoned)?;
+        sealing.and(committed).map(|()| sealer.next)
+    }
+
+    /// Commits sealed records to the store in one atomic batch, with the head when given.
+    fn commit(&self, records: Vec<(u64, Vec<u8>)>, head: Option<Head>) -> Result<()> {
+        let inner = &*self.inner;
+        let head = match head {
+            Some(head) => Some(inner.codec.seal_head(&head)?),
+            None => None,
+        };
+        commit_to_store(&Store::of(inner), records, head)
     }
 
     /// Blocks until every record up to `seq` is durable, flushing if nobody else is.
@@ -529,12 +753,14 @@ impl<E> Journal<E> {
             Err(error) => (GENESIS, Some(error)),
         };
         let (chunks_tx, chunks) = mpsc::sync_channel(REPLAY_CHUNKS_IN_FLIGHT);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let reader_queued = Arc::clone(&queued);
         if from <= end && pending_error.is_none() {
             let iter = inner.records.range(from.to_be_bytes()..=end.to_be_bytes());
             let reader = Arc::clone(&inner);
             let spawned = std::thread::Builder::new()
                 .name("ferry-journal-replay".into())
-                .spawn(move || read_ahead(iter, &reader, prev, &chunks_tx));
+                .spawn(move || read_ahead(iter, &reader, prev, &chunks_tx, &reader_queued));
             if let Err(source) = spawned {
                 pending_error = Some(Error::Io {
                     context: "starting the journal's replay reader thread".into(),
@@ -545,6 +771,8 @@ impl<E> Journal<E> {
         Walk {
             inner,
             chunks,
+            queued,
+            cache: OpenCache::default(),
             current: Vec::new().into_iter(),
             next_seq: from,
             end,
@@ -701,7 +929,14 @@ fn decode_key(key: &[u8]) -> Option<u64> {
 }
 
 /// Checks that the stored tail is exactly what the head vouches for.
-fn check_tail(path: &Path, records: &Keyspace, codec: &RecordCodec, head: &Head) -> Result<()> {
+fn check_tail(
+    path: &Path,
+    db: &Database,
+    records: &Keyspace,
+    codec: &RecordCodec,
+    head: &Head,
+) -> Result<u64> {
+    let mut discarded = 0;
     let last = match records.last_key_value() {
         None => None,
         Some(guard) => {
@@ -721,14 +956,25 @@ fn check_tail(path: &Path, records: &Keyspace, codec: &RecordCodec, head: &Head)
             head: head.seq,
         });
     }
-    if last_seq > head.seq {
-        return Err(Error::Corrupt {
-            seq: head.seq + 1,
-            problem: Problem::BeyondHead { head: head.seq },
-        });
-    }
+    let last = if last_seq > head.seq {
+        discarded = discard_unacknowledged(path, db, records, codec, head)?;
+        if head.seq == 0 {
+            None
+        } else {
+            let stored = records
+                .get(head.seq.to_be_bytes())
+                .map_err(|e| Error::storage(path, e))?
+                .ok_or(Error::Corrupt {
+                    seq: head.seq,
+                    problem: Problem::Missing,
+                })?;
+            Some((head.seq, stored))
+        }
+    } else {
+        last
+    };
     let Some((seq, stored)) = last else {
-        return Ok(());
+        return Ok(discarded);
     };
     let prev = if seq == 1 {
         GENESIS
@@ -758,7 +1004,51 @@ fn check_tail(path: &Path, records: &Keyspace, codec: &RecordCodec, head: &Head)
             problem: Problem::HeadMismatch,
         });
     }
-    Ok(())
+    Ok(discarded)
+}
+
+/// Removes the records stored after the head, which a process killed in the middle of a large
+/// batch leaves behind (see `seal_and_commit_pipelined`): that batch was never acknowledged,
+/// and it lands whole or not at all. Each of those records must still authenticate at its
+/// position and chain to the one before, starting from the head: anything else stored after
+/// the head was not written by this journal's appender and is reported, not removed.
+fn discard_unacknowledged(
+    path: &Path,
+    db: &Database,
+    records: &Keyspace,
+    codec: &RecordCodec,
+    head: &Head,
+) -> Result<u64> {
+    let beyond = Error::Corrupt {
+        seq: head.seq + 1,
+        problem: Problem::BeyondHead { head: head.seq },
+    };
+    let mut prev = head.hash;
+    let mut expected = head.seq + 1;
+    let mut batch = db.batch();
+    for guard in records.range(expected.to_be_bytes()..) {
+        let (key, stored) = guard.into_inner().map_err(|e| Error::storage(path, e))?;
+        let problem = |problem| Error::Corrupt {
+            seq: expected,
+            problem,
+        };
+        if decode_key(&key) != Some(expected) {
+            return Err(problem(Problem::BeyondHead { head: head.seq }));
+        }
+        if codec.open(expected, &prev, &stored).is_err() {
+            return Err(problem(Problem::BeyondHead { head: head.seq }));
+        }
+        prev = chain_hash(&stored);
+        batch.remove(records, key);
+        expected += 1;
+    }
+    if expected == head.seq + 1 {
+        return Err(beyond);
+    }
+    batch.commit().map_err(|e| Error::storage(path, e))?;
+    db.persist(PersistMode::SyncAll)
+        .map_err(|e| Error::storage(path, e))?;
+    Ok(expected - head.seq - 1)
 }
 
 /// Tells a duplicated record from a moved one by looking where it was sealed for.
@@ -773,56 +1063,66 @@ fn refine(records: &Keyspace, problem: Problem, stored: &[u8]) -> Problem {
 }
 
 /// Stored records handed from the reader thread to the replaying thread at a time.
-const REPLAY_CHUNK_RECORDS: usize = 512;
+const REPLAY_CHUNK_RECORDS: usize = 256;
 /// Chunks the reader may run ahead: bounds replay memory to about 4 × 512 records.
-const REPLAY_CHUNKS_IN_FLIGHT: usize = 4;
+const REPLAY_CHUNKS_IN_FLIGHT: usize = 8;
+/// The reader opens a chunk's records itself when at least this many chunks wait for the
+/// replaying thread.
+const REPLAY_OPEN_HERE_WHEN_QUEUED: usize = 2;
 
 /// One stored record as read, with its chain hash already computed.
 struct RawRecord {
-    key: fjall::UserKey,
-    stored: fjall::UserValue,
+    /// The sequence number in its key; `None` for a malformed key.
+    seq: Option<u64>,
+    /// Length of the stored record.
+    len: usize,
     hash: [u8; 32],
-    /// The plaintext, when the reader opened the record itself (see `read_ahead`).
-    opened: Option<Vec<u8>>,
+    content: Content,
+}
+
+enum Content {
+    Stored(fjall::UserValue),
+    /// The plaintext, when the reader opened the record itself (see `queue`). The stored
+    /// bytes are released on the reader's side.
+    Opened(Vec<u8>),
 }
 
 /// The reader half of a replay: reads stored records in order and computes their chain hashes
-/// (which need only the stored bytes), and opens the records of every other chunk, so that
-/// the two halves of a replay carry about the same work on two cores. A record is opened with
-/// the sequence number of its key and the chain hash of the record read before it: the same
-/// inputs the other half uses once it has checked that the key is the one expected. Only
-/// successful opens are passed on; the other half opens a failing record again, to name what
-/// is wrong. Stops when the replay is dropped.
+/// (which need only the stored bytes). Whenever the replaying thread falls behind (the queue of
+/// chunks is full), the reader also opens the chunk in hand before queueing it, so the work
+/// spreads over two cores in whatever proportion the consumer's own work leaves. A record is
+/// opened with the sequence number of its key and the chain hash of the record read before it:
+/// the same inputs the other half uses once it has checked that the key is the one expected.
+/// Only successful opens are passed on; the other half opens a failing record again, to name
+/// what is wrong. Stops when the replay is dropped.
 fn read_ahead(
     iter: fjall::Iter,
     inner: &Inner,
     mut prev: [u8; 32],
     chunks: &mpsc::SyncSender<Result<Vec<RawRecord>>>,
+    queued: &AtomicUsize,
 ) {
     let path = &inner.path;
     let mut chunk = Vec::with_capacity(REPLAY_CHUNK_RECORDS);
-    let mut chunk_index: u64 = 0;
+    let mut cache = OpenCache::default();
+    // The chain hash before the chunk's first record.
+    let mut chunk_prev = prev;
     for guard in iter {
         match guard.into_inner() {
             Ok((key, stored)) => {
                 let hash = chain_hash(&stored);
-                let opened = if chunk_index % 2 == 1 {
-                    decode_key(&key).and_then(|seq| inner.codec.open(seq, &prev, &stored).ok())
-                } else {
-                    None
-                };
                 prev = hash;
                 chunk.push(RawRecord {
-                    key,
-                    stored,
+                    seq: decode_key(&key),
+                    len: stored.len(),
                     hash,
-                    opened,
+                    content: Content::Stored(stored),
                 });
                 if chunk.len() == REPLAY_CHUNK_RECORDS {
-                    chunk_index += 1;
                     let full =
                         std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK_RECORDS));
-                    if chunks.send(Ok(full)).is_err() {
+                    let before = std::mem::replace(&mut chunk_prev, prev);
+                    if !queue(chunks, queued, inner, &mut cache, before, full) {
                         return;
                     }
                 }
@@ -838,10 +1138,38 @@ fn read_ahead(
     }
 }
 
+/// Queues a chunk for the replaying thread, first opening its records here when that thread
+/// already has enough queued to keep it busy meanwhile. False once the replay is dropped.
+fn queue(
+    chunks: &mpsc::SyncSender<Result<Vec<RawRecord>>>,
+    queued: &AtomicUsize,
+    inner: &Inner,
+    cache: &mut OpenCache,
+    mut prev: [u8; 32],
+    mut chunk: Vec<RawRecord>,
+) -> bool {
+    if queued.load(Ordering::Acquire) >= REPLAY_OPEN_HERE_WHEN_QUEUED {
+        for raw in &mut chunk {
+            if let (Some(seq), Content::Stored(stored)) = (raw.seq, &raw.content)
+                && let Ok(plain) = inner.codec.open_cached(seq, &prev, stored, cache)
+            {
+                raw.content = Content::Opened(plain);
+            }
+            prev = raw.hash;
+        }
+    }
+    // Counted before sending, so the replaying thread never takes off more than was added.
+    queued.fetch_add(1, Ordering::AcqRel);
+    chunks.send(Ok(chunk)).is_ok()
+}
+
 /// Walks stored records in order, yielding each one's authenticated plaintext.
 struct Walk {
     inner: Arc<Inner>,
     chunks: mpsc::Receiver<Result<Vec<RawRecord>>>,
+    /// Chunks sent by the reader and not yet taken here.
+    queued: Arc<AtomicUsize>,
+    cache: OpenCache,
     current: std::vec::IntoIter<RawRecord>,
     next_seq: u64,
     end: u64,
@@ -914,6 +1242,7 @@ impl Iterator for Walk {
             Some(raw) => raw,
             None => match self.chunks.recv() {
                 Ok(Ok(chunk)) => {
+                    self.queued.fetch_sub(1, Ordering::AcqRel);
                     self.current = chunk.into_iter();
                     match self.current.next() {
                         Some(raw) => raw,
@@ -927,12 +1256,12 @@ impl Iterator for Walk {
         };
         let seq = self.next_seq;
         let RawRecord {
-            key,
-            stored,
+            seq: found,
+            len,
             hash,
-            opened,
+            content,
         } = raw;
-        match decode_key(&key) {
+        match found {
             Some(found) if found == seq => {}
             Some(_) => {
                 return self.fail(Error::Corrupt {
@@ -949,18 +1278,24 @@ impl Iterator for Walk {
         }
         // Opened by the reader with this very seq (the key was just checked) and the chain hash
         // of the record before, which is `self.prev`; otherwise opened here.
-        let plain = match opened {
-            Some(plain) => plain,
-            None => match self.inner.codec.open(seq, &self.prev, &stored) {
-                Ok(plain) => plain,
-                Err(problem) => {
-                    let problem = refine(&self.inner.records, problem, &stored);
-                    return self.fail(Error::Corrupt { seq, problem });
+        let plain = match content {
+            Content::Opened(plain) => plain,
+            Content::Stored(stored) => {
+                match self
+                    .inner
+                    .codec
+                    .open_cached(seq, &self.prev, &stored, &mut self.cache)
+                {
+                    Ok(plain) => plain,
+                    Err(problem) => {
+                        let problem = refine(&self.inner.records, problem, &stored);
+                        return self.fail(Error::Corrupt { seq, problem });
+                    }
                 }
-            },
+            }
         };
         self.prev = hash;
-        self.stored_bytes += stored.len() as u64;
+        self.stored_bytes += len as u64;
         self.next_seq += 1;
         if seq == self.end {
             self.done = true;

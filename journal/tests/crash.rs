@@ -52,6 +52,52 @@ impl SplitMix {
     }
 }
 
+/// The length of a thread's next batch: mostly small, sometimes longer than the journal's
+/// pipelining threshold (64), so that kills also land between the slices of one batch.
+fn batch_len(rng: &mut SplitMix) -> u64 {
+    if rng.next().is_multiple_of(4) {
+        rng.next() % 200 + 65
+    } else {
+        rng.next() % 32 + 1
+    }
+}
+
+/// Where the batches of appender run `run` end, in the order the child appends them: the
+/// `copied` count after each batch.
+fn batch_ends(run: u64) -> impl Iterator<Item = u64> {
+    let mut rng = SplitMix(run);
+    let mut copied = 0;
+    std::iter::from_fn(move || {
+        copied += batch_len(&mut rng);
+        rng.next(); // the pause after the batch
+        Some(copied)
+    })
+}
+
+/// Every batch in the journal is whole: each appender run's events are exactly its first
+/// batches, never part of one.
+fn check_batches_whole(journal: &Journal<TestEvent>, context: &str) {
+    let mut copied_by_run = std::collections::BTreeMap::<u64, Vec<u64>>::new();
+    for entry in journal.replay(1) {
+        if let TestEvent::RunEnded { run, copied } = entry.unwrap().event {
+            copied_by_run.entry(run).or_default().push(copied);
+        }
+    }
+    for (run, copied) in copied_by_run {
+        let count = copied.len() as u64;
+        assert!(
+            copied.iter().copied().eq(0..count),
+            "{context}: run {run} holds {copied:?}, not a prefix"
+        );
+        assert!(
+            batch_ends(run)
+                .take_while(|end| *end <= count)
+                .any(|end| end == count),
+            "{context}: run {run} holds {count} events, which ends inside a batch"
+        );
+    }
+}
+
 /// The child: appends group-committed batches from several threads until it is killed,
 /// printing each batch once `append_batch` has returned (the durability point).
 fn child(dir: &Path, round: u64) {
@@ -65,7 +111,7 @@ fn child(dir: &Path, round: u64) {
                 let mut rng = SplitMix(run);
                 let mut copied = 0_u64;
                 loop {
-                    let len = rng.next() % 32 + 1;
+                    let len = batch_len(&mut rng);
                     let events: Vec<_> = (0..len)
                         .map(|i| TestEvent::RunEnded {
                             run,
@@ -114,6 +160,7 @@ fn kill_9_never_loses_an_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     drop(Journal::<TestEvent>::create(dir.path(), &key_file(), cheap()).unwrap());
     let mut total_acknowledged = 0;
+    let mut total_discarded = 0;
 
     for round in 0..KILLS {
         let mut child = Command::new(std::env::current_exe().unwrap())
@@ -160,6 +207,8 @@ fn kill_9_never_loses_an_acknowledged_record() {
         let report = journal
             .verify()
             .unwrap_or_else(|e| panic!("seed {seed} round {round}: verify failed: {e}"));
+        total_discarded += journal.discarded_at_open();
+        check_batches_whole(&journal, &format!("seed {seed} round {round}"));
         let Some(lowest) = acks.iter().map(|a| a.first).min() else {
             continue;
         };
@@ -188,7 +237,10 @@ fn kill_9_never_loses_an_acknowledged_record() {
             }
         }
     }
-    println!("{total_acknowledged} records acknowledged over {KILLS} kills");
+    println!(
+        "{total_acknowledged} records acknowledged over {KILLS} kills; \
+         {total_discarded} records of interrupted batches discarded at reopen"
+    );
     assert!(
         total_acknowledged > KILLS * 100,
         "only {total_acknowledged} records acknowledged: the kills came too early to test anything"

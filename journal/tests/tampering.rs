@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestEvent, journal_with, key_file};
+use common::{TestEvent, event, journal_with, key_file};
 use ferry_journal::{Error, Journal, Problem};
 
 const RECORDS: u64 = 20;
@@ -178,6 +178,65 @@ fn a_record_appended_behind_the_heads_back_is_refused() {
         corrupt_at(opened),
         (RECORDS + 1, Problem::BeyondHead { head: RECORDS })
     );
+}
+
+// Goal: a large batch interrupted between its slices (records committed, the head that
+// vouches for them not) was never acknowledged and is discarded whole at open; the journal
+// then appends and verifies as if the batch had never started.
+// Method: write 20 records, keep the head, append a 200-record batch (sealed in slices),
+// put the old head back, and reopen.
+#[test]
+fn an_unacknowledged_batch_beyond_the_head_is_discarded_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let journal = journal_with(dir.path(), RECORDS);
+        let head = journal.tamper().get_meta(b"head").unwrap();
+        let batch: Vec<_> = (0..200).map(|i| event(RECORDS + 1 + i)).collect();
+        assert_eq!(
+            journal.append_batch(&batch).unwrap(),
+            RECORDS + 1..=RECORDS + 200
+        );
+        journal.tamper().put_meta(b"head", &head);
+        journal.tamper().persist();
+    }
+    let journal = Journal::<TestEvent>::open(dir.path(), &key_file()).unwrap();
+    assert_eq!(journal.last_seq(), RECORDS);
+    assert_eq!(journal.discarded_at_open(), 200);
+    assert!(journal.tamper().get(RECORDS + 1).is_none());
+    assert_eq!(journal.verify().unwrap().records, RECORDS);
+    assert_eq!(journal.append(&event(99)).unwrap(), RECORDS + 1);
+    drop(journal);
+    let journal = Journal::<TestEvent>::open(dir.path(), &key_file()).unwrap();
+    let replayed: Vec<_> = journal.replay(1).map(|e| e.unwrap().event).collect();
+    let mut expected: Vec<_> = (0..RECORDS).map(event).collect();
+    expected.push(event(99));
+    assert_eq!(replayed, expected);
+}
+
+// Goal: records after the head that do not chain from it are reported, never discarded:
+// only this journal's own unacknowledged batch may go.
+#[test]
+fn a_foreign_record_beyond_the_head_is_not_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    {
+        let journal = journal_with(dir.path(), RECORDS);
+        let other = journal_with(other_dir.path(), RECORDS + 1);
+        journal
+            .tamper()
+            .put(RECORDS + 1, &other.tamper().get(RECORDS + 1).unwrap());
+        journal.tamper().persist();
+    }
+    let opened = Journal::<TestEvent>::open(dir.path(), &key_file());
+    assert_eq!(
+        corrupt_at(opened),
+        (RECORDS + 1, Problem::BeyondHead { head: RECORDS })
+    );
+    let journal_dir_still_has_it = {
+        let reopened = Journal::<TestEvent>::open(dir.path(), &key_file());
+        matches!(reopened, Err(Error::Corrupt { .. }))
+    };
+    assert!(journal_dir_still_has_it);
 }
 
 // Goal: a record spliced in from another journal (same key file, same position, same event) does
