@@ -9,15 +9,21 @@
 use serde::{Deserialize, Serialize};
 
 use crate::executor::State;
+use crate::projection::{source::SourceState, target::TargetState};
 
 /// The layout of [`State`] in checkpoints. Bump it whenever a projection's fields change.
-pub const CHECKPOINT_VERSION: u32 = 2;
+/// Version 3 stores the source and target halves as separate byte strings, decoded in parallel.
+pub const CHECKPOINT_VERSION: u32 = 3;
 
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    version: u32,
+#[derive(Deserialize)]
+struct Stored<'a> {
+    /// Checked before decoding the rest.
+    _version: u32,
     pair: Option<(String, String)>,
-    state: State,
+    #[serde(borrow)]
+    source: &'a [u8],
+    #[serde(borrow)]
+    target: &'a [u8],
 }
 
 /// What a checkpoint holds.
@@ -31,32 +37,45 @@ pub struct Checkpoint {
 
 /// Encodes a checkpoint.
 pub fn encode(pair: Option<(String, String)>, state: &State) -> Result<Vec<u8>, String> {
-    // Serialized through a borrowed copy to avoid cloning a large state.
     #[derive(Serialize)]
     struct Borrowed<'a> {
         version: u32,
         pair: Option<(String, String)>,
-        state: &'a State,
+        source: &'a [u8],
+        target: &'a [u8],
     }
+    let source = postcard::to_stdvec(&state.source).map_err(|e| e.to_string())?;
+    let target = postcard::to_stdvec(&state.target).map_err(|e| e.to_string())?;
     postcard::to_stdvec(&Borrowed {
         version: CHECKPOINT_VERSION,
         pair,
-        state,
+        source: &source,
+        target: &target,
     })
     .map_err(|e| e.to_string())
 }
 
-/// Decodes a checkpoint; `None` when it is of another version or does not decode.
+/// Decodes a checkpoint; `None` when it is of another version or does not decode. The two
+/// halves of the state decode on two threads: a no-op run at 20,000 messages spends more time
+/// here than anywhere else.
 pub fn decode(bytes: &[u8]) -> Option<Checkpoint> {
     // The version leads, so a checkpoint of another layout is recognised before decoding it.
     let (version, _) = postcard::take_from_bytes::<u32>(bytes).ok()?;
     if version != CHECKPOINT_VERSION {
         return None;
     }
-    let stored: Stored = postcard::from_bytes(bytes).ok()?;
+    let stored: Stored<'_> = postcard::from_bytes(bytes).ok()?;
+    let (source, target) = std::thread::scope(|scope| {
+        let source = scope.spawn(|| postcard::from_bytes::<SourceState>(stored.source).ok());
+        let target = postcard::from_bytes::<TargetState>(stored.target).ok();
+        (source.join().ok().flatten(), target)
+    });
     Some(Checkpoint {
         pair: stored.pair,
-        state: stored.state,
+        state: State {
+            source: source?,
+            target: target?,
+        },
     })
 }
 

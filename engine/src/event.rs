@@ -333,4 +333,20 @@ pub enum Event {
         /// What, in words; no message content.
         text: String,
     },
+    /// Events appended together, stored as one journal record. A run journals observations
+    /// and writes in groups of up to hundreds; one record per group instead of one per event
+    /// keeps the journal's store small, and quick to reopen (it reads back every record of
+    /// its write-ahead file, one lookup each). Never nested; every projection folds the events
+    /// in order, as if they had been appended one by one.
+    Batch(Vec<Event>),
+}
+
+impl Event {
+    /// The events this record stands for, in order: a batch's events, or itself.
+    pub fn flatten(self) -> impl Iterator<Item = Event> {
+        match self {
+            Event::Batch(events) => events.into_iter(),
+            single => vec![single].into_iter(),
+        }
+    }
 }

@@ -30,10 +30,15 @@ pub trait EventLog: Send + Sync {
 
 impl EventLog for Journal<Event> {
     fn append(&self, events: &[Event]) -> Result<(), LogError> {
-        if events.is_empty() {
-            return Ok(());
+        match events {
+            [] => {}
+            [event] => {
+                self.append(event)?;
+            }
+            many => {
+                self.append(&Event::Batch(many.to_vec()))?;
+            }
         }
-        self.append_batch(events)?;
         Ok(())
     }
 

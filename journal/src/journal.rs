@@ -409,6 +409,20 @@ impl<E> Journal<E> {
         self.inner.discarded_at_open.load(Ordering::Relaxed)
     }
 
+    /// Moves what the store holds only in memory and in its write-ahead file into its sorted
+    /// tables, so that the next open has no write-ahead data to read back: opening a journal
+    /// otherwise rebuilds the store's in-memory tables from that file, about 10 ms per MB. Costs
+    /// about as much once, now; worth it at the end of a run that wrote many records.
+    pub fn flush_to_tables(&self) -> Result<()> {
+        let inner = &*self.inner;
+        for keyspace in [&inner.records, &inner.meta] {
+            keyspace
+                .rotate_memtable_and_wait()
+                .map_err(|e| Error::storage(&inner.path, e))?;
+        }
+        Ok(())
+    }
+
     /// The journal's directory.
     pub fn path(&self) -> &Path {
         &self.inner.path

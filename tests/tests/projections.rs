@@ -193,3 +193,44 @@ fn projections_of_a_recorded_journal() {
     let left = delta(&state.source, &state.target, &RunOptions::default());
     assert!(left.is_empty(), "{left:?}");
 }
+
+// Goal: a journal record that holds a batch of events folds exactly like those events one by
+// one, in every projection (the journal stores each multi-event append as one `Batch` record).
+// Method: regroup the recorded events into batches of 1 to 7 and compare each projection's
+// output with the ungrouped fold.
+#[test]
+fn batched_records_fold_like_their_events() {
+    let (events, _) = record();
+    let mut batched = Vec::new();
+    let mut rest = events.as_slice();
+    let mut size = 1;
+    while !rest.is_empty() {
+        let (head, tail) = rest.split_at(size.min(rest.len()));
+        batched.push(match head {
+            [one] => one.clone(),
+            many => Event::Batch(many.to_vec()),
+        });
+        rest = tail;
+        size = size % 7 + 1;
+    }
+    assert!(batched.len() < events.len() / 2);
+    let flattened: Vec<Event> = batched.iter().cloned().flat_map(Event::flatten).collect();
+    assert_eq!(flattened, events);
+    assert_eq!(State::replay(&batched), State::replay(&events));
+    assert_eq!(
+        format!("{:?}", fold::<Report>(&batched)),
+        format!("{:?}", fold::<Report>(&events))
+    );
+    assert_eq!(
+        format!("{:?}", fold::<Audit>(&batched)),
+        format!("{:?}", fold::<Audit>(&events))
+    );
+    assert_eq!(
+        format!("{:?}", fold::<Verification>(&batched)),
+        format!("{:?}", fold::<Verification>(&events))
+    );
+    assert_eq!(
+        format!("{:?}", fold::<Deletions>(&batched)),
+        format!("{:?}", fold::<Deletions>(&events))
+    );
+}

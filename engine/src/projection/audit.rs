@@ -70,6 +70,7 @@ impl Audit {
 impl Projection for Audit {
     fn apply(&mut self, event: &Event) {
         match event {
+            Event::Batch(events) => events.iter().for_each(|event| self.apply(event)),
             Event::RunStarted { run, at, .. } => {
                 self.run = *run;
                 self.now = *at;

@@ -45,6 +45,7 @@ impl Deletions {
 impl Projection for Deletions {
     fn apply(&mut self, event: &Event) {
         match event {
+            Event::Batch(events) => events.iter().for_each(|event| self.apply(event)),
             Event::RunStarted { run, .. } => self.run = *run,
             Event::WriteIntent { op, action } => {
                 self.pending.insert(*op, action.clone());

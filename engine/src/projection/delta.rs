@@ -179,32 +179,43 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
             });
         }
 
-        let mut source_by_content: BTreeMap<ContentHash, Vec<(&NativeId, &SourceItem)>> =
-            BTreeMap::new();
-        for (id, item) in &folder.items {
-            source_by_content
-                .entry(item.content)
-                .or_default()
-                .push((id, item));
-        }
-        let mut target_by_content: BTreeMap<ContentHash, Vec<(&NativeId, &TargetItem)>> =
-            BTreeMap::new();
-        if let Some(target_folder) = target_folder {
-            for (id, item) in &target_folder.items {
-                if !item.altered {
-                    target_by_content
-                        .entry(item.content)
-                        .or_default()
-                        .push((id, item));
-                }
-            }
-        }
+        // Both sides grouped by content, each group in id order (a stable sort of maps
+        // iterated in id order), walked together in content order.
+        let mut sources: Vec<(ContentHash, &NativeId, &SourceItem)> = folder
+            .items
+            .iter()
+            .map(|(id, item)| (item.content, id, item))
+            .collect();
+        sources.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut all_targets: Vec<(ContentHash, &NativeId, &TargetItem)> = target_folder
+            .map(|folder| {
+                folder
+                    .items
+                    .iter()
+                    .filter(|(_, item)| !item.altered)
+                    .map(|(id, item)| (item.content, id, item))
+                    .collect()
+            })
+            .unwrap_or_default();
+        all_targets.sort_by(|a, b| a.0.cmp(&b.0));
+        // Target groups whose content no source item has, in content order.
+        let mut unmatched_targets: Vec<(&NativeId, &TargetItem)> = Vec::new();
+        let mut rest = all_targets.as_slice();
 
-        for (content, sources) in &source_by_content {
-            let mut targets = target_by_content.remove(content).unwrap_or_default();
+        for group in sources.chunk_by(|a, b| a.0 == b.0) {
+            let content = &group[0].0;
+            let before = rest.partition_point(|(c, _, _)| c < content);
+            unmatched_targets.extend(rest[..before].iter().map(|(_, id, item)| (*id, *item)));
+            rest = &rest[before..];
+            let same = rest.partition_point(|(c, _, _)| c == content);
+            let mut targets: Vec<(&NativeId, &TargetItem)> = rest[..same]
+                .iter()
+                .map(|(_, id, item)| (*id, *item))
+                .collect();
+            rest = &rest[same..];
             let mut unpaired_sources = Vec::new();
             // First pair each source item with the target item copied from it.
-            for (source_id, source_item) in sources {
+            for (_, source_id, source_item) in group {
                 let linked = targets.iter().position(|(_, target_item)| {
                     target_item
                         .source
@@ -265,11 +276,10 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
                 }
             }
         }
+        unmatched_targets.extend(rest.iter().map(|(_, id, item)| (*id, *item)));
         if options.delete_removed && folder.listed {
-            for targets in target_by_content.into_values() {
-                for (target_id, target_item) in targets {
-                    delete_if_ours(&target_path, target_id, target_item, &mut delta);
-                }
+            for (target_id, target_item) in unmatched_targets {
+                delete_if_ours(&target_path, target_id, target_item, &mut delta);
             }
         }
     }

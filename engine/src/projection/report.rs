@@ -141,6 +141,7 @@ impl Report {
 impl Projection for Report {
     fn apply(&mut self, event: &Event) {
         match event {
+            Event::Batch(events) => events.iter().for_each(|event| self.apply(event)),
             Event::RunStarted {
                 run,
                 at,

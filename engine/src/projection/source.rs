@@ -60,6 +60,7 @@ impl SourceState {
 impl Projection for SourceState {
     fn apply(&mut self, event: &Event) {
         match event {
+            Event::Batch(events) => events.iter().for_each(|event| self.apply(event)),
             Event::FolderSeen {
                 side: Side::Source,
                 folder,

@@ -86,6 +86,7 @@ impl TargetState {
 impl Projection for TargetState {
     fn apply(&mut self, event: &Event) {
         match event {
+            Event::Batch(events) => events.iter().for_each(|event| self.apply(event)),
             Event::RunStarted { run, .. } => self.run = *run,
             Event::FolderSeen {
                 side: Side::Target,

@@ -30,6 +30,7 @@ pub struct Verification {
 impl Projection for Verification {
     fn apply(&mut self, event: &Event) {
         match event {
+            Event::Batch(events) => events.iter().for_each(|event| self.apply(event)),
             Event::RunStarted { run, .. } => self.run = *run,
             Event::TargetChecked { folder, id, state } => {
                 let entry = self.folders.entry(folder.clone()).or_default();
