@@ -186,7 +186,7 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
             .iter()
             .map(|(id, item)| (item.content, id, item))
             .collect();
-        sources.sort_by(|a, b| a.0.cmp(&b.0));
+        sources.sort_by_key(|a| a.0);
         let mut all_targets: Vec<(ContentHash, &NativeId, &TargetItem)> = target_folder
             .map(|folder| {
                 folder
@@ -197,7 +197,7 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
                     .collect()
             })
             .unwrap_or_default();
-        all_targets.sort_by(|a, b| a.0.cmp(&b.0));
+        all_targets.sort_by_key(|a| a.0);
         // Target groups whose content no source item has, in content order.
         let mut unmatched_targets: Vec<(&NativeId, &TargetItem)> = Vec::new();
         let mut rest = all_targets.as_slice();
