@@ -634,18 +634,21 @@ impl<'a> Run<'a> {
             self.watcher
                 .note(Note::Listing(Side::Source, folder.path.clone()));
             let path = folder.path.as_str();
-            let known = self
-                .state
-                .source
-                .folders
-                .get(path)
-                .cloned()
-                .unwrap_or_default();
+            // What is known of the folder is borrowed where needed, never copied: a no-op run
+            // would otherwise copy every folder's items.
+            let no_folder = crate::projection::source::SourceFolder::default();
+            let (known_listed, known_token) = {
+                let known = self.state.source.folders.get(path).unwrap_or(&no_folder);
+                (known.listed, known.token.clone())
+            };
             // Items that could not be read last time are read again: list in full.
-            let since = if tokens && known.listed && known.unreadable.is_empty() {
-                known.token.clone()
-            } else {
-                None
+            let since = {
+                let known = self.state.source.folders.get(path).unwrap_or(&no_folder);
+                if tokens && known.listed && known.unreadable.is_empty() {
+                    known.token.clone()
+                } else {
+                    None
+                }
             };
             let mut events = Vec::new();
             let listing = {
@@ -674,6 +677,7 @@ impl<'a> Run<'a> {
                 }
                 Err(error) => return Err(RunError::on(Side::Source)(error)),
             };
+            let known = self.state.source.folders.get(path).unwrap_or(&no_folder);
             let (changed, gone, token) = match listing {
                 Listing::Full { items, token } => {
                     let present: BTreeSet<&NativeId> = items.iter().map(|i| &i.id).collect();
@@ -745,7 +749,7 @@ impl<'a> Run<'a> {
                     self.copy_ahead(path, kept).await?;
                 }
             }
-            if since.is_none() || token != known.token || !known.listed {
+            if since.is_none() || token != known_token || !known_listed {
                 self.defer(vec![Event::FolderListed {
                     side: Side::Source,
                     folder: path.to_owned(),

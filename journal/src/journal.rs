@@ -506,7 +506,7 @@ impl<E> Journal<E> {
         };
         Ok(inner
             .codec
-            .open_checkpoint(&Head { seq, hash }, &stored)
+            .open_checkpoint(&Head { seq, hash }, stored)
             .map(|plain| (seq, plain)))
     }
 

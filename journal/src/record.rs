@@ -323,25 +323,27 @@ impl RecordCodec {
         Some(u64::from_be_bytes(stored[1..9].try_into().ok()?))
     }
 
-    /// Opens a checkpoint taken at `at`; `None` if it does not authenticate.
-    pub fn open_checkpoint(&self, at: &Head, stored: &[u8]) -> Option<Vec<u8>> {
-        if Self::checkpoint_seq(stored)? != at.seq {
+    /// Opens a checkpoint taken at `at`, in place (a checkpoint runs to megabytes); `None` if
+    /// it does not authenticate.
+    pub fn open_checkpoint(&self, at: &Head, mut stored: Vec<u8>) -> Option<Vec<u8>> {
+        if Self::checkpoint_seq(&stored)? != at.seq {
             return None;
         }
-        let nonce: [u8; NONCE_LEN] = stored[9..9 + NONCE_LEN].try_into().ok()?;
-        let body = &stored[9 + NONCE_LEN..];
-        let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
-        let tag: [u8; TAG_LEN] = tag.try_into().ok()?;
-        let mut buffer = ciphertext.to_vec();
+        let start = 9 + NONCE_LEN;
+        let nonce: [u8; NONCE_LEN] = stored[9..start].try_into().ok()?;
+        let end = stored.len() - TAG_LEN;
+        let tag: [u8; TAG_LEN] = stored[end..].try_into().ok()?;
         self.cipher
             .decrypt_inout_detached(
                 &nonce.into(),
                 &self.checkpoint_aad(at),
-                buffer.as_mut_slice().into(),
+                stored[start..end].as_mut().into(),
                 &tag.into(),
             )
             .ok()?;
-        Some(buffer)
+        stored.truncate(end);
+        stored.drain(..start);
+        Some(stored)
     }
 
     /// Opens the head; `None` if it does not authenticate.

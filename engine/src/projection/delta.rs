@@ -179,43 +179,41 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
             });
         }
 
-        // Both sides grouped by content, each group in id order (a stable sort of maps
-        // iterated in id order), walked together in content order.
-        let mut sources: Vec<(ContentHash, &NativeId, &SourceItem)> = folder
+        // Both sides grouped by content, each group in id order (the maps are iterated in id
+        // order and `by_content` keeps it), walked together in content order.
+        let mut sources: Vec<(ContentHash, (&NativeId, &SourceItem))> = folder
             .items
             .iter()
-            .map(|(id, item)| (item.content, id, item))
+            .map(|(id, item)| (item.content, (id, item)))
             .collect();
-        sources.sort_by_key(|a| a.0);
-        let mut all_targets: Vec<(ContentHash, &NativeId, &TargetItem)> = target_folder
+        by_content(&mut sources);
+        let mut all_targets: Vec<(ContentHash, (&NativeId, &TargetItem))> = target_folder
             .map(|folder| {
                 folder
                     .items
                     .iter()
                     .filter(|(_, item)| !item.altered)
-                    .map(|(id, item)| (item.content, id, item))
+                    .map(|(id, item)| (item.content, (id, item)))
                     .collect()
             })
             .unwrap_or_default();
-        all_targets.sort_by_key(|a| a.0);
+        by_content(&mut all_targets);
         // Target groups whose content no source item has, in content order.
         let mut unmatched_targets: Vec<(&NativeId, &TargetItem)> = Vec::new();
         let mut rest = all_targets.as_slice();
 
         for group in sources.chunk_by(|a, b| a.0 == b.0) {
             let content = &group[0].0;
-            let before = rest.partition_point(|(c, _, _)| c < content);
-            unmatched_targets.extend(rest[..before].iter().map(|(_, id, item)| (*id, *item)));
+            let before = rest.partition_point(|(c, _)| c < content);
+            unmatched_targets.extend(rest[..before].iter().map(|(_, target)| *target));
             rest = &rest[before..];
-            let same = rest.partition_point(|(c, _, _)| c == content);
-            let mut targets: Vec<(&NativeId, &TargetItem)> = rest[..same]
-                .iter()
-                .map(|(_, id, item)| (*id, *item))
-                .collect();
+            let same = rest.partition_point(|(c, _)| c == content);
+            let mut targets: Vec<(&NativeId, &TargetItem)> =
+                rest[..same].iter().map(|(_, target)| *target).collect();
             rest = &rest[same..];
             let mut unpaired_sources = Vec::new();
             // First pair each source item with the target item copied from it.
-            for (_, source_id, source_item) in group {
+            for (_, (source_id, source_item)) in group {
                 let linked = targets.iter().position(|(_, target_item)| {
                     target_item
                         .source
@@ -276,7 +274,7 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
                 }
             }
         }
-        unmatched_targets.extend(rest.iter().map(|(_, id, item)| (*id, *item)));
+        unmatched_targets.extend(rest.iter().map(|(_, target)| *target));
         if options.delete_removed && folder.listed {
             for (target_id, target_item) in unmatched_targets {
                 delete_if_ours(&target_path, target_id, target_item, &mut delta);
@@ -299,6 +297,28 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
         }
     }
     delta
+}
+
+/// Sorts `(content, …)` entries by content, keeping the given order among equal contents.
+/// Content hashes are uniform, so their first eight bytes as an integer order almost every
+/// pair in one comparison.
+fn by_content<E: std::marker::Copy>(entries: &mut [(ContentHash, E)]) {
+    let mut keyed: Vec<(u64, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(index, (content, _))| {
+            let mut prefix = [0_u8; 8];
+            prefix.copy_from_slice(&content.0[..8]);
+            (u64::from_be_bytes(prefix), index)
+        })
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| entries[a.1].0.cmp(&entries[b.1].0))
+            .then(a.1.cmp(&b.1))
+    });
+    let sorted: Vec<(ContentHash, E)> = keyed.iter().map(|&(_, index)| entries[index]).collect();
+    entries.copy_from_slice(&sorted);
 }
 
 fn pair(
