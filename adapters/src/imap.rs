@@ -2,7 +2,9 @@
 //!
 //! - Native ids are `UIDVALIDITY:UID`, so an id from before a UIDVALIDITY change is never
 //!   mistaken for a message after it.
-//! - Change tokens are `UIDVALIDITY:HIGHESTMODSEQ:UIDNEXT:MESSAGES`. One `LIST ... RETURN
+//! - Change tokens are `UIDVALIDITY:HIGHESTMODSEQ` with QRESYNC (every change raises
+//!   HIGHESTMODSEQ, so STATUS asks for nothing else), else
+//!   `UIDVALIDITY:HIGHESTMODSEQ:UIDNEXT:MESSAGES`. One `LIST ... RETURN
 //!   (STATUS ...)` (LIST-STATUS) or one STATUS per folder tells whether a folder changed at all;
 //!   with QRESYNC a changed folder costs one `UID FETCH 1:* (...) (CHANGEDSINCE m VANISHED)`;
 //!   without it the folder is listed in full.
@@ -628,14 +630,10 @@ impl Inner {
         let alone = self.alone().await?;
         let caps = alone.slot.session.caps.clone();
         let name = self.server_name(folder)?;
-        let items = if caps.condstore {
-            " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
-        } else {
-            " (MESSAGES UIDNEXT UIDVALIDITY)"
-        };
+        let items = format!(" ({})", status_items(&caps));
         let done = run(
             &alone.slot,
-            self.command(&caps, "STATUS", &name, items),
+            self.command(&caps, "STATUS", &name, &items),
             Collect::All,
         )
         .await?;
@@ -775,23 +773,40 @@ fn refused(done: &Done, what: &str) -> StoreError {
     }
 }
 
-fn token(status: &StatusItems) -> Option<String> {
-    Some(format!(
-        "{}:{}:{}:{}",
-        status.uid_validity?,
-        status.highest_modseq.unwrap_or(0),
-        status.uid_next?,
-        status.messages?
-    ))
+/// A folder's change token. With QRESYNC, every change (a new message, a flag, an expunge)
+/// raises HIGHESTMODSEQ, so `UIDVALIDITY:HIGHESTMODSEQ` says it all and STATUS asks for
+/// nothing more; otherwise `UIDVALIDITY:HIGHESTMODSEQ:UIDNEXT:MESSAGES` (HIGHESTMODSEQ 0
+/// without CONDSTORE).
+fn token(status: &StatusItems, qresync: bool) -> Option<String> {
+    let validity = status.uid_validity?;
+    Some(match status.highest_modseq {
+        Some(modseq) if qresync && modseq > 0 => format!("{validity}:{modseq}"),
+        modseq => format!(
+            "{validity}:{}:{}:{}",
+            modseq.unwrap_or(0),
+            status.uid_next?,
+            status.messages?
+        ),
+    })
 }
 
-fn parse_token(token: &str) -> Option<(u32, u64, u32, u32)> {
+/// UIDVALIDITY and HIGHESTMODSEQ of a token of either shape.
+fn parse_token(token: &str) -> Option<(u32, u64)> {
     let mut parts = token.split(':');
     let validity = parts.next()?.parse().ok()?;
     let modseq = parts.next()?.parse().ok()?;
-    let uid_next = parts.next()?.parse().ok()?;
-    let messages = parts.next()?.parse().ok()?;
-    Some((validity, modseq, uid_next, messages))
+    Some((validity, modseq))
+}
+
+/// The STATUS items a token needs.
+fn status_items(caps: &Caps) -> &'static str {
+    if caps.qresync {
+        "UIDVALIDITY HIGHESTMODSEQ"
+    } else if caps.condstore {
+        "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ"
+    } else {
+        "MESSAGES UIDNEXT UIDVALIDITY"
+    }
 }
 
 fn item_info(validity: u32, fetch: &conn::FetchItem) -> Option<ItemInfo> {
@@ -825,11 +840,7 @@ impl Store for ImapStore {
         let inner = &self.inner;
         let alone = inner.alone().await?;
         let caps = alone.slot.session.caps.clone();
-        let status_items = if caps.condstore {
-            "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ"
-        } else {
-            "MESSAGES UIDNEXT UIDVALIDITY"
-        };
+        let status_items = status_items(&caps);
         let with_status = caps.list_extended && caps.list_status;
         let mut returns = Vec::new();
         if caps.special_use && caps.list_extended {
@@ -927,7 +938,7 @@ impl Store for ImapStore {
             Some(status) if status.uid_validity.is_some() => status,
             _ => inner.status(folder).await?,
         };
-        let current = token(&status);
+        let current = token(&status, inner.caps().qresync);
         if let (Some(since), Some(current)) = (since, &current)
             && since == current
             && status.highest_modseq.unwrap_or(0) > 0
@@ -941,13 +952,18 @@ impl Store for ImapStore {
         }
         let (alone, selected) = inner.exclusive(folder).await?;
         let caps = alone.slot.session.caps.clone();
-        let new_token = format!(
-            "{}:{}:{}:{}",
-            selected.validity, selected.highest_modseq, selected.uid_next, selected.exists
+        let new_token = token(
+            &StatusItems {
+                messages: Some(selected.exists),
+                uid_next: Some(selected.uid_next),
+                uid_validity: Some(selected.validity),
+                highest_modseq: Some(selected.highest_modseq),
+            },
+            caps.qresync,
         );
         let previous = since.and_then(parse_token);
         let incremental = match previous {
-            Some((validity, modseq, _, _)) => {
+            Some((validity, modseq)) => {
                 caps.qresync
                     && validity == selected.validity
                     && modseq > 0
@@ -958,12 +974,12 @@ impl Store for ImapStore {
         if selected.exists == 0 {
             return Ok(Listing::Full {
                 items: Vec::new(),
-                token: Some(new_token),
+                token: new_token.clone(),
             });
         }
         let attributes = "(UID FLAGS RFC822.SIZE INTERNALDATE)";
         let command = match previous {
-            Some((_, modseq, _, _)) if incremental => {
+            Some((_, modseq)) if incremental => {
                 format!("UID FETCH 1:* {attributes} (CHANGEDSINCE {modseq} VANISHED)\r\n")
             }
             _ => format!("UID FETCH 1:* {attributes}\r\n"),
@@ -987,7 +1003,8 @@ impl Store for ImapStore {
                     }
                 }
                 Untagged::Vanished { ranges } => {
-                    let limit = previous.map_or(selected.uid_next, |(_, _, next, _)| next);
+                    // Nothing at or above UIDNEXT was ever known here.
+                    let limit = selected.uid_next;
                     for (start, end) in ranges {
                         for uid in *start..=(*end).min(limit) {
                             gone.push(make_id(selected.validity, uid));
@@ -1001,12 +1018,12 @@ impl Store for ImapStore {
             Listing::Changes {
                 changed: items,
                 gone,
-                token: Some(new_token),
+                token: new_token.clone(),
             }
         } else {
             Listing::Full {
                 items,
-                token: Some(new_token),
+                token: new_token.clone(),
             }
         })
     }
