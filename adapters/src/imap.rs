@@ -20,7 +20,7 @@ mod conn;
 mod session;
 mod wire;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -833,6 +833,7 @@ impl Store for ImapStore {
             max_message_bytes: caps.append_limit,
             append_many: caps.multiappend,
             fetch_many: true,
+            update_many: true,
         }
     }
 
@@ -1301,6 +1302,112 @@ impl Store for ImapStore {
             }
         }
         Ok(())
+    }
+
+    async fn set_flags_many(
+        &self,
+        folder: &str,
+        items: &[(&NativeId, &Flags)],
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        let shared = self.inner.shared(folder).await?;
+        let validity = shared.selected.validity;
+        // One UID STORE per distinct flag set, all sent at once.
+        let mut groups: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+        let mut results: Vec<StoreResult<()>> = Vec::with_capacity(items.len());
+        let mut list_of = Vec::with_capacity(items.len());
+        for (id, flags) in items {
+            match current_uid(folder, id, validity) {
+                Ok(uid) => {
+                    let (list, dropped) =
+                        wire::flag_list(flags, shared.selected.permanent_flags.as_deref());
+                    self.inner.note_dropped(folder, dropped);
+                    groups.entry(list.clone()).or_default().insert(uid);
+                    list_of.push(Some(list));
+                    results.push(Ok(()));
+                }
+                Err(error) => {
+                    list_of.push(None);
+                    results.push(Err(error));
+                }
+            }
+        }
+        let runs = groups.iter().map(|(list, uids)| {
+            let command = format!("UID STORE {} FLAGS.SILENT {list}\r\n", wire::uid_set(uids));
+            run(
+                &shared.slot,
+                vec![Piece::Text(command.into_bytes())],
+                Collect::Nothing,
+            )
+        });
+        let mut refusals: HashMap<&String, StoreError> = HashMap::new();
+        for (list, done) in groups.keys().zip(futures::future::join_all(runs).await) {
+            let done = done?;
+            if done.outcome != Outcome::Ok {
+                refusals.insert(list, refused(&done, &format!("setting flags in {folder}")));
+            }
+        }
+        for (result, list) in results.iter_mut().zip(&list_of) {
+            if let Some(list) = list
+                && let Some(error) = refusals.get(list)
+            {
+                *result = Err(error.clone());
+            }
+        }
+        Ok(results)
+    }
+
+    async fn delete_many(
+        &self,
+        folder: &str,
+        ids: &[&NativeId],
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        if !self.inner.caps().uidplus {
+            // Without UID EXPUNGE each deletion checks what else is marked: one by one.
+            let mut results = Vec::with_capacity(ids.len());
+            for id in ids {
+                results.push(self.delete(folder, id).await);
+            }
+            return Ok(results);
+        }
+        let shared = self.inner.shared(folder).await?;
+        let validity = shared.selected.validity;
+        let mut uids = BTreeSet::new();
+        let results: Vec<StoreResult<()>> = ids
+            .iter()
+            .map(|id| {
+                current_uid(folder, id, validity).map(|uid| {
+                    uids.insert(uid);
+                })
+            })
+            .collect();
+        if uids.is_empty() {
+            return Ok(results);
+        }
+        // Marked, then expunged once the mark is done, on one connection (Dovecot may run
+        // pipelined commands side by side, and an EXPUNGE sent with the STORE can miss its
+        // flag); UID EXPUNGE removes only these messages, never others marked by their owner.
+        let set = wire::uid_set(&uids);
+        let marked = run(
+            &shared.slot,
+            vec![Piece::Text(
+                format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)\r\n").into_bytes(),
+            )],
+            Collect::Nothing,
+        )
+        .await?;
+        if marked.outcome != Outcome::Ok {
+            return Err(refused(&marked, &format!("deleting in {folder}")));
+        }
+        let expunged = run(
+            &shared.slot,
+            vec![Piece::Text(format!("UID EXPUNGE {set}\r\n").into_bytes())],
+            Collect::Nothing,
+        )
+        .await?;
+        if expunged.outcome != Outcome::Ok {
+            return Err(refused(&expunged, &format!("expunging in {folder}")));
+        }
+        Ok(results)
     }
 
     async fn find_appended(

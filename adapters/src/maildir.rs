@@ -485,6 +485,7 @@ impl Store for MaildirStore {
             max_message_bytes: None,
             append_many: false,
             fetch_many: false,
+            update_many: false,
         }
     }
 

@@ -424,6 +424,7 @@ impl Store for MemoryStore {
             max_message_bytes: inner.max_message_bytes,
             append_many: inner.append_many,
             fetch_many: inner.append_many,
+            update_many: inner.append_many,
         }
     }
 

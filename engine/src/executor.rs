@@ -1108,7 +1108,8 @@ impl<'a> Run<'a> {
                 .collect();
             self.record(intent_events)?;
 
-            let units = units(&intents, self.target.capabilities().append_many);
+            let capabilities = self.target.capabilities();
+            let units = units(&intents, capabilities.append_many, capabilities.update_many);
             let outcomes = {
                 let worker = self.worker();
                 let jobs = self.config.jobs.max(1);
@@ -1127,7 +1128,12 @@ impl<'a> Run<'a> {
                                 .iter()
                                 .map(|&index| (first_op + index as u64, &intents[index]))
                                 .collect();
-                            let outcomes = worker.write_appends(&items, &mut events).await;
+                            let outcomes = match items.first() {
+                                Some((_, Action::Append { .. })) => {
+                                    worker.write_appends(&items, &mut events).await
+                                }
+                                _ => worker.write_updates(&items, &mut events).await,
+                            };
                             events.extend(outcomes);
                         }
                         events
@@ -1505,6 +1511,82 @@ impl Worker<'_> {
         }
     }
 
+    /// Flag updates, or deletions, of one folder made with one [`Store::set_flags_many`] or
+    /// [`Store::delete_many`]; their outcome events. Both are idempotent, so a failed call is
+    /// simply made again (with the usual retries).
+    async fn write_updates(
+        &self,
+        items: &[(OpId, &Action)],
+        events: &mut Vec<Event>,
+    ) -> Vec<Event> {
+        let mut folder = "";
+        let mut flags = Vec::new();
+        let mut deletions = Vec::new();
+        for (_, action) in items {
+            match action {
+                Action::SetFlags {
+                    folder: f,
+                    id,
+                    flags: set,
+                } => {
+                    folder = f;
+                    flags.push((id, set));
+                }
+                Action::Delete { folder: f, id, .. } => {
+                    folder = f;
+                    deletions.push(id);
+                }
+                _ => {}
+            }
+        }
+        let called = if deletions.is_empty() {
+            self.retry(Side::Target, events, || {
+                self.target.set_flags_many(folder, &flags)
+            })
+            .await
+        } else {
+            self.retry(Side::Target, events, || {
+                self.target.delete_many(folder, &deletions)
+            })
+            .await
+        };
+        match called {
+            Ok(results) if results.len() == items.len() => items
+                .iter()
+                .zip(results)
+                .map(|(&(op, action), result)| {
+                    let result = match result {
+                        Ok(()) => Ok(None),
+                        Err(StoreError::NotFound(_)) if matches!(action, Action::Delete { .. }) => {
+                            Ok(None)
+                        }
+                        Err(error) => Err((class_of(&error), error.to_string())),
+                    };
+                    self.finish(op, action, result)
+                })
+                .collect(),
+            Ok(results) => {
+                let reason = format!(
+                    "the target answered {} results for {} changes in {folder}",
+                    results.len(),
+                    items.len()
+                );
+                items
+                    .iter()
+                    .map(|&(op, action)| {
+                        self.finish(op, action, Err((FailureClass::Transient, reason.clone())))
+                    })
+                    .collect()
+            }
+            Err(error) => items
+                .iter()
+                .map(|&(op, action)| {
+                    self.finish(op, action, Err((class_of(&error), error.to_string())))
+                })
+                .collect(),
+        }
+    }
+
     /// Appends of one folder stored with one [`Store::append_many`]; their outcome events.
     /// If it fails, some may have landed: each is looked for, then written alone.
     async fn write_appends(
@@ -1745,13 +1827,30 @@ impl Worker<'_> {
 
 /// The writes of a batch as units of work: each write alone, except that with `append_many`
 /// appends into one folder go together, up to 64 messages or 8 MiB a unit.
-fn units(intents: &[Action], append_many: bool) -> Vec<Vec<usize>> {
+fn units(intents: &[Action], append_many: bool, update_many: bool) -> Vec<Vec<usize>> {
     const COUNT: usize = 64;
     const BYTES: u64 = 8 << 20;
     let mut units: Vec<Vec<usize>> = Vec::new();
     let mut open: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+    // Flag updates and deletions of one folder: one unit each (a batch holds ≤ 256 actions).
+    let mut flags: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut deletions: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, action) in intents.iter().enumerate() {
         match action {
+            Action::SetFlags { folder, .. } | Action::Delete { folder, .. } if update_many => {
+                let open = if matches!(action, Action::SetFlags { .. }) {
+                    &mut flags
+                } else {
+                    &mut deletions
+                };
+                match open.get(folder.as_str()) {
+                    Some(&unit) => units[unit].push(index),
+                    None => {
+                        open.insert(folder, units.len());
+                        units.push(vec![index]);
+                    }
+                }
+            }
             Action::Append { folder, size, .. } if append_many => {
                 let slot = open.get(folder.as_str()).copied();
                 match slot {

@@ -35,6 +35,9 @@ pub struct Capabilities {
     pub append_many: bool,
     /// [`Store::fetch_many`] reads several messages in one request (one IMAP UID FETCH).
     pub fetch_many: bool,
+    /// [`Store::set_flags_many`] and [`Store::delete_many`] change several items of a folder
+    /// in one round trip (IMAP UID sets).
+    pub update_many: bool,
 }
 
 /// One message for [`Store::append_many`].
@@ -218,6 +221,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Deletes an item. Succeeds if it is already gone.
     async fn delete(&self, folder: &str, id: &NativeId) -> StoreResult<()>;
+
+    /// Replaces the flags of several items of one folder; one result per item, in order. After
+    /// an error of the whole call, any of them may have changed: setting flags is idempotent,
+    /// so the caller sets them all again. The executor calls it only when
+    /// [`Capabilities::update_many`] is set; the default sets them one by one.
+    async fn set_flags_many(
+        &self,
+        folder: &str,
+        items: &[(&NativeId, &Flags)],
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        let mut results = Vec::with_capacity(items.len());
+        for (id, flags) in items {
+            results.push(self.set_flags(folder, id, flags).await);
+        }
+        Ok(results)
+    }
+
+    /// Deletes several items of one folder; one result per item, in order (an item already
+    /// gone is deleted). After an error of the whole call, any of them may be gone: deleting
+    /// is idempotent, so the caller deletes them all again. Called only when
+    /// [`Capabilities::update_many`] is set; the default deletes them one by one.
+    async fn delete_many(
+        &self,
+        folder: &str,
+        ids: &[&NativeId],
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        let mut results = Vec::with_capacity(ids.len());
+        for id in ids {
+            results.push(self.delete(folder, id).await);
+        }
+        Ok(results)
+    }
 
     /// The items that an append prepared with `probe` could have created and whose bytes hash
     /// to `content` under `key`, best candidate first. Used to settle writes in doubt.

@@ -50,6 +50,28 @@ pub(crate) fn literal(pieces: &mut Vec<Piece>, line: &mut Vec<u8>, data: Vec<u8>
 }
 
 /// Whether `keyword` is a valid IMAP flag keyword (an atom without `\`, `]`, ...).
+/// A UID set in IMAP's compact form: sorted, runs as ranges (`1:3,7,9:10`).
+pub(crate) fn uid_set(uids: &std::collections::BTreeSet<u32>) -> String {
+    let mut out = String::new();
+    let mut uids = uids.iter().copied().peekable();
+    while let Some(start) = uids.next() {
+        let mut end = start;
+        while uids.peek() == Some(&(end.wrapping_add(1))) && end < u32::MAX {
+            end += 1;
+            uids.next();
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if end == start {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+    }
+    out
+}
+
 pub(crate) fn is_atom(keyword: &str) -> bool {
     !keyword.is_empty()
         && keyword.bytes().all(|b| {
@@ -196,6 +218,18 @@ pub(crate) fn selectable(attributes: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        let set = |uids: &[u32]| uid_set(&uids.iter().copied().collect());
+        assert_eq!(set(&[]), "");
+        assert_eq!(set(&[5]), "5");
+        assert_eq!(set(&[3, 1, 2, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(
+            set(&[u32::MAX - 1, u32::MAX]),
+            format!("{}:{}", u32::MAX - 1, u32::MAX)
+        );
+    }
 
     #[test]
     fn names_round_trip_with_either_delimiter_and_a_prefix() {
