@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use futures::StreamExt as _;
 use tokio::sync::Semaphore;
 
@@ -381,10 +382,13 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// An independent random generator for another worker's retry jitter.
+    fn rng_fork(&self) -> fastrand::Rng {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).fork()
+    }
+
     fn worker(&self) -> Worker<'_> {
-        let permits = usize::try_from((self.config.inflight_bytes_max >> 10).max(1))
-            .unwrap_or(usize::MAX >> 4)
-            .min(Semaphore::MAX_PERMITS);
+        let permits = permits_for(&self.config);
         Worker {
             source: self.source,
             target: self.target,
@@ -728,25 +732,59 @@ impl<'a> Run<'a> {
                 }
             }
             self.defer(std::mem::take(&mut events));
-            for chunk in chunks(
-                &to_read,
-                self.config.batch_max,
-                self.config.inflight_bytes_max,
-            ) {
+            // With copy-ahead, the next chunk is read while the one just read is written (the
+            // source and the target work at once; over a slow link that halves the waits), so
+            // each chunk is half the in-flight byte budget.
+            let chunk_bytes = if copy_ahead {
+                (self.config.inflight_bytes_max / 2).max(1)
+            } else {
+                self.config.inflight_bytes_max
+            };
+            let to_read = chunks(&to_read, self.config.batch_max, chunk_bytes);
+            // A reader that borrows nothing of `self`, so it can run beside `copy_ahead`.
+            let (reader_config, reader_rng) = (self.config.clone(), Mutex::new(self.rng_fork()));
+            let (no_target, no_prefetched) = (TargetState::default(), Prefetched::default());
+            let reader = Worker {
+                source: self.source,
+                target: self.target,
+                config: &reader_config,
+                clock: self.clock,
+                watcher: self.watcher,
+                rng: &reader_rng,
+                key: self.log.content_key(),
+                bytes: Semaphore::new(permits_for(&reader_config)),
+                known: &no_target,
+                claimed: Mutex::new(BTreeSet::new()),
+                prefetched: &no_prefetched,
+            };
+            let read_chunk = |chunk| {
+                reader
+                    .hash_items(Side::Source, path, chunk, copy_ahead)
+                    .boxed_local()
+            };
+            let mut next = to_read.first().map(|chunk| read_chunk(chunk));
+            for index in 0..to_read.len() {
                 if self.stop.is_stopped() {
                     // Paused before this folder was read in full: its listing is not recorded,
                     // so the next run lists from the previous token and reads the rest.
                     return self.record(Vec::new());
                 }
-                let (read, kept) = {
-                    let worker = self.worker();
-                    worker
-                        .hash_items(Side::Source, path, chunk, copy_ahead)
-                        .await
-                };
+                let Some(reading) = next.take() else { break };
+                let (read, kept) = reading.await;
+                let following = to_read.get(index + 1).map(|chunk| read_chunk(chunk));
                 self.defer(read);
                 if copy_ahead {
-                    self.copy_ahead(path, kept).await?;
+                    match following {
+                        Some(following) => {
+                            let (copied, read_next) =
+                                futures::future::join(self.copy_ahead(path, kept), following).await;
+                            copied?;
+                            next = Some(futures::future::ready(read_next).boxed_local());
+                        }
+                        None => self.copy_ahead(path, kept).await?,
+                    }
+                } else {
+                    next = following;
                 }
             }
             if since.is_none() || token != known_token || !known_listed {
@@ -1868,6 +1906,13 @@ fn units(intents: &[Action], append_many: bool, update_many: bool) -> Vec<Vec<us
         }
     }
     units
+}
+
+/// A worker's in-flight byte budget, in permits of 1 KiB.
+fn permits_for(config: &Config) -> usize {
+    usize::try_from((config.inflight_bytes_max >> 10).max(1))
+        .unwrap_or(usize::MAX >> 4)
+        .min(Semaphore::MAX_PERMITS)
 }
 
 /// `items` in runs of at most `count` items and, unless one item alone is larger, `bytes` bytes.
