@@ -397,10 +397,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn transient(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Transient(error.to_string())
-}
-
 impl Inner {
     /// Remembers keywords the target could not keep, for [`Store::notices`].
     fn note_dropped(&self, folder: &str, dropped: Vec<String>) {
@@ -727,7 +723,32 @@ async fn run(slot: &Slot, pieces: Vec<Piece>, collect: Collect) -> StoreResult<D
         .conn
         .run(pieces, collect)
         .await
-        .map_err(transient)
+        .map_err(|error| lost(&error.0))
+}
+
+/// What a lost connection means: throttling when the server's BYE said so (a response code
+/// such as [UNAVAILABLE] or [LIMIT], or words like "throttled"), so the run backs off and
+/// journals it; otherwise a transient error, retried on a new connection.
+fn lost(reason: &str) -> StoreError {
+    let lower = reason.to_ascii_lowercase();
+    let throttled = [
+        "[unavailable]",
+        "[limit]",
+        "[inuse]",
+        "throttl",
+        "too many",
+        "rate limit",
+    ]
+    .iter()
+    .any(|sign| lower.contains(sign));
+    if throttled {
+        StoreError::Throttled {
+            retry_after_ms: None,
+            reason: reason.to_owned(),
+        }
+    } else {
+        StoreError::Transient(reason.to_owned())
+    }
 }
 
 /// The bodies of the messages with these UIDs in the folder selected on `slot`, in one

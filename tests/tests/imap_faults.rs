@@ -3,7 +3,9 @@
 //!   replies; runs are repeated until one completes, and the result has 0 missing and 0
 //!   duplicates;
 //! - the real binary is killed with SIGKILL at 32 random moments of a 3,000-message
-//!   migration and resumed each time.
+//!   migration and resumed each time;
+//! - a proxy ends a session with `BYE [UNAVAILABLE]`: the run backs off, journals it as
+//!   throttling and finishes.
 //!
 //! Both are checked by an independent IMAP listing of both servers
 //! (`ferry_tests::dovecot::Client`), not by ferry's journal.
@@ -354,4 +356,88 @@ fn keywords_outside_permanentflags_are_left_off_and_reported() {
         text.contains("keyword \"$Label1\" cannot be kept in INBOX"),
         "{text}"
     );
+}
+
+/// A loopback proxy to `upstream` that, the first time the client sends a command containing
+/// `trigger`, answers it with `* BYE [UNAVAILABLE] ...` instead of forwarding it, and closes
+/// the connection, as a server that sheds load does. Later connections pass through.
+fn bye_once_proxy(upstream: u16, trigger: &'static [u8], fired: Arc<AtomicBool>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (Ok(mut server_in), Ok(mut client_out)) = (server.try_clone(), client.try_clone())
+            else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server_in, &mut client_out);
+                let _ = client_out.shutdown(Shutdown::Both);
+            });
+            let (mut client_in, mut server_out, mut client_bye) = (client, server, None);
+            if let Ok(clone) = client_in.try_clone() {
+                client_bye = Some(clone);
+            }
+            let fired = fired.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 64 << 10];
+                loop {
+                    let n = match client_in.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let chunk = &buffer[..n];
+                    let hit = chunk.windows(trigger.len()).any(|w| w == trigger);
+                    if hit && !fired.swap(true, Ordering::SeqCst) {
+                        if let Some(out) = client_bye.as_mut() {
+                            let _ = out.write_all(
+                                b"* BYE [UNAVAILABLE] Server is busy, try again later\r\n",
+                            );
+                            let _ = out.shutdown(Shutdown::Both);
+                        }
+                        let _ = server_out.shutdown(Shutdown::Both);
+                        break;
+                    }
+                    if server_out.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = server_out.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+// Goal: a server that drops the session with `BYE [UNAVAILABLE]` is throttling: the run backs
+// off, journals the wait (the report shows it) and finishes on a new session with nothing
+// missing and nothing twice.
+#[test]
+fn a_bye_with_unavailable_is_throttling_backed_off_and_reported() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let source = seeded_source(home.path(), 60, 5);
+    let target = Dovecot::start(&home.path().join("target-server"), &[]);
+    let fired = Arc::new(AtomicBool::new(false));
+    let port = bye_once_proxy(source.port(), b"BODY.PEEK[]", fired.clone());
+    let journal = home.path().join("journal");
+    let status = migrate_command(
+        home.path(),
+        &format!("imap://ferry@127.0.0.1:{port}/?tls=none"),
+        &target.uri(),
+        &journal,
+    )
+    .status()
+    .expect("run ferry");
+    assert!(fired.load(Ordering::SeqCst), "the proxy never said BYE");
+    assert_eq!(status.code(), Some(0));
+    let source_tree = non_empty(source.client().tree());
+    let target_tree = non_empty(target.client().tree());
+    assert_eq!(count(&source_tree), 60);
+    assert_eq!(differences(&source_tree, &target_tree), (0, 0, 0));
+    let text = report_text(home.path(), &journal);
+    assert!(text.contains("throttled"), "{text}");
 }

@@ -505,7 +505,12 @@ fn dispatch(
         Response::Status(Status::Bye(bye)) => {
             let text = bye.text.as_ref().to_owned();
             route(table, Untagged::Bye(text.clone()));
-            Some(format!("the server ended the session: {text}"))
+            // The response code ([UNAVAILABLE], [LIMIT], ...) says whether it is throttling.
+            let code = match bye.code.map(convert_code) {
+                Some(DoneCode::Named(name)) => format!("[{name}] "),
+                _ => String::new(),
+            };
+            Some(format!("the server ended the session: {code}{text}"))
         }
         Response::Status(Status::Untagged(body)) => {
             if let Some(code) = body.code {
