@@ -726,6 +726,15 @@ async fn run(slot: &Slot, pieces: Vec<Piece>, collect: Collect) -> StoreResult<D
         .map_err(|error| lost(&error.0))
 }
 
+/// The one result of a `*_many` call made for one item.
+fn one(results: Vec<StoreResult<()>>) -> StoreResult<()> {
+    results.into_iter().next().unwrap_or_else(|| {
+        Err(StoreError::Transient(
+            "the server answered no result for one change".into(),
+        ))
+    })
+}
+
 /// What a lost connection means: throttling when the server's BYE said so (a response code
 /// such as [UNAVAILABLE] or [LIMIT], or words like "throttled"), so the run backs off and
 /// journals it; otherwise a transient error, retried on a new connection.
@@ -1269,42 +1278,19 @@ impl Store for ImapStore {
     }
 
     async fn set_flags(&self, folder: &str, id: &NativeId, flags: &Flags) -> StoreResult<()> {
-        let shared = self.inner.shared(folder).await?;
-        let uid = current_uid(folder, id, shared.selected.validity)?;
-        let (list, dropped) = wire::flag_list(flags, shared.selected.permanent_flags.as_deref());
-        self.inner.note_dropped(folder, dropped);
-        let command = format!("UID STORE {uid} FLAGS.SILENT {list}\r\n");
-        let done = run(
-            &shared.slot,
-            vec![Piece::Text(command.into_bytes())],
-            Collect::Nothing,
-        )
-        .await?;
-        if done.outcome != Outcome::Ok {
-            return Err(refused(&done, &format!("setting flags in {folder}")));
-        }
-        Ok(())
+        // One item is a UID STORE of a one-UID set: the same command.
+        one(self.set_flags_many(folder, &[(id, flags)]).await?)
     }
 
     async fn delete(&self, folder: &str, id: &NativeId) -> StoreResult<()> {
-        let caps = self.inner.caps();
-        // Marking and expunging happen on one connection, in order: another session might not
-        // see the \Deleted flag yet. With UID EXPUNGE the connection is shared; without it the
-        // check that nothing else is marked needs it alone.
-        let (slot, selected, _shared, _alone);
-        if caps.uidplus {
-            let shared = self.inner.shared(folder).await?;
-            selected = shared.selected.clone();
-            slot = shared.slot.0.clone();
-            _shared = Some(shared);
-            _alone = None;
-        } else {
-            let (alone, chosen) = self.inner.exclusive(folder).await?;
-            selected = chosen;
-            slot = alone.slot.0.clone();
-            _alone = Some(alone);
-            _shared = None;
+        if self.inner.caps().uidplus {
+            // UID EXPUNGE of a one-UID set: the same commands as for many.
+            return one(self.delete_many(folder, &[id]).await?);
         }
+        // Without UID EXPUNGE, the check that nothing else is marked needs the connection
+        // alone, and marking and expunging happen on it in order.
+        let (alone, selected) = self.inner.exclusive(folder).await?;
+        let slot = alone.slot.0.clone();
         let uid = current_uid(folder, id, selected.validity)?;
         let command = format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)\r\n");
         let done = run(
@@ -1315,20 +1301,6 @@ impl Store for ImapStore {
         .await?;
         if done.outcome != Outcome::Ok {
             return Err(refused(&done, &format!("deleting in {folder}")));
-        }
-        if caps.uidplus {
-            // Only this message: other messages marked \Deleted by their owner stay.
-            let command = format!("UID EXPUNGE {uid}\r\n");
-            let done = run(
-                &slot,
-                vec![Piece::Text(command.into_bytes())],
-                Collect::Nothing,
-            )
-            .await?;
-            if done.outcome != Outcome::Ok {
-                return Err(refused(&done, &format!("expunging in {folder}")));
-            }
-            return Ok(());
         }
         // Without UID EXPUNGE, EXPUNGE removes every message marked \Deleted: only when this
         // one is the only such message, so nothing its owner marked goes with it. Otherwise it
@@ -1413,11 +1385,7 @@ impl Store for ImapStore {
     ) -> StoreResult<Vec<StoreResult<()>>> {
         if !self.inner.caps().uidplus {
             // Without UID EXPUNGE each deletion checks what else is marked: one by one.
-            let mut results = Vec::with_capacity(ids.len());
-            for id in ids {
-                results.push(self.delete(folder, id).await);
-            }
-            return Ok(results);
+            return Ok(ferry_engine::store::delete_each(self, folder, ids).await);
         }
         let shared = self.inner.shared(folder).await?;
         let validity = shared.selected.validity;

@@ -312,6 +312,33 @@ struct Worker<'a> {
     prefetched: &'a Prefetched,
 }
 
+impl<'a> Worker<'a> {
+    /// A worker with its own in-flight byte budget and no target ids claimed yet.
+    fn new(
+        (source, target): (&'a dyn Store, &'a dyn Store),
+        config: &'a Config,
+        (clock, watcher): (&'a dyn Clock, &'a dyn Watcher),
+        rng: &'a Mutex<fastrand::Rng>,
+        key: &'a ferry_journal::ContentKey,
+        known: &'a TargetState,
+        prefetched: &'a Prefetched,
+    ) -> Worker<'a> {
+        Worker {
+            source,
+            target,
+            config,
+            clock,
+            watcher,
+            rng,
+            key,
+            bytes: Semaphore::new(permits_for(config)),
+            known,
+            claimed: Mutex::new(BTreeSet::new()),
+            prefetched,
+        }
+    }
+}
+
 impl<'a> Run<'a> {
     /// Prepares a run over `events` already replayed into `state`.
     #[allow(clippy::too_many_arguments)]
@@ -388,20 +415,15 @@ impl<'a> Run<'a> {
     }
 
     fn worker(&self) -> Worker<'_> {
-        let permits = permits_for(&self.config);
-        Worker {
-            source: self.source,
-            target: self.target,
-            config: &self.config,
-            clock: self.clock,
-            watcher: self.watcher,
-            rng: &self.rng,
-            key: self.log.content_key(),
-            bytes: Semaphore::new(permits),
-            known: &self.state.target,
-            claimed: Mutex::new(BTreeSet::new()),
-            prefetched: &self.prefetched,
-        }
+        Worker::new(
+            (self.source, self.target),
+            &self.config,
+            (self.clock, self.watcher),
+            &self.rng,
+            self.log.content_key(),
+            &self.state.target,
+            &self.prefetched,
+        )
     }
 
     /// Runs to the end, or until stopped. `history` is the journal's first run check: the
@@ -744,19 +766,15 @@ impl<'a> Run<'a> {
             // A reader that borrows nothing of `self`, so it can run beside `copy_ahead`.
             let (reader_config, reader_rng) = (self.config.clone(), Mutex::new(self.rng_fork()));
             let (no_target, no_prefetched) = (TargetState::default(), Prefetched::default());
-            let reader = Worker {
-                source: self.source,
-                target: self.target,
-                config: &reader_config,
-                clock: self.clock,
-                watcher: self.watcher,
-                rng: &reader_rng,
-                key: self.log.content_key(),
-                bytes: Semaphore::new(permits_for(&reader_config)),
-                known: &no_target,
-                claimed: Mutex::new(BTreeSet::new()),
-                prefetched: &no_prefetched,
-            };
+            let reader = Worker::new(
+                (self.source, self.target),
+                &reader_config,
+                (self.clock, self.watcher),
+                &reader_rng,
+                self.log.content_key(),
+                &no_target,
+                &no_prefetched,
+            );
             let read_chunk = |chunk| {
                 reader
                     .hash_items(Side::Source, path, chunk, copy_ahead)

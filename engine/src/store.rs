@@ -247,11 +247,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         folder: &str,
         ids: &[&NativeId],
     ) -> StoreResult<Vec<StoreResult<()>>> {
-        let mut results = Vec::with_capacity(ids.len());
-        for id in ids {
-            results.push(self.delete(folder, id).await);
-        }
-        Ok(results)
+        Ok(delete_each(self, folder, ids).await)
     }
 
     /// The items that an append prepared with `probe` could have created and whose bytes hash
@@ -273,4 +269,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Makes every write that returned so far durable (fsync for local stores; a no-op for
     /// servers, which acknowledge only what they stored).
     async fn flush(&self) -> StoreResult<()>;
+}
+
+/// Deletes `ids` of `folder` one by one, one result each: [`Store::delete_many`] for a store
+/// (or a server) that can do no better.
+pub async fn delete_each<S: Store + ?Sized>(
+    store: &S,
+    folder: &str,
+    ids: &[&NativeId],
+) -> Vec<StoreResult<()>> {
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        results.push(store.delete(folder, id).await);
+    }
+    results
 }

@@ -134,6 +134,18 @@ struct Inner {
     discarded_at_open: AtomicU64,
 }
 
+impl Inner {
+    /// See [`Journal::flush_to_tables`].
+    fn flush_to_tables(&self) -> Result<()> {
+        for keyspace in [&self.records, &self.meta] {
+            keyspace
+                .rotate_memtable_and_wait()
+                .map_err(|e| Error::storage(&self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         // Let the commit thread finish and release its handles on the store before the store
@@ -147,7 +159,7 @@ impl Drop for Inner {
     }
 }
 
-/// The parts of the store a commit writes to.
+/// The parts of the store that commits and the checks at open work on.
 struct Store {
     path: PathBuf,
     db: Database,
@@ -355,7 +367,13 @@ impl<E> Journal<E> {
             .ok_or_else(|| Error::HeadCorrupt {
                 reason: "the head record does not authenticate".into(),
             })?;
-        let discarded = check_tail(path, &db, &records, &codec, &head)?;
+        let store = Store {
+            path: path.to_path_buf(),
+            db: db.clone(),
+            records: records.clone(),
+            meta: meta.clone(),
+        };
+        let discarded = check_tail(&store, &codec, &head)?;
         let journal = Journal::assemble(path, db, records, meta, header, data_key, codec, head);
         journal
             .inner
@@ -414,13 +432,7 @@ impl<E> Journal<E> {
     /// otherwise rebuilds the store's in-memory tables from that file, about 10 ms per MB. Costs
     /// about as much once, now; worth it at the end of a run that wrote many records.
     pub fn flush_to_tables(&self) -> Result<()> {
-        let inner = &*self.inner;
-        for keyspace in [&inner.records, &inner.meta] {
-            keyspace
-                .rotate_memtable_and_wait()
-                .map_err(|e| Error::storage(&inner.path, e))?;
-        }
-        Ok(())
+        self.inner.flush_to_tables()
     }
 
     /// The journal's directory.
@@ -901,14 +913,7 @@ impl Tamper<'_> {
 
     /// Moves everything in memory into the store's sorted tables on disk.
     pub fn flush_tables(&self) {
-        self.inner
-            .records
-            .rotate_memtable_and_wait()
-            .expect("tamper flush records");
-        self.inner
-            .meta
-            .rotate_memtable_and_wait()
-            .expect("tamper flush meta");
+        self.inner.flush_to_tables().expect("tamper flush tables");
     }
 
     /// Flushes tampering to disk, so a reopen sees it.
@@ -943,13 +948,8 @@ fn decode_key(key: &[u8]) -> Option<u64> {
 }
 
 /// Checks that the stored tail is exactly what the head vouches for.
-fn check_tail(
-    path: &Path,
-    db: &Database,
-    records: &Keyspace,
-    codec: &RecordCodec,
-    head: &Head,
-) -> Result<u64> {
+fn check_tail(store: &Store, codec: &RecordCodec, head: &Head) -> Result<u64> {
+    let Store { path, records, .. } = store;
     let mut discarded = 0;
     let last = match records.last_key_value() {
         None => None,
@@ -971,7 +971,7 @@ fn check_tail(
         });
     }
     let last = if last_seq > head.seq {
-        discarded = discard_unacknowledged(path, db, records, codec, head)?;
+        discarded = discard_unacknowledged(store, codec, head)?;
         if head.seq == 0 {
             None
         } else {
@@ -1026,13 +1026,10 @@ fn check_tail(
 /// and it lands whole or not at all. Each of those records must still authenticate at its
 /// position and chain to the one before, starting from the head: anything else stored after
 /// the head was not written by this journal's appender and is reported, not removed.
-fn discard_unacknowledged(
-    path: &Path,
-    db: &Database,
-    records: &Keyspace,
-    codec: &RecordCodec,
-    head: &Head,
-) -> Result<u64> {
+fn discard_unacknowledged(store: &Store, codec: &RecordCodec, head: &Head) -> Result<u64> {
+    let Store {
+        path, db, records, ..
+    } = store;
     let beyond = Error::Corrupt {
         seq: head.seq + 1,
         problem: Problem::BeyondHead { head: head.seq },

@@ -275,9 +275,9 @@ fn killed_thirty_two_times_then_resumed_nothing_missing_nothing_twice() {
     assert_eq!(verify.status.code(), Some(0), "{verify:?}");
 }
 
-/// A loopback proxy to `upstream` that rewrites what the server says: every `from` in a chunk
-/// the server sends becomes `to` (the responses rewritten here are short single lines).
-fn rewriting_proxy(upstream: u16, from: &'static [u8], to: &'static [u8]) -> u16 {
+/// A loopback proxy to `upstream`: for each client, connects to the server and hands both
+/// streams to `handle`, which starts the pumps. Returns the proxy's port.
+fn loopback_proxy(upstream: u16, handle: impl Fn(TcpStream, TcpStream) + Send + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
     let port = listener.local_addr().expect("address").port();
     std::thread::spawn(move || {
@@ -286,35 +286,47 @@ fn rewriting_proxy(upstream: u16, from: &'static [u8], to: &'static [u8]) -> u16
             let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                 continue;
             };
-            let (Ok(mut client_in), Ok(mut server_out)) = (client.try_clone(), server.try_clone())
-            else {
-                continue;
-            };
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut client_in, &mut server_out);
-                let _ = server_out.shutdown(Shutdown::Both);
-            });
-            let (mut server_in, mut client_out) = (server, client);
-            std::thread::spawn(move || {
-                let mut buffer = [0u8; 64 << 10];
-                loop {
-                    let n = match server_in.read(&mut buffer) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    let mut chunk = buffer[..n].to_vec();
-                    while let Some(at) = chunk.windows(from.len()).position(|w| w == from) {
-                        chunk.splice(at..at + from.len(), to.iter().copied());
-                    }
-                    if client_out.write_all(&chunk).is_err() {
-                        break;
-                    }
-                }
-                let _ = client_out.shutdown(Shutdown::Both);
-            });
+            handle(client, server);
         }
     });
     port
+}
+
+/// Copies `from` into `to` on a thread of its own until either ends, then closes `to`.
+fn pass_through(from: &TcpStream, to: &TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Both);
+    });
+}
+
+/// A loopback proxy to `upstream` that rewrites what the server says: every `from` in a chunk
+/// the server sends becomes `to` (the responses rewritten here are short single lines).
+fn rewriting_proxy(upstream: u16, from: &'static [u8], to: &'static [u8]) -> u16 {
+    loopback_proxy(upstream, move |client, server| {
+        pass_through(&client, &server);
+        let (mut server_in, mut client_out) = (server, client);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 64 << 10];
+            loop {
+                let n = match server_in.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let mut chunk = buffer[..n].to_vec();
+                while let Some(at) = chunk.windows(from.len()).position(|w| w == from) {
+                    chunk.splice(at..at + from.len(), to.iter().copied());
+                }
+                if client_out.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+            let _ = client_out.shutdown(Shutdown::Both);
+        });
+    })
 }
 
 #[test]
@@ -362,55 +374,32 @@ fn keywords_outside_permanentflags_are_left_off_and_reported() {
 /// `trigger`, answers it with `* BYE [UNAVAILABLE] ...` instead of forwarding it, and closes
 /// the connection, as a server that sheds load does. Later connections pass through.
 fn bye_once_proxy(upstream: u16, trigger: &'static [u8], fired: Arc<AtomicBool>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-    let port = listener.local_addr().expect("address").port();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { break };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                continue;
-            };
-            let (Ok(mut server_in), Ok(mut client_out)) = (server.try_clone(), client.try_clone())
-            else {
-                continue;
-            };
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut server_in, &mut client_out);
-                let _ = client_out.shutdown(Shutdown::Both);
-            });
-            let (mut client_in, mut server_out, mut client_bye) = (client, server, None);
-            if let Ok(clone) = client_in.try_clone() {
-                client_bye = Some(clone);
-            }
-            let fired = fired.clone();
-            std::thread::spawn(move || {
-                let mut buffer = [0u8; 64 << 10];
-                loop {
-                    let n = match client_in.read(&mut buffer) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    let chunk = &buffer[..n];
-                    let hit = chunk.windows(trigger.len()).any(|w| w == trigger);
-                    if hit && !fired.swap(true, Ordering::SeqCst) {
-                        if let Some(out) = client_bye.as_mut() {
-                            let _ = out.write_all(
-                                b"* BYE [UNAVAILABLE] Server is busy, try again later\r\n",
-                            );
-                            let _ = out.shutdown(Shutdown::Both);
-                        }
-                        let _ = server_out.shutdown(Shutdown::Both);
-                        break;
-                    }
-                    if server_out.write_all(chunk).is_err() {
-                        break;
-                    }
+    loopback_proxy(upstream, move |client, server| {
+        pass_through(&server, &client);
+        let (mut client_in, mut server_out) = (client, server);
+        let fired = fired.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 64 << 10];
+            loop {
+                let n = match client_in.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let chunk = &buffer[..n];
+                let hit = chunk.windows(trigger.len()).any(|w| w == trigger);
+                if hit && !fired.swap(true, Ordering::SeqCst) {
+                    let _ = client_in
+                        .write_all(b"* BYE [UNAVAILABLE] Server is busy, try again later\r\n");
+                    let _ = client_in.shutdown(Shutdown::Both);
+                    break;
                 }
-                let _ = server_out.shutdown(Shutdown::Both);
-            });
-        }
-    });
-    port
+                if server_out.write_all(chunk).is_err() {
+                    break;
+                }
+            }
+            let _ = server_out.shutdown(Shutdown::Both);
+        });
+    })
 }
 
 // Goal: a server that drops the session with `BYE [UNAVAILABLE]` is throttling: the run backs
