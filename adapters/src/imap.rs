@@ -580,10 +580,21 @@ impl Inner {
 
     /// SELECT (target) or EXAMINE (source); the caller holds the connection alone.
     async fn select(&self, slot: &Slot, folder: &str) -> StoreResult<Selected> {
-        let caps = &slot.session.caps;
+        let pieces = self.select_command(&slot.session.caps, folder)?;
+        *lock(&slot.selected) = None;
+        let done = run(slot, pieces, Collect::All).await?;
+        let selected = self.selected_from(folder, &done)?;
+        *lock(&slot.selected) = Some(selected.clone());
+        Ok(selected)
+    }
+
+    fn select_verb(&self) -> &'static str {
+        if self.read_only { "EXAMINE" } else { "SELECT" }
+    }
+
+    fn select_command(&self, caps: &Caps, folder: &str) -> StoreResult<Vec<Piece>> {
         let name = self.server_name(folder)?;
-        let verb = if self.read_only { "EXAMINE" } else { "SELECT" };
-        let mut line = format!("{verb} ").into_bytes();
+        let mut line = format!("{} ", self.select_verb()).into_bytes();
         let mut pieces = Vec::new();
         wire::quoted_or_literal(&mut pieces, &mut line, &name, caps);
         if caps.condstore && !caps.qresync {
@@ -591,10 +602,13 @@ impl Inner {
         }
         line.extend_from_slice(b"\r\n");
         pieces.push(Piece::Text(line));
-        *lock(&slot.selected) = None;
-        let done = run(slot, pieces, Collect::All).await?;
+        Ok(pieces)
+    }
+
+    /// What a SELECT or EXAMINE of `folder` answered; remembers its PERMANENTFLAGS.
+    fn selected_from(&self, folder: &str, done: &Done) -> StoreResult<Selected> {
         if done.outcome != Outcome::Ok {
-            return Err(refused(&done, &format!("{verb} {folder}")));
+            return Err(refused(done, &format!("{} {folder}", self.select_verb())));
         }
         let mut selected = Selected {
             path: folder.to_owned(),
@@ -621,7 +635,6 @@ impl Inner {
                 "{folder}: the server gave no UIDVALIDITY, so its messages cannot be tracked"
             )));
         }
-        *lock(&slot.selected) = Some(selected.clone());
         lock(&self.permanent).insert(folder.to_owned(), selected.permanent_flags.clone());
         Ok(selected)
     }
@@ -863,6 +876,123 @@ fn item_info(validity: u32, fetch: &conn::FetchItem) -> Option<ItemInfo> {
     })
 }
 
+/// A listing whose commands were planned from the folder's STATUS before they were sent.
+struct PlannedListing<'a> {
+    index: usize,
+    folder: &'a str,
+    /// The UIDVALIDITY the STATUS gave, which the EXAMINE must confirm.
+    validity: u32,
+    /// `CHANGEDSINCE` this HIGHESTMODSEQ (QRESYNC), or a full listing.
+    modseq: Option<u64>,
+}
+
+impl PlannedListing<'_> {
+    fn fetch_command(&self) -> Vec<Piece> {
+        let command = match self.modseq {
+            Some(modseq) => {
+                format!("UID FETCH 1:* {LISTING_ITEMS} (CHANGEDSINCE {modseq} VANISHED)\r\n")
+            }
+            None => format!("UID FETCH 1:* {LISTING_ITEMS}\r\n"),
+        };
+        vec![Piece::Text(command.into_bytes())]
+    }
+}
+
+/// What a listing asks of each message.
+const LISTING_ITEMS: &str = "(UID FLAGS RFC822.SIZE INTERNALDATE)";
+
+/// The listing a UID FETCH of the folder `selected` answered: a full one, or with
+/// `incremental` the changes (and VANISHED UIDs) since the token's HIGHESTMODSEQ. An empty
+/// folder lists empty whatever its FETCH said, or without one (`None`).
+fn listing_from(
+    folder: &str,
+    selected: &Selected,
+    fetched: Option<&Done>,
+    incremental: bool,
+    qresync: bool,
+) -> StoreResult<Listing> {
+    let token = token(
+        &StatusItems {
+            messages: Some(selected.exists),
+            uid_next: Some(selected.uid_next),
+            uid_validity: Some(selected.validity),
+            highest_modseq: Some(selected.highest_modseq),
+        },
+        qresync,
+    );
+    if selected.exists == 0 && !incremental {
+        return Ok(Listing::Full {
+            items: Vec::new(),
+            token,
+        });
+    }
+    let Some(fetched) = fetched else {
+        return Err(StoreError::Transient(format!("{folder}: not listed")));
+    };
+    if fetched.outcome != Outcome::Ok {
+        return Err(refused(fetched, &format!("listing {folder}")));
+    }
+    let mut items = Vec::new();
+    let mut gone = Vec::new();
+    for item in &fetched.data {
+        match item {
+            Untagged::Fetch(fetch) => {
+                if let Some(info) = item_info(selected.validity, fetch) {
+                    items.push(info);
+                }
+            }
+            Untagged::Vanished { ranges } => {
+                // Nothing at or above UIDNEXT was ever known here.
+                let limit = selected.uid_next;
+                for (start, end) in ranges {
+                    for uid in *start..=(*end).min(limit) {
+                        gone.push(make_id(selected.validity, uid));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(if incremental {
+        Listing::Changes {
+            changed: items,
+            gone,
+            token,
+        }
+    } else {
+        Listing::Full { items, token }
+    })
+}
+
+impl ImapStore {
+    /// Lists one folder select first: what the folder's UIDVALIDITY and HIGHESTMODSEQ are
+    /// decides the FETCH. For a folder whose STATUS was out of date.
+    async fn list_selected(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
+        let (alone, selected) = self.inner.exclusive(folder).await?;
+        let qresync = alone.slot.session.caps.qresync;
+        let modseq = since
+            .and_then(parse_token)
+            .filter(|&(validity, modseq)| {
+                qresync
+                    && validity == selected.validity
+                    && modseq > 0
+                    && selected.highest_modseq > 0
+            })
+            .map(|(_, modseq)| modseq);
+        let plan = PlannedListing {
+            index: 0,
+            folder,
+            validity: selected.validity,
+            modseq,
+        };
+        if selected.exists == 0 && modseq.is_none() {
+            return listing_from(folder, &selected, None, false, qresync);
+        }
+        let fetched = run(&alone.slot, plan.fetch_command(), Collect::All).await?;
+        listing_from(folder, &selected, Some(&fetched), modseq.is_some(), qresync)
+    }
+}
+
 #[async_trait]
 impl Store for ImapStore {
     fn describe(&self) -> String {
@@ -900,12 +1030,27 @@ impl Store for ImapStore {
         } else {
             format!("LIST \"\" \"*\" RETURN ({})\r\n", returns.join(" "))
         };
-        let done = run(
+        let list = run(
             &alone.slot,
             vec![Piece::Text(command.into_bytes())],
             Collect::All,
-        )
-        .await?;
+        );
+        // A server may leave the selected folder out of LIST-STATUS, and STATUS of it answers
+        // from the session's own, older view: with nothing selected, every folder's figures
+        // are current. UNSELECT goes out with the LIST, in the same round trip.
+        let selected = lock(&alone.slot.selected).take().is_some();
+        let done = if selected && caps.unselect {
+            let unselect = run(
+                &alone.slot,
+                vec![Piece::Text(b"UNSELECT\r\n".to_vec())],
+                Collect::Nothing,
+            );
+            let (unselected, listed) = futures::future::join(unselect, list).await;
+            unselected?;
+            listed?
+        } else {
+            list.await?
+        };
         if done.outcome != Outcome::Ok {
             return Err(StoreError::Unusable(format!(
                 "{}: cannot list folders: {}",
@@ -978,100 +1123,146 @@ impl Store for ImapStore {
     }
 
     async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
+        self.list_items_many(&[(folder, since)])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Transient(format!("{folder}: no listing"))))
+    }
+
+    /// One connection lists every folder that changed: each EXAMINE and its UID FETCH are
+    /// planned from the folder's STATUS (from the folder listing) and all go out at once, so
+    /// the folders cost one round trip together instead of two each. The answer to each
+    /// EXAMINE confirms what its FETCH assumed (same UIDVALIDITY, a HIGHESTMODSEQ for a
+    /// CHANGEDSINCE); a folder where it does not is listed again on its own, select first.
+    async fn list_items_many(
+        &self,
+        asks: &[(&str, Option<&str>)],
+    ) -> StoreResult<Vec<StoreResult<Listing>>> {
         let inner = &self.inner;
-        let cached = lock(&inner.statuses).get(folder).copied();
-        let status = match cached {
-            Some(status) if status.uid_validity.is_some() => status,
-            _ => inner.status(folder).await?,
-        };
-        let current = token(&status, inner.caps().qresync);
-        if let (Some(since), Some(current)) = (since, &current)
-            && since == current
-            && status.highest_modseq.unwrap_or(0) > 0
-        {
-            // Nothing changed: no SELECT, no FETCH.
-            return Ok(Listing::Changes {
-                changed: Vec::new(),
-                gone: Vec::new(),
-                token: Some(current.clone()),
-            });
+        if lock(&inner.server).is_none() {
+            // What the server can do decides the commands: learn it from a first session.
+            drop(inner.any().await?);
         }
-        let (alone, selected) = inner.exclusive(folder).await?;
-        let caps = alone.slot.session.caps.clone();
-        let new_token = token(
-            &StatusItems {
-                messages: Some(selected.exists),
-                uid_next: Some(selected.uid_next),
-                uid_validity: Some(selected.validity),
-                highest_modseq: Some(selected.highest_modseq),
-            },
-            caps.qresync,
-        );
-        let previous = since.and_then(parse_token);
-        let incremental = match previous {
-            Some((validity, modseq)) => {
-                caps.qresync
-                    && validity == selected.validity
-                    && modseq > 0
-                    && selected.highest_modseq > 0
-            }
-            None => false,
-        };
-        if selected.exists == 0 {
-            return Ok(Listing::Full {
-                items: Vec::new(),
-                token: new_token.clone(),
-            });
-        }
-        let attributes = "(UID FLAGS RFC822.SIZE INTERNALDATE)";
-        let command = match previous {
-            Some((_, modseq)) if incremental => {
-                format!("UID FETCH 1:* {attributes} (CHANGEDSINCE {modseq} VANISHED)\r\n")
-            }
-            _ => format!("UID FETCH 1:* {attributes}\r\n"),
-        };
-        let done = run(
-            &alone.slot,
-            vec![Piece::Text(command.into_bytes())],
-            Collect::All,
-        )
-        .await?;
-        if done.outcome != Outcome::Ok {
-            return Err(refused(&done, &format!("listing {folder}")));
-        }
-        let mut items = Vec::new();
-        let mut gone = Vec::new();
-        for item in &done.data {
-            match item {
-                Untagged::Fetch(fetch) => {
-                    if let Some(info) = item_info(selected.validity, fetch) {
-                        items.push(info);
+        let caps = inner.caps();
+        let qresync = caps.qresync;
+        let mut out: Vec<Option<StoreResult<Listing>>> = asks.iter().map(|_| None).collect();
+        let mut planned = Vec::new();
+        for (index, &(folder, since)) in asks.iter().enumerate() {
+            let cached = lock(&inner.statuses).get(folder).copied();
+            let status = match cached {
+                Some(status) if status.uid_validity.is_some() => status,
+                _ => match inner.status(folder).await {
+                    Ok(status) => status,
+                    Err(error @ (StoreError::Permanent(_) | StoreError::NotFound(_))) => {
+                        out[index] = Some(Err(error));
+                        continue;
                     }
-                }
-                Untagged::Vanished { ranges } => {
-                    // Nothing at or above UIDNEXT was ever known here.
-                    let limit = selected.uid_next;
-                    for (start, end) in ranges {
-                        for uid in *start..=(*end).min(limit) {
-                            gone.push(make_id(selected.validity, uid));
-                        }
-                    }
-                }
-                _ => {}
+                    Err(error) => return Err(error),
+                },
+            };
+            let current = token(&status, qresync);
+            if let (Some(since), Some(current)) = (since, &current)
+                && since == current
+                && status.highest_modseq.unwrap_or(0) > 0
+            {
+                // Nothing changed: no EXAMINE, no FETCH.
+                out[index] = Some(Ok(Listing::Changes {
+                    changed: Vec::new(),
+                    gone: Vec::new(),
+                    token: Some(current.clone()),
+                }));
+                continue;
+            }
+            let Some(validity) = status.uid_validity else {
+                continue;
+            };
+            let modseq = since
+                .and_then(parse_token)
+                .filter(|&(was, modseq)| {
+                    qresync
+                        && was == validity
+                        && modseq > 0
+                        && status.highest_modseq.unwrap_or(0) > 0
+                })
+                .map(|(_, modseq)| modseq);
+            match inner.select_command(&caps, folder) {
+                Ok(select) => planned.push((
+                    PlannedListing {
+                        index,
+                        folder,
+                        validity,
+                        modseq,
+                    },
+                    select,
+                )),
+                Err(error) => out[index] = Some(Err(error)),
             }
         }
-        Ok(if incremental {
-            Listing::Changes {
-                changed: items,
-                gone,
-                token: new_token.clone(),
+        if !planned.is_empty() {
+            let alone = inner.alone().await?;
+            *lock(&alone.slot.selected) = None;
+            // Every command is queued before the first answer is awaited, in this order, and
+            // the server answers them in order.
+            let mut commands = Vec::new();
+            let mut plans = Vec::new();
+            for (plan, select) in planned {
+                commands.push(run(&alone.slot, select, Collect::All));
+                commands.push(run(&alone.slot, plan.fetch_command(), Collect::All));
+                plans.push(plan);
             }
-        } else {
-            Listing::Full {
-                items,
-                token: new_token.clone(),
+            let mut answers = futures::future::join_all(commands).await.into_iter();
+            let mut selected_last = None;
+            let mut again = Vec::new();
+            for plan in &plans {
+                let (Some(examined), Some(fetched)) = (answers.next(), answers.next()) else {
+                    break;
+                };
+                let selected = match inner.selected_from(plan.folder, &examined?) {
+                    Ok(selected) => selected,
+                    Err(error) => {
+                        selected_last = None;
+                        out[plan.index] = Some(Err(error));
+                        continue;
+                    }
+                };
+                selected_last = Some(selected.clone());
+                let fetched = fetched?;
+                if selected.validity != plan.validity
+                    || (plan.modseq.is_some() && selected.highest_modseq == 0)
+                {
+                    again.push(plan.index);
+                    continue;
+                }
+                out[plan.index] = Some(listing_from(
+                    plan.folder,
+                    &selected,
+                    Some(&fetched),
+                    plan.modseq.is_some(),
+                    qresync,
+                ));
             }
-        })
+            *lock(&alone.slot.selected) = selected_last;
+            drop(alone);
+            for index in again {
+                let (folder, since) = asks[index];
+                out[index] = Some(match self.list_selected(folder, since).await {
+                    Err(error @ (StoreError::Permanent(_) | StoreError::NotFound(_))) => Err(error),
+                    Err(error) => return Err(error),
+                    Ok(listing) => Ok(listing),
+                });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .zip(asks)
+            .map(|(listing, (folder, _))| {
+                listing.unwrap_or_else(|| {
+                    Err(StoreError::Transient(format!(
+                        "{folder}: the server gave no UIDVALIDITY in its status"
+                    )))
+                })
+            })
+            .collect())
     }
 
     async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
@@ -1118,10 +1309,12 @@ impl Store for ImapStore {
             self.list_folders().await?;
         }
         let name = inner.server_name(folder)?;
-        let alone = inner.alone().await?;
-        let caps = alone.slot.session.caps.clone();
+        // CREATE and SUBSCRIBE need no folder selected: they share a connection with other
+        // commands, so the folders of a run are created together.
+        let (slot, _gate) = inner.any().await?;
+        let caps = slot.session.caps.clone();
         let done = run(
-            &alone.slot,
+            &slot,
             inner.command(&caps, "CREATE", &name, ""),
             Collect::All,
         )
@@ -1133,7 +1326,7 @@ impl Store for ImapStore {
         }
         // Subscribed, so mail clients show it.
         let _ = run(
-            &alone.slot,
+            &slot,
             inner.command(&caps, "SUBSCRIBE", &name, ""),
             Collect::All,
         )

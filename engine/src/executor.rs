@@ -279,7 +279,8 @@ pub struct Run<'a> {
     folder_problems: usize,
     /// See [`Prefetched`].
     prefetched: Prefetched,
-    /// What copies made while observing wrote: (failed, paused, counts).
+    /// What copies made while observing wrote: (failed, paused, counts). Paused is also set
+    /// when a stop left folders unlisted or items unread.
     ahead: (usize, bool, Counts),
     /// Observations folded into the state, to be journaled with the next record.
     deferred: Vec<Event>,
@@ -650,41 +651,92 @@ impl<'a> Run<'a> {
     /// Lists the items of every source folder (or the changes since its token) and reads the
     /// items not seen before. When no vanished folder can make a rename, what must be copied
     /// is copied chunk by chunk as it is read, so each message crosses the wire once.
+    ///
+    /// Over a slow link the round trips of each folder (select, list, create on the target,
+    /// select there) would add up folder after folder, so the work is laid out to overlap
+    /// them: the listings go out several at a time, the target folders the copies need are
+    /// created together before the first copy, and the chunks of all folders form one
+    /// sequence in which the next chunk is read while the one before is written, across
+    /// folder boundaries.
     async fn observe_source_items(&mut self, folders: &[FolderInfo]) -> Result<(), RunError> {
-        let tokens = self.source.capabilities().change_tokens && !self.options.full;
         let copy_ahead = !self.options.dry_run && self.state.source.vanished.is_empty();
-        for folder in folders {
+        let work = self.list_source_folders(folders).await?;
+        if copy_ahead && !self.stop.is_stopped() {
+            self.create_folders_ahead().await?;
+        }
+        self.read_source_items(&work, copy_ahead).await
+    }
+
+    /// Lists every source folder, [`LISTINGS_PER_REQUEST`] at a time, and notes what each
+    /// listing changes (items gone, flags changed). Returns, per folder listed, the items to
+    /// read and the event that records the listing once they are read.
+    async fn list_source_folders(
+        &mut self,
+        folders: &[FolderInfo],
+    ) -> Result<Vec<FolderWork>, RunError> {
+        let tokens = self.source.capabilities().change_tokens && !self.options.full;
+        let no_folder = crate::projection::source::SourceFolder::default();
+        // What to ask of each folder, decided before the first listing goes out. Items that
+        // could not be read last time are read again: list in full.
+        let asks: Vec<(&str, Option<String>)> = folders
+            .iter()
+            .map(|folder| {
+                let known = self
+                    .state
+                    .source
+                    .folders
+                    .get(&folder.path)
+                    .unwrap_or(&no_folder);
+                let since = (tokens && known.listed && known.unreadable.is_empty())
+                    .then(|| known.token.clone())
+                    .flatten();
+                (folder.path.as_str(), since)
+            })
+            .collect();
+        // Folders are listed in groups, each in one exchange where the store can (IMAP sends
+        // every EXAMINE and FETCH of a group at once on one connection).
+        let mut listings = Vec::with_capacity(asks.len());
+        for group in asks.chunks(LISTINGS_PER_REQUEST) {
             if self.stop.is_stopped() {
                 break;
             }
-            self.watcher
-                .note(Note::Listing(Side::Source, folder.path.clone()));
-            let path = folder.path.as_str();
-            // What is known of the folder is borrowed where needed, never copied: a no-op run
-            // would otherwise copy every folder's items.
-            let no_folder = crate::projection::source::SourceFolder::default();
-            let (known_listed, known_token) = {
-                let known = self.state.source.folders.get(path).unwrap_or(&no_folder);
-                (known.listed, known.token.clone())
-            };
-            // Items that could not be read last time are read again: list in full.
-            let since = {
-                let known = self.state.source.folders.get(path).unwrap_or(&no_folder);
-                if tokens && known.listed && known.unreadable.is_empty() {
-                    known.token.clone()
-                } else {
-                    None
-                }
-            };
             let mut events = Vec::new();
-            let listing = {
+            let asked: Vec<(&str, Option<&str>)> = group
+                .iter()
+                .map(|(path, since)| (*path, since.as_deref()))
+                .collect();
+            let listed = {
                 let worker = self.worker();
                 worker
                     .retry(Side::Source, &mut events, || {
-                        worker.source.list_items(path, since.as_deref())
+                        worker.source.list_items_many(&asked)
                     })
                     .await
             };
+            self.defer(events);
+            match listed {
+                Ok(group_listings) if group_listings.len() == group.len() => {
+                    listings.extend(group_listings);
+                }
+                Ok(_) => {
+                    return Err(RunError::on(Side::Source)(StoreError::Transient(
+                        "the source gave a listing count other than the folders asked".into(),
+                    )));
+                }
+                Err(error) => return Err(RunError::on(Side::Source)(error)),
+            }
+        }
+        let mut work = Vec::new();
+        for ((path, since), listing) in asks.iter().zip(listings) {
+            if self.stop.is_stopped() {
+                // Folders are left unlisted: the run is paused, whatever the plan says.
+                self.ahead.1 = true;
+                break;
+            }
+            let mut events = Vec::new();
+            let path = *path;
+            self.watcher
+                .note(Note::Listing(Side::Source, path.to_owned()));
             let listing = match listing {
                 Ok(listing) => listing,
                 // This folder cannot be listed as it is: report it and go on with the others.
@@ -703,6 +755,8 @@ impl<'a> Run<'a> {
                 }
                 Err(error) => return Err(RunError::on(Side::Source)(error)),
             };
+            // What is known of the folder is borrowed, never copied: a no-op run would
+            // otherwise copy every folder's items.
             let known = self.state.source.folders.get(path).unwrap_or(&no_folder);
             let (changed, gone, token) = match listing {
                 Listing::Full { items, token } => {
@@ -753,64 +807,116 @@ impl<'a> Run<'a> {
                     _ => to_read.push(item),
                 }
             }
-            self.defer(std::mem::take(&mut events));
-            // With copy-ahead, the next chunk is read while the one just read is written (the
-            // source and the target work at once; over a slow link that halves the waits), so
-            // each chunk is half the in-flight byte budget.
-            let chunk_bytes = if copy_ahead {
-                (self.config.inflight_bytes_max / 2).max(1)
-            } else {
-                self.config.inflight_bytes_max
-            };
-            let to_read = chunks(&to_read, self.config.batch_max, chunk_bytes);
-            // A reader that borrows nothing of `self`, so it can run beside `copy_ahead`.
-            let (reader_config, reader_rng) = (self.config.clone(), Mutex::new(self.rng_fork()));
-            let (no_target, no_prefetched) = (TargetState::default(), Prefetched::default());
-            let reader = Worker::new(
-                (self.source, self.target),
-                &reader_config,
-                (self.clock, self.watcher),
-                &reader_rng,
-                self.log.content_key(),
-                &no_target,
-                &no_prefetched,
-            );
-            let read_chunk = |chunk| {
-                reader
-                    .hash_items(Side::Source, path, chunk, copy_ahead)
-                    .boxed_local()
-            };
-            let mut next = to_read.first().map(|chunk| read_chunk(chunk));
-            for index in 0..to_read.len() {
-                if self.stop.is_stopped() {
-                    // Paused before this folder was read in full: its listing is not recorded,
-                    // so the next run lists from the previous token and reads the rest.
-                    return self.record(Vec::new());
-                }
-                let Some(reading) = next.take() else { break };
-                let (read, kept) = reading.await;
-                let following = to_read.get(index + 1).map(|chunk| read_chunk(chunk));
-                self.defer(read);
-                if copy_ahead {
-                    match following {
-                        Some(following) => {
-                            let (copied, read_next) =
-                                futures::future::join(self.copy_ahead(path, kept), following).await;
-                            copied?;
-                            next = Some(futures::future::ready(read_next).boxed_local());
-                        }
-                        None => self.copy_ahead(path, kept).await?,
-                    }
-                } else {
-                    next = following;
-                }
-            }
-            if since.is_none() || token != known_token || !known_listed {
-                self.defer(vec![Event::FolderListed {
+            let listed = (since.is_none() || token != known.token || !known.listed).then(|| {
+                Event::FolderListed {
                     side: Side::Source,
                     folder: path.to_owned(),
                     token,
-                }]);
+                }
+            });
+            self.defer(events);
+            work.push(FolderWork {
+                path: path.to_owned(),
+                to_read,
+                listed,
+            });
+        }
+        Ok(work)
+    }
+
+    /// Creates, all at once, the target folders the plan lacks, before the first copy: copies
+    /// made while reading would otherwise create each in turn, between one folder's reads and
+    /// the next.
+    async fn create_folders_ahead(&mut self) -> Result<(), RunError> {
+        let plan = delta::delta(&self.state.source, &self.state.target, &self.options);
+        if plan.create_folders.is_empty() {
+            return Ok(());
+        }
+        let ahead = Delta {
+            create_folders: plan.create_folders,
+            ..Delta::default()
+        };
+        let (failed, paused, counts) = self.carry_out(&ahead).await?;
+        self.ahead.0 += failed;
+        self.ahead.1 |= paused;
+        self.ahead.2 += counts;
+        Ok(())
+    }
+
+    /// Reads the items the listings found new, in chunks; with `copy_ahead`, copies each chunk
+    /// while the next one (of the same folder or the next) is read. A folder's listing is
+    /// recorded once its last chunk is read: a run stopped before that lists the folder from
+    /// its previous token next time and reads the rest.
+    async fn read_source_items(
+        &mut self,
+        work: &[FolderWork],
+        copy_ahead: bool,
+    ) -> Result<(), RunError> {
+        // With copy-ahead, the next chunk is read while the one just read is written (the
+        // source and the target work at once; over a slow link that halves the waits), so
+        // each chunk is half the in-flight byte budget.
+        let chunk_bytes = if copy_ahead {
+            (self.config.inflight_bytes_max / 2).max(1)
+        } else {
+            self.config.inflight_bytes_max
+        };
+        let mut sequence: Vec<(usize, &[crate::store::ItemInfo])> = Vec::new();
+        let mut chunks_left = vec![0_usize; work.len()];
+        let mut listed: Vec<Option<Event>> = work.iter().map(|w| w.listed.clone()).collect();
+        for (index, folder) in work.iter().enumerate() {
+            let folder_chunks = chunks(&folder.to_read, self.config.batch_max, chunk_bytes);
+            chunks_left[index] = folder_chunks.len();
+            if folder_chunks.is_empty() {
+                self.defer(listed[index].take().into_iter().collect());
+            }
+            sequence.extend(folder_chunks.into_iter().map(|chunk| (index, chunk)));
+        }
+        // A reader that borrows nothing of `self`, so it can run beside `copy_ahead`.
+        let (reader_config, reader_rng) = (self.config.clone(), Mutex::new(self.rng_fork()));
+        let (no_target, no_prefetched) = (TargetState::default(), Prefetched::default());
+        let reader = Worker::new(
+            (self.source, self.target),
+            &reader_config,
+            (self.clock, self.watcher),
+            &reader_rng,
+            self.log.content_key(),
+            &no_target,
+            &no_prefetched,
+        );
+        let read_chunk = |position: usize| {
+            let (index, chunk) = sequence[position];
+            reader
+                .hash_items(Side::Source, &work[index].path, chunk, copy_ahead)
+                .boxed_local()
+        };
+        let mut next = (!sequence.is_empty()).then(|| read_chunk(0));
+        for (position, &(index, _)) in sequence.iter().enumerate() {
+            if self.stop.is_stopped() {
+                // Items are left unread, so the plan cannot show them: the run is paused.
+                self.ahead.1 = true;
+                return self.record(Vec::new());
+            }
+            let Some(reading) = next.take() else { break };
+            let (read, kept) = reading.await;
+            let following = (position + 1 < sequence.len()).then(|| read_chunk(position + 1));
+            self.defer(read);
+            chunks_left[index] -= 1;
+            if chunks_left[index] == 0 {
+                self.defer(listed[index].take().into_iter().collect());
+            }
+            let path = work[index].path.as_str();
+            if copy_ahead {
+                match following {
+                    Some(following) => {
+                        let (copied, read_next) =
+                            futures::future::join(self.copy_ahead(path, kept), following).await;
+                        copied?;
+                        next = Some(futures::future::ready(read_next).boxed_local());
+                    }
+                    None => self.copy_ahead(path, kept).await?,
+                }
+            } else {
+                next = following;
             }
         }
         self.record(Vec::new())
@@ -1931,6 +2037,17 @@ fn permits_for(config: &Config) -> usize {
     usize::try_from((config.inflight_bytes_max >> 10).max(1))
         .unwrap_or(usize::MAX >> 4)
         .min(Semaphore::MAX_PERMITS)
+}
+
+/// Source folders listed in one request ([`Store::list_items_many`]).
+const LISTINGS_PER_REQUEST: usize = 64;
+
+/// One source folder's listing, turned into work: the items to read, and the event that
+/// records the listing once they are read (`None` when the listing changed nothing).
+struct FolderWork {
+    path: String,
+    to_read: Vec<crate::store::ItemInfo>,
+    listed: Option<Event>,
 }
 
 /// `items` in runs of at most `count` items and, unless one item alone is larger, `bytes` bytes.

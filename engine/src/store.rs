@@ -147,6 +147,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The items of a folder: all of them, or the changes since `since` when the store can.
     async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing>;
 
+    /// Several folders' [`Store::list_items`], in one exchange where the store can: one result
+    /// per `(folder, since)`, in order. A folder that cannot be listed as it is
+    /// ([`StoreError::Permanent`], [`StoreError::NotFound`]) has its own error; any other
+    /// error is the whole call's, and nothing of it counts. The default lists one by one.
+    async fn list_items_many(
+        &self,
+        asks: &[(&str, Option<&str>)],
+    ) -> StoreResult<Vec<StoreResult<Listing>>> {
+        let mut out = Vec::with_capacity(asks.len());
+        for &(folder, since) in asks {
+            match self.list_items(folder, since).await {
+                Err(error @ (StoreError::Permanent(_) | StoreError::NotFound(_))) => {
+                    out.push(Err(error));
+                }
+                Err(error) => return Err(error),
+                Ok(listing) => out.push(Ok(listing)),
+            }
+        }
+        Ok(out)
+    }
+
     /// The exact bytes of one message.
     async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>>;
 

@@ -455,3 +455,93 @@ fn a_server_refusing_more_sessions_is_lived_with_and_the_wait_journaled() {
         "the refusal is journaled: {text}"
     );
 }
+
+// Goal: a listing whose commands were planned from a STATUS that went stale (the folder was
+// recreated in between, new UIDVALIDITY) lists the folder in full under its new UIDVALIDITY,
+// never as "changes since" the old one. ferry sends each folder's EXAMINE and UID FETCH
+// together, planned from the STATUS the folder listing gave, and must notice when the
+// EXAMINE contradicts it.
+// Method: one ImapStore lists a folder; a message arrives and the store lists folders
+// (caching their STATUS: changed, same UIDVALIDITY); an independent client then recreates the
+// folder with two messages; the same store lists it again with the first token, beside
+// another folder.
+#[test]
+fn a_folder_recreated_after_its_status_was_read_is_listed_in_full() {
+    use ferry_adapters::imap::{ImapOptions, ImapStore, Secret};
+    use ferry_engine::store::{Listing, Store};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Dovecot::start(&dir.path().join("server"), &[]);
+    let mut user = server.client();
+    user.ok("CREATE \"Box\"");
+    for n in 0..3 {
+        user.append(
+            "Box",
+            "\\Seen",
+            format!("Subject: {n}\r\n\r\nbody {n}\r\n").as_bytes(),
+        );
+    }
+    let store = ImapStore::new(
+        &server.uri(),
+        &ImapOptions {
+            secret: Some(Secret::Value(std::sync::Arc::new(
+                PASSWORD.to_owned().into(),
+            ))),
+            ca_file: None,
+            insecure: false,
+            read_only: true,
+        },
+    )
+    .expect("store");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let Listing::Full { items, token } = store.list_items("Box", None).await.expect("list")
+        else {
+            panic!("a first listing is full");
+        };
+        assert_eq!(items.len(), 3);
+        let token = token.expect("a token");
+        // A change, then the folder listing: its STATUS (kept for the listing) says "changed
+        // since the token" under the same UIDVALIDITY.
+        user.append("Box", "", b"Subject: later\r\n\r\nlater\r\n");
+        store.list_folders().await.expect("folders");
+
+        let old = user.uid_validity("Box");
+        user.ok("DELETE \"Box\"");
+        user.ok("CREATE \"Box\"");
+        for n in 0..2 {
+            user.append(
+                "Box",
+                "",
+                format!("Subject: new {n}\r\n\r\nnew {n}\r\n").as_bytes(),
+            );
+        }
+        let new = user.uid_validity("Box");
+        assert_ne!(new, old);
+
+        let listings = store
+            .list_items_many(&[("INBOX", None), ("Box", Some(token.as_str()))])
+            .await
+            .expect("listings");
+        assert_eq!(listings.len(), 2);
+        assert!(
+            matches!(listings[0], Ok(Listing::Full { .. })),
+            "{:?}",
+            listings[0]
+        );
+        match &listings[1] {
+            Ok(Listing::Full { items, token }) => {
+                assert_eq!(items.len(), 2, "{items:?}");
+                for item in items {
+                    assert!(item.id.0.starts_with(&format!("{new}:")), "{item:?}");
+                }
+                let token = token.as_deref().expect("a token");
+                assert!(token.starts_with(&format!("{new}:")), "{token}");
+            }
+            other => panic!("the recreated folder must be listed in full: {other:?}"),
+        }
+    });
+}

@@ -124,6 +124,7 @@ pub struct Caps {
     pub list_status: bool,
     pub namespace: bool,
     pub enable: bool,
+    pub unselect: bool,
     pub append_limit: Option<u64>,
 }
 
@@ -146,6 +147,7 @@ impl Caps {
             list_status: has("LIST-STATUS"),
             namespace: has("NAMESPACE"),
             enable: has("ENABLE"),
+            unselect: has("UNSELECT"),
             append_limit,
             names,
         }
