@@ -42,6 +42,11 @@ use wire::Naming;
 
 /// How deep a connection's pipeline may get before another connection is opened.
 const PIPELINE_DEPTH: usize = 48;
+/// Connections that appends in flight at once are spread over.
+const APPEND_CONNECTIONS: usize = 2;
+/// Connections that flag changes and deletions open: each is a few bytes per message, and a
+/// session costs more than a kilobyte to open, so the folders' updates take turns on one.
+const UPDATE_CONNECTIONS: usize = 1;
 
 /// Options of an IMAP store beyond its URI.
 #[derive(Debug, Clone)]
@@ -82,6 +87,9 @@ struct Inner {
     dropped_keywords: Mutex<BTreeSet<(String, String)>>,
     /// PERMANENTFLAGS of the folders selected, by path (`None`: the server did not say).
     permanent: Mutex<HashMap<String, Option<Vec<String>>>>,
+    /// What the latest SELECT of each folder said, by path, its UIDNEXT raised by every
+    /// APPENDUID since: what an append probe needs, on whichever connection.
+    selections: Mutex<HashMap<String, Selected>>,
 }
 
 #[derive(Debug, Default)]
@@ -378,6 +386,7 @@ impl ImapStore {
                 hashes: Mutex::new(HashMap::new()),
                 dropped_keywords: Mutex::new(BTreeSet::new()),
                 permanent: Mutex::new(HashMap::new()),
+                selections: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -437,6 +446,14 @@ impl Inner {
     /// Picks a connection: for `folder`, one that has it selected and is not too busy, else an
     /// idle one, else a new one; for any folder, the least busy.
     async fn slot(&self, folder: Option<&str>) -> StoreResult<Use> {
+        let spread = if folder.is_some() { usize::MAX } else { 1 };
+        self.slot_spread(folder, spread).await
+    }
+
+    /// [`Inner::slot`], except that while fewer than `spread` connections are open, a busy one
+    /// is not shared: another is opened. Past that, a new one is opened only when every
+    /// pipeline is full.
+    async fn slot_spread(&self, folder: Option<&str>, spread: usize) -> StoreResult<Use> {
         loop {
             let open = {
                 let mut pool = lock(&self.pool);
@@ -451,13 +468,17 @@ impl Inner {
                         .min_by_key(|s| s.load())
                         .cloned()
                 });
+                // Below `spread` connections a busy one is not shared: another is opened.
+                let eager = can_open && pool.slots.len() + pool.opening < spread;
                 let pick = match (&with_folder, &least) {
                     (Some(s), _) if s.load() < PIPELINE_DEPTH => Some(s.clone()),
                     (_, Some(s)) if s.load() == 0 => Some(s.clone()),
-                    (_, Some(s)) if folder.is_none() && s.load() < PIPELINE_DEPTH => {
+                    (_, Some(s)) if folder.is_none() && s.load() < PIPELINE_DEPTH && !eager => {
                         Some(s.clone())
                     }
-                    _ if can_open => None,
+                    _ if eager => None,
+                    // Work for any folder opens another when every pipeline is full.
+                    _ if can_open && folder.is_none() => None,
                     (Some(s), _) => Some(s.clone()),
                     (None, Some(s)) => Some(s.clone()),
                     (None, None) => None,
@@ -519,6 +540,11 @@ impl Inner {
     /// Raises the UIDNEXT that connections with `folder` selected remember, after an append
     /// that the server numbered `uid`.
     fn appended(&self, folder: &str, validity: u32, uid: u32) {
+        if let Some(selected) = lock(&self.selections).get_mut(folder)
+            && selected.validity == validity
+        {
+            selected.uid_next = selected.uid_next.max(uid.saturating_add(1));
+        }
         let pool = lock(&self.pool);
         for slot in &pool.slots {
             let mut selected = slot.selected.lock().unwrap_or_else(|e| e.into_inner());
@@ -531,9 +557,14 @@ impl Inner {
         }
     }
 
-    /// A connection for commands that need no selected folder and may be pipelined (APPEND).
+    /// A connection for commands that need no selected folder and may be pipelined.
     async fn any(&self) -> StoreResult<(Use, OwnedRwLockReadGuard<()>)> {
-        let slot = self.slot(None).await?;
+        self.any_spread(1).await
+    }
+
+    /// [`Inner::any`] over up to `spread` connections.
+    async fn any_spread(&self, spread: usize) -> StoreResult<(Use, OwnedRwLockReadGuard<()>)> {
+        let slot = self.slot_spread(None, spread).await?;
         let gate = slot.gate.clone().read_owned().await;
         Ok((slot, gate))
     }
@@ -547,7 +578,12 @@ impl Inner {
 
     /// A connection with `folder` selected, shared.
     async fn shared(&self, folder: &str) -> StoreResult<Shared> {
-        let slot = self.slot(Some(folder)).await?;
+        self.shared_spread(folder, usize::MAX).await
+    }
+
+    /// [`Inner::shared`] on at most `spread` connections (see [`Inner::slot_spread`]).
+    async fn shared_spread(&self, folder: &str, spread: usize) -> StoreResult<Shared> {
+        let slot = self.slot_spread(Some(folder), spread).await?;
         let gate = slot.gate.clone().read_owned().await;
         if let Some(selected) = slot.selected(folder) {
             return Ok(Shared {
@@ -636,6 +672,7 @@ impl Inner {
             )));
         }
         lock(&self.permanent).insert(folder.to_owned(), selected.permanent_flags.clone());
+        lock(&self.selections).insert(folder.to_owned(), selected.clone());
         Ok(selected)
     }
 
@@ -780,8 +817,8 @@ async fn fetch_bodies(slot: &Slot, uids: BTreeSet<u32>) -> StoreResult<HashMap<u
     if uids.is_empty() {
         return Ok(bodies);
     }
-    let set: Vec<String> = uids.iter().map(u32::to_string).collect();
-    let command = format!("UID FETCH {} (UID BODY.PEEK[])\r\n", set.join(","));
+    let set = wire::uid_set(&uids);
+    let command = format!("UID FETCH {set} (UID BODY.PEEK[])\r\n");
     let done = run(
         slot,
         vec![Piece::Text(command.into_bytes())],
@@ -789,7 +826,7 @@ async fn fetch_bodies(slot: &Slot, uids: BTreeSet<u32>) -> StoreResult<HashMap<u
     )
     .await?;
     if done.outcome != Outcome::Ok {
-        return Err(refused(&done, &format!("UID FETCH {}", set.join(","))));
+        return Err(refused(&done, &format!("UID FETCH {set}")));
     }
     for item in done.data {
         if let Untagged::Fetch(fetch) = item
@@ -832,13 +869,17 @@ fn refused(done: &Done, what: &str) -> StoreError {
 }
 
 /// A folder's change token. With QRESYNC, every change (a new message, a flag, an expunge)
-/// raises HIGHESTMODSEQ, so `UIDVALIDITY:HIGHESTMODSEQ` says it all and STATUS asks for
-/// nothing more; otherwise `UIDVALIDITY:HIGHESTMODSEQ:UIDNEXT:MESSAGES` (HIGHESTMODSEQ 0
-/// without CONDSTORE).
+/// raises HIGHESTMODSEQ, so `UIDVALIDITY:HIGHESTMODSEQ` tells whether anything changed and
+/// STATUS asks for nothing more; a listing adds `:UIDNEXT`, which lets the next listing ask
+/// only messages from there on for their size and date (see [`same_state`]). Otherwise
+/// `UIDVALIDITY:HIGHESTMODSEQ:UIDNEXT:MESSAGES` (HIGHESTMODSEQ 0 without CONDSTORE).
 fn token(status: &StatusItems, qresync: bool) -> Option<String> {
     let validity = status.uid_validity?;
     Some(match status.highest_modseq {
-        Some(modseq) if qresync && modseq > 0 => format!("{validity}:{modseq}"),
+        Some(modseq) if qresync && modseq > 0 => match status.uid_next {
+            Some(uid_next) => format!("{validity}:{modseq}:{uid_next}"),
+            None => format!("{validity}:{modseq}"),
+        },
         modseq => format!(
             "{validity}:{}:{}:{}",
             modseq.unwrap_or(0),
@@ -854,6 +895,22 @@ fn parse_token(token: &str) -> Option<(u32, u64)> {
     let validity = parts.next()?.parse().ok()?;
     let modseq = parts.next()?.parse().ok()?;
     Some((validity, modseq))
+}
+
+/// The UIDNEXT a token recorded, when it did.
+fn token_uid_next(token: &str) -> Option<u32> {
+    token.split(':').nth(2)?.parse().ok().filter(|&uid| uid > 0)
+}
+
+/// Whether the folder is as the token `since` saw it: with QRESYNC the same UIDVALIDITY and
+/// HIGHESTMODSEQ (the UIDNEXT a listing adds is not compared: STATUS does not ask for it);
+/// otherwise the same token.
+fn same_state(since: &str, current: &str, qresync: bool) -> bool {
+    if qresync {
+        parse_token(since).is_some_and(|state| Some(state) == parse_token(current))
+    } else {
+        since == current
+    }
 }
 
 /// The STATUS items a token needs.
@@ -884,31 +941,60 @@ struct PlannedListing<'a> {
     validity: u32,
     /// `CHANGEDSINCE` this HIGHESTMODSEQ (QRESYNC), or a full listing.
     modseq: Option<u64>,
+    /// With `modseq`, the UIDNEXT of the token's listing, when it recorded one: messages
+    /// below it were seen then, so only their flags are asked; only those from there on are
+    /// asked their size and date.
+    uid_next: Option<u32>,
 }
 
 impl PlannedListing<'_> {
-    fn fetch_command(&self) -> Vec<Piece> {
-        let command = match self.modseq {
-            Some(modseq) => {
-                format!("UID FETCH 1:* {LISTING_ITEMS} (CHANGEDSINCE {modseq} VANISHED)\r\n")
+    /// The UID FETCH commands of the listing: one, or with a known UIDNEXT two (flags of the
+    /// messages seen before, everything of the new ones). `u:4294967295` rather than `u:*`,
+    /// which would name the last message when no new one exists.
+    fn fetch_commands(&self) -> Vec<Vec<Piece>> {
+        let text = |command: String| vec![Piece::Text(command.into_bytes())];
+        match (self.modseq, self.uid_next) {
+            (Some(modseq), Some(uid_next)) => {
+                let mut commands = Vec::new();
+                if uid_next > 1 {
+                    commands.push(text(format!(
+                        "UID FETCH 1:{} (UID FLAGS) (CHANGEDSINCE {modseq} VANISHED)\r\n",
+                        uid_next - 1
+                    )));
+                }
+                commands.push(text(format!(
+                    "UID FETCH {uid_next}:{} {LISTING_ITEMS}\r\n",
+                    u32::MAX
+                )));
+                commands
             }
-            None => format!("UID FETCH 1:* {LISTING_ITEMS}\r\n"),
-        };
-        vec![Piece::Text(command.into_bytes())]
+            (Some(modseq), None) => vec![text(format!(
+                "UID FETCH 1:* {LISTING_ITEMS} (CHANGEDSINCE {modseq} VANISHED)\r\n"
+            ))],
+            (None, _) => vec![text(format!("UID FETCH 1:* {LISTING_ITEMS}\r\n"))],
+        }
+    }
+
+    fn fetch_count(&self) -> usize {
+        match (self.modseq, self.uid_next) {
+            (Some(_), Some(uid_next)) if uid_next > 1 => 2,
+            _ => 1,
+        }
     }
 }
 
 /// What a listing asks of each message.
 const LISTING_ITEMS: &str = "(UID FLAGS RFC822.SIZE INTERNALDATE)";
 
-/// The listing a UID FETCH of the folder `selected` answered: a full one, or with
-/// `incremental` the changes (and VANISHED UIDs) since the token's HIGHESTMODSEQ. An empty
-/// folder lists empty whatever its FETCH said, or without one (`None`).
+/// The listing the UID FETCHes of the folder `selected` answered: a full one, or with
+/// `incremental` the changes (and VANISHED UIDs) since the token's HIGHESTMODSEQ; then
+/// `Some(uid_next)` says that messages below that UID were asked their flags only. An empty
+/// folder lists empty whatever its FETCH said, or without one.
 fn listing_from(
     folder: &str,
     selected: &Selected,
-    fetched: Option<&Done>,
-    incremental: bool,
+    fetched: &[Done],
+    incremental: Option<Option<u32>>,
     qresync: bool,
 ) -> StoreResult<Listing> {
     let token = token(
@@ -920,47 +1006,53 @@ fn listing_from(
         },
         qresync,
     );
-    if selected.exists == 0 && !incremental {
+    if selected.exists == 0 && incremental.is_none() {
         return Ok(Listing::Full {
             items: Vec::new(),
             token,
         });
     }
-    let Some(fetched) = fetched else {
+    if fetched.is_empty() {
         return Err(StoreError::Transient(format!("{folder}: not listed")));
-    };
-    if fetched.outcome != Outcome::Ok {
-        return Err(refused(fetched, &format!("listing {folder}")));
     }
+    let flags_below = incremental.flatten().unwrap_or(0);
     let mut items = Vec::new();
+    let mut flags = Vec::new();
     let mut gone = Vec::new();
-    for item in &fetched.data {
-        match item {
-            Untagged::Fetch(fetch) => {
-                if let Some(info) = item_info(selected.validity, fetch) {
-                    items.push(info);
-                }
-            }
-            Untagged::Vanished { ranges } => {
-                // Nothing at or above UIDNEXT was ever known here.
-                let limit = selected.uid_next;
-                for (start, end) in ranges {
-                    for uid in *start..=(*end).min(limit) {
-                        gone.push(make_id(selected.validity, uid));
+    for done in fetched {
+        if done.outcome != Outcome::Ok {
+            return Err(refused(done, &format!("listing {folder}")));
+        }
+        for item in &done.data {
+            match item {
+                Untagged::Fetch(fetch) => match fetch.uid {
+                    Some(uid) if uid < flags_below => flags.push((
+                        make_id(selected.validity, uid),
+                        wire::parse_flags(fetch.flags.as_deref().unwrap_or_default()),
+                    )),
+                    _ => items.extend(item_info(selected.validity, fetch)),
+                },
+                Untagged::Vanished { ranges } => {
+                    // Nothing at or above UIDNEXT was ever known here.
+                    let limit = selected.uid_next;
+                    for (start, end) in ranges {
+                        for uid in *start..=(*end).min(limit) {
+                            gone.push(make_id(selected.validity, uid));
+                        }
                     }
                 }
+                _ => {}
             }
-            _ => {}
         }
     }
-    Ok(if incremental {
-        Listing::Changes {
+    Ok(match incremental {
+        Some(_) => Listing::Changes {
             changed: items,
+            flags,
             gone,
             token,
-        }
-    } else {
-        Listing::Full { items, token }
+        },
+        None => Listing::Full { items, token },
     })
 }
 
@@ -979,17 +1071,28 @@ impl ImapStore {
                     && selected.highest_modseq > 0
             })
             .map(|(_, modseq)| modseq);
+        let uid_next = modseq.and(since.and_then(token_uid_next));
         let plan = PlannedListing {
             index: 0,
             folder,
             validity: selected.validity,
             modseq,
+            uid_next,
         };
         if selected.exists == 0 && modseq.is_none() {
-            return listing_from(folder, &selected, None, false, qresync);
+            return listing_from(folder, &selected, &[], None, qresync);
         }
-        let fetched = run(&alone.slot, plan.fetch_command(), Collect::All).await?;
-        listing_from(folder, &selected, Some(&fetched), modseq.is_some(), qresync)
+        let mut fetched = Vec::new();
+        for fetch in plan.fetch_commands() {
+            fetched.push(run(&alone.slot, fetch, Collect::All).await?);
+        }
+        listing_from(
+            folder,
+            &selected,
+            &fetched,
+            modseq.map(|_| uid_next),
+            qresync,
+        )
     }
 }
 
@@ -1162,14 +1265,15 @@ impl Store for ImapStore {
             };
             let current = token(&status, qresync);
             if let (Some(since), Some(current)) = (since, &current)
-                && since == current
+                && same_state(since, current, qresync)
                 && status.highest_modseq.unwrap_or(0) > 0
             {
-                // Nothing changed: no EXAMINE, no FETCH.
+                // Nothing changed: no EXAMINE, no FETCH; the token stays as it was.
                 out[index] = Some(Ok(Listing::Changes {
                     changed: Vec::new(),
+                    flags: Vec::new(),
                     gone: Vec::new(),
-                    token: Some(current.clone()),
+                    token: Some(since.to_owned()),
                 }));
                 continue;
             }
@@ -1185,6 +1289,7 @@ impl Store for ImapStore {
                         && status.highest_modseq.unwrap_or(0) > 0
                 })
                 .map(|(_, modseq)| modseq);
+            let uid_next = modseq.and(since.and_then(token_uid_next));
             match inner.select_command(&caps, folder) {
                 Ok(select) => planned.push((
                     PlannedListing {
@@ -1192,6 +1297,7 @@ impl Store for ImapStore {
                         folder,
                         validity,
                         modseq,
+                        uid_next,
                     },
                     select,
                 )),
@@ -1207,16 +1313,20 @@ impl Store for ImapStore {
             let mut plans = Vec::new();
             for (plan, select) in planned {
                 commands.push(run(&alone.slot, select, Collect::All));
-                commands.push(run(&alone.slot, plan.fetch_command(), Collect::All));
+                for fetch in plan.fetch_commands() {
+                    commands.push(run(&alone.slot, fetch, Collect::All));
+                }
                 plans.push(plan);
             }
             let mut answers = futures::future::join_all(commands).await.into_iter();
             let mut selected_last = None;
             let mut again = Vec::new();
             for plan in &plans {
-                let (Some(examined), Some(fetched)) = (answers.next(), answers.next()) else {
+                let Some(examined) = answers.next() else {
                     break;
                 };
+                let fetched: Vec<StoreResult<Done>> =
+                    answers.by_ref().take(plan.fetch_count()).collect();
                 let selected = match inner.selected_from(plan.folder, &examined?) {
                     Ok(selected) => selected,
                     Err(error) => {
@@ -1226,7 +1336,7 @@ impl Store for ImapStore {
                     }
                 };
                 selected_last = Some(selected.clone());
-                let fetched = fetched?;
+                let fetched = fetched.into_iter().collect::<StoreResult<Vec<Done>>>()?;
                 if selected.validity != plan.validity
                     || (plan.modseq.is_some() && selected.highest_modseq == 0)
                 {
@@ -1236,8 +1346,8 @@ impl Store for ImapStore {
                 out[plan.index] = Some(listing_from(
                     plan.folder,
                     &selected,
-                    Some(&fetched),
-                    plan.modseq.is_some(),
+                    &fetched,
+                    plan.modseq.is_some().then_some(plan.uid_next),
                     qresync,
                 ));
             }
@@ -1340,6 +1450,7 @@ impl Store for ImapStore {
         let alone = inner.alone().await?;
         let caps = alone.slot.session.caps.clone();
         // No connection may keep the old folder selected.
+        lock(&inner.selections).remove(from);
         for slot in lock(&inner.pool).slots.iter() {
             if slot.selected(from).is_some() {
                 *lock(&slot.selected) = None;
@@ -1371,15 +1482,46 @@ impl Store for ImapStore {
         Err(refused(&done, &format!("renaming {from} to {to}")))
     }
 
+    async fn prepare_folders(&self, folders: &[&str]) -> StoreResult<()> {
+        // Without UIDPLUS every batch selects its folder anew (`prepare_appends`).
+        let inner = &self.inner;
+        if folders.is_empty() || !inner.caps().uidplus {
+            return Ok(());
+        }
+        let alone = inner.alone().await?;
+        let caps = alone.slot.session.caps.clone();
+        *lock(&alone.slot.selected) = None;
+        // Every SELECT goes out at once; each answer is remembered (`selected_from`), and the
+        // connection keeps the last folder selected when its SELECT succeeded.
+        let mut selects = Vec::new();
+        for folder in folders {
+            selects.push(run(
+                &alone.slot,
+                inner.select_command(&caps, folder)?,
+                Collect::All,
+            ));
+        }
+        let mut last = None;
+        for (folder, done) in folders.iter().zip(futures::future::join_all(selects).await) {
+            last = inner.selected_from(folder, &done?).ok();
+        }
+        *lock(&alone.slot.selected) = last;
+        Ok(())
+    }
+
     async fn prepare_appends(&self, folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>> {
         // SELECT rather than STATUS: it also tells which flags and keywords the folder keeps
-        // (PERMANENTFLAGS), which the appends that follow respect. With UIDPLUS, a connection
-        // that has the folder selected already serves without a new SELECT (one round trip
-        // less per batch): its UIDNEXT is raised by every APPENDUID ferry gets, and can only
-        // be lower than the server's, which makes a probe look at more candidates, never
-        // fewer.
+        // (PERMANENTFLAGS), which the appends that follow respect. With UIDPLUS, what an
+        // earlier SELECT of the folder said serves without a new one (one round trip less per
+        // batch; `prepare_folders` selects a run's new folders together): its UIDNEXT is
+        // raised by every APPENDUID ferry gets, and can only be lower than the server's, which
+        // makes a probe look at more candidates, never fewer.
+        let known = lock(&self.inner.selections).get(folder).cloned();
         let selected = if self.inner.caps().uidplus {
-            self.inner.shared(folder).await?.selected.clone()
+            match known {
+                Some(selected) => selected,
+                None => self.inner.shared(folder).await?.selected.clone(),
+            }
         } else {
             let (alone, selected) = self.inner.exclusive(folder).await?;
             drop(alone);
@@ -1425,7 +1567,9 @@ impl Store for ImapStore {
     ) -> StoreResult<Vec<Option<NativeId>>> {
         let inner = &self.inner;
         let name = inner.server_name(folder)?;
-        let (slot, _gate) = inner.any().await?;
+        // The server stores one APPEND after the other on a connection: appends in flight
+        // at once are spread over two, so two server processes store them.
+        let (slot, _gate) = inner.any_spread(APPEND_CONNECTIONS).await?;
         let caps = slot.session.caps.clone();
         let permanent = inner.permanent_flags(folder);
         // APPEND mailbox (flags) date {n+}<bytes> (flags) date {n+}<bytes> ... CRLF
@@ -1524,7 +1668,7 @@ impl Store for ImapStore {
         folder: &str,
         items: &[(&NativeId, &Flags)],
     ) -> StoreResult<Vec<StoreResult<()>>> {
-        let shared = self.inner.shared(folder).await?;
+        let shared = self.inner.shared_spread(folder, UPDATE_CONNECTIONS).await?;
         let validity = shared.selected.validity;
         // One UID STORE per distinct flag set, all sent at once.
         let mut groups: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
@@ -1580,7 +1724,7 @@ impl Store for ImapStore {
             // Without UID EXPUNGE each deletion checks what else is marked: one by one.
             return Ok(ferry_engine::store::delete_each(self, folder, ids).await);
         }
-        let shared = self.inner.shared(folder).await?;
+        let shared = self.inner.shared_spread(folder, UPDATE_CONNECTIONS).await?;
         let validity = shared.selected.validity;
         let mut uids = BTreeSet::new();
         let results: Vec<StoreResult<()>> = ids

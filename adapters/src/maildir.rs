@@ -554,6 +554,7 @@ impl Store for MaildirStore {
         {
             return Ok(Listing::Changes {
                 changed: Vec::new(),
+                flags: Vec::new(),
                 gone: Vec::new(),
                 token: Some(stamp.to_owned()),
             });

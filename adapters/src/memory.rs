@@ -453,6 +453,7 @@ impl Store for MemoryStore {
             if inner.change_tokens && since == Some(token.as_str()) {
                 return Ok(Listing::Changes {
                     changed: Vec::new(),
+                    flags: Vec::new(),
                     gone: Vec::new(),
                     token: Some(token),
                 });

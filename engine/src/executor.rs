@@ -755,10 +755,35 @@ impl<'a> Run<'a> {
                 }
                 Err(error) => return Err(RunError::on(Side::Source)(error)),
             };
+            // A change listing that tells flags of an item this journal does not know cannot
+            // be used (its size and date are missing): the folder is listed in full.
+            let unknown_flags = matches!(&listing, Listing::Changes { flags, .. }
+            if flags.iter().any(|(id, _)| {
+                !self
+                    .state
+                    .source
+                    .folders
+                    .get(path)
+                    .is_some_and(|known| known.items.contains_key(id))
+            }));
+            let listing = if unknown_flags {
+                let worker = self.worker();
+                match worker
+                    .retry(Side::Source, &mut events, || {
+                        worker.source.list_items(path, None)
+                    })
+                    .await
+                {
+                    Ok(listing) => listing,
+                    Err(error) => return Err(RunError::on(Side::Source)(error)),
+                }
+            } else {
+                listing
+            };
             // What is known of the folder is borrowed, never copied: a no-op run would
             // otherwise copy every folder's items.
             let known = self.state.source.folders.get(path).unwrap_or(&no_folder);
-            let (changed, gone, token) = match listing {
+            let (changed, flag_changes, gone, token) = match listing {
                 Listing::Full { items, token } => {
                     let present: BTreeSet<&NativeId> = items.iter().map(|i| &i.id).collect();
                     let gone: Vec<NativeId> = known
@@ -768,14 +793,25 @@ impl<'a> Run<'a> {
                         .filter(|id| !present.contains(id))
                         .cloned()
                         .collect();
-                    (items, gone, token)
+                    (items, Vec::new(), gone, token)
                 }
                 Listing::Changes {
                     changed,
+                    flags,
                     gone,
                     token,
-                } => (changed, gone, token),
+                } => (changed, flags, gone, token),
             };
+            for (id, flags) in flag_changes {
+                if known.items.get(&id).is_some_and(|k| k.flags != flags) {
+                    events.push(Event::FlagsSeen {
+                        side: Side::Source,
+                        folder: path.to_owned(),
+                        id,
+                        flags,
+                    });
+                }
+            }
             for id in gone {
                 // A change listing may name items this journal never saw.
                 if !known.items.contains_key(&id) && !known.unreadable.contains_key(&id) {
@@ -840,6 +876,11 @@ impl<'a> Run<'a> {
         self.ahead.0 += failed;
         self.ahead.1 |= paused;
         self.ahead.2 += counts;
+        // The new folders receive the copies that follow. A hint only: when it fails, each
+        // folder is prepared with its first batch instead, where a failure is retried and
+        // reported.
+        let created: Vec<&str> = ahead.create_folders.iter().map(String::as_str).collect();
+        let _ = self.target.prepare_folders(&created).await;
         Ok(())
     }
 
@@ -1275,9 +1316,10 @@ impl<'a> Run<'a> {
             let outcomes = {
                 let worker = self.worker();
                 let jobs = self.config.jobs.max(1);
-                let results: Vec<Vec<Event>> = futures::stream::iter(units.iter().map(|unit| {
+                let run_unit = |unit: &[usize]| {
                     let worker = &worker;
                     let intents = &intents;
+                    let unit = unit.to_vec();
                     async move {
                         let mut events = Vec::new();
                         if let [index] = unit.as_slice() {
@@ -1300,10 +1342,40 @@ impl<'a> Run<'a> {
                         }
                         events
                     }
-                }))
-                .buffer_unordered(jobs)
-                .collect()
-                .await;
+                };
+                // Flag changes and deletions go one folder after the other: a store that must
+                // select a folder for them (IMAP) then selects each once, where units taking
+                // turns on a connection would select them again and again.
+                let (updates, others): (Vec<&Vec<usize>>, Vec<&Vec<usize>>) =
+                    units.iter().partition(|unit| {
+                        unit.first().is_some_and(|&index| {
+                            matches!(
+                                intents[index],
+                                Action::SetFlags { .. } | Action::Delete { .. }
+                            )
+                        })
+                    });
+                let mut work: Vec<futures::future::LocalBoxFuture<'_, Vec<Event>>> = others
+                    .into_iter()
+                    .map(|unit| run_unit(unit).boxed_local())
+                    .collect();
+                if !updates.is_empty() {
+                    let run_unit = &run_unit;
+                    work.push(
+                        async move {
+                            let mut events = Vec::new();
+                            for unit in updates {
+                                events.extend(run_unit(unit).await);
+                            }
+                            events
+                        }
+                        .boxed_local(),
+                    );
+                }
+                let results: Vec<Vec<Event>> = futures::stream::iter(work)
+                    .buffer_unordered(jobs)
+                    .collect()
+                    .await;
                 let mut flush_events = Vec::new();
                 worker
                     .retry(Side::Target, &mut flush_events, || worker.target.flush())
@@ -1701,52 +1773,44 @@ impl Worker<'_> {
                 _ => {}
             }
         }
-        let called = if deletions.is_empty() {
-            self.retry(Side::Target, events, || {
-                self.target.set_flags_many(folder, &flags)
-            })
-            .await
+        // Flags first, then deletions: one selection of the folder serves both.
+        let flagged = if flags.is_empty() {
+            Vec::new()
         } else {
-            self.retry(Side::Target, events, || {
-                self.target.delete_many(folder, &deletions)
-            })
-            .await
+            let called = self
+                .retry(Side::Target, events, || {
+                    self.target.set_flags_many(folder, &flags)
+                })
+                .await;
+            update_results(called, flags.len(), folder, false)
         };
-        match called {
-            Ok(results) if results.len() == items.len() => items
-                .iter()
-                .zip(results)
-                .map(|(&(op, action), result)| {
-                    let result = match result {
-                        Ok(()) => Ok(None),
-                        Err(StoreError::NotFound(_)) if matches!(action, Action::Delete { .. }) => {
-                            Ok(None)
-                        }
-                        Err(error) => Err((class_of(&error), error.to_string())),
-                    };
-                    self.finish(op, action, result)
+        let deleted = if deletions.is_empty() {
+            Vec::new()
+        } else {
+            let called = self
+                .retry(Side::Target, events, || {
+                    self.target.delete_many(folder, &deletions)
                 })
-                .collect(),
-            Ok(results) => {
-                let reason = format!(
-                    "the target answered {} results for {} changes in {folder}",
-                    results.len(),
-                    items.len()
-                );
-                items
-                    .iter()
-                    .map(|&(op, action)| {
-                        self.finish(op, action, Err((FailureClass::Transient, reason.clone())))
-                    })
-                    .collect()
-            }
-            Err(error) => items
-                .iter()
-                .map(|&(op, action)| {
-                    self.finish(op, action, Err((class_of(&error), error.to_string())))
-                })
-                .collect(),
-        }
+                .await;
+            update_results(called, deletions.len(), folder, true)
+        };
+        let (mut flagged, mut deleted) = (flagged.into_iter(), deleted.into_iter());
+        items
+            .iter()
+            .map(|&(op, action)| {
+                let result = match action {
+                    Action::Delete { .. } => deleted.next(),
+                    _ => flagged.next(),
+                };
+                let result = result.unwrap_or_else(|| {
+                    Err((
+                        FailureClass::Transient,
+                        format!("no result for a change in {folder}"),
+                    ))
+                });
+                self.finish(op, action, result)
+            })
+            .collect()
     }
 
     /// Appends of one folder stored with one [`Store::append_many`]; their outcome events.
@@ -1994,21 +2058,16 @@ fn units(intents: &[Action], append_many: bool, update_many: bool) -> Vec<Vec<us
     const BYTES: u64 = 8 << 20;
     let mut units: Vec<Vec<usize>> = Vec::new();
     let mut open: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
-    // Flag updates and deletions of one folder: one unit each (a batch holds ≤ 256 actions).
-    let mut flags: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut deletions: BTreeMap<&str, usize> = BTreeMap::new();
+    // Flag updates and deletions of one folder: one unit (a batch holds ≤ 256 actions), so
+    // the folder is selected once for both.
+    let mut updates: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, action) in intents.iter().enumerate() {
         match action {
             Action::SetFlags { folder, .. } | Action::Delete { folder, .. } if update_many => {
-                let open = if matches!(action, Action::SetFlags { .. }) {
-                    &mut flags
-                } else {
-                    &mut deletions
-                };
-                match open.get(folder.as_str()) {
+                match updates.get(folder.as_str()) {
                     Some(&unit) => units[unit].push(index),
                     None => {
-                        open.insert(folder, units.len());
+                        updates.insert(folder, units.len());
                         units.push(vec![index]);
                     }
                 }
@@ -2071,6 +2130,34 @@ fn chunks(
         out.push(&items[start..]);
     }
     out
+}
+
+/// Each change's result from a `*_many` update call of `count` changes in `folder`; a
+/// deletion of something already gone counts as done.
+fn update_results(
+    called: Result<Vec<Result<(), StoreError>>, StoreError>,
+    count: usize,
+    folder: &str,
+    deletions: bool,
+) -> Vec<Result<Option<NativeId>, (FailureClass, String)>> {
+    match called {
+        Ok(results) if results.len() == count => results
+            .into_iter()
+            .map(|result| match result {
+                Ok(()) => Ok(None),
+                Err(StoreError::NotFound(_)) if deletions => Ok(None),
+                Err(error) => Err((class_of(&error), error.to_string())),
+            })
+            .collect(),
+        Ok(results) => {
+            let reason = format!(
+                "the target answered {} results for {count} changes in {folder}",
+                results.len()
+            );
+            vec![Err((FailureClass::Transient, reason)); count]
+        }
+        Err(error) => vec![Err((class_of(&error), error.to_string())); count],
+    }
 }
 
 fn class_of(error: &StoreError) -> FailureClass {

@@ -87,8 +87,12 @@ pub enum Listing {
     },
     /// Only what changed since the token given.
     Changes {
-        /// New items and items whose flags changed.
+        /// New items, and items whose flags or content changed.
         changed: Vec<ItemInfo>,
+        /// Items seen before whose flags may have changed and whose content did not (IMAP:
+        /// a UID's message never changes), told without their size and date. An id here
+        /// that the caller does not know means the listing cannot be used: list in full.
+        flags: Vec<(NativeId, Flags)>,
         /// Items that are gone.
         gone: Vec<NativeId>,
         /// The token for the next call.
@@ -191,6 +195,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Renames a folder. Succeeds if `from` is gone and `to` exists (a repeated rename).
     async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()>;
+
+    /// Says that items are about to be appended to these folders, so the store can learn at
+    /// once, for all of them, what [`Store::prepare_appends`] needs (IMAP selects them all in
+    /// one exchange instead of one folder after another). Only an optimisation: the default
+    /// does nothing, and an error means nothing was learned.
+    async fn prepare_folders(&self, _folders: &[&str]) -> StoreResult<()> {
+        Ok(())
+    }
 
     /// Decides, before `count` appends into `folder`, where each result could be found if its
     /// reply is lost: one call per folder and batch (for IMAP one `STATUS UIDNEXT`, shared by
