@@ -60,7 +60,24 @@ struct Inner {
     max_message_bytes: Option<u64>,
     /// Whether `list_items` answers with changes since a token.
     change_tokens: bool,
+    /// With `change_tokens`: whether a folder that changed lists only what may have changed,
+    /// as IMAP QRESYNC does, instead of in full.
+    change_listings: ChangeListings,
     append_many: bool,
+}
+
+/// How a memory store lists a folder that changed since the token given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChangeListings {
+    /// In full.
+    #[default]
+    Full,
+    /// Items from the token's next UID on in full, the flags of those before, and every UID
+    /// before that is gone (whether or not it ever existed), as QRESYNC's VANISHED (EARLIER).
+    Changes,
+    /// As `Changes`, except that a new item is told among the flags of items seen before:
+    /// a listing the caller cannot use, for testing that it lists the folder in full.
+    ChangesWithPhantom,
 }
 
 /// The in-memory store.
@@ -106,6 +123,7 @@ impl MemoryStore {
                 faults: Faults::default(),
                 steps: 0,
                 change_tokens: false,
+                change_listings: ChangeListings::Full,
                 append_many: false,
                 max_message_bytes: None,
             })),
@@ -132,6 +150,11 @@ impl MemoryStore {
     /// full.
     pub fn set_change_tokens(&self, on: bool) {
         self.lock().change_tokens = on;
+    }
+
+    /// How a folder that changed since the token given is listed (with change tokens).
+    pub fn set_change_listings(&self, listings: ChangeListings) {
+        self.lock().change_listings = listings;
     }
 
     /// Whether the executor may store several messages per call ([`Store::append_many`], one
@@ -455,6 +478,48 @@ impl Store for MemoryStore {
                     changed: Vec::new(),
                     flags: Vec::new(),
                     gone: Vec::new(),
+                    token: Some(token),
+                });
+            }
+            let since_next = since.and_then(|since| {
+                let mut parts = since.split(':');
+                let validity: u64 = parts.next()?.parse().ok()?;
+                let next_uid: u64 = parts.next()?.parse().ok()?;
+                (validity == entry.validity).then_some(next_uid)
+            });
+            if let (true, Some(since_next)) = (
+                inner.change_tokens && inner.change_listings != ChangeListings::Full,
+                since_next,
+            ) {
+                let id = |uid: u64| NativeId(format!("{}:{uid}", entry.validity));
+                let mut changed = Vec::new();
+                let mut flags = Vec::new();
+                for (&uid, item) in &entry.items {
+                    if uid < since_next {
+                        flags.push((id(uid), item.flags.clone()));
+                    } else {
+                        changed.push(ItemInfo {
+                            id: id(uid),
+                            size: item.bytes.len() as u64,
+                            flags: item.flags.clone(),
+                            date: item.date,
+                        });
+                    }
+                }
+                if inner.change_listings == ChangeListings::ChangesWithPhantom
+                    && let Some(unseen) = changed.pop()
+                {
+                    // Told as if seen before: the caller cannot know it.
+                    flags.push((unseen.id, unseen.flags));
+                }
+                let gone = (1..since_next)
+                    .filter(|uid| !entry.items.contains_key(uid))
+                    .map(id)
+                    .collect();
+                return Ok(Listing::Changes {
+                    changed,
+                    flags,
+                    gone,
                     token: Some(token),
                 });
             }

@@ -1795,22 +1795,22 @@ impl Worker<'_> {
             update_results(called, deletions.len(), folder, true)
         };
         let (mut flagged, mut deleted) = (flagged.into_iter(), deleted.into_iter());
-        items
-            .iter()
-            .map(|&(op, action)| {
-                let result = match action {
-                    Action::Delete { .. } => deleted.next(),
-                    _ => flagged.next(),
-                };
-                let result = result.unwrap_or_else(|| {
-                    Err((
-                        FailureClass::Transient,
-                        format!("no result for a change in {folder}"),
-                    ))
-                });
-                self.finish(op, action, result)
-            })
-            .collect()
+        let mut outcomes = Vec::with_capacity(items.len());
+        for &(op, action) in items {
+            let result = match action {
+                Action::Delete { .. } => deleted.next(),
+                _ => flagged.next(),
+            };
+            outcomes.push(match result {
+                Some(Err((FailureClass::Transient, _))) | None => {
+                    // Its reply may be what was lost: written again alone, with retries (a
+                    // deletion that already happened then finds nothing, and is done).
+                    self.write(op, action, events).await
+                }
+                Some(result) => self.finish(op, action, result),
+            });
+        }
+        outcomes
     }
 
     /// Appends of one folder stored with one [`Store::append_many`]; their outcome events.

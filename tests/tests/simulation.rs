@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_adapters::memory::{Faults, MemoryStore};
+use ferry_adapters::memory::{ChangeListings, Faults, MemoryStore};
 use ferry_engine::event::{Action, RunOutcome};
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::projection::deletions::Deletions;
@@ -327,6 +327,15 @@ fn simulate(seed: u64) -> Result<(), String> {
         // Half the seeds list with change tokens (as CONDSTORE, Graph delta or Maildir stamps).
         let tokens = world.rng.bool();
         world.source.set_change_tokens(tokens);
+        // Of those, two thirds list a changed folder as changes (as QRESYNC), and a third of
+        // these with an unusable one (flags of an item never seen) that must be relisted.
+        world
+            .source
+            .set_change_listings(match world.rng.usize(0..6) {
+                0 | 1 => ChangeListings::Full,
+                2..=4 => ChangeListings::Changes,
+                _ => ChangeListings::ChangesWithPhantom,
+            });
         // Half the seeds store several messages per call (as IMAP MULTIAPPEND).
         world.target.set_append_many(world.rng.bool());
         world.populate();
