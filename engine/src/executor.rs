@@ -661,7 +661,10 @@ impl<'a> Run<'a> {
     async fn observe_source_items(&mut self, folders: &[FolderInfo]) -> Result<(), RunError> {
         let copy_ahead = !self.options.dry_run && self.state.source.vanished.is_empty();
         let work = self.list_source_folders(folders).await?;
-        if copy_ahead && !self.stop.is_stopped() {
+        // Only copies made while reading need their folders now (a run with nothing new to
+        // read skips the plan this takes).
+        let reading = work.iter().any(|folder| !folder.to_read.is_empty());
+        if copy_ahead && reading && !self.stop.is_stopped() {
             self.create_folders_ahead().await?;
         }
         self.read_source_items(&work, copy_ahead).await
