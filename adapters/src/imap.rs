@@ -42,8 +42,10 @@ use wire::Naming;
 
 /// How deep a connection's pipeline may get before another connection is opened.
 const PIPELINE_DEPTH: usize = 48;
-/// Connections that appends in flight at once are spread over.
+/// Connections that appends in flight at once are spread over...
 const APPEND_CONNECTIONS: usize = 2;
+/// ...when one APPEND carries at least this many bytes.
+const APPEND_SPREAD_BYTES: usize = 256 << 10;
 /// Connections that flag changes and deletions open: each is a few bytes per message, and a
 /// session costs more than a kilobyte to open, so the folders' updates take turns on one.
 const UPDATE_CONNECTIONS: usize = 1;
@@ -1567,9 +1569,16 @@ impl Store for ImapStore {
     ) -> StoreResult<Vec<Option<NativeId>>> {
         let inner = &self.inner;
         let name = inner.server_name(folder)?;
-        // The server stores one APPEND after the other on a connection: appends in flight
-        // at once are spread over two, so two server processes store them.
-        let (slot, _gate) = inner.any_spread(APPEND_CONNECTIONS).await?;
+        // The server stores one APPEND after the other on a connection: large appends in
+        // flight at once are spread over two, so two server processes store them. Small ones
+        // are not worth the kilobyte a session costs to open.
+        let bytes: usize = messages.iter().map(|m| m.bytes.len()).sum();
+        let spread = if bytes >= APPEND_SPREAD_BYTES {
+            APPEND_CONNECTIONS
+        } else {
+            1
+        };
+        let (slot, _gate) = inner.any_spread(spread).await?;
         let caps = slot.session.caps.clone();
         let permanent = inner.permanent_flags(folder);
         // APPEND mailbox (flags) date {n+}<bytes> (flags) date {n+}<bytes> ... CRLF
