@@ -53,6 +53,8 @@ pub fn run(
         journal: Some(state.join("journal")),
         from_password_file: None,
         to_password_file: None,
+        from_password_command: None,
+        to_password_command: None,
         ca_file: None,
         insecure: false,
         key: key.clone(),

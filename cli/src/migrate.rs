@@ -36,6 +36,13 @@ pub struct PairArgs {
     /// Read the target's password from this file (or set FERRY_TO_PASSWORD).
     #[arg(long, value_name = "FILE")]
     pub to_password_file: Option<PathBuf>,
+    /// Run this shell command at every login to the source; what it prints is the password
+    /// or OAuth access token (so a helper that refreshes tokens keeps a long run logged in).
+    #[arg(long, value_name = "COMMAND", conflicts_with = "from_password_file")]
+    pub from_password_command: Option<String>,
+    /// The same for the target.
+    #[arg(long, value_name = "COMMAND", conflicts_with = "to_password_file")]
+    pub to_password_command: Option<String>,
     /// Also trust the CA certificates (PEM) in this file, for servers with a private CA.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -48,14 +55,25 @@ pub struct PairArgs {
 }
 
 impl PairArgs {
-    /// The password of one end: its file, else its environment variable, else none.
+    /// The password of one end: its file or command, else its environment variable, else none.
     fn secret(&self, side: Side) -> Option<ferry_adapters::imap::Secret> {
-        let (file, variable) = match side {
-            Side::Source => (&self.from_password_file, "FERRY_FROM_PASSWORD"),
-            Side::Target => (&self.to_password_file, "FERRY_TO_PASSWORD"),
+        let (file, command, variable) = match side {
+            Side::Source => (
+                &self.from_password_file,
+                &self.from_password_command,
+                "FERRY_FROM_PASSWORD",
+            ),
+            Side::Target => (
+                &self.to_password_file,
+                &self.to_password_command,
+                "FERRY_TO_PASSWORD",
+            ),
         };
         if let Some(file) = file {
             return Some(ferry_adapters::imap::Secret::File(file.clone()));
+        }
+        if let Some(command) = command {
+            return Some(ferry_adapters::imap::Secret::Command(command.clone()));
         }
         std::env::var(variable).ok().map(|value| {
             ferry_adapters::imap::Secret::Value(std::sync::Arc::new(zeroize::Zeroizing::new(value)))

@@ -545,3 +545,66 @@ fn a_folder_recreated_after_its_status_was_read_is_listed_in_full() {
         }
     });
 }
+
+// Goal: a password (or OAuth token) can come from a command, run again at every login, so a
+// helper that refreshes tokens keeps a long run logged in; a failing command is a clear error
+// that names the command and never prints the secret.
+// Method: the source's password comes from a script that counts its runs in a file; the run
+// copies everything, the script ran once per source session at least; then a script that
+// fails stops the run with its message.
+#[test]
+fn a_password_command_runs_at_every_login_and_its_failure_is_named() {
+    let pair = Pair::new(40, &[], &[]);
+    let counter = pair.dir.path().join("runs");
+    let helper = pair.dir.path().join("token-helper");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\nprintf '%s\\n' '{PASSWORD}'\n",
+            counter.display()
+        ),
+    )
+    .expect("helper");
+    let run = |command: &str, journal: &str| {
+        ferry(pair.dir.path())
+            .arg("migrate")
+            .args(["--from", &pair.source.uri(), "--to", &pair.target.uri()])
+            .arg("--journal")
+            .arg(pair.dir.path().join(journal))
+            .args(["--from-password-command", command])
+            .env("FERRY_TO_PASSWORD", PASSWORD)
+            .output()
+            .expect("running ferry")
+    };
+    let logins = || {
+        std::fs::read_to_string(pair.source.dir().join("dovecot.log"))
+            .expect("source log")
+            .lines()
+            .filter(|line| line.contains("imap-login: Info: Login:"))
+            .count()
+    };
+    let before = logins();
+    let out = run(&format!("sh '{}'", helper.display()), "j1");
+    let stdout = ok(&out);
+    assert_eq!(copied(&stdout), 40, "{stdout}");
+    // Every source session of the run logged in with what the command printed, which it
+    // printed anew for each.
+    let runs = std::fs::read_to_string(&counter)
+        .expect("counter")
+        .lines()
+        .count();
+    assert!(runs >= 1, "the command ran {runs} times");
+    assert_eq!(runs, logins() - before, "one command run per login");
+    pair.assert_same();
+
+    let failing = run("echo 'vault is sealed' >&2; exit 3", "j2");
+    assert!(!failing.status.success());
+    let stderr = String::from_utf8_lossy(&failing.stderr);
+    assert!(
+        stderr.contains("password command") && stderr.contains("vault is sealed"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(PASSWORD) && !String::from_utf8_lossy(&failing.stdout).contains(PASSWORD)
+    );
+}

@@ -44,14 +44,18 @@ pub enum AuthMethod {
     OAuthBearer,
 }
 
-/// Where the secret comes from. A file is read again at every login, so a token refreshed by
-/// another process mid-run is picked up by the next connection.
+/// Where the secret comes from. A file is read again, and a command run again, at every
+/// login, so a token refreshed mid-run (by another process, or by the command itself) is
+/// picked up by the next connection, which is also how a session ended for an expired token
+/// comes back.
 #[derive(Clone)]
 pub enum Secret {
     /// A password or token held in memory (from the environment).
     Value(Arc<Zeroizing<String>>),
     /// A file holding the password or token.
     File(PathBuf),
+    /// A shell command that prints the password or token (an OAuth helper, a vault client).
+    Command(String),
 }
 
 impl std::fmt::Debug for Secret {
@@ -59,6 +63,7 @@ impl std::fmt::Debug for Secret {
         match self {
             Secret::Value(_) => f.write_str("Secret(<hidden>)"),
             Secret::File(path) => write!(f, "Secret(file {})", path.display()),
+            Secret::Command(command) => write!(f, "Secret(command {command})"),
         }
     }
 }
@@ -78,6 +83,39 @@ impl Secret {
                 Ok(Zeroizing::new(
                     text.trim_end_matches(['\r', '\n']).to_owned(),
                 ))
+            }
+            Secret::Command(command) => {
+                // Its output is the secret: never shown. Its errors are, as the command's own.
+                let output = std::process::Command::new("/bin/sh")
+                    .args(["-c", command])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .map_err(|error| {
+                        StoreError::Unusable(format!(
+                            "cannot run the password command `{command}`: {error}"
+                        ))
+                    })?;
+                let text = Zeroizing::new(output.stdout);
+                if !output.status.success() {
+                    let stderr = String::from_utf8_lossy(&output.stderr);
+                    return Err(StoreError::Unusable(format!(
+                        "the password command `{command}` failed ({}): {}",
+                        output.status,
+                        stderr.trim()
+                    )));
+                }
+                let text = std::str::from_utf8(&text).map_err(|_| {
+                    StoreError::Unusable(format!(
+                        "the password command `{command}` printed something that is not UTF-8"
+                    ))
+                })?;
+                let secret = text.trim_end_matches(['\r', '\n']);
+                if secret.is_empty() {
+                    return Err(StoreError::Unusable(format!(
+                        "the password command `{command}` printed nothing"
+                    )));
+                }
+                Ok(Zeroizing::new(secret.to_owned()))
             }
         }
     }
@@ -463,8 +501,9 @@ async fn login(
     let Some(secret) = &endpoint.secret else {
         return Err(unusable(
             endpoint,
-            "no password: give it with --from-password-file / --to-password-file or \
-             FERRY_FROM_PASSWORD / FERRY_TO_PASSWORD",
+            "no password: give it with --from-password-file / --to-password-file, \
+             --from-password-command / --to-password-command, or FERRY_FROM_PASSWORD / \
+             FERRY_TO_PASSWORD",
         ));
     };
     let secret = secret.read()?;
