@@ -473,14 +473,15 @@ fn a_folder_recreated_after_its_status_was_read_is_listed_in_full() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Dovecot::start(&dir.path().join("server"), &[]);
     let mut user = server.client();
-    user.ok("CREATE \"Box\"");
-    for n in 0..3 {
-        user.append(
-            "Box",
-            "\\Seen",
-            format!("Subject: {n}\r\n\r\nbody {n}\r\n").as_bytes(),
-        );
-    }
+    // Creates Box and appends `count` messages to it.
+    let fill = |user: &mut ferry_tests::dovecot::Client, subject: &str, count: usize| {
+        user.ok("CREATE \"Box\"");
+        for n in 0..count {
+            let message = format!("Subject: {subject} {n}\r\n\r\n{subject} {n}\r\n");
+            user.append("Box", "", message.as_bytes());
+        }
+    };
+    fill(&mut user, "first", 3);
     let store = ImapStore::new(
         &server.uri(),
         &ImapOptions {
@@ -511,14 +512,7 @@ fn a_folder_recreated_after_its_status_was_read_is_listed_in_full() {
 
         let old = user.uid_validity("Box");
         user.ok("DELETE \"Box\"");
-        user.ok("CREATE \"Box\"");
-        for n in 0..2 {
-            user.append(
-                "Box",
-                "",
-                format!("Subject: new {n}\r\n\r\nnew {n}\r\n").as_bytes(),
-            );
-        }
+        fill(&mut user, "new", 2);
         let new = user.uid_validity("Box");
         assert_ne!(new, old);
 
