@@ -1173,8 +1173,21 @@ impl<'a> Run<'a> {
         if kept.is_empty() || self.ahead.1 {
             return Ok(());
         }
-        let plan = delta::delta(&self.state.source, &self.state.target, &self.options);
         let read: BTreeSet<&NativeId> = kept.iter().map(|(id, _)| id).collect();
+        // Planned for the contents just read alone: planning the whole state for every chunk
+        // would grow with the mailbox, chunk after chunk.
+        let contents: BTreeSet<ContentHash> = self
+            .state
+            .source
+            .folders
+            .get(folder)
+            .map(|known| {
+                read.iter()
+                    .filter_map(|id| known.items.get(*id).map(|item| item.content))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let plan = delta::delta_of(&self.state.source, &self.state.target, folder, &contents);
         let copies: Vec<delta::Copy> = plan
             .copies
             .into_iter()

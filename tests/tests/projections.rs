@@ -230,3 +230,59 @@ where
 {
     assert_eq!(format!("{:?}", fold::<P>(a)), format!("{:?}", fold::<P>(b)));
 }
+
+// Goal: planning the items of some contents of one folder (`delta_of`, what copies made while
+// reading use) plans exactly what the whole plan does for those items.
+// Method: for every source folder of the recorded journal, at every moment of it, and for
+// every subset of its contents taken one or two at a time, compare the copies, flag updates
+// and folder creations of `delta_of` with `delta`'s, filtered to those items.
+#[test]
+fn planning_some_contents_of_a_folder_plans_what_the_whole_plan_does() {
+    let (events, _) = record();
+    let mut checked = 0;
+    for end in 1..=events.len() {
+        let state = State::replay(&events[..end]);
+        let whole = delta(&state.source, &state.target, &RunOptions::default());
+        for (folder, known) in &state.source.folders {
+            let all: Vec<_> = known.items.values().map(|item| item.content).collect();
+            for pick in all.chunks(2) {
+                let contents: std::collections::BTreeSet<_> = pick.iter().copied().collect();
+                let part = ferry_engine::projection::delta::delta_of(
+                    &state.source,
+                    &state.target,
+                    folder,
+                    &contents,
+                );
+                let ours = |id: &ferry_engine::NativeId| {
+                    known
+                        .items
+                        .get(id)
+                        .is_some_and(|i| contents.contains(&i.content))
+                };
+                let copies: Vec<_> = whole
+                    .copies
+                    .iter()
+                    .filter(|c| &c.source_folder == folder && ours(&c.source_id))
+                    .collect();
+                assert_eq!(
+                    part.copies.iter().collect::<Vec<_>>(),
+                    copies,
+                    "{folder} at {end}"
+                );
+                let target_folder = part.copies.first().map(|c| c.folder.clone());
+                for update in &part.flag_updates {
+                    assert!(whole.flag_updates.contains(update), "{update:?}");
+                }
+                if let Some(target_folder) = target_folder {
+                    assert_eq!(
+                        part.create_folders.contains(&target_folder),
+                        whole.create_folders.contains(&target_folder)
+                    );
+                }
+                assert!(part.deletions.is_empty());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}

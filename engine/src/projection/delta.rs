@@ -152,134 +152,19 @@ impl FolderMap {
 pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -> Delta {
     let mut delta = Delta::default();
     let map = FolderMap::new(source, target);
-    let target_folder = |path: &str| map.target_folder(path);
-
-    // The target folders as they will be after the renames.
-    let mut view: BTreeMap<String, &TargetFolder> = target
-        .folders
-        .iter()
-        .map(|(path, folder)| (path.clone(), folder))
-        .collect();
-    detect_renames(source, &map, &mut view, &mut delta);
-
+    let view = renamed_view(source, target, &map, &mut delta);
     let mut mapped_targets = BTreeSet::new();
     for (source_path, folder) in &source.folders {
-        let target_path = target_folder(source_path);
+        let target_path = map.target_folder(source_path);
         mapped_targets.insert(target_path.clone());
-        let target_folder = view.get(&target_path).copied();
-        if target_folder.is_none() {
-            delta.create_folders.push(target_path.clone());
-        }
-
-        for (id, reason) in &folder.unreadable {
-            delta.skipped.push(Skip {
-                folder: source_path.clone(),
-                id: id.clone(),
-                reason: reason.clone(),
-            });
-        }
-
-        // Both sides grouped by content, each group in id order (the maps are iterated in id
-        // order and `by_content` keeps it), walked together in content order.
-        let mut sources: Vec<(ContentHash, (&NativeId, &SourceItem))> = folder
-            .items
-            .iter()
-            .map(|(id, item)| (item.content, (id, item)))
-            .collect();
-        by_content(&mut sources);
-        let mut all_targets: Vec<(ContentHash, (&NativeId, &TargetItem))> = target_folder
-            .map(|folder| {
-                folder
-                    .items
-                    .iter()
-                    .filter(|(_, item)| !item.altered)
-                    .map(|(id, item)| (item.content, (id, item)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        by_content(&mut all_targets);
-        // Target groups whose content no source item has, in content order.
-        let mut unmatched_targets: Vec<(&NativeId, &TargetItem)> = Vec::new();
-        let mut rest = all_targets.as_slice();
-
-        for group in sources.chunk_by(|a, b| a.0 == b.0) {
-            let content = &group[0].0;
-            let before = rest.partition_point(|(c, _)| c < content);
-            unmatched_targets.extend(rest[..before].iter().map(|(_, target)| *target));
-            rest = &rest[before..];
-            let same = rest.partition_point(|(c, _)| c == content);
-            let mut targets: Vec<(&NativeId, &TargetItem)> =
-                rest[..same].iter().map(|(_, target)| *target).collect();
-            rest = &rest[same..];
-            let mut unpaired_sources = Vec::new();
-            // First pair each source item with the target item copied from it.
-            for (_, (source_id, source_item)) in group {
-                let linked = targets.iter().position(|(_, target_item)| {
-                    target_item
-                        .source
-                        .as_ref()
-                        .is_some_and(|(f, i)| f == source_path && i == *source_id)
-                });
-                match linked {
-                    Some(index) => {
-                        let (target_id, target_item) = targets.remove(index);
-                        pair(
-                            &target_path,
-                            target_id,
-                            target_item,
-                            source_item,
-                            &mut delta,
-                        );
-                    }
-                    None => unpaired_sources.push((*source_id, *source_item)),
-                }
-            }
-            // Then the rest in id order: identical copies are interchangeable.
-            let mut targets = targets.into_iter();
-            for (source_id, source_item) in unpaired_sources {
-                match targets.next() {
-                    Some((target_id, target_item)) => {
-                        pair(
-                            &target_path,
-                            target_id,
-                            target_item,
-                            source_item,
-                            &mut delta,
-                        );
-                    }
-                    None => {
-                        if let Some(reason) = target.refused.get(&(target_path.clone(), *content)) {
-                            delta.skipped.push(Skip {
-                                folder: source_path.clone(),
-                                id: source_id.clone(),
-                                reason: reason.clone(),
-                            });
-                        } else {
-                            delta.copies.push(Copy {
-                                source_folder: source_path.clone(),
-                                source_id: source_id.clone(),
-                                folder: target_path.clone(),
-                                content: *content,
-                                size: source_item.size,
-                                flags: source_item.flags.clone(),
-                                date: source_item.date,
-                            });
-                        }
-                    }
-                }
-            }
-            if options.delete_removed && folder.listed {
-                for (target_id, target_item) in targets {
-                    delete_if_ours(&target_path, target_id, target_item, &mut delta);
-                }
-            }
-        }
-        unmatched_targets.extend(rest.iter().map(|(_, target)| *target));
-        if options.delete_removed && folder.listed {
-            for (target_id, target_item) in unmatched_targets {
-                delete_if_ours(&target_path, target_id, target_item, &mut delta);
-            }
-        }
+        plan_folder(
+            (source_path, folder),
+            (&target_path, view.get(&target_path).copied()),
+            target,
+            options,
+            None,
+            &mut delta,
+        );
     }
 
     // Target folders whose source folder is gone: only under --delete-removed, and only what
@@ -297,6 +182,165 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
         }
     }
     delta
+}
+
+/// What [`delta`] plans for the items of one source folder whose content is one of
+/// `contents`: its copies, flag updates and skips, and its target folder when that must be
+/// created; never deletions. The same as `delta`'s plan for those items, found without
+/// walking the other items and folders: for planning a chunk of items just read.
+pub fn delta_of(
+    source: &SourceState,
+    target: &TargetState,
+    folder: &str,
+    contents: &BTreeSet<ContentHash>,
+) -> Delta {
+    let mut delta = Delta::default();
+    let Some(source_folder) = source.folders.get(folder) else {
+        return delta;
+    };
+    let map = FolderMap::new(source, target);
+    let view = renamed_view(source, target, &map, &mut delta);
+    delta.renames.clear();
+    let target_path = map.target_folder(folder);
+    plan_folder(
+        (folder, source_folder),
+        (&target_path, view.get(&target_path).copied()),
+        target,
+        &RunOptions::default(),
+        Some(contents),
+        &mut delta,
+    );
+    delta
+}
+
+/// The target folders as they will be after the renames `delta` gets.
+fn renamed_view<'t>(
+    source: &SourceState,
+    target: &'t TargetState,
+    map: &FolderMap,
+    delta: &mut Delta,
+) -> BTreeMap<String, &'t TargetFolder> {
+    let mut view: BTreeMap<String, &TargetFolder> = target
+        .folders
+        .iter()
+        .map(|(path, folder)| (path.clone(), folder))
+        .collect();
+    detect_renames(source, map, &mut view, delta);
+    view
+}
+
+/// Plans one source folder against its target folder (`None`: still to be created), for
+/// every content or, with `only`, for those contents alone.
+fn plan_folder(
+    (source_path, folder): (&str, &crate::projection::source::SourceFolder),
+    (target_path, target_folder): (&str, Option<&TargetFolder>),
+    target: &TargetState,
+    options: &RunOptions,
+    only: Option<&BTreeSet<ContentHash>>,
+    delta: &mut Delta,
+) {
+    let wanted = |content: &ContentHash| only.is_none_or(|only| only.contains(content));
+    if target_folder.is_none() {
+        delta.create_folders.push(target_path.to_owned());
+    }
+    for (id, reason) in folder.unreadable.iter().filter(|_| only.is_none()) {
+        delta.skipped.push(Skip {
+            folder: source_path.to_owned(),
+            id: id.clone(),
+            reason: reason.clone(),
+        });
+    }
+
+    // Both sides grouped by content, each group in id order (the maps are iterated in id
+    // order and `by_content` keeps it), walked together in content order.
+    let mut sources: Vec<(ContentHash, (&NativeId, &SourceItem))> = folder
+        .items
+        .iter()
+        .filter(|(_, item)| wanted(&item.content))
+        .map(|(id, item)| (item.content, (id, item)))
+        .collect();
+    by_content(&mut sources);
+    let mut all_targets: Vec<(ContentHash, (&NativeId, &TargetItem))> = target_folder
+        .map(|folder| {
+            folder
+                .items
+                .iter()
+                .filter(|(_, item)| !item.altered && wanted(&item.content))
+                .map(|(id, item)| (item.content, (id, item)))
+                .collect()
+        })
+        .unwrap_or_default();
+    by_content(&mut all_targets);
+    // Target groups whose content no source item has, in content order.
+    let mut unmatched_targets: Vec<(&NativeId, &TargetItem)> = Vec::new();
+    let mut rest = all_targets.as_slice();
+
+    for group in sources.chunk_by(|a, b| a.0 == b.0) {
+        let content = &group[0].0;
+        let before = rest.partition_point(|(c, _)| c < content);
+        unmatched_targets.extend(rest[..before].iter().map(|(_, target)| *target));
+        rest = &rest[before..];
+        let same = rest.partition_point(|(c, _)| c == content);
+        let mut targets: Vec<(&NativeId, &TargetItem)> =
+            rest[..same].iter().map(|(_, target)| *target).collect();
+        rest = &rest[same..];
+        let mut unpaired_sources = Vec::new();
+        // First pair each source item with the target item copied from it.
+        for (_, (source_id, source_item)) in group {
+            let linked = targets.iter().position(|(_, target_item)| {
+                target_item
+                    .source
+                    .as_ref()
+                    .is_some_and(|(f, i)| f == source_path && i == *source_id)
+            });
+            match linked {
+                Some(index) => {
+                    let (target_id, target_item) = targets.remove(index);
+                    pair(target_path, target_id, target_item, source_item, delta);
+                }
+                None => unpaired_sources.push((*source_id, *source_item)),
+            }
+        }
+        // Then the rest in id order: identical copies are interchangeable.
+        let mut targets = targets.into_iter();
+        for (source_id, source_item) in unpaired_sources {
+            match targets.next() {
+                Some((target_id, target_item)) => {
+                    pair(target_path, target_id, target_item, source_item, delta);
+                }
+                None => {
+                    if let Some(reason) = target.refused.get(&(target_path.to_owned(), *content)) {
+                        delta.skipped.push(Skip {
+                            folder: source_path.to_owned(),
+                            id: source_id.clone(),
+                            reason: reason.clone(),
+                        });
+                    } else {
+                        delta.copies.push(Copy {
+                            source_folder: source_path.to_owned(),
+                            source_id: source_id.clone(),
+                            folder: target_path.to_owned(),
+                            content: *content,
+                            size: source_item.size,
+                            flags: source_item.flags.clone(),
+                            date: source_item.date,
+                        });
+                    }
+                }
+            }
+        }
+        if options.delete_removed && folder.listed {
+            for (target_id, target_item) in targets {
+                delete_if_ours(target_path, target_id, target_item, delta);
+            }
+        }
+    }
+    unmatched_targets.extend(rest.iter().map(|(_, target)| *target));
+    if options.delete_removed && folder.listed {
+        for (target_id, target_item) in unmatched_targets {
+            delete_if_ours(target_path, target_id, target_item, delta);
+        }
+    }
 }
 
 /// Sorts `(content, …)` entries by content, keeping the given order among equal contents.
