@@ -87,10 +87,9 @@ struct Inner {
     hashes: Mutex<HashMap<(String, u32, u32), ContentHash>>,
     /// Keywords the target could not keep, reported once per folder.
     dropped_keywords: Mutex<BTreeSet<(String, String)>>,
-    /// PERMANENTFLAGS of the folders selected, by path (`None`: the server did not say).
-    permanent: Mutex<HashMap<String, Option<Vec<String>>>>,
     /// What the latest SELECT of each folder said, by path, its UIDNEXT raised by every
-    /// APPENDUID since: what an append probe needs, on whichever connection.
+    /// APPENDUID since: what an append probe needs, on whichever connection, and the
+    /// folder's PERMANENTFLAGS.
     selections: Mutex<HashMap<String, Selected>>,
 }
 
@@ -387,7 +386,6 @@ impl ImapStore {
                 statuses: Mutex::new(HashMap::new()),
                 hashes: Mutex::new(HashMap::new()),
                 dropped_keywords: Mutex::new(BTreeSet::new()),
-                permanent: Mutex::new(HashMap::new()),
                 selections: Mutex::new(HashMap::new()),
             }),
         })
@@ -421,7 +419,9 @@ impl Inner {
 
     /// The folder's PERMANENTFLAGS as last selected.
     fn permanent_flags(&self, folder: &str) -> Option<Vec<String>> {
-        lock(&self.permanent).get(folder).cloned().flatten()
+        lock(&self.selections)
+            .get(folder)
+            .and_then(|selected| selected.permanent_flags.clone())
     }
 
     fn caps(&self) -> Caps {
@@ -539,23 +539,13 @@ impl Inner {
         }
     }
 
-    /// Raises the UIDNEXT that connections with `folder` selected remember, after an append
-    /// that the server numbered `uid`.
+    /// Raises the UIDNEXT the latest SELECT of `folder` said (what append probes read),
+    /// after an append that the server numbered `uid`.
     fn appended(&self, folder: &str, validity: u32, uid: u32) {
         if let Some(selected) = lock(&self.selections).get_mut(folder)
             && selected.validity == validity
         {
             selected.uid_next = selected.uid_next.max(uid.saturating_add(1));
-        }
-        let pool = lock(&self.pool);
-        for slot in &pool.slots {
-            let mut selected = slot.selected.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(selected) = selected.as_mut()
-                && selected.path == folder
-                && selected.validity == validity
-            {
-                selected.uid_next = selected.uid_next.max(uid.saturating_add(1));
-            }
         }
     }
 
@@ -643,7 +633,7 @@ impl Inner {
         Ok(pieces)
     }
 
-    /// What a SELECT or EXAMINE of `folder` answered; remembers its PERMANENTFLAGS.
+    /// What a SELECT or EXAMINE of `folder` answered; remembers it (`selections`).
     fn selected_from(&self, folder: &str, done: &Done) -> StoreResult<Selected> {
         if done.outcome != Outcome::Ok {
             return Err(refused(done, &format!("{} {folder}", self.select_verb())));
@@ -673,7 +663,6 @@ impl Inner {
                 "{folder}: the server gave no UIDVALIDITY, so its messages cannot be tracked"
             )));
         }
-        lock(&self.permanent).insert(folder.to_owned(), selected.permanent_flags.clone());
         lock(&self.selections).insert(folder.to_owned(), selected.clone());
         Ok(selected)
     }
@@ -949,7 +938,35 @@ struct PlannedListing<'a> {
     uid_next: Option<u32>,
 }
 
-impl PlannedListing<'_> {
+impl<'a> PlannedListing<'a> {
+    /// The listing of `folder` whose UIDVALIDITY and HIGHESTMODSEQ are these, asked since the
+    /// token `since`: changes since its HIGHESTMODSEQ when QRESYNC allows and the UIDVALIDITY
+    /// is the token's, else in full.
+    fn new(
+        (index, folder): (usize, &'a str),
+        (validity, highest_modseq): (u32, u64),
+        since: Option<&str>,
+        qresync: bool,
+    ) -> PlannedListing<'a> {
+        let modseq = since
+            .and_then(parse_token)
+            .filter(|&(was, modseq)| qresync && was == validity && modseq > 0 && highest_modseq > 0)
+            .map(|(_, modseq)| modseq);
+        PlannedListing {
+            index,
+            folder,
+            validity,
+            modseq,
+            uid_next: modseq.and(since.and_then(token_uid_next)),
+        }
+    }
+
+    /// What [`listing_from`] needs to know of the FETCHes: `None` for a full listing, else
+    /// the UIDNEXT below which only flags were asked.
+    fn incremental(&self) -> Option<Option<u32>> {
+        self.modseq.map(|_| self.uid_next)
+    }
+
     /// The UID FETCH commands of the listing: one, or with a known UIDNEXT two (flags of the
     /// messages seen before, everything of the new ones). `u:4294967295` rather than `u:*`,
     /// which would name the last message when no new one exists.
@@ -1064,37 +1081,19 @@ impl ImapStore {
     async fn list_selected(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
         let (alone, selected) = self.inner.exclusive(folder).await?;
         let qresync = alone.slot.session.caps.qresync;
-        let modseq = since
-            .and_then(parse_token)
-            .filter(|&(validity, modseq)| {
-                qresync
-                    && validity == selected.validity
-                    && modseq > 0
-                    && selected.highest_modseq > 0
-            })
-            .map(|(_, modseq)| modseq);
-        let uid_next = modseq.and(since.and_then(token_uid_next));
-        let plan = PlannedListing {
-            index: 0,
-            folder,
-            validity: selected.validity,
-            modseq,
-            uid_next,
-        };
-        if selected.exists == 0 && modseq.is_none() {
-            return listing_from(folder, &selected, &[], None, qresync);
-        }
-        let mut fetched = Vec::new();
-        for fetch in plan.fetch_commands() {
-            fetched.push(run(&alone.slot, fetch, Collect::All).await?);
-        }
-        listing_from(
-            folder,
-            &selected,
-            &fetched,
-            modseq.map(|_| uid_next),
+        let plan = PlannedListing::new(
+            (0, folder),
+            (selected.validity, selected.highest_modseq),
+            since,
             qresync,
-        )
+        );
+        let mut fetched = Vec::new();
+        if selected.exists > 0 || plan.incremental().is_some() {
+            for fetch in plan.fetch_commands() {
+                fetched.push(run(&alone.slot, fetch, Collect::All).await?);
+            }
+        }
+        listing_from(folder, &selected, &fetched, plan.incremental(), qresync)
     }
 }
 
@@ -1282,27 +1281,14 @@ impl Store for ImapStore {
             let Some(validity) = status.uid_validity else {
                 continue;
             };
-            let modseq = since
-                .and_then(parse_token)
-                .filter(|&(was, modseq)| {
-                    qresync
-                        && was == validity
-                        && modseq > 0
-                        && status.highest_modseq.unwrap_or(0) > 0
-                })
-                .map(|(_, modseq)| modseq);
-            let uid_next = modseq.and(since.and_then(token_uid_next));
+            let plan = PlannedListing::new(
+                (index, folder),
+                (validity, status.highest_modseq.unwrap_or(0)),
+                since,
+                qresync,
+            );
             match inner.select_command(&caps, folder) {
-                Ok(select) => planned.push((
-                    PlannedListing {
-                        index,
-                        folder,
-                        validity,
-                        modseq,
-                        uid_next,
-                    },
-                    select,
-                )),
+                Ok(select) => planned.push((plan, select)),
                 Err(error) => out[index] = Some(Err(error)),
             }
         }
@@ -1349,7 +1335,7 @@ impl Store for ImapStore {
                     plan.folder,
                     &selected,
                     &fetched,
-                    plan.modseq.is_some().then_some(plan.uid_next),
+                    plan.incremental(),
                     qresync,
                 ));
             }

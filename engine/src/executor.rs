@@ -263,6 +263,9 @@ type Prefetched = Mutex<BTreeMap<(String, NativeId), Vec<u8>>>;
 /// An item's id and bytes, kept after reading.
 type Kept = (NativeId, Vec<u8>);
 
+/// How one write ended: the target id it made, if any, or how and why it failed.
+type WriteResult = Result<Option<NativeId>, (FailureClass, String)>;
+
 /// One run of a migration.
 pub struct Run<'a> {
     source: &'a dyn Store,
@@ -760,26 +763,23 @@ impl<'a> Run<'a> {
             };
             // A change listing that tells flags of an item this journal does not know cannot
             // be used (its size and date are missing): the folder is listed in full.
+            let known_items = &self
+                .state
+                .source
+                .folders
+                .get(path)
+                .unwrap_or(&no_folder)
+                .items;
             let unknown_flags = matches!(&listing, Listing::Changes { flags, .. }
-            if flags.iter().any(|(id, _)| {
-                !self
-                    .state
-                    .source
-                    .folders
-                    .get(path)
-                    .is_some_and(|known| known.items.contains_key(id))
-            }));
+                if flags.iter().any(|(id, _)| !known_items.contains_key(id)));
             let listing = if unknown_flags {
                 let worker = self.worker();
-                match worker
+                worker
                     .retry(Side::Source, &mut events, || {
                         worker.source.list_items(path, None)
                     })
                     .await
-                {
-                    Ok(listing) => listing,
-                    Err(error) => return Err(RunError::on(Side::Source)(error)),
-                }
+                    .map_err(RunError::on(Side::Source))?
             } else {
                 listing
             };
@@ -875,10 +875,8 @@ impl<'a> Run<'a> {
             create_folders: plan.create_folders,
             ..Delta::default()
         };
-        let (failed, paused, counts) = self.carry_out(&ahead).await?;
-        self.ahead.0 += failed;
-        self.ahead.1 |= paused;
-        self.ahead.2 += counts;
+        let done = self.carry_out(&ahead).await?;
+        self.add_ahead(done);
         // The new folders receive the copies that follow. A hint only: when it fails, each
         // folder is prepared with its first batch instead, where a failure is retried and
         // reported.
@@ -1217,11 +1215,15 @@ impl<'a> Run<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        let (failed, paused, counts) = result?;
+        self.add_ahead(result?);
+        Ok(())
+    }
+
+    /// Counts what a carry-out made while observing wrote into [`Run::ahead`].
+    fn add_ahead(&mut self, (failed, paused, counts): (usize, bool, Counts)) {
         self.ahead.0 += failed;
         self.ahead.1 |= paused;
         self.ahead.2 += counts;
-        Ok(())
     }
 
     /// Carries out the plan in batches. Returns (failed writes, paused, what was written).
@@ -1736,12 +1738,7 @@ impl Worker<'_> {
     }
 
     /// The outcome event of a write (and the note for the progress display).
-    fn finish(
-        &self,
-        op: OpId,
-        action: &Action,
-        result: Result<Option<NativeId>, (FailureClass, String)>,
-    ) -> Event {
+    fn finish(&self, op: OpId, action: &Action, result: WriteResult) -> Event {
         match result {
             Ok(id) => {
                 match action {
@@ -1791,7 +1788,7 @@ impl Worker<'_> {
         }
         // Flags first, then deletions: one selection of the folder serves both.
         let flagged = if flags.is_empty() {
-            Vec::new()
+            Ok(Vec::new())
         } else {
             let called = self
                 .retry(Side::Target, events, || {
@@ -1801,7 +1798,7 @@ impl Worker<'_> {
             update_results(called, flags.len(), folder, false)
         };
         let deleted = if deletions.is_empty() {
-            Vec::new()
+            Ok(Vec::new())
         } else {
             let called = self
                 .retry(Side::Target, events, || {
@@ -1810,20 +1807,24 @@ impl Worker<'_> {
                 .await;
             update_results(called, deletions.len(), folder, true)
         };
-        let (mut flagged, mut deleted) = (flagged.into_iter(), deleted.into_iter());
         let mut outcomes = Vec::with_capacity(items.len());
+        let (mut flagged, mut deleted) = (flagged.map(Vec::into_iter), deleted.map(Vec::into_iter));
         for &(op, action) in items {
-            let result = match action {
-                Action::Delete { .. } => deleted.next(),
-                _ => flagged.next(),
+            let results = match action {
+                Action::Delete { .. } => &mut deleted,
+                _ => &mut flagged,
             };
-            outcomes.push(match result {
-                Some(Err((FailureClass::Transient, _))) | None => {
-                    // Its reply may be what was lost: written again alone, with retries (a
-                    // deletion that already happened then finds nothing, and is done).
-                    self.write(op, action, events).await
-                }
-                Some(result) => self.finish(op, action, result),
+            outcomes.push(match results {
+                // The call as a whole failed, after its retries: so does each change.
+                Err(failure) => self.finish(op, action, Err(failure.clone())),
+                Ok(results) => match results.next() {
+                    Some(Err((FailureClass::Transient, _))) | None => {
+                        // Its reply may be what was lost: written again alone, with retries
+                        // (a deletion that already happened then finds nothing, and is done).
+                        self.write(op, action, events).await
+                    }
+                    Some(result) => self.finish(op, action, result),
+                },
             });
         }
         outcomes
@@ -1956,7 +1957,7 @@ impl Worker<'_> {
         date: Option<Millis>,
         probe: &str,
         events: &mut Vec<Event>,
-    ) -> Result<Option<NativeId>, (FailureClass, String)> {
+    ) -> WriteResult {
         let _permit = self.bytes_permit(size).await;
         let bytes = self
             .read_source(source_folder, source_id, content, size, events)
@@ -2028,7 +2029,7 @@ impl Worker<'_> {
         probe: &crate::store::AppendProbe,
         content: &ContentHash,
         events: &mut Vec<Event>,
-    ) -> Result<Option<NativeId>, (FailureClass, String)> {
+    ) -> WriteResult {
         let mut attempt = 0;
         loop {
             // Throttling is retried inside (nothing was written); a transient failure is not,
@@ -2148,31 +2149,31 @@ fn chunks(
     out
 }
 
-/// Each change's result from a `*_many` update call of `count` changes in `folder`; a
-/// deletion of something already gone counts as done.
+/// Each change's result from a `*_many` update call of `count` changes in `folder` (a
+/// deletion of something already gone counts as done), or the failure of the call as a whole.
 fn update_results(
     called: Result<Vec<Result<(), StoreError>>, StoreError>,
     count: usize,
     folder: &str,
     deletions: bool,
-) -> Vec<Result<Option<NativeId>, (FailureClass, String)>> {
+) -> Result<Vec<WriteResult>, (FailureClass, String)> {
     match called {
-        Ok(results) if results.len() == count => results
+        Ok(results) if results.len() == count => Ok(results
             .into_iter()
             .map(|result| match result {
                 Ok(()) => Ok(None),
                 Err(StoreError::NotFound(_)) if deletions => Ok(None),
                 Err(error) => Err((class_of(&error), error.to_string())),
             })
-            .collect(),
-        Ok(results) => {
-            let reason = format!(
+            .collect()),
+        Ok(results) => Err((
+            FailureClass::Transient,
+            format!(
                 "the target answered {} results for {count} changes in {folder}",
                 results.len()
-            );
-            vec![Err((FailureClass::Transient, reason)); count]
-        }
-        Err(error) => vec![Err((class_of(&error), error.to_string())); count],
+            ),
+        )),
+        Err(error) => Err((class_of(&error), error.to_string())),
     }
 }
 
