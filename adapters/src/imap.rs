@@ -601,6 +601,11 @@ impl Inner {
     async fn exclusive(&self, folder: &str) -> StoreResult<(Alone, Selected)> {
         let slot = self.slot(Some(folder)).await?;
         let gate = slot.gate.clone().write_owned().await;
+        // Listings and hash lookups run here: QRESYNC, if still to enable, goes out with the
+        // SELECT, which then reports HIGHESTMODSEQ.
+        if let Some(enable) = slot.session.take_enable() {
+            run(&slot, enable, Collect::All).await?;
+        }
         // Selected again even when it is, for fresh figures (UIDNEXT, HIGHESTMODSEQ).
         let selected = self.select(&slot, folder).await?;
         Ok((Alone { slot, _gate: gate }, selected))
@@ -608,7 +613,7 @@ impl Inner {
 
     /// SELECT (target) or EXAMINE (source); the caller holds the connection alone.
     async fn select(&self, slot: &Slot, folder: &str) -> StoreResult<Selected> {
-        let pieces = self.select_command(&slot.session.caps, folder)?;
+        let pieces = self.select_command(&slot.session.caps, folder, None)?;
         *lock(&slot.selected) = None;
         let done = run(slot, pieces, Collect::All).await?;
         let selected = self.selected_from(folder, &done)?;
@@ -620,12 +625,26 @@ impl Inner {
         if self.read_only { "EXAMINE" } else { "SELECT" }
     }
 
-    fn select_command(&self, caps: &Caps, folder: &str) -> StoreResult<Vec<Piece>> {
+    /// SELECT or EXAMINE of `folder`; with `since` (QRESYNC), also asking for the changes
+    /// since that UIDVALIDITY and HIGHESTMODSEQ.
+    fn select_command(
+        &self,
+        caps: &Caps,
+        folder: &str,
+        since: Option<Since>,
+    ) -> StoreResult<Vec<Piece>> {
         let name = self.server_name(folder)?;
         let mut line = format!("{} ", self.select_verb()).into_bytes();
         let mut pieces = Vec::new();
         wire::quoted_or_literal(&mut pieces, &mut line, &name, caps);
-        if caps.condstore && !caps.qresync {
+        if let (Some(since), true) = (since, caps.qresync) {
+            let known = match since.known_below {
+                0 | 1 => String::new(),
+                below => format!(" 1:{}", below - 1),
+            };
+            let (validity, modseq) = (since.validity, since.modseq);
+            line.extend_from_slice(format!(" (QRESYNC ({validity} {modseq}{known}))").as_bytes());
+        } else if caps.condstore && !caps.qresync {
             line.extend_from_slice(b" (CONDSTORE)");
         }
         line.extend_from_slice(b"\r\n");
@@ -682,7 +701,7 @@ impl Inner {
         let alone = self.alone().await?;
         let caps = alone.slot.session.caps.clone();
         let name = self.server_name(folder)?;
-        let items = format!(" ({})", status_items(&caps));
+        let items = format!(" ({})", status_items(&caps, self.read_only));
         let done = run(
             &alone.slot,
             self.command(&caps, "STATUS", &name, &items),
@@ -904,9 +923,13 @@ fn same_state(since: &str, current: &str, qresync: bool) -> bool {
     }
 }
 
-/// The STATUS items a token needs.
-fn status_items(caps: &Caps) -> &'static str {
-    if caps.qresync {
+/// The STATUS items a token needs. A source (`listed`) also asks UIDNEXT under QRESYNC: a
+/// changed folder whose UIDNEXT is still the one its last listing recorded has no new message,
+/// so its listing asks for none.
+fn status_items(caps: &Caps, listed: bool) -> &'static str {
+    if caps.qresync && listed {
+        "UIDVALIDITY UIDNEXT HIGHESTMODSEQ"
+    } else if caps.qresync {
         "UIDVALIDITY HIGHESTMODSEQ"
     } else if caps.condstore {
         "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ"
@@ -924,6 +947,15 @@ fn item_info(validity: u32, fetch: &conn::FetchItem) -> Option<ItemInfo> {
     })
 }
 
+/// What a QRESYNC EXAMINE asks for changes since: the folder's UIDVALIDITY and
+/// HIGHESTMODSEQ then, and the UID below which messages were known.
+#[derive(Debug, Clone, Copy)]
+struct Since {
+    validity: u32,
+    modseq: u64,
+    known_below: u32,
+}
+
 /// A listing whose commands were planned from the folder's STATUS before they were sent.
 struct PlannedListing<'a> {
     index: usize,
@@ -936,6 +968,13 @@ struct PlannedListing<'a> {
     /// below it were seen then, so only their flags are asked; only those from there on are
     /// asked their size and date.
     uid_next: Option<u32>,
+    /// With `uid_next`, in a listing planned from STATUS: the EXAMINE itself asks for the
+    /// changes (`QRESYNC (UIDVALIDITY HIGHESTMODSEQ)`), so its answer carries the flags of
+    /// the changed messages and the VANISHED UIDs, and no FETCH asks for them.
+    in_select: bool,
+    /// Whether the new messages (from `uid_next` on) are asked for: not when STATUS gave the
+    /// UIDNEXT the token recorded; the EXAMINE must then confirm that none arrived.
+    new_messages: bool,
 }
 
 impl<'a> PlannedListing<'a> {
@@ -958,7 +997,40 @@ impl<'a> PlannedListing<'a> {
             validity,
             modseq,
             uid_next: modseq.and(since.and_then(token_uid_next)),
+            in_select: false,
+            new_messages: true,
         }
+    }
+
+    /// The plan for a listing whose EXAMINE goes out with its FETCH (see `in_select`), given
+    /// the UIDNEXT the folder's STATUS gave, if it did.
+    fn in_select(mut self, status_uid_next: Option<u32>) -> PlannedListing<'a> {
+        if let Some(uid_next) = self.uid_next {
+            self.in_select = true;
+            self.new_messages = status_uid_next.is_none_or(|status| status > uid_next);
+        }
+        self
+    }
+
+    /// The QRESYNC parameter of the EXAMINE, when it asks for the changes: UIDVALIDITY,
+    /// HIGHESTMODSEQ and the UIDs known (those below the token's UIDNEXT), so that new
+    /// messages, which their own FETCH lists, are not also reported as changed.
+    fn select_since(&self) -> Option<Since> {
+        let (modseq, uid_next) = (self.modseq?, self.uid_next?);
+        self.in_select.then_some(Since {
+            validity: self.validity,
+            modseq,
+            known_below: uid_next,
+        })
+    }
+
+    /// Whether the EXAMINE's answer `selected` confirms what the FETCHes assumed: the same
+    /// UIDVALIDITY, a HIGHESTMODSEQ for changes since one, and no new message when none
+    /// was asked for.
+    fn confirmed_by(&self, selected: &Selected) -> bool {
+        selected.validity == self.validity
+            && (self.modseq.is_none() || selected.highest_modseq > 0)
+            && (self.new_messages || self.uid_next.is_some_and(|u| selected.uid_next <= u))
     }
 
     /// What [`listing_from`] needs to know of the FETCHes: `None` for a full listing, else
@@ -973,6 +1045,16 @@ impl<'a> PlannedListing<'a> {
     fn fetch_commands(&self) -> Vec<Vec<Piece>> {
         let text = |command: String| vec![Piece::Text(command.into_bytes())];
         match (self.modseq, self.uid_next) {
+            (Some(_), Some(uid_next)) if self.in_select => {
+                if self.new_messages {
+                    vec![text(format!(
+                        "UID FETCH {uid_next}:{} {LISTING_ITEMS}\r\n",
+                        u32::MAX
+                    ))]
+                } else {
+                    Vec::new()
+                }
+            }
             (Some(modseq), Some(uid_next)) => {
                 let mut commands = Vec::new();
                 if uid_next > 1 {
@@ -995,10 +1077,7 @@ impl<'a> PlannedListing<'a> {
     }
 
     fn fetch_count(&self) -> usize {
-        match (self.modseq, self.uid_next) {
-            (Some(_), Some(uid_next)) if uid_next > 1 => 2,
-            _ => 1,
-        }
+        self.fetch_commands().len()
     }
 }
 
@@ -1120,7 +1199,7 @@ impl Store for ImapStore {
         let inner = &self.inner;
         let alone = inner.alone().await?;
         let caps = alone.slot.session.caps.clone();
-        let status_items = status_items(&caps);
+        let status_items = status_items(&caps, inner.read_only);
         let with_status = caps.list_extended && caps.list_status;
         let mut returns = Vec::new();
         if caps.special_use && caps.list_extended {
@@ -1286,8 +1365,9 @@ impl Store for ImapStore {
                 (validity, status.highest_modseq.unwrap_or(0)),
                 since,
                 qresync,
-            );
-            match inner.select_command(&caps, folder) {
+            )
+            .in_select(status.uid_next);
+            match inner.select_command(&caps, folder, plan.select_since()) {
                 Ok(select) => planned.push((plan, select)),
                 Err(error) => out[index] = Some(Err(error)),
             }
@@ -1306,7 +1386,17 @@ impl Store for ImapStore {
                 }
                 plans.push(plan);
             }
-            let mut answers = futures::future::join_all(commands).await.into_iter();
+            let enable = alone.slot.session.take_enable();
+            let enabled = async {
+                match enable {
+                    Some(enable) => run(&alone.slot, enable, Collect::All).await.map(drop),
+                    None => Ok(()),
+                }
+            };
+            let (enabled, answers) =
+                futures::future::join(enabled, futures::future::join_all(commands)).await;
+            enabled?;
+            let mut answers = answers.into_iter();
             let mut selected_last = None;
             let mut again = Vec::new();
             for plan in &plans {
@@ -1315,7 +1405,8 @@ impl Store for ImapStore {
                 };
                 let fetched: Vec<StoreResult<Done>> =
                     answers.by_ref().take(plan.fetch_count()).collect();
-                let selected = match inner.selected_from(plan.folder, &examined?) {
+                let examined = examined?;
+                let selected = match inner.selected_from(plan.folder, &examined) {
                     Ok(selected) => selected,
                     Err(error) => {
                         selected_last = None;
@@ -1324,12 +1415,14 @@ impl Store for ImapStore {
                     }
                 };
                 selected_last = Some(selected.clone());
-                let fetched = fetched.into_iter().collect::<StoreResult<Vec<Done>>>()?;
-                if selected.validity != plan.validity
-                    || (plan.modseq.is_some() && selected.highest_modseq == 0)
-                {
+                let mut fetched = fetched.into_iter().collect::<StoreResult<Vec<Done>>>()?;
+                if !plan.confirmed_by(&selected) {
                     again.push(plan.index);
                     continue;
+                }
+                if plan.in_select {
+                    // The changes came with the EXAMINE.
+                    fetched.insert(0, examined);
                 }
                 out[plan.index] = Some(listing_from(
                     plan.folder,
@@ -1485,7 +1578,7 @@ impl Store for ImapStore {
         for folder in folders {
             selects.push(run(
                 &alone.slot,
-                inner.select_command(&caps, folder)?,
+                inner.select_command(&caps, folder, None)?,
                 Collect::All,
             ));
         }

@@ -540,6 +540,133 @@ fn a_folder_recreated_after_its_status_was_read_is_listed_in_full() {
     });
 }
 
+// Goal: a change listing asks for new messages only when the folder's STATUS shows some (its
+// UIDNEXT moved since the last listing), and a message that arrives after that STATUS was read
+// is still listed, not skipped by a listing that asked for changed flags only.
+// Method: list a folder, re-flag one message, read the folder list (STATUS: changed, same
+// UIDNEXT); list again: the flag change and nothing new. Re-flag again, read the folder list,
+// then append a message before listing: the listing must carry the new message, and the
+// listing after it must find nothing more.
+#[test]
+fn a_message_arriving_after_the_status_was_read_is_listed() {
+    use ferry_adapters::imap::{ImapOptions, ImapStore, Secret};
+    use ferry_engine::store::{Listing, Store};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Dovecot::start(&dir.path().join("server"), &[]);
+    let mut user = server.client();
+    user.ok("CREATE \"Box\"");
+    for n in 0..3 {
+        let message = format!("Subject: old {n}\r\n\r\nold {n}\r\n");
+        user.append("Box", "", message.as_bytes());
+    }
+    let store = ImapStore::new(
+        &server.uri(),
+        &ImapOptions {
+            secret: Some(Secret::Value(std::sync::Arc::new(
+                PASSWORD.to_owned().into(),
+            ))),
+            ca_file: None,
+            insecure: false,
+            read_only: true,
+        },
+    )
+    .expect("store");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let flag = |user: &mut ferry_tests::dovecot::Client, uid: u32| {
+        user.ok("SELECT \"Box\"");
+        user.ok(&format!("UID STORE {uid} +FLAGS.SILENT (\\Flagged)"));
+        user.ok("UNSELECT");
+    };
+    runtime.block_on(async {
+        store.list_folders().await.expect("folders");
+        let Listing::Full { items, token } = store.list_items("Box", None).await.expect("list")
+        else {
+            panic!("a first listing is full");
+        };
+        assert_eq!(items.len(), 3);
+        let validity = user.uid_validity("Box");
+
+        // Flags changed, nothing new.
+        flag(&mut user, 2);
+        store.list_folders().await.expect("folders");
+        let listed = store
+            .list_items("Box", token.as_deref())
+            .await
+            .expect("list");
+        let Listing::Changes {
+            changed,
+            flags,
+            gone,
+            token,
+        } = listed
+        else {
+            panic!("a change listing: {listed:?}");
+        };
+        assert!(
+            changed.is_empty() && gone.is_empty(),
+            "{changed:?} {gone:?}"
+        );
+        assert_eq!(flags.len(), 1, "{flags:?}");
+        assert_eq!(flags[0].0.0, format!("{validity}:2"));
+        assert!(
+            flags[0].1.to_string().contains("\\Flagged"),
+            "{:?}",
+            flags[0].1
+        );
+
+        // Flags changed, the STATUS read, then a new message.
+        flag(&mut user, 3);
+        store.list_folders().await.expect("folders");
+        user.append("Box", "", b"Subject: late\r\n\r\nlate\r\n");
+        let listed = store
+            .list_items("Box", token.as_deref())
+            .await
+            .expect("list");
+        let (changed, flags, token) = match listed {
+            Listing::Changes {
+                changed,
+                flags,
+                token,
+                ..
+            } => (changed, flags, token),
+            Listing::Full { items, token } => (items, Vec::new(), token),
+        };
+        let ids: Vec<&str> = changed.iter().map(|item| item.id.0.as_str()).collect();
+        assert!(
+            ids.contains(&format!("{validity}:4").as_str()),
+            "the late message must be listed: {ids:?}"
+        );
+        assert!(
+            flags.iter().any(|(id, _)| id.0 == format!("{validity}:3"))
+                || ids.contains(&format!("{validity}:3").as_str()),
+            "the flag change must be listed: {flags:?} {ids:?}"
+        );
+
+        // Nothing after that.
+        store.list_folders().await.expect("folders");
+        let listed = store
+            .list_items("Box", token.as_deref())
+            .await
+            .expect("list");
+        match listed {
+            Listing::Changes {
+                changed,
+                flags,
+                gone,
+                ..
+            } => assert!(
+                changed.is_empty() && flags.is_empty() && gone.is_empty(),
+                "{changed:?} {flags:?} {gone:?}"
+            ),
+            other => panic!("nothing changed: {other:?}"),
+        }
+    });
+}
+
 // Goal: a password (or OAuth token) can come from a command, run again at every login, so a
 // helper that refreshes tokens keeps a long run logged in; a failing command is a clear error
 // that names the command and never prints the secret.

@@ -209,6 +209,20 @@ pub struct Session {
     /// The personal namespace's prefix (e.g. `INBOX.` on Courier and Cyrus) and delimiter.
     pub prefix: String,
     pub delimiter: Option<char>,
+    /// QRESYNC is offered and not yet enabled on this session: it is enabled with the first
+    /// command that needs it ([`Session::take_enable`]). A session that only copies or
+    /// updates never needs it, and without it the server adds no `[CLOSED]` per SELECT.
+    qresync_pending: std::sync::atomic::AtomicBool,
+}
+
+impl Session {
+    /// `ENABLE QRESYNC`, the first time a caller asks on this session; to be sent before
+    /// (pipelined with) the command that needs QRESYNC.
+    pub fn take_enable(&self) -> Option<Vec<Piece>> {
+        self.qresync_pending
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+            .then(|| text("ENABLE QRESYNC\r\n"))
+    }
 }
 
 fn transient(endpoint: &Endpoint, what: impl std::fmt::Display) -> StoreError {
@@ -439,16 +453,16 @@ async fn finish(
             &run(text("CAPABILITY\r\n"), Collect::All).await?.data,
         )),
     };
-    // ENABLE and NAMESPACE go out together: one round trip for both.
+    // ENABLE (CONDSTORE; QRESYNC waits until a command needs it) and NAMESPACE go out
+    // together: one round trip for both.
+    let qresync_pending = caps.qresync && caps.enable;
     let enable = async {
-        let command = if caps.qresync && caps.enable {
-            "ENABLE QRESYNC\r\n"
-        } else if caps.condstore && caps.enable {
-            "ENABLE CONDSTORE\r\n"
-        } else {
+        if qresync_pending || !(caps.condstore && caps.enable) {
             return Ok(Vec::new());
-        };
-        run(text(command), Collect::All).await.map(|done| done.data)
+        }
+        run(text("ENABLE CONDSTORE\r\n"), Collect::All)
+            .await
+            .map(|done| done.data)
     };
     let namespace = async {
         if !caps.namespace {
@@ -475,6 +489,7 @@ async fn finish(
         caps,
         prefix,
         delimiter,
+        qresync_pending: std::sync::atomic::AtomicBool::new(qresync_pending),
     })
 }
 
