@@ -602,13 +602,18 @@ impl Inner {
         let slot = self.slot(Some(folder)).await?;
         let gate = slot.gate.clone().write_owned().await;
         // Listings and hash lookups run here: QRESYNC, if still to enable, goes out with the
-        // SELECT, which then reports HIGHESTMODSEQ.
-        if let Some(enable) = slot.session.take_enable() {
-            run(&slot, enable, Collect::All).await?;
-        }
+        // SELECT (in the same round trip), which then reports HIGHESTMODSEQ.
+        let enable = slot.session.take_enable();
+        let enabled = async {
+            match enable {
+                Some(enable) => run(&slot, enable, Collect::All).await.map(drop),
+                None => Ok(()),
+            }
+        };
         // Selected again even when it is, for fresh figures (UIDNEXT, HIGHESTMODSEQ).
-        let selected = self.select(&slot, folder).await?;
-        Ok((Alone { slot, _gate: gate }, selected))
+        let (enabled, selected) = futures::future::join(enabled, self.select(&slot, folder)).await;
+        enabled?;
+        Ok((Alone { slot, _gate: gate }, selected?))
     }
 
     /// SELECT (target) or EXAMINE (source); the caller holds the connection alone.
@@ -1473,15 +1478,47 @@ impl Store for ImapStore {
         folder: &str,
         ids: &[NativeId],
     ) -> StoreResult<Vec<StoreResult<Vec<u8>>>> {
-        let shared = self.inner.shared(folder).await?;
-        let validity = shared.selected.validity;
-        let wanted: BTreeSet<u32> = ids
-            .iter()
-            .filter_map(parse_id)
-            .filter(|(v, _)| *v == validity)
-            .map(|(_, uid)| uid)
-            .collect();
-        let mut bodies = fetch_bodies(&shared.slot, wanted).await?;
+        let inner = &self.inner;
+        let uids_of = |validity: u32| -> BTreeSet<u32> {
+            ids.iter()
+                .filter_map(parse_id)
+                .filter(|(v, _)| *v == validity)
+                .map(|(_, uid)| uid)
+                .collect()
+        };
+        let slot = inner.slot(Some(folder)).await?;
+        let gate = slot.gate.clone().read_owned().await;
+        let (validity, mut bodies) = if let Some(selected) = slot.selected(folder) {
+            let bodies = fetch_bodies(&slot, uids_of(selected.validity)).await?;
+            drop(gate);
+            (selected.validity, bodies)
+        } else {
+            drop(gate);
+            let _gate = slot.gate.clone().write_owned().await;
+            match slot.selected(folder) {
+                Some(selected) => (
+                    selected.validity,
+                    fetch_bodies(&slot, uids_of(selected.validity)).await?,
+                ),
+                None => {
+                    // The EXAMINE and the FETCH go out together (one round trip, not two):
+                    // the FETCH names UIDs of the ids' UIDVALIDITY, which the EXAMINE must
+                    // confirm, else what it fetched is dropped.
+                    let assumed = ids.iter().find_map(parse_id).map_or(0, |(v, _)| v);
+                    let (selected, fetched) = futures::future::join(
+                        inner.select(&slot, folder),
+                        fetch_bodies(&slot, uids_of(assumed)),
+                    )
+                    .await;
+                    let selected = selected?;
+                    if selected.validity == assumed {
+                        (assumed, fetched?)
+                    } else {
+                        (selected.validity, HashMap::new())
+                    }
+                }
+            }
+        };
         Ok(ids
             .iter()
             .map(|id| {

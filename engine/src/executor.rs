@@ -1786,27 +1786,34 @@ impl Worker<'_> {
                 _ => {}
             }
         }
-        // Flags first, then deletions: one selection of the folder serves both.
-        let flagged = if flags.is_empty() {
-            Ok(Vec::new())
-        } else {
+        // Flags and deletions at once: one selection of the folder serves both, and their
+        // requests share round trips (they touch different items).
+        let (mut flag_events, mut deletion_events) = (Vec::new(), Vec::new());
+        let flagging = async {
+            if flags.is_empty() {
+                return Ok(Vec::new());
+            }
             let called = self
-                .retry(Side::Target, events, || {
+                .retry(Side::Target, &mut flag_events, || {
                     self.target.set_flags_many(folder, &flags)
                 })
                 .await;
             update_results(called, flags.len(), folder, false)
         };
-        let deleted = if deletions.is_empty() {
-            Ok(Vec::new())
-        } else {
+        let deleting = async {
+            if deletions.is_empty() {
+                return Ok(Vec::new());
+            }
             let called = self
-                .retry(Side::Target, events, || {
+                .retry(Side::Target, &mut deletion_events, || {
                     self.target.delete_many(folder, &deletions)
                 })
                 .await;
             update_results(called, deletions.len(), folder, true)
         };
+        let (flagged, deleted) = futures::future::join(flagging, deleting).await;
+        events.append(&mut flag_events);
+        events.append(&mut deletion_events);
         let mut outcomes = Vec::with_capacity(items.len());
         let (mut flagged, mut deleted) = (flagged.map(Vec::into_iter), deleted.map(Vec::into_iter));
         for &(op, action) in items {
