@@ -17,6 +17,7 @@
 //!   (LIST, STATUS, full listings) hold it alone (the write lock).
 
 mod conn;
+mod deflate;
 mod session;
 mod wire;
 
@@ -212,6 +213,7 @@ pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
     }
     let mut auth = AuthMethod::Password;
     let mut timeout = Duration::from_secs(60);
+    let mut compress = None;
     for (key, value) in url.query_pairs() {
         match (key.as_ref(), value.as_ref()) {
             ("tls", "none") if security == Security::StartTls => security = Security::None,
@@ -243,6 +245,15 @@ pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
                 timeout = Duration::from_secs(secs);
             }
             ("connections", _) => {}
+            ("compress", "yes") => compress = Some(true),
+            ("compress", "no") => compress = Some(false),
+            ("compress", other) => {
+                return Err(format!(
+                    "{uri}: compress={other} is not understood; compress=yes asks for \
+                     COMPRESS=DEFLATE whenever the server offers it, compress=no never (by \
+                     default: unless the server is on this machine or a private network)"
+                ));
+            }
             (other, _) => return Err(format!("{uri}: unknown option {other}")),
         }
     }
@@ -250,7 +261,7 @@ pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
         Security::Implicit => 993,
         _ => 143,
     });
-    Ok(Endpoint {
+    let mut endpoint = Endpoint {
         host,
         port,
         security,
@@ -259,7 +270,10 @@ pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
         auth,
         tls: tls_config(options)?,
         timeout,
-    })
+        compress: false,
+    };
+    endpoint.compress = compress.unwrap_or_else(|| !endpoint.is_nearby());
+    Ok(endpoint)
 }
 
 fn tls_config(options: &ImapOptions) -> Result<Arc<rustls::ClientConfig>, String> {

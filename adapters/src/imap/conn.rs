@@ -33,6 +33,8 @@ use imap_codec::imap_types::status::StatusDataItem;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
+use super::deflate::{Deflating, Switch};
+
 /// The largest single response ferry accepts (a message body plus its FETCH line).
 pub(crate) const MAX_RESPONSE_BYTES: u32 = 1 << 30;
 
@@ -207,6 +209,8 @@ pub(crate) struct Conn {
     inflight: AtomicUsize,
     closed: Arc<AtomicBool>,
     label: String,
+    /// Switches the stream to COMPRESS=DEFLATE ([`Conn::compress`]).
+    deflate: Arc<Switch>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -227,6 +231,8 @@ impl Conn {
         idle_timeout: Duration,
         label: String,
     ) -> Conn {
+        let (stream, deflate) = Deflating::new(stream);
+        let stream: Box<dyn Wire> = Box::new(stream);
         let (read, write) = tokio::io::split(stream);
         let table = Arc::new(Mutex::new(Table::default()));
         let closed = Arc::new(AtomicBool::new(false));
@@ -254,6 +260,36 @@ impl Conn {
             inflight: AtomicUsize::new(0),
             closed,
             label,
+            deflate,
+        }
+    }
+
+    /// Asks for COMPRESS=DEFLATE (RFC 4978); returns whether the server agreed, after which
+    /// both directions are deflated. Only while nothing else is in flight: no command may be
+    /// sent until its answer is in.
+    pub async fn compress(&self) -> Result<bool, ConnError> {
+        let tag = format!("f{}", self.next_tag.fetch_add(1, Ordering::Relaxed));
+        self.deflate.arm(&tag);
+        let done = self
+            .run_tagged(
+                tag,
+                vec![Piece::Text(b"COMPRESS DEFLATE\r\n".to_vec())],
+                Collect::Nothing,
+            )
+            .await;
+        match done {
+            Ok(done) if done.outcome == Outcome::Ok => {
+                self.deflate.start_writing();
+                Ok(true)
+            }
+            Ok(_) => {
+                self.deflate.disarm();
+                Ok(false)
+            }
+            Err(error) => {
+                self.deflate.disarm();
+                Err(error)
+            }
         }
     }
 
@@ -265,6 +301,15 @@ impl Conn {
     /// Sends a command (`pieces` without the tag) and waits for its completion.
     pub async fn run(&self, pieces: Vec<Piece>, collect: Collect) -> Result<Done, ConnError> {
         let tag = format!("f{}", self.next_tag.fetch_add(1, Ordering::Relaxed));
+        self.run_tagged(tag, pieces, collect).await
+    }
+
+    async fn run_tagged(
+        &self,
+        tag: String,
+        pieces: Vec<Piece>,
+        collect: Collect,
+    ) -> Result<Done, ConnError> {
         let (reply, answer) = oneshot::channel();
         {
             let mut table = lock(&self.table);

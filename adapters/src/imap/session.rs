@@ -133,6 +133,8 @@ pub struct Endpoint {
     pub tls: Arc<rustls::ClientConfig>,
     /// How long a command may wait for any byte from the server.
     pub timeout: Duration,
+    /// Whether to ask for COMPRESS=DEFLATE when the server offers it.
+    pub compress: bool,
 }
 
 impl Endpoint {
@@ -144,6 +146,17 @@ impl Endpoint {
                 .trim_matches(['[', ']'])
                 .parse::<IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Whether the host is this machine or an address of a private or link-local network,
+    /// where the link is fast and compressing would cost more time than it saves.
+    pub fn is_nearby(&self) -> bool {
+        let ip = self.host.trim_matches(['[', ']']).parse::<IpAddr>();
+        self.is_loopback()
+            || ip.is_ok_and(|ip| match ip {
+                IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+                IpAddr::V6(v6) => v6.is_unique_local() || v6.is_unicast_link_local(),
+            })
     }
 }
 
@@ -453,6 +466,13 @@ async fn finish(
             &run(text("CAPABILITY\r\n"), Collect::All).await?.data,
         )),
     };
+    // COMPRESS=DEFLATE first, alone (nothing may follow it before its answer): the rest of
+    // the session is deflated both ways.
+    if endpoint.compress && caps.has("COMPRESS=DEFLATE") {
+        conn.compress()
+            .await
+            .map_err(|error| transient(endpoint, error))?;
+    }
     // ENABLE (CONDSTORE; QRESYNC waits until a command needs it) and NAMESPACE go out
     // together: one round trip for both.
     let qresync_pending = caps.qresync && caps.enable;
