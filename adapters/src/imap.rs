@@ -1211,6 +1211,7 @@ impl Store for ImapStore {
             append_many: caps.multiappend,
             fetch_many: true,
             update_many: true,
+            moves: caps.moves && caps.uidplus,
         }
     }
 
@@ -1902,6 +1903,49 @@ impl Store for ImapStore {
             return Err(refused(&expunged, &format!("expunging in {folder}")));
         }
         Ok(results)
+    }
+
+    /// `UID MOVE` on the update connection; the new UID from the COPYUID the server sends with
+    /// it (RFC 6851), the one whose source UIDs name this message.
+    async fn move_item(
+        &self,
+        from: &str,
+        id: &NativeId,
+        to: &str,
+        _probe: &AppendProbe,
+    ) -> StoreResult<Option<NativeId>> {
+        let inner = &self.inner;
+        let destination = inner.server_name(to)?;
+        let shared = inner.shared_spread(from, UPDATE_CONNECTIONS).await?;
+        let uid = current_uid(from, id, shared.selected.validity)?;
+        let caps = &shared.slot.session.caps;
+        let command = inner.command(caps, &format!("UID MOVE {uid}"), &destination, "");
+        let done = run(&shared.slot, command, Collect::All).await?;
+        if done.outcome != Outcome::Ok {
+            return Err(refused(&done, &format!("moving {from} UID {uid} to {to}")));
+        }
+        let codes = done
+            .data
+            .iter()
+            .filter_map(|item| match item {
+                Untagged::Code(code) => Some(code),
+                _ => None,
+            })
+            .chain(done.code.as_ref());
+        for code in codes {
+            if let DoneCode::CopyUid {
+                validity,
+                source,
+                destination,
+            } = code
+                && let Some(at) = source.iter().position(|&moved| moved == uid)
+                && let Some(&new) = destination.get(at)
+            {
+                inner.appended(to, *validity, new);
+                return Ok(Some(make_id(*validity, new)));
+            }
+        }
+        Ok(None)
     }
 
     async fn find_appended(

@@ -486,6 +486,7 @@ impl Store for MaildirStore {
             append_many: false,
             fetch_many: false,
             update_many: false,
+            moves: false,
         }
     }
 

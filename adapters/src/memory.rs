@@ -64,6 +64,7 @@ struct Inner {
     /// as IMAP QRESYNC does, instead of in full.
     change_listings: ChangeListings,
     append_many: bool,
+    moves: bool,
 }
 
 /// How a memory store lists a folder that changed since the token given.
@@ -125,6 +126,7 @@ impl MemoryStore {
                 change_tokens: false,
                 change_listings: ChangeListings::Full,
                 append_many: false,
+                moves: false,
                 max_message_bytes: None,
             })),
         }
@@ -161,6 +163,12 @@ impl MemoryStore {
     /// by one here, each with its own faults, as a MULTIAPPEND whose reply is lost would be).
     pub fn set_append_many(&self, on: bool) {
         self.lock().append_many = on;
+    }
+
+    /// Whether the store moves items between its folders itself ([`Store::move_item`], as
+    /// IMAP MOVE does).
+    pub fn set_moves(&self, on: bool) {
+        self.lock().moves = on;
     }
 
     /// Calls made since the fault plan was set.
@@ -448,6 +456,7 @@ impl Store for MemoryStore {
             append_many: inner.append_many,
             fetch_many: inner.append_many,
             update_many: inner.append_many,
+            moves: inner.moves,
         }
     }
 
@@ -643,6 +652,36 @@ impl Store for MemoryStore {
                 entry.items.remove(&uid);
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn move_item(
+        &self,
+        from: &str,
+        id: &NativeId,
+        to: &str,
+        _probe: &AppendProbe,
+    ) -> StoreResult<Option<NativeId>> {
+        self.write(|inner| {
+            let gone = || StoreError::NotFound(format!("{from}/{id}"));
+            let (validity, uid) = parse_id(id).ok_or_else(gone)?;
+            if !inner.folders.contains_key(to) {
+                return Err(missing_folder(to));
+            }
+            let source = inner.folders.get_mut(from).ok_or_else(gone)?;
+            if source.validity != validity {
+                return Err(gone());
+            }
+            let item = source.items.remove(&uid).ok_or_else(gone)?;
+            let target = inner
+                .folders
+                .get_mut(to)
+                .ok_or_else(|| missing_folder(to))?;
+            let uid = target.next_uid;
+            target.next_uid += 1;
+            target.items.insert(uid, item);
+            Ok(Some(NativeId(format!("{}:{uid}", target.validity))))
         })
         .await
     }

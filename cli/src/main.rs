@@ -181,13 +181,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let counts = summary.counts;
             writeln!(
                 stdout,
-                "run {}: {:?}; copied {} messages ({:.1} MB), {} flag updates, {} deletions, {} folders created or renamed, {} failed; {} already in place",
+                "run {}: {:?}; copied {} messages ({:.1} MB), {} flag updates, {} deletions, {} moved on the target, {} folders created or renamed, {} failed; {} already in place",
                 summary.run.unwrap_or(0),
                 summary.outcome,
                 counts.copied,
                 counts.copied_bytes as f64 / 1e6,
                 counts.flags_updated,
                 counts.deleted,
+                counts.moved,
                 counts.folders,
                 summary.failed,
                 summary.delta.in_place

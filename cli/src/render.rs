@@ -48,6 +48,7 @@ struct JsonRun<'a> {
     copied_bytes: u64,
     flags_updated: u64,
     deleted: u64,
+    moved: u64,
     folders_created: u64,
     folders_renamed: u64,
     failed: u64,
@@ -60,6 +61,7 @@ struct JsonFolder<'a> {
     copied: u64,
     flags_updated: u64,
     deleted: u64,
+    moved_in: u64,
     failed: &'a std::collections::BTreeMap<String, u64>,
     skipped: &'a std::collections::BTreeMap<String, u64>,
 }
@@ -81,6 +83,7 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 copied_bytes: run.copied_bytes,
                 flags_updated: run.flags_updated,
                 deleted: run.deleted,
+                moved: run.moved,
                 folders_created: run.folders_created,
                 folders_renamed: run.folders_renamed,
                 failed: run.failed,
@@ -95,6 +98,7 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 copied: f.copied,
                 flags_updated: f.flags_updated,
                 deleted: f.deleted,
+                moved_in: f.moved_in,
                 failed: &f.failed,
                 skipped: &f.skipped,
             })
@@ -119,7 +123,7 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
     for run in &report.runs {
         writeln!(
             out,
-            "  run {} {} → {}: {}; copied {} ({:.1} MB), flags updated {}, deleted {}, folders created {}, renamed {}, failed {}{}",
+            "  run {} {} → {}: {}; copied {} ({:.1} MB), flags updated {}, deleted {}, moved {}, folders created {}, renamed {}, failed {}{}",
             run.run,
             time(run.started),
             run.ended.map(time).unwrap_or_else(|| "-".into()),
@@ -128,6 +132,7 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
             run.copied_bytes as f64 / 1e6,
             run.flags_updated,
             run.deleted,
+            run.moved,
             run.folders_created,
             run.folders_renamed,
             run.failed,
@@ -281,6 +286,17 @@ pub fn audit_lines(
                 id,
                 content,
             } => format!("delete {folder}/{id} (content {content})"),
+            Action::Move {
+                source_folder,
+                source_id,
+                from,
+                id,
+                folder,
+                content,
+                ..
+            } => format!(
+                "move {from}/{id} → {folder} (its source moved to {source_folder}/{source_id}, content {content})"
+            ),
         };
         let result = match &entry.outcome {
             AuditOutcome::Done(Some(id)) => format!("done as {id}"),
@@ -306,13 +322,14 @@ pub fn audit_lines(
 pub fn plan(delta: &Delta, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(
         out,
-        "plan: {} folders to rename, {} to create, {} messages to copy ({:.1} MB), {} flag updates, {} deletions; {} already in place",
+        "plan: {} folders to rename, {} to create, {} messages to copy ({:.1} MB), {} flag updates, {} deletions, {} moves on the target; {} already in place",
         delta.renames.len(),
         delta.create_folders.len(),
         delta.copies.len(),
         delta.copies.iter().map(|c| c.size).sum::<u64>() as f64 / 1e6,
         delta.flag_updates.len(),
         delta.deletions.len(),
+        delta.moves.len(),
         delta.in_place
     )?;
     for (from, to) in &delta.renames {

@@ -126,6 +126,27 @@ pub enum Action {
         /// Its content hash, for the audit trail.
         content: ContentHash,
     },
+    /// Move a target item that ferry put there into another target folder on the target
+    /// itself, because its source item moved (under `--delete-removed`): no bytes are copied
+    /// again. The moved item keeps its flags; a flag change follows if the source's differ.
+    Move {
+        /// The source item now in `folder`'s source folder.
+        source_folder: String,
+        /// Its source native id.
+        source_id: NativeId,
+        /// Target folder the item is in.
+        from: String,
+        /// Its target native id there.
+        id: NativeId,
+        /// Target folder it goes to.
+        folder: String,
+        /// Keyed hash of its bytes.
+        content: ContentHash,
+        /// Size in bytes.
+        size: u64,
+        /// Where to look in `folder` if the outcome of this write is lost (as for an append).
+        probe: String,
+    },
 }
 
 /// Why a write or read failed, as the executor classed it.

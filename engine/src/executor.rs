@@ -242,6 +242,8 @@ pub struct Counts {
     pub flags_updated: u64,
     /// Deletions.
     pub deleted: u64,
+    /// Items moved between target folders on the target.
+    pub moved: u64,
     /// Folders created or renamed.
     pub folders: u64,
 }
@@ -252,6 +254,7 @@ impl std::ops::AddAssign for Counts {
         self.copied_bytes += other.copied_bytes;
         self.flags_updated += other.flags_updated;
         self.deleted += other.deleted;
+        self.moved += other.moved;
         self.folders += other.folders;
     }
 }
@@ -287,6 +290,9 @@ pub struct Run<'a> {
     ahead: (usize, bool, Counts),
     /// Observations folded into the state, to be journaled with the next record.
     deferred: Vec<Event>,
+    /// Contents the plan deletes from some target folder, when the target can move items:
+    /// a copy of one of them waits for the plan, which may move the old copy instead.
+    movable: BTreeSet<ContentHash>,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -373,6 +379,7 @@ impl<'a> Run<'a> {
             prefetched: Mutex::new(BTreeMap::new()),
             ahead: (0, false, Counts::default()),
             deferred: Vec::new(),
+            movable: BTreeSet::new(),
         }
     }
 
@@ -460,7 +467,10 @@ impl<'a> Run<'a> {
         let folders = self.observe_source_folders().await?;
         self.observe_target().await?;
         self.observe_source_items(&folders).await?;
-        let plan = delta::delta(&self.state.source, &self.state.target, &self.options);
+        let mut plan = delta::delta(&self.state.source, &self.state.target, &self.options);
+        if self.moves() {
+            plan.pair_moves();
+        }
         // Copies made while observing count as planned (and done).
         self.watcher.note(Note::Planned {
             copies: plan.copies.len() + usize::try_from(self.ahead.2.copied).unwrap_or(0),
@@ -468,7 +478,8 @@ impl<'a> Run<'a> {
             other: plan.renames.len()
                 + plan.create_folders.len()
                 + plan.flag_updates.len()
-                + plan.deletions.len(),
+                + plan.deletions.len()
+                + plan.moves.len(),
         });
         if self.options.dry_run {
             return Ok(RunSummary {
@@ -485,6 +496,18 @@ impl<'a> Run<'a> {
         let (mut failed, mut paused, mut counts) = (0, false, Counts::default());
         if !self.ahead.1 {
             (failed, paused, counts) = self.carry_out(&plan).await?;
+            if counts.moved > 0 && !paused {
+                // A moved item keeps the flags it had; where the source's differ, set them.
+                let after = delta::delta(&self.state.source, &self.state.target, &self.options);
+                let flags = Delta {
+                    flag_updates: after.flag_updates,
+                    ..Delta::default()
+                };
+                let (more_failed, more_paused, more) = self.carry_out(&flags).await?;
+                failed += more_failed;
+                paused |= more_paused;
+                counts += more;
+            }
         }
         failed += self.ahead.0;
         paused |= self.ahead.1;
@@ -667,6 +690,12 @@ impl<'a> Run<'a> {
         // Only copies made while reading need their folders now (a run with nothing new to
         // read skips the plan this takes).
         let reading = work.iter().any(|folder| !folder.to_read.is_empty());
+        if copy_ahead && reading && self.moves() {
+            // What the plan would delete is known once every folder is listed; new items
+            // with one of those contents are copied with the plan, which moves instead.
+            let plan = delta::delta(&self.state.source, &self.state.target, &self.options);
+            self.movable = plan.deletions.iter().map(|d| d.content).collect();
+        }
         if copy_ahead && reading && !self.stop.is_stopped() {
             self.create_folders_ahead().await?;
         }
@@ -1190,6 +1219,7 @@ impl<'a> Run<'a> {
             .copies
             .into_iter()
             .filter(|c| c.source_folder == folder && read.contains(&c.source_id))
+            .filter(|c| !self.movable.contains(&c.content))
             .collect();
         if copies.is_empty() {
             return Ok(());
@@ -1217,6 +1247,11 @@ impl<'a> Run<'a> {
             .clear();
         self.add_ahead(result?);
         Ok(())
+    }
+
+    /// Whether deletions paired with copies of the same content become moves on the target.
+    fn moves(&self) -> bool {
+        self.options.delete_removed && self.target.capabilities().moves
     }
 
     /// Counts what a carry-out made while observing wrote into [`Run::ahead`].
@@ -1250,6 +1285,18 @@ impl<'a> Run<'a> {
                 size: copy.size,
                 flags: copy.flags.clone(),
                 date: copy.date,
+                probe: String::new(),
+            });
+        }
+        for planned in &plan.moves {
+            queue.push_back(Action::Move {
+                source_folder: planned.copy.source_folder.clone(),
+                source_id: planned.copy.source_id.clone(),
+                from: planned.from.folder.clone(),
+                id: planned.from.id.clone(),
+                folder: planned.copy.folder.clone(),
+                content: planned.copy.content,
+                size: planned.copy.size,
                 probe: String::new(),
             });
         }
@@ -1290,7 +1337,7 @@ impl<'a> Run<'a> {
                 // One probe request per target folder of the batch, not one per message.
                 let mut appends: BTreeMap<String, usize> = BTreeMap::new();
                 for action in &batch {
-                    if let Action::Append { folder, .. } = action {
+                    if let Action::Append { folder, .. } | Action::Move { folder, .. } = action {
                         *appends.entry(folder.clone()).or_default() += 1;
                     }
                 }
@@ -1305,7 +1352,9 @@ impl<'a> Run<'a> {
                     probes.insert(folder, prepared.into_iter());
                 }
                 for mut action in batch {
-                    if let Action::Append { folder, probe, .. } = &mut action {
+                    if let Action::Append { folder, probe, .. }
+                    | Action::Move { folder, probe, .. } = &mut action
+                    {
                         let prepared = probes.get_mut(folder.as_str()).and_then(Iterator::next);
                         let Some(prepared) = prepared else {
                             return Err(RunError::on(Side::Target)(StoreError::Transient(
@@ -1428,6 +1477,7 @@ impl<'a> Run<'a> {
                         }
                         Action::SetFlags { .. } => counts.flags_updated += 1,
                         Action::Delete { .. } => counts.deleted += 1,
+                        Action::Move { .. } => counts.moved += 1,
                         Action::CreateFolder { .. } | Action::RenameFolder { .. } => {
                             counts.folders += 1;
                         }
@@ -1451,6 +1501,9 @@ fn take_batch(queue: &mut VecDeque<Action>, limit: usize) -> Vec<Action> {
             break;
         };
         if let Action::Append {
+            folder, content, ..
+        }
+        | Action::Move {
             folder, content, ..
         } = &action
             && !keys.insert((folder.clone(), *content))
@@ -1710,6 +1763,17 @@ impl Worker<'_> {
                     Err(e) => Err((class_of(&e), e.to_string())),
                 }
             }
+            Action::Move {
+                from,
+                id,
+                folder,
+                content,
+                probe,
+                ..
+            } => {
+                self.move_item(from, id, folder, content, probe, events)
+                    .await
+            }
             Action::Append {
                 source_folder,
                 source_id,
@@ -1933,6 +1997,42 @@ impl Worker<'_> {
             }
         }
         outcomes
+    }
+
+    /// Moves a target item into another folder on the target. A move whose outcome is
+    /// unknown (a lost reply, or the item already gone from `from`) is looked for in `folder`
+    /// from the probe on; one not found there fails, and the next run copies the source item.
+    async fn move_item(
+        &self,
+        from: &str,
+        id: &NativeId,
+        folder: &str,
+        content: &ContentHash,
+        probe: &str,
+        events: &mut Vec<Event>,
+    ) -> WriteResult {
+        let probe = crate::store::AppendProbe(probe.to_owned());
+        let result = self
+            .retry_with(Side::Target, events, 1, || {
+                self.target.move_item(from, id, folder, &probe)
+            })
+            .await;
+        match result {
+            Ok(Some(new)) => {
+                self.claim_first(folder, vec![new.clone()]);
+                Ok(Some(new))
+            }
+            Ok(None) | Err(StoreError::Transient(_) | StoreError::NotFound(_)) => {
+                match self.look_for(folder, &probe, content, events).await {
+                    Some(new) => Ok(Some(new)),
+                    None => Err((
+                        FailureClass::Transient,
+                        format!("moving {from} {id} to {folder}: not found there afterwards"),
+                    )),
+                }
+            }
+            Err(error) => Err((class_of(&error), format!("moving {from} {id}: {error}"))),
+        }
     }
 
     /// A message an append may have stored: looked for on the target and claimed.

@@ -38,6 +38,9 @@ pub struct Capabilities {
     /// [`Store::set_flags_many`] and [`Store::delete_many`] change several items of a folder
     /// in one round trip (IMAP UID sets).
     pub update_many: bool,
+    /// [`Store::move_item`] moves an item between folders on the store itself (IMAP MOVE
+    /// with UIDPLUS), so a message moved on the source is not copied again.
+    pub moves: bool,
 }
 
 /// One message for [`Store::append_many`].
@@ -281,6 +284,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         ids: &[&NativeId],
     ) -> StoreResult<Vec<StoreResult<()>>> {
         Ok(delete_each(self, folder, ids).await)
+    }
+
+    /// Moves the item `id` of `from` into `to` on the store itself; returns its id there when
+    /// the store tells. Atomic: afterwards the item is in one folder or the other. `probe`
+    /// (from [`Store::prepare_appends`] for `to`) is where [`Store::find_appended`] looks if
+    /// the outcome is lost. Called only when [`Capabilities::moves`] is set.
+    async fn move_item(
+        &self,
+        from: &str,
+        id: &NativeId,
+        to: &str,
+        _probe: &AppendProbe,
+    ) -> StoreResult<Option<NativeId>> {
+        Err(StoreError::Permanent(format!(
+            "{from} {id} -> {to}: this store cannot move items"
+        )))
     }
 
     /// The items that an append prepared with `probe` could have created and whose bytes hash

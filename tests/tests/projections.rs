@@ -286,3 +286,41 @@ fn planning_some_contents_of_a_folder_plans_what_the_whole_plan_does() {
     }
     assert!(checked > 50, "{checked}");
 }
+
+// Goal: under --delete-removed, a copy and a deletion of the same content in different target
+// folders (a message the user moved) become one move on the target, and nothing else changes.
+// Method: the recorded scenario's plan before run 3 has such a pair; pairing turns it into a
+// move and keeps every other copy and deletion.
+#[test]
+fn a_moved_message_is_planned_as_a_move() {
+    let (_, planned) = record();
+    let mut paired = planned.clone();
+    paired.pair_moves();
+    assert!(
+        !paired.moves.is_empty(),
+        "the scenario moves a message: {planned:?}"
+    );
+    for planned_move in &paired.moves {
+        assert_eq!(planned_move.copy.content, planned_move.from.content);
+        assert_ne!(planned_move.copy.folder, planned_move.from.folder);
+        assert!(planned.copies.contains(&planned_move.copy));
+        assert!(planned.deletions.contains(&planned_move.from));
+    }
+    assert_eq!(
+        paired.copies.len() + paired.moves.len(),
+        planned.copies.len()
+    );
+    assert_eq!(
+        paired.deletions.len() + paired.moves.len(),
+        planned.deletions.len()
+    );
+    for copy in &paired.copies {
+        assert!(
+            !paired
+                .deletions
+                .iter()
+                .any(|d| d.content == copy.content && d.folder != copy.folder),
+            "a copy left with a deletion it could have been: {copy:?}"
+        );
+    }
+}

@@ -338,6 +338,8 @@ fn simulate(seed: u64) -> Result<(), String> {
             });
         // Half the seeds store several messages per call (as IMAP MULTIAPPEND).
         world.target.set_append_many(world.rng.bool());
+        // Half the seeds move items on the target itself (as IMAP MOVE) under --delete-removed.
+        world.target.set_moves(world.rng.bool());
         world.populate();
         let runs = 1 + world.rng.usize(0..4);
         let mut delete_removed_ever = false;

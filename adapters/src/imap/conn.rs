@@ -24,6 +24,7 @@ use std::time::Duration;
 use imap_codec::ResponseCodec;
 use imap_codec::fragmentizer::{DecodeMessageError, Fragmentizer};
 use imap_codec::imap_types::core::{AString, IString, NString};
+use imap_codec::imap_types::extensions::uidplus::UidElement;
 use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::flag::{FlagFetch, FlagNameAttribute, FlagPerm};
 use imap_codec::imap_types::mailbox::Mailbox;
@@ -110,6 +111,13 @@ pub(crate) enum DoneCode {
     AppendUids {
         validity: u32,
         uids: Vec<u32>,
+    },
+    /// COPYUID of a COPY or MOVE: the destination's UIDVALIDITY, the UIDs moved and their new
+    /// UIDs, in corresponding order.
+    CopyUid {
+        validity: u32,
+        source: Vec<u32>,
+        destination: Vec<u32>,
     },
     UidValidity(u32),
     UidNext(u32),
@@ -613,6 +621,31 @@ fn convert_code(code: Code<'_>) -> DoneCode {
             validity: uid_validity.get(),
             uid: uid.get(),
         },
+        Code::CopyUid {
+            uid_validity,
+            source,
+            destination,
+        } => {
+            let expand = |set: &imap_codec::imap_types::extensions::uidplus::UidSet| {
+                set.0
+                    .as_ref()
+                    .iter()
+                    .flat_map(|element| match element {
+                        UidElement::Single(uid) => uid.get()..=uid.get(),
+                        UidElement::Range(a, b) => {
+                            let (low, high) = (a.get().min(b.get()), a.get().max(b.get()));
+                            // A bound against an absurd range from a broken server.
+                            low..=high.min(low.saturating_add(1 << 20))
+                        }
+                    })
+                    .collect::<Vec<u32>>()
+            };
+            DoneCode::CopyUid {
+                validity: uid_validity.get(),
+                source: expand(&source),
+                destination: expand(&destination),
+            }
+        }
         Code::UidValidity(v) => DoneCode::UidValidity(v.get()),
         Code::UidNext(n) => DoneCode::UidNext(n.get()),
         Code::HighestModSeq(m) => DoneCode::HighestModSeq(m.get()),
@@ -778,6 +811,18 @@ mod tests {
             Response::Status(Status::Tagged(tagged)) => tagged.body.code.map(convert_code),
             other => panic!("not a tagged status: {other:?}"),
         }
+    }
+
+    #[test]
+    fn copyuid_of_a_move() {
+        assert_eq!(
+            code_of(b"a1 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n"),
+            Some(DoneCode::CopyUid {
+                validity: 38505,
+                source: vec![304, 319, 320],
+                destination: vec![3956, 3957, 3958],
+            })
+        );
     }
 
     #[test]

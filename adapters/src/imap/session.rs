@@ -176,6 +176,8 @@ pub struct Caps {
     pub namespace: bool,
     pub enable: bool,
     pub unselect: bool,
+    /// MOVE (RFC 6851).
+    pub moves: bool,
     pub append_limit: Option<u64>,
 }
 
@@ -199,6 +201,7 @@ impl Caps {
             namespace: has("NAMESPACE"),
             enable: has("ENABLE"),
             unselect: has("UNSELECT"),
+            moves: has("MOVE"),
             append_limit,
             names,
         }

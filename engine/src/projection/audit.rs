@@ -37,7 +37,8 @@ impl AuditEntry {
             Action::CreateFolder { folder }
             | Action::Append { folder, .. }
             | Action::SetFlags { folder, .. }
-            | Action::Delete { folder, .. } => folder,
+            | Action::Delete { folder, .. }
+            | Action::Move { folder, .. } => folder,
             Action::RenameFolder { to, .. } => to,
         }
     }

@@ -59,6 +59,18 @@ impl Projection for Deletions {
                         self.written.insert((folder, id.clone()), *op);
                     }
                 }
+                Some(Action::Move {
+                    from,
+                    id: old,
+                    folder,
+                    ..
+                }) => {
+                    let copied_by = self.written.remove(&(from, old));
+                    if let Some(id) = id {
+                        self.written
+                            .insert((folder, id.clone()), copied_by.unwrap_or(*op));
+                    }
+                }
                 Some(Action::RenameFolder { from, to }) => {
                     let moved: Vec<_> = self
                         .written

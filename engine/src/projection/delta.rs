@@ -55,6 +55,17 @@ pub struct Deletion {
     pub content: ContentHash,
 }
 
+/// Move a target item ferry made into another target folder, on the target itself: its
+/// source item moved there (a copy and a deletion of the same content, paired by
+/// [`Delta::pair_moves`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    /// The copy it replaces (source item, target folder, content, size).
+    pub copy: Copy,
+    /// The deletion it replaces (the target item and its folder).
+    pub from: Deletion,
+}
+
 /// An item the next run will not copy, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skip {
@@ -79,6 +90,9 @@ pub struct Delta {
     pub flag_updates: Vec<FlagUpdate>,
     /// Items to delete (only with `--delete-removed`).
     pub deletions: Vec<Deletion>,
+    /// Items to move between target folders (only with `--delete-removed`, and only once
+    /// [`Delta::pair_moves`] made them, for a target that can move).
+    pub moves: Vec<Move>,
     /// Items left alone, with the reason.
     pub skipped: Vec<Skip>,
     /// Source items already on the target.
@@ -93,6 +107,44 @@ impl Delta {
             && self.copies.is_empty()
             && self.flag_updates.is_empty()
             && self.deletions.is_empty()
+            && self.moves.is_empty()
+    }
+
+    /// Turns each copy whose content is also to be deleted from another target folder into a
+    /// move of that target item: the source item moved between folders, and the target can
+    /// move its copy instead of receiving the bytes again and deleting the old one. Copies
+    /// and deletions are paired in plan order, one deletion per copy.
+    pub fn pair_moves(&mut self) {
+        let mut doomed: BTreeMap<ContentHash, Vec<usize>> = BTreeMap::new();
+        for (index, deletion) in self.deletions.iter().enumerate().rev() {
+            doomed.entry(deletion.content).or_default().push(index);
+        }
+        let mut taken = vec![false; self.deletions.len()];
+        let mut copies = Vec::with_capacity(self.copies.len());
+        for copy in std::mem::take(&mut self.copies) {
+            let from = doomed.get_mut(&copy.content).and_then(|indexes| {
+                let at = indexes
+                    .iter()
+                    .rposition(|&index| self.deletions[index].folder != copy.folder)?;
+                Some(indexes.remove(at))
+            });
+            match from {
+                Some(index) => {
+                    taken[index] = true;
+                    self.moves.push(Move {
+                        copy,
+                        from: self.deletions[index].clone(),
+                    });
+                }
+                None => copies.push(copy),
+            }
+        }
+        self.copies = copies;
+        let mut index = 0;
+        self.deletions.retain(|_| {
+            index += 1;
+            !taken[index - 1]
+        });
     }
 }
 

@@ -33,6 +33,8 @@ pub struct RunSummary {
     pub flags_updated: u64,
     /// Messages deleted on the target.
     pub deleted: u64,
+    /// Messages moved between target folders on the target itself.
+    pub moved: u64,
     /// Folders created.
     pub folders_created: u64,
     /// Folders renamed.
@@ -52,6 +54,8 @@ pub struct FolderReport {
     pub flags_updated: u64,
     /// Messages ferry deleted from it.
     pub deleted: u64,
+    /// Messages ferry moved into it from another folder on the target.
+    pub moved_in: u64,
     /// Source items whose latest copy attempt failed, by reason.
     pub failed: BTreeMap<String, u64>,
     /// Source items skipped (unreadable, refused for good), by reason.
@@ -160,6 +164,7 @@ impl Projection for Report {
                 copied_bytes: 0,
                 flags_updated: 0,
                 deleted: 0,
+                moved: 0,
                 folders_created: 0,
                 folders_renamed: 0,
                 failed: 0,
@@ -270,6 +275,25 @@ impl Projection for Report {
                         self.folders.entry(folder).or_default().deleted += 1;
                         if let Some(run) = self.current() {
                             run.deleted += 1;
+                        }
+                    }
+                    Action::Move {
+                        source_folder,
+                        source_id,
+                        folder,
+                        ..
+                    } => {
+                        self.folders.entry(folder).or_default().moved_in += 1;
+                        if let Some(run) = self.current() {
+                            run.moved += 1;
+                        }
+                        if self
+                            .attempts
+                            .insert((source_folder, source_id), None)
+                            .flatten()
+                            .is_some()
+                        {
+                            self.settle();
                         }
                     }
                     Action::CreateFolder { folder } => {

@@ -253,6 +253,31 @@ impl TargetState {
                     entry.items.remove(&id);
                 }
             }
+            Action::Move {
+                source_folder,
+                source_id,
+                from,
+                id: old,
+                folder,
+                content,
+                ..
+            } => {
+                let moved = self
+                    .folders
+                    .get_mut(&from)
+                    .and_then(|entry| entry.items.remove(&old));
+                let id = id.unwrap_or_else(|| NativeId(format!("op-{op}")));
+                self.folders.entry(folder).or_default().items.insert(
+                    id,
+                    TargetItem {
+                        content,
+                        flags: moved.map(|item| item.flags).unwrap_or_default(),
+                        origin: Origin::Copied { run: self.run, op },
+                        source: Some((source_folder, source_id)),
+                        altered: false,
+                    },
+                );
+            }
         }
     }
 }
