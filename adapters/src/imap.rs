@@ -2,12 +2,14 @@
 //!
 //! - Native ids are `UIDVALIDITY:UID`, so an id from before a UIDVALIDITY change is never
 //!   mistaken for a message after it.
-//! - Change tokens are `UIDVALIDITY:HIGHESTMODSEQ` with QRESYNC (every change raises
-//!   HIGHESTMODSEQ, so STATUS asks for nothing else), else
+//! - Change tokens are `UIDVALIDITY:HIGHESTMODSEQ:UIDNEXT` with QRESYNC (every change raises
+//!   HIGHESTMODSEQ, so the first two tell whether anything changed), else
 //!   `UIDVALIDITY:HIGHESTMODSEQ:UIDNEXT:MESSAGES`. One `LIST ... RETURN
 //!   (STATUS ...)` (LIST-STATUS) or one STATUS per folder tells whether a folder changed at all;
-//!   with QRESYNC a changed folder costs one `UID FETCH 1:* (...) (CHANGEDSINCE m VANISHED)`;
-//!   without it the folder is listed in full.
+//!   with QRESYNC a changed folder costs one `EXAMINE "F" (QRESYNC (...))`, plus a FETCH of the
+//!   new messages when its UIDNEXT moved; without QRESYNC the folder is listed in full.
+//! - With the server's MOVE and UIDPLUS, a message moved between folders is moved on the
+//!   target with `UID MOVE`; COMPRESS=DEFLATE is used off this machine and private networks.
 //! - Messages are fetched with `UID FETCH uid (BODY.PEEK[])` and stored with APPEND, many in
 //!   flight per connection (non-synchronising literals with LITERAL+); UIDPLUS's APPENDUID
 //!   names the new message. A write whose reply was lost is looked for from the UIDNEXT the

@@ -65,6 +65,7 @@ struct Inner {
     change_listings: ChangeListings,
     append_many: bool,
     moves: bool,
+    moves_refused: bool,
 }
 
 /// How a memory store lists a folder that changed since the token given.
@@ -127,6 +128,7 @@ impl MemoryStore {
                 change_listings: ChangeListings::Full,
                 append_many: false,
                 moves: false,
+                moves_refused: false,
                 max_message_bytes: None,
             })),
         }
@@ -169,6 +171,11 @@ impl MemoryStore {
     /// IMAP MOVE does).
     pub fn set_moves(&self, on: bool) {
         self.lock().moves = on;
+    }
+
+    /// Whether every move is refused for good (as a server refusing MOVE into a folder).
+    pub fn set_moves_refused(&self, on: bool) {
+        self.lock().moves_refused = on;
     }
 
     /// Calls made since the fault plan was set.
@@ -664,6 +671,11 @@ impl Store for MemoryStore {
         _probe: &AppendProbe,
     ) -> StoreResult<Option<NativeId>> {
         self.write(|inner| {
+            if inner.moves_refused {
+                return Err(StoreError::Permanent(format!(
+                    "moving {from}/{id} to {to}: refused (simulated)"
+                )));
+            }
             let gone = || StoreError::NotFound(format!("{from}/{id}"));
             let (validity, uid) = parse_id(id).ok_or_else(gone)?;
             if !inner.folders.contains_key(to) {

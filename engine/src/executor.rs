@@ -469,7 +469,7 @@ impl<'a> Run<'a> {
         self.observe_source_items(&folders).await?;
         let mut plan = delta::delta(&self.state.source, &self.state.target, &self.options);
         if self.moves() {
-            plan.pair_moves();
+            plan.pair_moves(&BTreeSet::new());
         }
         // Copies made while observing count as planned (and done).
         self.watcher.note(Note::Planned {
@@ -496,14 +496,44 @@ impl<'a> Run<'a> {
         let (mut failed, mut paused, mut counts) = (0, false, Counts::default());
         if !self.ahead.1 {
             (failed, paused, counts) = self.carry_out(&plan).await?;
-            if counts.moved > 0 && !paused {
-                // A moved item keeps the flags it had; where the source's differ, set them.
+            if !plan.moves.is_empty() && !paused {
+                // A moved item keeps the flags it had: where the source's differ, they are set
+                // now. A move that failed (refused, or its item gone) is copied and its old
+                // item deleted, as without moves.
+                let tried: BTreeSet<(String, NativeId)> = plan
+                    .moves
+                    .iter()
+                    .map(|m| (m.from.folder.clone(), m.from.id.clone()))
+                    .collect();
+                let contents: BTreeSet<ContentHash> =
+                    plan.moves.iter().map(|m| m.copy.content).collect();
                 let after = delta::delta(&self.state.source, &self.state.target, &self.options);
-                let flags = Delta {
-                    flag_updates: after.flag_updates,
+                let after = Delta {
+                    copies: after
+                        .copies
+                        .into_iter()
+                        .filter(|c| contents.contains(&c.content))
+                        .collect(),
+                    deletions: after
+                        .deletions
+                        .into_iter()
+                        .filter(|d| tried.contains(&(d.folder.clone(), d.id.clone())))
+                        .collect(),
+                    flag_updates: after
+                        .flag_updates
+                        .into_iter()
+                        .filter(|u| {
+                            self.state
+                                .target
+                                .folders
+                                .get(&u.folder)
+                                .and_then(|f| f.items.get(&u.id))
+                                .is_some_and(|item| contents.contains(&item.content))
+                        })
+                        .collect(),
                     ..Delta::default()
                 };
-                let (more_failed, more_paused, more) = self.carry_out(&flags).await?;
+                let (more_failed, more_paused, more) = self.carry_out(&after).await?;
                 failed += more_failed;
                 paused |= more_paused;
                 counts += more;
@@ -1452,15 +1482,22 @@ impl<'a> Run<'a> {
                 outcomes.extend(flush_events);
                 outcomes
             };
+            // A failed move is not a failure of the run: the item is copied instead.
+            let moved = |op: &OpId| {
+                op.checked_sub(first_op)
+                    .and_then(|index| intents.get(usize::try_from(index).ok()?))
+                    .is_some_and(|action| matches!(action, Action::Move { .. }))
+            };
             failed += outcomes
                 .iter()
                 .filter(|e| {
                     matches!(
                         e,
                         Event::WriteFailed {
+                            op,
                             class: FailureClass::Transient | FailureClass::Permanent,
                             ..
-                        }
+                        } if !moved(op)
                     )
                 })
                 .count();

@@ -295,7 +295,7 @@ fn planning_some_contents_of_a_folder_plans_what_the_whole_plan_does() {
 fn a_moved_message_is_planned_as_a_move() {
     let (_, planned) = record();
     let mut paired = planned.clone();
-    paired.pair_moves();
+    paired.pair_moves(&std::collections::BTreeSet::new());
     assert!(
         !paired.moves.is_empty(),
         "the scenario moves a message: {planned:?}"
@@ -323,4 +323,114 @@ fn a_moved_message_is_planned_as_a_move() {
             "a copy left with a deletion it could have been: {copy:?}"
         );
     }
+}
+
+// Goal: under --delete-removed, a message moved on the source is moved on a target that can
+// move (no bytes copied again), and a move the target refuses is copied instead, in the same
+// run, without counting as a failure.
+// Method: memory stores; copy two messages, move one on the source; the next run moves it on
+// the target (a Move done, no Append). With moves refused, move the other: the run's Move
+// fails, then the message is appended to its new folder and the old copy deleted; the target
+// ends as the source, and the report counts no failure.
+#[test]
+fn a_moved_message_is_moved_on_the_target_or_copied_when_the_move_is_refused() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let log = MemoryLog::new(ContentKey::from_secret([7; 32]), Vec::new());
+        let clock = TickClock(std::sync::atomic::AtomicI64::new(1_767_225_600_000));
+        let source = MemoryStore::new("source", 3);
+        let target = MemoryStore::new("target", 4);
+        target.set_moves(true);
+        let seen = Flags::new().with(SystemFlag::Seen);
+        let first = source.deliver("INBOX", message(1), seen.clone(), None);
+        let second = source.deliver("INBOX", message(2), seen.clone(), None);
+        source.deliver("Archive", message(3), seen.clone(), None);
+        let options = RunOptions {
+            delete_removed: true,
+            ..RunOptions::default()
+        };
+        run(&source, &target, &log, &clock, options)
+            .await
+            .expect("first run");
+        let same = |source: &MemoryStore, target: &MemoryStore| {
+            let shape = |store: &MemoryStore| -> Vec<(String, Vec<(Vec<u8>, String)>)> {
+                store
+                    .contents()
+                    .into_iter()
+                    .map(|(folder, items)| {
+                        let mut items: Vec<(Vec<u8>, String)> = items
+                            .into_iter()
+                            .map(|(_, bytes, flags)| (bytes.to_vec(), flags.to_string()))
+                            .collect();
+                        items.sort();
+                        (folder, items)
+                    })
+                    .filter(|(_, items)| !items.is_empty())
+                    .collect()
+            };
+            assert_eq!(shape(source), shape(target));
+        };
+        same(&source, &target);
+        let writes = |events: &[Event]| -> Vec<String> {
+            let mut out = Vec::new();
+            let mut stack: Vec<&Event> = events.iter().rev().collect();
+            while let Some(event) = stack.pop() {
+                match event {
+                    Event::Batch(inner) => stack.extend(inner.iter().rev()),
+                    Event::WriteIntent { action, .. } => {
+                        out.push(
+                            format!("{action:?}")
+                                .split([' ', '{'])
+                                .next()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
+                    }
+                    Event::WriteFailed { .. } => out.push("failed".into()),
+                    _ => {}
+                }
+            }
+            out
+        };
+
+        // Moved, and flagged on the way: moved on the target, its flags set after.
+        source.user_move("INBOX", &first, "Archive");
+        let flagged = source.contents()["Archive"]
+            .iter()
+            .find(|(_, bytes, _)| **bytes == message(1))
+            .map(|(id, _, _)| id.clone())
+            .expect("moved");
+        source.user_set_flags("Archive", &flagged, seen.clone().with(SystemFlag::Flagged));
+        let before = log.events().len();
+        run(&source, &target, &log, &clock, options)
+            .await
+            .expect("second run");
+        same(&source, &target);
+        assert_eq!(writes(&log.events()[before..]), ["Move", "SetFlags"]);
+
+        // The target refuses to move: copied and deleted instead, and not a failure.
+        target.set_moves_refused(true);
+        source.user_move("INBOX", &second, "Archive");
+        let before = log.events().len();
+        run(&source, &target, &log, &clock, options)
+            .await
+            .expect("third run");
+        same(&source, &target);
+        assert_eq!(
+            writes(&log.events()[before..]),
+            ["Move", "failed", "Append", "Delete"]
+        );
+        let report = fold::<Report>(&log.events());
+        let last = report.runs.last().expect("runs");
+        assert_eq!(
+            (last.failed, last.copied, last.deleted),
+            (0, 1, 1),
+            "{last:?}"
+        );
+        assert_eq!(report.runs.iter().map(|r| r.moved).sum::<u64>(), 1);
+    });
 }

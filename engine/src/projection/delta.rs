@@ -113,11 +113,14 @@ impl Delta {
     /// Turns each copy whose content is also to be deleted from another target folder into a
     /// move of that target item: the source item moved between folders, and the target can
     /// move its copy instead of receiving the bytes again and deleting the old one. Copies
-    /// and deletions are paired in plan order, one deletion per copy.
-    pub fn pair_moves(&mut self) {
+    /// and deletions are paired in plan order, one deletion per copy; target items in `tried`
+    /// (folder, id) are not moved (a move of them failed: they are copied and deleted).
+    pub fn pair_moves(&mut self, tried: &BTreeSet<(String, NativeId)>) {
         let mut doomed: BTreeMap<ContentHash, Vec<usize>> = BTreeMap::new();
         for (index, deletion) in self.deletions.iter().enumerate().rev() {
-            doomed.entry(deletion.content).or_default().push(index);
+            if !tried.contains(&(deletion.folder.clone(), deletion.id.clone())) {
+                doomed.entry(deletion.content).or_default().push(index);
+            }
         }
         let mut taken = vec![false; self.deletions.len()];
         let mut copies = Vec::with_capacity(self.copies.len());

@@ -318,8 +318,9 @@ impl Projection for Report {
                 let Some(action) = self.pending.remove(op) else {
                     return;
                 };
-                if *class == FailureClass::NotApplied {
-                    // An in-doubt write that never landed is not a failure: it is copied again.
+                if *class == FailureClass::NotApplied || matches!(action, Action::Move { .. }) {
+                    // An in-doubt write that never landed is not a failure: it is copied again;
+                    // nor is a move that failed: its item is copied instead.
                     return;
                 }
                 if let Some(run) = self.current() {
