@@ -53,6 +53,16 @@ const APPEND_SPREAD_BYTES: usize = 256 << 10;
 /// session costs more than a kilobyte to open, so the folders' updates take turns on one.
 const UPDATE_CONNECTIONS: usize = 1;
 
+/// A change listing asks new messages for their first `INLINE_BYTES` too; a message no
+/// larger comes whole with its listing line, and the read that follows needs no FETCH of its
+/// own (`Inner::inline`).
+const INLINE_BYTES: u32 = 16 << 10;
+
+/// The most bytes the change listings of one exchange may carry that way: the folders whose
+/// new messages (at most STATUS UIDNEXT minus the token's UIDNEXT) could exceed it are listed
+/// without bodies.
+const INLINE_BUDGET: u64 = 4 << 20;
+
 /// Options of an IMAP store beyond its URI.
 #[derive(Debug, Clone)]
 pub struct ImapOptions {
@@ -94,6 +104,10 @@ struct Inner {
     /// APPENDUID since: what an append probe needs, on whichever connection, and the
     /// folder's PERMANENTFLAGS.
     selections: Mutex<HashMap<String, Selected>>,
+    /// Bodies of small new messages that a change listing carried, by (folder, UIDVALIDITY,
+    /// UID), until the read that follows takes them; at most [`INLINE_BUDGET`] bytes, dropped
+    /// at the next listing.
+    inline: Mutex<HashMap<(String, u32, u32), Vec<u8>>>,
 }
 
 #[derive(Debug, Default)]
@@ -403,6 +417,7 @@ impl ImapStore {
                 hashes: Mutex::new(HashMap::new()),
                 dropped_keywords: Mutex::new(BTreeSet::new()),
                 selections: Mutex::new(HashMap::new()),
+                inline: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -707,6 +722,47 @@ impl Inner {
         Ok(selected)
     }
 
+    /// Keeps the whole bodies a change listing carried (see [`INLINE_BYTES`]); a body cut at
+    /// the limit is dropped, and its message is fetched when read.
+    fn keep_inline(&self, folder: &str, validity: u32, fetched: &mut [Done]) {
+        let mut inline = lock(&self.inline);
+        for done in fetched {
+            for item in &mut done.data {
+                if let Untagged::Fetch(fetch) = item
+                    && let (Some(uid), Some(size)) = (fetch.uid, fetch.size)
+                    && let Some(body) = fetch.body.take()
+                    && body.len() == size as usize
+                {
+                    inline.insert((folder.to_owned(), validity, uid), body);
+                }
+            }
+        }
+    }
+
+    /// The bodies of `uids` in `folder` that a change listing carried, taken from the cache.
+    fn take_inline(
+        &self,
+        folder: &str,
+        validity: u32,
+        uids: &mut BTreeSet<u32>,
+    ) -> HashMap<u32, Vec<u8>> {
+        let mut inline = lock(&self.inline);
+        if inline.is_empty() {
+            return HashMap::new();
+        }
+        let mut taken = HashMap::new();
+        uids.retain(
+            |&uid| match inline.remove(&(folder.to_owned(), validity, uid)) {
+                Some(body) => {
+                    taken.insert(uid, body);
+                    false
+                }
+                None => true,
+            },
+        );
+        taken
+    }
+
     fn command(&self, caps: &Caps, verb: &str, mailbox: &[u8], rest: &str) -> Vec<Piece> {
         let mut line = format!("{verb} ").into_bytes();
         let mut pieces = Vec::new();
@@ -996,6 +1052,8 @@ struct PlannedListing<'a> {
     /// Whether the new messages (from `uid_next` on) are asked for: not when STATUS gave the
     /// UIDNEXT the token recorded; the EXAMINE must then confirm that none arrived.
     new_messages: bool,
+    /// Whether the new messages are also asked for their first [`INLINE_BYTES`].
+    inline: bool,
 }
 
 impl<'a> PlannedListing<'a> {
@@ -1020,7 +1078,16 @@ impl<'a> PlannedListing<'a> {
             uid_next: modseq.and(since.and_then(token_uid_next)),
             in_select: false,
             new_messages: true,
+            inline: false,
         }
+    }
+
+    /// At most how many bytes inline bodies could bring, when STATUS bounds the number of
+    /// new messages.
+    fn inline_bound(&self, status_uid_next: Option<u32>) -> Option<u64> {
+        let (uid_next, status) = (self.uid_next?, status_uid_next?);
+        (self.in_select && self.new_messages)
+            .then(|| u64::from(status.saturating_sub(uid_next)) * u64::from(INLINE_BYTES))
     }
 
     /// The plan for a listing whose EXAMINE goes out with its FETCH (see `in_select`), given
@@ -1067,13 +1134,19 @@ impl<'a> PlannedListing<'a> {
         let text = |command: String| vec![Piece::Text(command.into_bytes())];
         match (self.modseq, self.uid_next) {
             (Some(_), Some(uid_next)) if self.in_select => {
-                if self.new_messages {
+                if !self.new_messages {
+                    Vec::new()
+                } else if self.inline {
+                    vec![text(format!(
+                        "UID FETCH {uid_next}:{} (UID FLAGS RFC822.SIZE INTERNALDATE \
+                         BODY.PEEK[]<0.{INLINE_BYTES}>)\r\n",
+                        u32::MAX
+                    ))]
+                } else {
                     vec![text(format!(
                         "UID FETCH {uid_next}:{} {LISTING_ITEMS}\r\n",
                         u32::MAX
                     ))]
-                } else {
-                    Vec::new()
                 }
             }
             (Some(modseq), Some(uid_next)) => {
@@ -1352,6 +1425,8 @@ impl Store for ImapStore {
         let qresync = caps.qresync;
         let mut out: Vec<Option<StoreResult<Listing>>> = asks.iter().map(|_| None).collect();
         let mut planned = Vec::new();
+        lock(&inner.inline).clear();
+        let mut inline_left = INLINE_BUDGET;
         for (index, &(folder, since)) in asks.iter().enumerate() {
             let cached = lock(&inner.statuses).get(folder).copied();
             let status = match cached {
@@ -1382,13 +1457,19 @@ impl Store for ImapStore {
             let Some(validity) = status.uid_validity else {
                 continue;
             };
-            let plan = PlannedListing::new(
+            let mut plan = PlannedListing::new(
                 (index, folder),
                 (validity, status.highest_modseq.unwrap_or(0)),
                 since,
                 qresync,
             )
             .in_select(status.uid_next);
+            if let Some(bound) = plan.inline_bound(status.uid_next)
+                && bound <= inline_left
+            {
+                inline_left -= bound;
+                plan.inline = true;
+            }
             match inner.select_command(&caps, folder, plan.select_since()) {
                 Ok(select) => planned.push((plan, select)),
                 Err(error) => out[index] = Some(Err(error)),
@@ -1446,6 +1527,9 @@ impl Store for ImapStore {
                     // The changes came with the EXAMINE.
                     fetched.insert(0, examined);
                 }
+                if plan.inline {
+                    inner.keep_inline(plan.folder, selected.validity, &mut fetched);
+                }
                 out[plan.index] = Some(listing_from(
                     plan.folder,
                     &selected,
@@ -1496,11 +1580,34 @@ impl Store for ImapStore {
         ids: &[NativeId],
     ) -> StoreResult<Vec<StoreResult<Vec<u8>>>> {
         let inner = &self.inner;
+        // The ids' UIDVALIDITY, as the listing that named them saw it.
+        let assumed = ids.iter().find_map(parse_id).map_or(0, |(v, _)| v);
+        let mut wanted: BTreeSet<u32> = ids
+            .iter()
+            .filter_map(parse_id)
+            .filter(|(v, _)| *v == assumed)
+            .map(|(_, uid)| uid)
+            .collect();
+        // Bodies the change listing carried need no request at all.
+        let cached = inner.take_inline(folder, assumed, &mut wanted);
+        if wanted.is_empty() && !cached.is_empty() {
+            let mut cached = cached;
+            return Ok(ids
+                .iter()
+                .map(|id| {
+                    let uid = current_uid(folder, id, assumed)?;
+                    cached
+                        .remove(&uid)
+                        .ok_or_else(|| StoreError::NotFound(format!("{folder}: UID {uid} is gone")))
+                })
+                .collect());
+        }
         let uids_of = |validity: u32| -> BTreeSet<u32> {
             ids.iter()
                 .filter_map(parse_id)
                 .filter(|(v, _)| *v == validity)
                 .map(|(_, uid)| uid)
+                .filter(|uid| validity != assumed || !cached.contains_key(uid))
                 .collect()
         };
         let slot = inner.slot(Some(folder)).await?;
@@ -1536,6 +1643,9 @@ impl Store for ImapStore {
                 }
             }
         };
+        if validity == assumed {
+            bodies.extend(cached);
+        }
         Ok(ids
             .iter()
             .map(|id| {

@@ -162,6 +162,12 @@ fn copies_everything_then_only_what_changed() {
         "",
         b"From: b@example.com\r\nSubject: new two\r\n\r\nhello again\r\n",
     );
+    // Larger than what a change listing carries inline (16 KiB): fetched on its own.
+    let mut large = b"From: c@example.com\r\nSubject: new three\r\n\r\n".to_vec();
+    for line in 0..800 {
+        large.extend_from_slice(format!("line {line:04} of a long message body\r\n").as_bytes());
+    }
+    user.append("INBOX", "\\Flagged", &large);
     user.ok("SELECT INBOX");
     user.ok("UID STORE 1 +FLAGS (\\Flagged $Later)");
     user.ok("UID STORE 2 -FLAGS (\\Seen)");
@@ -175,7 +181,7 @@ fn copies_everything_then_only_what_changed() {
     assert!(tree.contains_key("Newsletters Old") && !tree.contains_key("Newsletters"));
     // The moved message is moved on the target too (MOVE), not copied again and deleted; its
     // new flags follow. The renamed folder is renamed, not copied.
-    assert_eq!(copied(&delta), 2, "two new messages: {delta}");
+    assert_eq!(copied(&delta), 3, "three new messages: {delta}");
     assert!(
         delta.contains(" 1 moved on the target"),
         "one message moved on the target: {delta}"
