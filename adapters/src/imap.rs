@@ -2017,25 +2017,54 @@ impl Store for ImapStore {
         Ok(results)
     }
 
-    /// `UID MOVE` on the update connection; the new UID from the COPYUID the server sends with
-    /// it (RFC 6851), the one whose source UIDs name this message.
     async fn move_item(
         &self,
         from: &str,
         id: &NativeId,
         to: &str,
-        _probe: &AppendProbe,
+        probe: &AppendProbe,
     ) -> StoreResult<Option<NativeId>> {
+        let mut moved = self.move_many(from, &[id], to, probe).await?;
+        moved.pop().unwrap_or(Ok(None))
+    }
+
+    /// One `UID MOVE set "to"` on the update connection; each message's new UID from the
+    /// COPYUID the server sends with it (RFC 6851), whose source UIDs name the messages.
+    async fn move_many(
+        &self,
+        from: &str,
+        ids: &[&NativeId],
+        to: &str,
+        _probe: &AppendProbe,
+    ) -> StoreResult<Vec<StoreResult<Option<NativeId>>>> {
         let inner = &self.inner;
         let destination = inner.server_name(to)?;
         let shared = inner.shared_spread(from, UPDATE_CONNECTIONS).await?;
-        let uid = current_uid(from, id, shared.selected.validity)?;
-        let caps = &shared.slot.session.caps;
-        let command = inner.command(caps, &format!("UID MOVE {uid}"), &destination, "");
-        let done = run(&shared.slot, command, Collect::All).await?;
-        if done.outcome != Outcome::Ok {
-            return Err(refused(&done, &format!("moving {from} UID {uid} to {to}")));
+        let validity = shared.selected.validity;
+        let uids: Vec<StoreResult<u32>> = ids
+            .iter()
+            .map(|id| current_uid(from, id, validity))
+            .collect();
+        let set: BTreeSet<u32> = uids
+            .iter()
+            .filter_map(|uid| uid.as_ref().ok())
+            .copied()
+            .collect();
+        if set.is_empty() {
+            return Ok(uids.into_iter().map(|uid| uid.map(|_| None)).collect());
         }
+        let caps = &shared.slot.session.caps;
+        let verb = format!("UID MOVE {}", wire::uid_set(&set));
+        let done = run(
+            &shared.slot,
+            inner.command(caps, &verb, &destination, ""),
+            Collect::All,
+        )
+        .await?;
+        if done.outcome != Outcome::Ok {
+            return Err(refused(&done, &format!("moving from {from} to {to}")));
+        }
+        let mut new_uids: HashMap<u32, (u32, u32)> = HashMap::new();
         let codes = done
             .data
             .iter()
@@ -2050,14 +2079,25 @@ impl Store for ImapStore {
                 source,
                 destination,
             } = code
-                && let Some(at) = source.iter().position(|&moved| moved == uid)
-                && let Some(&new) = destination.get(at)
+                && source.len() == destination.len()
             {
-                inner.appended(to, *validity, new);
-                return Ok(Some(make_id(*validity, new)));
+                for (old, new) in source.iter().zip(destination) {
+                    if set.contains(old) {
+                        new_uids.insert(*old, (*validity, *new));
+                    }
+                }
             }
         }
-        Ok(None)
+        Ok(uids
+            .into_iter()
+            .map(|uid| {
+                let uid = uid?;
+                Ok(new_uids.get(&uid).map(|&(validity, new)| {
+                    inner.appended(to, validity, new);
+                    make_id(validity, new)
+                }))
+            })
+            .collect())
     }
 
     async fn find_appended(

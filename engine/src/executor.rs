@@ -1433,6 +1433,9 @@ impl<'a> Run<'a> {
                                 Some((_, Action::Append { .. })) => {
                                     worker.write_appends(&items, &mut events).await
                                 }
+                                Some((_, Action::Move { .. })) => {
+                                    worker.write_moves(&items, &mut events).await
+                                }
                                 _ => worker.write_updates(&items, &mut events).await,
                             };
                             events.extend(outcomes);
@@ -2036,6 +2039,64 @@ impl Worker<'_> {
         outcomes
     }
 
+    /// Moves of one folder into another made with one [`Store::move_many`]; their outcome
+    /// events. A move whose own result is unknown, or all of them when the call failed as a
+    /// whole, are settled one by one as [`Worker::move_item`] settles one.
+    async fn write_moves(&self, items: &[(OpId, &Action)], events: &mut Vec<Event>) -> Vec<Event> {
+        let mut moves = Vec::with_capacity(items.len());
+        for &(op, action) in items {
+            if let Action::Move {
+                from,
+                id,
+                folder,
+                content,
+                probe,
+                ..
+            } = action
+            {
+                moves.push((op, action, from, id, folder, content, probe));
+            }
+        }
+        let Some(&(_, _, from, _, folder, _, probe)) = moves.first() else {
+            return Vec::new();
+        };
+        let ids: Vec<&NativeId> = moves.iter().map(|m| m.3).collect();
+        let probe = crate::store::AppendProbe(probe.clone());
+        let called = self
+            .retry_with(Side::Target, events, 1, || {
+                self.target.move_many(from, &ids, folder, &probe)
+            })
+            .await;
+        let mut results = match called {
+            Ok(results) if results.len() == moves.len() => results.into_iter().map(Some).collect(),
+            _ => vec![None; moves.len()],
+        };
+        let mut outcomes = Vec::with_capacity(moves.len());
+        for ((op, action, from, id, folder, content, _), result) in
+            moves.into_iter().zip(results.drain(..))
+        {
+            let result = match result {
+                Some(Ok(Some(new))) => {
+                    self.claim_first(folder, vec![new.clone()]);
+                    Ok(Some(new))
+                }
+                Some(Err(error @ (StoreError::Permanent(_) | StoreError::Unusable(_)))) => {
+                    Err((class_of(&error), format!("moving {from} {id}: {error}")))
+                }
+                _ => match self.look_for(folder, &probe, content, events).await {
+                    Some(new) => Ok(Some(new)),
+                    // Not there: moved alone (a move of an item already gone fails).
+                    None => {
+                        self.move_item(from, id, folder, content, &probe.0, events)
+                            .await
+                    }
+                },
+            };
+            outcomes.push(self.finish(op, action, result));
+        }
+        outcomes
+    }
+
     /// Moves a target item into another folder on the target. A move whose outcome is
     /// unknown (a lost reply, or the item already gone from `from`) is looked for in `folder`
     /// from the probe on; one not found there fails, and the next run copies the source item.
@@ -2222,8 +2283,19 @@ fn units(intents: &[Action], append_many: bool, update_many: bool) -> Vec<Vec<us
     // Flag updates and deletions of one folder: one unit (a batch holds ≤ 256 actions), so
     // the folder is selected once for both.
     let mut updates: BTreeMap<&str, usize> = BTreeMap::new();
+    // Moves from one folder to another: one unit, one request.
+    let mut moves: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for (index, action) in intents.iter().enumerate() {
         match action {
+            Action::Move { from, folder, .. } if update_many => {
+                match moves.get(&(from.as_str(), folder.as_str())) {
+                    Some(&unit) if units[unit].len() < COUNT => units[unit].push(index),
+                    _ => {
+                        moves.insert((from, folder), units.len());
+                        units.push(vec![index]);
+                    }
+                }
+            }
             Action::SetFlags { folder, .. } | Action::Delete { folder, .. } if update_many => {
                 match updates.get(folder.as_str()) {
                     Some(&unit) => units[unit].push(index),

@@ -302,6 +302,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         )))
     }
 
+    /// Moves several items of `from` into `to` ([`Store::move_item`] for each, in one request
+    /// where the store can: one IMAP `UID MOVE` for a UID set); one result per item, in
+    /// order. After an error of the whole call, any of them may have moved: the caller looks
+    /// for each. The default moves them one by one.
+    async fn move_many(
+        &self,
+        from: &str,
+        ids: &[&NativeId],
+        to: &str,
+        probe: &AppendProbe,
+    ) -> StoreResult<Vec<StoreResult<Option<NativeId>>>> {
+        let mut results = Vec::with_capacity(ids.len());
+        for id in ids {
+            results.push(self.move_item(from, id, to, probe).await);
+        }
+        Ok(results)
+    }
+
     /// The items that an append prepared with `probe` could have created and whose bytes hash
     /// to `content` under `key`, best candidate first. Used to settle writes in doubt.
     async fn find_appended(

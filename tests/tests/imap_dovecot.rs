@@ -52,6 +52,29 @@ fn non_empty(tree: Tree) -> Tree {
         .collect()
 }
 
+/// An IMAP store reading `server` as the test user, as a source does, and a runtime to drive
+/// it from a test.
+fn reading_store(server: &Dovecot) -> (ferry_adapters::imap::ImapStore, tokio::runtime::Runtime) {
+    use ferry_adapters::imap::{ImapOptions, ImapStore, Secret};
+    let store = ImapStore::new(
+        &server.uri(),
+        &ImapOptions {
+            secret: Some(Secret::Value(std::sync::Arc::new(
+                PASSWORD.to_owned().into(),
+            ))),
+            ca_file: None,
+            insecure: false,
+            read_only: true,
+        },
+    )
+    .expect("store");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    (store, runtime)
+}
+
 /// A source server filled with the seeded sample (through ferry from a Maildir), and an empty
 /// target server.
 struct Pair {
@@ -174,17 +197,19 @@ fn copies_everything_then_only_what_changed() {
     user.ok("UID STORE 3 +FLAGS (\\Deleted)");
     user.ok("UID EXPUNGE 3");
     user.ok("UID STORE 4 +FLAGS (\\Answered $Moved)");
-    user.ok("UID MOVE 4 Archive");
+    user.ok("UID STORE 5 +FLAGS ($Other)");
+    user.ok("UID MOVE 4:5 Archive");
     user.ok("RENAME Newsletters \"Newsletters Old\"");
     let delta = pair.run(&["--delete-removed"]);
     let tree = pair.assert_same();
     assert!(tree.contains_key("Newsletters Old") && !tree.contains_key("Newsletters"));
-    // The moved message is moved on the target too (MOVE), not copied again and deleted; its
-    // new flags follow. The renamed folder is renamed, not copied.
+    // The moved messages are moved on the target too (one UID MOVE), not copied again and
+    // deleted; their new flags follow, each to its own message. The renamed folder is
+    // renamed, not copied.
     assert_eq!(copied(&delta), 3, "three new messages: {delta}");
     assert!(
-        delta.contains(" 1 moved on the target"),
-        "one message moved on the target: {delta}"
+        delta.contains(" 2 moved on the target"),
+        "two messages moved on the target: {delta}"
     );
     assert!(
         pair.target
@@ -477,7 +502,6 @@ fn a_server_refusing_more_sessions_is_lived_with_and_the_wait_journaled() {
 // another folder.
 #[test]
 fn a_folder_recreated_after_its_status_was_read_is_listed_in_full() {
-    use ferry_adapters::imap::{ImapOptions, ImapStore, Secret};
     use ferry_engine::store::{Listing, Store};
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -492,22 +516,7 @@ fn a_folder_recreated_after_its_status_was_read_is_listed_in_full() {
         }
     };
     fill(&mut user, "first", 3);
-    let store = ImapStore::new(
-        &server.uri(),
-        &ImapOptions {
-            secret: Some(Secret::Value(std::sync::Arc::new(
-                PASSWORD.to_owned().into(),
-            ))),
-            ca_file: None,
-            insecure: false,
-            read_only: true,
-        },
-    )
-    .expect("store");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (store, runtime) = reading_store(&server);
     runtime.block_on(async {
         let Listing::Full { items, token } = store.list_items("Box", None).await.expect("list")
         else {
@@ -559,7 +568,6 @@ fn a_folder_recreated_after_its_status_was_read_is_listed_in_full() {
 // listing after it must find nothing more.
 #[test]
 fn a_message_arriving_after_the_status_was_read_is_listed() {
-    use ferry_adapters::imap::{ImapOptions, ImapStore, Secret};
     use ferry_engine::store::{Listing, Store};
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -570,22 +578,7 @@ fn a_message_arriving_after_the_status_was_read_is_listed() {
         let message = format!("Subject: old {n}\r\n\r\nold {n}\r\n");
         user.append("Box", "", message.as_bytes());
     }
-    let store = ImapStore::new(
-        &server.uri(),
-        &ImapOptions {
-            secret: Some(Secret::Value(std::sync::Arc::new(
-                PASSWORD.to_owned().into(),
-            ))),
-            ca_file: None,
-            insecure: false,
-            read_only: true,
-        },
-    )
-    .expect("store");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (store, runtime) = reading_store(&server);
     let flag = |user: &mut ferry_tests::dovecot::Client, uid: u32| {
         user.ok("SELECT \"Box\"");
         user.ok(&format!("UID STORE {uid} +FLAGS.SILENT (\\Flagged)"));

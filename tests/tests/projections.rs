@@ -325,6 +325,9 @@ fn a_moved_message_is_planned_as_a_move() {
     }
 }
 
+/// A folder and its messages' bytes and flags, sorted: what two stores must agree on.
+type Shaped = (String, Vec<(Vec<u8>, String)>);
+
 // Goal: under --delete-removed, a message moved on the source is moved on a target that can
 // move (no bytes copied again), and a move the target refuses is copied instead, in the same
 // run, without counting as a failure.
@@ -357,7 +360,7 @@ fn a_moved_message_is_moved_on_the_target_or_copied_when_the_move_is_refused() {
             .await
             .expect("first run");
         let same = |source: &MemoryStore, target: &MemoryStore| {
-            let shape = |store: &MemoryStore| -> Vec<(String, Vec<(Vec<u8>, String)>)> {
+            let shape = |store: &MemoryStore| -> Vec<Shaped> {
                 store
                     .contents()
                     .into_iter()

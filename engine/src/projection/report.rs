@@ -88,6 +88,18 @@ impl Report {
         self.runs.last_mut()
     }
 
+    /// A source item is on the target now: a failure of an earlier attempt no longer counts.
+    fn landed(&mut self, source_folder: String, source_id: NativeId) {
+        if self
+            .attempts
+            .insert((source_folder, source_id), None)
+            .flatten()
+            .is_some()
+        {
+            self.settle();
+        }
+    }
+
     /// Recomputes the per-folder failed and skipped counts from the latest attempts.
     fn settle(&mut self) {
         for folder in self.folders.values_mut() {
@@ -256,14 +268,7 @@ impl Projection for Report {
                             run.copied += 1;
                             run.copied_bytes += size;
                         }
-                        if self
-                            .attempts
-                            .insert((source_folder, source_id), None)
-                            .flatten()
-                            .is_some()
-                        {
-                            self.settle();
-                        }
+                        self.landed(source_folder, source_id);
                     }
                     Action::SetFlags { folder, .. } => {
                         self.folders.entry(folder).or_default().flags_updated += 1;
@@ -287,14 +292,7 @@ impl Projection for Report {
                         if let Some(run) = self.current() {
                             run.moved += 1;
                         }
-                        if self
-                            .attempts
-                            .insert((source_folder, source_id), None)
-                            .flatten()
-                            .is_some()
-                        {
-                            self.settle();
-                        }
+                        self.landed(source_folder, source_id);
                     }
                     Action::CreateFolder { folder } => {
                         self.folders.entry(folder).or_default();
