@@ -116,9 +116,12 @@ impl Watcher for Quiet {
 pub struct Config {
     /// Writes (and reads) in flight at once.
     pub jobs: usize,
-    /// Writes per batch: one group commit of intents and one of outcomes per batch. 256 keeps
-    /// the two fsyncs under 1% of the batch's time on local disks and bounds the work lost to a
-    /// crash.
+    /// Writes per batch: one group commit of intents and one of outcomes per batch, and the
+    /// items of a chunk read ahead of its copies (within half the in-flight byte budget). A
+    /// batch waits for its last reply before the next one's writes go out, so over a slow link
+    /// each batch costs a round trip: 512 copies the 5,000-message sample over 25 ms of delay
+    /// in 4.1 s where 256 took 4.5–4.6 s, for 6 MB more peak memory (35 MB). The two fsyncs stay
+    /// far under 1% of a batch's time, and a crash loses at most one batch of work.
     pub batch_max: usize,
     /// Attempts of one store call before it counts as failed.
     pub retry_count_max: u32,
@@ -141,7 +144,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             jobs: 4,
-            batch_max: 256,
+            batch_max: 512,
             retry_count_max: 5,
             throttle_count_max: 20,
             backoff_base_ms: 200,
