@@ -1287,6 +1287,7 @@ impl Store for ImapStore {
             fetch_many: true,
             update_many: true,
             moves: caps.moves && caps.uidplus,
+            remote: true,
         }
     }
 

@@ -487,6 +487,7 @@ impl Store for MaildirStore {
             fetch_many: false,
             update_many: false,
             moves: false,
+            remote: false,
         }
     }
 

@@ -464,6 +464,7 @@ impl Store for MemoryStore {
             fetch_many: inner.append_many,
             update_many: inner.append_many,
             moves: inner.moves,
+            remote: false,
         }
     }
 

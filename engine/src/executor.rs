@@ -964,11 +964,19 @@ impl<'a> Run<'a> {
         } else {
             self.config.inflight_bytes_max
         };
+        // Between two local stores there is no round trip to spread: chunks stay at
+        // `LOCAL_CHUNK_ITEMS`, which bounds memory (Maildir's target: 64 MB at 20,000).
+        let remote = self.source.capabilities().remote || self.target.capabilities().remote;
+        let chunk_items = if remote {
+            self.config.batch_max
+        } else {
+            self.config.batch_max.min(LOCAL_CHUNK_ITEMS)
+        };
         let mut sequence: Vec<(usize, &[crate::store::ItemInfo])> = Vec::new();
         let mut chunks_left = vec![0_usize; work.len()];
         let mut listed: Vec<Option<Event>> = work.iter().map(|w| w.listed.clone()).collect();
         for (index, folder) in work.iter().enumerate() {
-            let folder_chunks = chunks(&folder.to_read, self.config.batch_max, chunk_bytes);
+            let folder_chunks = chunks(&folder.to_read, chunk_items, chunk_bytes);
             chunks_left[index] = folder_chunks.len();
             if folder_chunks.is_empty() {
                 self.defer(listed[index].take().into_iter().collect());
@@ -2333,6 +2341,9 @@ fn permits_for(config: &Config) -> usize {
         .unwrap_or(usize::MAX >> 4)
         .min(Semaphore::MAX_PERMITS)
 }
+
+/// Items per chunk read ahead of its copies between two local stores.
+const LOCAL_CHUNK_ITEMS: usize = 256;
 
 /// Source folders listed in one request ([`Store::list_items_many`]).
 const LISTINGS_PER_REQUEST: usize = 64;

@@ -41,6 +41,9 @@ pub struct Capabilities {
     /// [`Store::move_item`] moves an item between folders on the store itself (IMAP MOVE
     /// with UIDPLUS), so a message moved on the source is not copied again.
     pub moves: bool,
+    /// The store is across a network (IMAP): each batch of writes costs round trips, so
+    /// larger chunks pay; a local store (Maildir) keeps chunks, and memory, smaller.
+    pub remote: bool,
 }
 
 /// One message for [`Store::append_many`].
