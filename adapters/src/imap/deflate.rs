@@ -22,6 +22,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// still shrinks IMAP text and most mail several times.
 const LEVEL: u32 = 1;
 
+/// The most bytes one write deflates before what it made is written out.
+const WRITE_SLICE: usize = 64 << 10;
+
 /// The longest line start kept while looking for the tagged OK.
 const LINE_KEPT: usize = 64;
 
@@ -265,11 +268,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflating<S> {
             return Pin::new(&mut this.inner).poll_write(cx, data);
         }
         ready!(this.poll_drain(cx))?;
+        // A slice at a time, so a large literal is never held deflated whole.
+        let taken = data.len().min(WRITE_SLICE);
         if let Some(compress) = &mut this.deflate {
-            deflate_into(compress, data, &mut this.out, FlushCompress::None)?;
+            deflate_into(compress, &data[..taken], &mut this.out, FlushCompress::None)?;
             this.unflushed = true;
         }
-        Poll::Ready(Ok(data.len()))
+        Poll::Ready(Ok(taken))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -306,7 +311,7 @@ mod tests {
 
     fn inflated(bytes: &[u8]) -> Vec<u8> {
         let mut inflate = Decompress::new(false);
-        let mut out = Vec::with_capacity(1 << 20);
+        let mut out = Vec::with_capacity(4 << 20);
         inflate
             .decompress_vec(bytes, &mut out, FlushDecompress::Sync)
             .expect("inflate");
@@ -382,5 +387,14 @@ mod tests {
         let n = server.read(&mut wire).await.expect("read");
         assert!(n < batch.len() / 4, "{n} bytes for {}", batch.len());
         assert_eq!(inflated(&wire[..n]), batch);
+
+        // A literal larger than one write's slice goes out whole, slice after slice.
+        let literal: Vec<u8> = (0..300_000_u32).map(|i| (i * 7 % 251) as u8).collect();
+        stream.write_all(&literal).await.expect("write");
+        stream.flush().await.expect("flush");
+        drop(stream);
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await.expect("read");
+        assert_eq!(inflated(&rest), literal);
     }
 }
