@@ -634,15 +634,9 @@ impl Inner {
         let gate = slot.gate.clone().write_owned().await;
         // Listings and hash lookups run here: QRESYNC, if still to enable, goes out with the
         // SELECT (in the same round trip), which then reports HIGHESTMODSEQ.
-        let enable = slot.session.take_enable();
-        let enabled = async {
-            match enable {
-                Some(enable) => run(&slot, enable, Collect::All).await.map(drop),
-                None => Ok(()),
-            }
-        };
         // Selected again even when it is, for fresh figures (UIDNEXT, HIGHESTMODSEQ).
-        let (enabled, selected) = futures::future::join(enabled, self.select(&slot, folder)).await;
+        let (enabled, selected) =
+            futures::future::join(enable_pending(&slot), self.select(&slot, folder)).await;
         enabled?;
         Ok((Alone { slot, _gate: gate }, selected?))
     }
@@ -861,6 +855,15 @@ async fn run(slot: &Slot, pieces: Vec<Piece>, collect: Collect) -> StoreResult<D
         .run(pieces, collect)
         .await
         .map_err(|error| lost(&error.0))
+}
+
+/// `ENABLE QRESYNC` if the session has not enabled it yet ([`Session::take_enable`]). Polled
+/// first beside the commands that need it, it goes out before them, in the same round trip.
+async fn enable_pending(slot: &Slot) -> StoreResult<()> {
+    match slot.session.take_enable() {
+        Some(enable) => run(slot, enable, Collect::All).await.map(drop),
+        None => Ok(()),
+    }
 }
 
 /// The one result of a `*_many` call made for one item.
@@ -1249,6 +1252,43 @@ fn listing_from(
 }
 
 impl ImapStore {
+    /// The bodies `uids_of(UIDVALIDITY)` names in `folder`, on a session with it selected, and
+    /// the UIDVALIDITY they belong to. A session that must select it first sends the EXAMINE
+    /// and the FETCH together (one round trip, not two): the FETCH names UIDs of the
+    /// `assumed` UIDVALIDITY, which the EXAMINE must confirm, else what it fetched is dropped.
+    async fn fetch_selected(
+        &self,
+        folder: &str,
+        assumed: u32,
+        uids_of: impl Fn(u32) -> BTreeSet<u32>,
+    ) -> StoreResult<(u32, HashMap<u32, Vec<u8>>)> {
+        let inner = &self.inner;
+        let slot = inner.slot(Some(folder)).await?;
+        let gate = slot.gate.clone().read_owned().await;
+        if let Some(selected) = slot.selected(folder) {
+            let bodies = fetch_bodies(&slot, uids_of(selected.validity)).await?;
+            drop(gate);
+            return Ok((selected.validity, bodies));
+        }
+        drop(gate);
+        let _gate = slot.gate.clone().write_owned().await;
+        if let Some(selected) = slot.selected(folder) {
+            let bodies = fetch_bodies(&slot, uids_of(selected.validity)).await?;
+            return Ok((selected.validity, bodies));
+        }
+        let (selected, fetched) = futures::future::join(
+            inner.select(&slot, folder),
+            fetch_bodies(&slot, uids_of(assumed)),
+        )
+        .await;
+        let selected = selected?;
+        Ok(if selected.validity == assumed {
+            (assumed, fetched?)
+        } else {
+            (selected.validity, HashMap::new())
+        })
+    }
+
     /// Lists one folder select first: what the folder's UIDVALIDITY and HIGHESTMODSEQ are
     /// decides the FETCH. For a folder whose STATUS was out of date.
     async fn list_selected(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
@@ -1490,15 +1530,11 @@ impl Store for ImapStore {
                 }
                 plans.push(plan);
             }
-            let enable = alone.slot.session.take_enable();
-            let enabled = async {
-                match enable {
-                    Some(enable) => run(&alone.slot, enable, Collect::All).await.map(drop),
-                    None => Ok(()),
-                }
-            };
-            let (enabled, answers) =
-                futures::future::join(enabled, futures::future::join_all(commands)).await;
+            let (enabled, answers) = futures::future::join(
+                enable_pending(&alone.slot),
+                futures::future::join_all(commands),
+            )
+            .await;
             enabled?;
             let mut answers = answers.into_iter();
             let mut selected_last = None;
@@ -1583,66 +1619,27 @@ impl Store for ImapStore {
         let inner = &self.inner;
         // The ids' UIDVALIDITY, as the listing that named them saw it.
         let assumed = ids.iter().find_map(parse_id).map_or(0, |(v, _)| v);
-        let mut wanted: BTreeSet<u32> = ids
-            .iter()
-            .filter_map(parse_id)
-            .filter(|(v, _)| *v == assumed)
-            .map(|(_, uid)| uid)
-            .collect();
-        // Bodies the change listing carried need no request at all.
-        let cached = inner.take_inline(folder, assumed, &mut wanted);
-        if wanted.is_empty() && !cached.is_empty() {
-            let mut cached = cached;
-            return Ok(ids
-                .iter()
-                .map(|id| {
-                    let uid = current_uid(folder, id, assumed)?;
-                    cached
-                        .remove(&uid)
-                        .ok_or_else(|| StoreError::NotFound(format!("{folder}: UID {uid} is gone")))
-                })
-                .collect());
-        }
         let uids_of = |validity: u32| -> BTreeSet<u32> {
             ids.iter()
                 .filter_map(parse_id)
                 .filter(|(v, _)| *v == validity)
                 .map(|(_, uid)| uid)
-                .filter(|uid| validity != assumed || !cached.contains_key(uid))
                 .collect()
         };
-        let slot = inner.slot(Some(folder)).await?;
-        let gate = slot.gate.clone().read_owned().await;
-        let (validity, mut bodies) = if let Some(selected) = slot.selected(folder) {
-            let bodies = fetch_bodies(&slot, uids_of(selected.validity)).await?;
-            drop(gate);
-            (selected.validity, bodies)
+        // Bodies the change listing carried need no request at all.
+        let mut wanted = uids_of(assumed);
+        let cached = inner.take_inline(folder, assumed, &mut wanted);
+        let (validity, mut bodies) = if wanted.is_empty() && !cached.is_empty() {
+            (assumed, HashMap::new())
         } else {
-            drop(gate);
-            let _gate = slot.gate.clone().write_owned().await;
-            match slot.selected(folder) {
-                Some(selected) => (
-                    selected.validity,
-                    fetch_bodies(&slot, uids_of(selected.validity)).await?,
-                ),
-                None => {
-                    // The EXAMINE and the FETCH go out together (one round trip, not two):
-                    // the FETCH names UIDs of the ids' UIDVALIDITY, which the EXAMINE must
-                    // confirm, else what it fetched is dropped.
-                    let assumed = ids.iter().find_map(parse_id).map_or(0, |(v, _)| v);
-                    let (selected, fetched) = futures::future::join(
-                        inner.select(&slot, folder),
-                        fetch_bodies(&slot, uids_of(assumed)),
-                    )
-                    .await;
-                    let selected = selected?;
-                    if selected.validity == assumed {
-                        (assumed, fetched?)
-                    } else {
-                        (selected.validity, HashMap::new())
-                    }
+            let wanted_of = |validity: u32| {
+                if validity == assumed {
+                    wanted.clone()
+                } else {
+                    uids_of(validity)
                 }
-            }
+            };
+            self.fetch_selected(folder, assumed, wanted_of).await?
         };
         if validity == assumed {
             bodies.extend(cached);

@@ -500,42 +500,7 @@ impl<'a> Run<'a> {
         if !self.ahead.1 {
             (failed, paused, counts) = self.carry_out(&plan).await?;
             if !plan.moves.is_empty() && !paused {
-                // A moved item keeps the flags it had: where the source's differ, they are set
-                // now. A move that failed (refused, or its item gone) is copied and its old
-                // item deleted, as without moves.
-                let tried: BTreeSet<(String, NativeId)> = plan
-                    .moves
-                    .iter()
-                    .map(|m| (m.from.folder.clone(), m.from.id.clone()))
-                    .collect();
-                let contents: BTreeSet<ContentHash> =
-                    plan.moves.iter().map(|m| m.copy.content).collect();
-                let after = delta::delta(&self.state.source, &self.state.target, &self.options);
-                let after = Delta {
-                    copies: after
-                        .copies
-                        .into_iter()
-                        .filter(|c| contents.contains(&c.content))
-                        .collect(),
-                    deletions: after
-                        .deletions
-                        .into_iter()
-                        .filter(|d| tried.contains(&(d.folder.clone(), d.id.clone())))
-                        .collect(),
-                    flag_updates: after
-                        .flag_updates
-                        .into_iter()
-                        .filter(|u| {
-                            self.state
-                                .target
-                                .folders
-                                .get(&u.folder)
-                                .and_then(|f| f.items.get(&u.id))
-                                .is_some_and(|item| contents.contains(&item.content))
-                        })
-                        .collect(),
-                    ..Delta::default()
-                };
+                let after = self.after_moves(&plan.moves);
                 let (more_failed, more_paused, more) = self.carry_out(&after).await?;
                 failed += more_failed;
                 paused |= more_paused;
@@ -723,14 +688,17 @@ impl<'a> Run<'a> {
         // Only copies made while reading need their folders now (a run with nothing new to
         // read skips the plan this takes).
         let reading = work.iter().any(|folder| !folder.to_read.is_empty());
-        if copy_ahead && reading && self.moves() {
-            // What the plan would delete is known once every folder is listed; new items
-            // with one of those contents are copied with the plan, which moves instead.
+        if copy_ahead && reading {
+            // Once every folder is listed, the plan knows the folders to create and what it
+            // would delete: new items with one of those contents are copied with the plan,
+            // which moves the old copy instead.
             let plan = delta::delta(&self.state.source, &self.state.target, &self.options);
-            self.movable = plan.deletions.iter().map(|d| d.content).collect();
-        }
-        if copy_ahead && reading && !self.stop.is_stopped() {
-            self.create_folders_ahead().await?;
+            if self.moves() {
+                self.movable = plan.deletions.iter().map(|d| d.content).collect();
+            }
+            if !self.stop.is_stopped() {
+                self.create_folders_ahead(plan.create_folders).await?;
+            }
         }
         self.read_source_items(&work, copy_ahead).await
     }
@@ -928,13 +896,12 @@ impl<'a> Run<'a> {
     /// Creates, all at once, the target folders the plan lacks, before the first copy: copies
     /// made while reading would otherwise create each in turn, between one folder's reads and
     /// the next.
-    async fn create_folders_ahead(&mut self) -> Result<(), RunError> {
-        let plan = delta::delta(&self.state.source, &self.state.target, &self.options);
-        if plan.create_folders.is_empty() {
+    async fn create_folders_ahead(&mut self, create_folders: Vec<String>) -> Result<(), RunError> {
+        if create_folders.is_empty() {
             return Ok(());
         }
         let ahead = Delta {
-            create_folders: plan.create_folders,
+            create_folders,
             ..Delta::default()
         };
         let done = self.carry_out(&ahead).await?;
@@ -1290,6 +1257,41 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// What is left of the plan's `moves` once they were carried out: a moved item keeps the
+    /// flags it had, so where the source's differ they are set; a move that failed (refused,
+    /// or its item gone) is copied and its old item deleted, as without moves. Nothing else:
+    /// other writes that failed wait for the next run, as always.
+    fn after_moves(&self, moves: &[delta::Move]) -> Delta {
+        let tried: BTreeSet<(&str, &NativeId)> = moves
+            .iter()
+            .map(|m| (m.from.folder.as_str(), &m.from.id))
+            .collect();
+        let contents: BTreeSet<ContentHash> = moves.iter().map(|m| m.copy.content).collect();
+        let after = delta::delta(&self.state.source, &self.state.target, &self.options);
+        let content_of = |folder: &str, id: &NativeId| {
+            let item = self.state.target.folders.get(folder)?.items.get(id)?;
+            Some(item.content)
+        };
+        Delta {
+            copies: after
+                .copies
+                .into_iter()
+                .filter(|c| contents.contains(&c.content))
+                .collect(),
+            deletions: after
+                .deletions
+                .into_iter()
+                .filter(|d| tried.contains(&(d.folder.as_str(), &d.id)))
+                .collect(),
+            flag_updates: after
+                .flag_updates
+                .into_iter()
+                .filter(|u| content_of(&u.folder, &u.id).is_some_and(|c| contents.contains(&c)))
+                .collect(),
+            ..Delta::default()
+        }
+    }
+
     /// Whether deletions paired with copies of the same content become moves on the target.
     fn moves(&self) -> bool {
         self.options.delete_removed && self.target.capabilities().moves
@@ -1496,11 +1498,13 @@ impl<'a> Run<'a> {
                 outcomes.extend(flush_events);
                 outcomes
             };
-            // A failed move is not a failure of the run: the item is copied instead.
-            let moved = |op: &OpId| {
+            let intent_of = |op: &OpId| {
                 op.checked_sub(first_op)
                     .and_then(|index| intents.get(usize::try_from(index).ok()?))
-                    .is_some_and(|action| matches!(action, Action::Move { .. }))
+            };
+            // A failed move is not a failure of the run: the item is copied instead.
+            let moved = |op: &OpId| {
+                intent_of(op).is_some_and(|action| matches!(action, Action::Move { .. }))
             };
             failed += outcomes
                 .iter()
@@ -1517,9 +1521,7 @@ impl<'a> Run<'a> {
                 .count();
             for outcome in &outcomes {
                 if let Event::WriteDone { op, .. } = outcome
-                    && let Some(action) = op
-                        .checked_sub(first_op)
-                        .and_then(|index| intents.get(usize::try_from(index).ok()?))
+                    && let Some(action) = intent_of(op)
                 {
                     match action {
                         Action::Append { size, .. } => {

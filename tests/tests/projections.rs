@@ -68,14 +68,19 @@ async fn run(
         .map_err(|e| e.to_string())
 }
 
-/// Records the scenario; returns the events and the delta planned before the second run.
-fn record() -> (Vec<Event>, ferry_engine::projection::delta::Delta) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// A single-threaded runtime whose clock only moves when every task waits (backoffs and
+/// timeouts cost no real time).
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .expect("runtime");
-    runtime.block_on(async {
+        .expect("runtime")
+}
+
+/// Records the scenario; returns the events and the delta planned before the second run.
+fn record() -> (Vec<Event>, ferry_engine::projection::delta::Delta) {
+    paused_runtime().block_on(async {
         let key = ContentKey::from_secret([9; 32]);
         let log = MemoryLog::new(key.clone(), Vec::new());
         let clock = TickClock(std::sync::atomic::AtomicI64::new(1_767_225_600_000));
@@ -337,12 +342,7 @@ type Shaped = (String, Vec<(Vec<u8>, String)>);
 // ends as the source, and the report counts no failure.
 #[test]
 fn a_moved_message_is_moved_on_the_target_or_copied_when_the_move_is_refused() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    paused_runtime().block_on(async {
         let log = MemoryLog::new(ContentKey::from_secret([7; 32]), Vec::new());
         let clock = TickClock(std::sync::atomic::AtomicI64::new(1_767_225_600_000));
         let source = MemoryStore::new("source", 3);

@@ -626,24 +626,27 @@ fn convert_code(code: Code<'_>) -> DoneCode {
             source,
             destination,
         } => {
-            let expand = |set: &imap_codec::imap_types::extensions::uidplus::UidSet| {
+            let ranges = |set: &imap_codec::imap_types::extensions::uidplus::UidSet| {
                 set.0
                     .as_ref()
                     .iter()
-                    .flat_map(|element| match element {
-                        UidElement::Single(uid) => uid.get()..=uid.get(),
-                        UidElement::Range(a, b) => {
-                            let (low, high) = (a.get().min(b.get()), a.get().max(b.get()));
-                            // A bound against an absurd range from a broken server.
-                            low..=high.min(low.saturating_add(1 << 20))
-                        }
+                    .map(|element| match element {
+                        UidElement::Single(uid) => (uid.get(), uid.get()),
+                        UidElement::Range(a, b) => (a.get(), b.get()),
                     })
-                    .collect::<Vec<u32>>()
+                    .collect::<Vec<_>>()
             };
-            DoneCode::CopyUid {
-                validity: uid_validity.get(),
-                source: expand(&source),
-                destination: expand(&destination),
+            match (
+                expand_uids(ranges(&source)),
+                expand_uids(ranges(&destination)),
+            ) {
+                (Some(source), Some(destination)) => DoneCode::CopyUid {
+                    validity: uid_validity.get(),
+                    source,
+                    destination,
+                },
+                // Implausibly many: as if the server had named no UIDs.
+                _ => DoneCode::Named("COPYUID".into()),
             }
         }
         Code::UidValidity(v) => DoneCode::UidValidity(v.get()),
@@ -690,15 +693,21 @@ fn convert_code(code: Code<'_>) -> DoneCode {
 /// Expands a UID set such as `3955:3957,3960` in its order; `None` if it is not one or is
 /// implausibly large.
 fn uid_set(text: &str) -> Option<Vec<u32>> {
+    let ranges = text
+        .split(',')
+        .map(|part| match part.split_once(':') {
+            Some((a, b)) => Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)),
+            None => part.parse::<u32>().ok().map(|n| (n, n)),
+        })
+        .collect::<Option<Vec<_>>>()?;
+    expand_uids(ranges)
+}
+
+/// The UIDs of `ranges` (each from one end to the other, in either order), in order; `None`
+/// if they are implausibly many.
+fn expand_uids(ranges: impl IntoIterator<Item = (u32, u32)>) -> Option<Vec<u32>> {
     let mut uids = Vec::new();
-    for part in text.split(',') {
-        let (start, end) = match part.split_once(':') {
-            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
-            None => {
-                let n = part.parse::<u32>().ok()?;
-                (n, n)
-            }
-        };
+    for (start, end) in ranges {
         let (low, high) = (start.min(end), start.max(end));
         if uids.len() + (high - low) as usize > 100_000 {
             return None;
