@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ferry_engine::body::{Body, PIECE_BYTES, PIECES_IN_FLIGHT, Spool};
 use ferry_engine::event::{Millis, NativeId};
 use ferry_engine::flags::Flags;
 use ferry_engine::journal::{ContentHash, ContentKey};
@@ -840,7 +841,9 @@ impl Inner {
                 continue;
             }
             if let Some(body) = bodies.remove(&uid) {
-                let hash = key.hash(&body);
+                let hash = body.hash(key).map_err(|e| {
+                    StoreError::Transient(format!("reading back a spooled message: {e}"))
+                })?;
                 lock(&self.hashes).insert(cache_key, hash);
                 out.push((uid, hash));
             }
@@ -900,15 +903,17 @@ fn lost(reason: &str) -> StoreError {
     }
 }
 
-/// The bodies of the messages with these UIDs in the folder selected on `slot`, in one
-/// `UID FETCH`; UIDs that are gone are missing from the map.
-async fn fetch_bodies(slot: &Slot, uids: BTreeSet<u32>) -> StoreResult<HashMap<u32, Vec<u8>>> {
+/// The bodies of the messages with these UIDs in the folder selected on `slot`; UIDs that are
+/// gone are missing from the map. One `UID FETCH` asks for the first [`PIECE_BYTES`] of each:
+/// a message that fills its piece is larger, and the rest of it is fetched piece by piece
+/// into a spool ([`fetch_rest`]), so no message is held in memory whole, whatever its size.
+async fn fetch_bodies(slot: &Slot, uids: BTreeSet<u32>) -> StoreResult<HashMap<u32, Body>> {
     let mut bodies = HashMap::new();
     if uids.is_empty() {
         return Ok(bodies);
     }
     let set = wire::uid_set(&uids);
-    let command = format!("UID FETCH {set} (UID BODY.PEEK[])\r\n");
+    let command = format!("UID FETCH {set} (UID BODY.PEEK[]<0.{PIECE_BYTES}>)\r\n");
     let done = run(
         slot,
         vec![Piece::Text(command.into_bytes())],
@@ -918,14 +923,92 @@ async fn fetch_bodies(slot: &Slot, uids: BTreeSet<u32>) -> StoreResult<HashMap<u
     if done.outcome != Outcome::Ok {
         return Err(refused(&done, &format!("UID FETCH {set}")));
     }
+    let mut large = Vec::new();
     for item in done.data {
         if let Untagged::Fetch(fetch) = item
-            && let (Some(uid), Some(body)) = (fetch.uid, fetch.body)
+            && let (Some(uid), Some(body), origin) = (fetch.uid, fetch.body, fetch.origin)
         {
-            bodies.insert(uid, body);
+            match origin {
+                // The server sent the whole message although asked for a piece.
+                None => {
+                    bodies.insert(uid, Body::from(body));
+                }
+                Some(0) if body.len() < PIECE_BYTES => {
+                    bodies.insert(uid, Body::from(body));
+                }
+                Some(0) => large.push((uid, body)),
+                Some(_) => {}
+            }
         }
     }
+    for (uid, first) in large {
+        bodies.insert(uid, fetch_rest(slot, uid, first).await?);
+    }
     Ok(bodies)
+}
+
+/// The whole message `uid` whose first piece, `first`, filled [`PIECE_BYTES`]: the rest is
+/// fetched [`PIECES_IN_FLIGHT`] pieces at a time (`BODY.PEEK[]<origin.size>`, pipelined) and
+/// written into a [`Spool`] as it comes; a piece shorter than asked is the last.
+async fn fetch_rest(slot: &Slot, uid: u32, first: Vec<u8>) -> StoreResult<Body> {
+    let spooling = |e: std::io::Error| StoreError::Transient(format!("spooling UID {uid}: {e}"));
+    let mut spool = Spool::new().map_err(spooling)?;
+    spool.write(&first).map_err(spooling)?;
+    drop(first);
+    loop {
+        let start = spool.len();
+        let origins: Vec<u64> = (0..PIECES_IN_FLIGHT as u64)
+            .map(|i| start + i * PIECE_BYTES as u64)
+            .collect();
+        let asks = origins.iter().map(|origin| {
+            let command = format!("UID FETCH {uid} (UID BODY.PEEK[]<{origin}.{PIECE_BYTES}>)\r\n");
+            run(
+                slot,
+                vec![Piece::Text(command.into_bytes())],
+                Collect::Bodies(BTreeSet::from([uid])),
+            )
+        });
+        // Each piece's FETCH may be routed to any of the window's commands: gather them all
+        // and place each by its origin.
+        let mut pieces: HashMap<u32, Vec<u8>> = HashMap::new();
+        for done in futures::future::join_all(asks).await {
+            let done = done?;
+            if done.outcome != Outcome::Ok {
+                return Err(refused(
+                    &done,
+                    &format!("UID FETCH {uid} from byte {start}"),
+                ));
+            }
+            for item in done.data {
+                if let Untagged::Fetch(fetch) = item
+                    && fetch.uid == Some(uid)
+                    && let (Some(origin), Some(body)) = (fetch.origin, fetch.body)
+                {
+                    pieces.insert(origin, body);
+                }
+            }
+        }
+        for origin in origins {
+            let Some(piece) = u32::try_from(origin).ok().and_then(|o| pieces.remove(&o)) else {
+                // Expunged meanwhile, or a server that skipped a piece: an error, never a
+                // message cut short.
+                return Err(StoreError::Transient(format!(
+                    "UID {uid}: the server sent no bytes from offset {origin} of the message"
+                )));
+            };
+            if piece.len() > PIECE_BYTES {
+                return Err(StoreError::Transient(format!(
+                    "UID {uid}: the server sent {} bytes from offset {origin}, more than the \
+                     {PIECE_BYTES} asked",
+                    piece.len()
+                )));
+            }
+            spool.write(&piece).map_err(spooling)?;
+            if piece.len() < PIECE_BYTES {
+                return Ok(spool.finish());
+            }
+        }
+    }
 }
 
 /// The error for a refused command, classified by its response code (RFC 5530) and text.
@@ -1261,7 +1344,7 @@ impl ImapStore {
         folder: &str,
         assumed: u32,
         uids_of: impl Fn(u32) -> BTreeSet<u32>,
-    ) -> StoreResult<(u32, HashMap<u32, Vec<u8>>)> {
+    ) -> StoreResult<(u32, HashMap<u32, Body>)> {
         let inner = &self.inner;
         let slot = inner.slot(Some(folder)).await?;
         let gate = slot.gate.clone().read_owned().await;
@@ -1599,7 +1682,7 @@ impl Store for ImapStore {
             .collect())
     }
 
-    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
+    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Body> {
         let shared = self.inner.shared(folder).await?;
         let uid = current_uid(folder, id, shared.selected.validity)?;
         match fetch_bodies(&shared.slot, BTreeSet::from([uid]))
@@ -1615,7 +1698,7 @@ impl Store for ImapStore {
         &self,
         folder: &str,
         ids: &[NativeId],
-    ) -> StoreResult<Vec<StoreResult<Vec<u8>>>> {
+    ) -> StoreResult<Vec<StoreResult<Body>>> {
         let inner = &self.inner;
         // The ids' UIDVALIDITY, as the listing that named them saw it.
         let assumed = ids.iter().find_map(parse_id).map_or(0, |(v, _)| v);
@@ -1642,7 +1725,11 @@ impl Store for ImapStore {
             self.fetch_selected(folder, assumed, wanted_of).await?
         };
         if validity == assumed {
-            bodies.extend(cached);
+            bodies.extend(
+                cached
+                    .into_iter()
+                    .map(|(uid, body)| (uid, Body::from(body))),
+            );
         }
         Ok(ids
             .iter()
@@ -1787,7 +1874,7 @@ impl Store for ImapStore {
     async fn append(
         &self,
         folder: &str,
-        message: &[u8],
+        message: &Body,
         flags: &Flags,
         date: Option<Millis>,
         probe: &AppendProbe,
@@ -1813,8 +1900,8 @@ impl Store for ImapStore {
         // The server stores one APPEND after the other on a connection: large appends in
         // flight at once are spread over two, so two server processes store them. Small ones
         // are not worth the kilobyte a session costs to open.
-        let bytes: usize = messages.iter().map(|m| m.bytes.len()).sum();
-        let spread = if bytes >= APPEND_SPREAD_BYTES {
+        let bytes: u64 = messages.iter().map(|m| m.bytes.len()).sum();
+        let spread = if bytes >= APPEND_SPREAD_BYTES as u64 {
             APPEND_CONNECTIONS
         } else {
             1
@@ -1836,7 +1923,7 @@ impl Store for ImapStore {
                 line.extend_from_slice(date.as_bytes());
             }
             line.push(b' ');
-            wire::literal(&mut pieces, &mut line, message.bytes.to_vec(), &caps);
+            wire::literal(&mut pieces, &mut line, message.bytes.clone(), &caps);
         }
         pieces.push(Piece::Text(b"\r\n".to_vec()));
         let done = run(&slot, pieces, Collect::Nothing).await?;

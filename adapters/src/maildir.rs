@@ -27,18 +27,19 @@ use crate::mutf7;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use ferry_engine::body::PIECE_BYTES;
 use ferry_engine::event::Millis;
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::{
-    AppendProbe, Capabilities, Flags, FolderInfo, ItemInfo, Listing, NativeId, SpecialUse, Store,
-    StoreError, StoreResult,
+    AppendProbe, Body, Capabilities, Flags, FolderInfo, ItemInfo, Listing, NativeId, SpecialUse,
+    Store, StoreError, StoreResult,
 };
 
 use info::{INFO_SEP, Keywords};
@@ -391,7 +392,7 @@ impl MaildirStore {
 }
 
 impl MaildirStore {
-    fn fetch_blocking(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
+    fn fetch_blocking(&self, folder: &str, id: &NativeId) -> StoreResult<Body> {
         if id.0.contains(char::REPLACEMENT_CHARACTER) {
             return Err(StoreError::Permanent(format!(
                 "the message file {id} in {folder} has a name that is not UTF-8, which no \
@@ -401,15 +402,24 @@ impl MaildirStore {
         check_id(&id.0)
             .map_err(|reason| StoreError::NotFound(format!("message {id}: {reason}")))?;
         let dir = self.resolve(folder)?;
+        // A large message is read from its file in pieces as it is copied, not held: the open
+        // file stays readable whatever a mail client renames or deletes meanwhile.
         self.with_item(folder, &dir, &id.0, |location| {
-            fs::read(location.path(&dir))
+            let mut file = File::open(location.path(&dir))?;
+            let len = file.metadata()?.len();
+            if len > PIECE_BYTES as u64 {
+                return Body::open_file(file);
+            }
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            file.read_to_end(&mut bytes)?;
+            Ok(Body::from(bytes))
         })
     }
 
     fn append_blocking(
         &self,
         folder: &str,
-        message: &[u8],
+        message: &Body,
         flags: &Flags,
         date: Option<Millis>,
         probe: &AppendProbe,
@@ -647,7 +657,7 @@ impl Store for MaildirStore {
         })
     }
 
-    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
+    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Body> {
         let this = self.clone();
         let (folder, id) = (folder.to_owned(), id.clone());
         blocking(move || this.fetch_blocking(&folder, &id)).await
@@ -717,7 +727,7 @@ impl Store for MaildirStore {
     async fn append(
         &self,
         folder: &str,
-        message: &[u8],
+        message: &Body,
         flags: &Flags,
         date: Option<Millis>,
         probe: &AppendProbe,
@@ -725,7 +735,7 @@ impl Store for MaildirStore {
         let this = self.clone();
         let (folder, message, flags, probe) = (
             folder.to_owned(),
-            message.to_vec(),
+            message.clone(),
             flags.clone(),
             probe.clone(),
         );
@@ -814,9 +824,9 @@ impl Store for MaildirStore {
             Err(e) => return Err(io_error(format!("removing {}", leftover.display()), e)),
         }
         match self.with_item(folder, &dir, unique, |location| {
-            fs::read(location.path(&dir))
+            Body::open_file(File::open(location.path(&dir))?)?.hash(key)
         }) {
-            Ok(bytes) if key.hash(&bytes) == *content => Ok(vec![NativeId(unique.clone())]),
+            Ok(hash) if hash == *content => Ok(vec![NativeId(unique.clone())]),
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
@@ -864,10 +874,12 @@ fn fsync_each(pending: &Pending, include: impl Fn(&Path) -> bool) -> io::Result<
     Ok(())
 }
 
-/// Writes a new file with `bytes` and, when given, its modification time.
-fn write_file(path: &Path, bytes: &[u8], mtime: Option<SystemTime>) -> io::Result<()> {
+/// Writes a new file with `body` and, when given, its modification time.
+fn write_file(path: &Path, body: &Body, mtime: Option<SystemTime>) -> io::Result<()> {
     let mut file = File::create(path)?;
-    file.write_all(bytes)?;
+    for piece in body.pieces(PIECE_BYTES) {
+        file.write_all(&piece?)?;
+    }
     if let Some(mtime) = mtime {
         file.set_modified(mtime)?;
     }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::{
-    AppendProbe, Capabilities, Flags, FolderInfo, ItemInfo, Listing, NativeId, Store, StoreError,
-    StoreResult,
+    AppendProbe, Body, Capabilities, Flags, FolderInfo, ItemInfo, Listing, NativeId, Store,
+    StoreError, StoreResult,
 };
 
 /// Probabilities (0.0–1.0) and limits of injected faults.
@@ -557,10 +557,10 @@ impl Store for MemoryStore {
         .await
     }
 
-    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>> {
+    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Body> {
         self.read(|inner| {
             locate(inner, folder, id)
-                .map(|item| item.bytes.as_ref().clone())
+                .map(|item| Body::from(item.bytes.as_slice()))
                 .ok_or_else(|| StoreError::NotFound(format!("{folder}/{id}")))
         })
         .await
@@ -608,19 +608,22 @@ impl Store for MemoryStore {
     async fn append(
         &self,
         folder: &str,
-        message: &[u8],
+        message: &Body,
         flags: &Flags,
         date: Option<i64>,
         _probe: &AppendProbe,
     ) -> StoreResult<Option<NativeId>> {
         if let Some(max) = self.lock().max_message_bytes
-            && message.len() as u64 > max
+            && message.len() > max
         {
             return Err(StoreError::Permanent(format!(
                 "message of {} bytes exceeds the {max}-byte limit",
                 message.len()
             )));
         }
+        let message = message
+            .to_vec()
+            .map_err(|e| StoreError::Transient(format!("reading back a spooled message: {e}")))?;
         self.write(|inner| {
             let entry = inner
                 .folders
@@ -631,7 +634,7 @@ impl Store for MemoryStore {
             entry.items.insert(
                 uid,
                 Item {
-                    bytes: Arc::new(message.to_vec()),
+                    bytes: Arc::new(message),
                     flags: flags.clone(),
                     date,
                 },

@@ -188,6 +188,9 @@ pub fn open_journal(
         },
         notices,
     )?;
+    // Large messages spool (encrypted, unnamed) next to the journal: a disk the admin chose,
+    // not a /tmp that may be memory.
+    ferry_engine::body::set_spool_dir(dir.to_path_buf());
     match Journal::<Event>::open(dir, &key) {
         Ok(journal) => Ok(journal),
         Err(ferry_journal::Error::NotFound { .. }) if create => {

@@ -13,6 +13,7 @@ use futures::FutureExt as _;
 use futures::StreamExt as _;
 use tokio::sync::Semaphore;
 
+use crate::body::{Body, resident_bytes};
 use crate::event::{
     Action, CheckState, ContentHash, Event, FailureClass, Millis, NativeId, OpId, RunId,
     RunOptions, RunOutcome, Side, SpecialUse,
@@ -133,8 +134,9 @@ pub struct Config {
     pub backoff_max_ms: u64,
     /// Longest a single store call may take before it counts as a transient failure.
     pub call_timeout_ms: u64,
-    /// Message bytes held in memory at once across all in-flight copies (a larger message
-    /// takes the whole budget alone).
+    /// Message bytes held in memory at once across all in-flight copies. A large message
+    /// counts what it holds: the stores spool it and pass it in pieces
+    /// ([`crate::body::resident_bytes`]).
     pub inflight_bytes_max: u64,
     /// Seed for backoff jitter.
     pub seed: u64,
@@ -264,10 +266,10 @@ impl std::ops::AddAssign for Counts {
 
 /// Bytes of source items read while observing, kept so the copy that follows at once does not
 /// read them again, by (source folder, id).
-type Prefetched = Mutex<BTreeMap<(String, NativeId), Vec<u8>>>;
+type Prefetched = Mutex<BTreeMap<(String, NativeId), Body>>;
 
 /// An item's id and bytes, kept after reading.
-type Kept = (NativeId, Vec<u8>);
+type Kept = (NativeId, Body);
 
 /// How one write ended: the target id it made, if any, or how and why it failed.
 type WriteResult = Result<Option<NativeId>, (FailureClass, String)>;
@@ -1674,7 +1676,7 @@ impl Worker<'_> {
             // Several items per request (one IMAP UID FETCH), a few requests in flight.
             let groups = chunks(items, 64, 4 << 20);
             futures::stream::iter(groups.into_iter().map(|group| async move {
-                let total: u64 = group.iter().map(|item| item.size).sum();
+                let total: u64 = group.iter().map(|item| resident_bytes(item.size)).sum();
                 let _permit = self.bytes_permit(total).await;
                 let mut events = Vec::new();
                 let ids: Vec<NativeId> = group.iter().map(|item| item.id.clone()).collect();
@@ -1712,7 +1714,7 @@ impl Worker<'_> {
         } else {
             futures::stream::iter(items.iter().map(|item| async move {
                 let mut events = Vec::new();
-                let _permit = self.bytes_permit(item.size).await;
+                let _permit = self.bytes_permit(resident_bytes(item.size)).await;
                 let read = self
                     .retry(side, &mut events, || store.fetch(folder, &item.id))
                     .await;
@@ -1739,17 +1741,25 @@ impl Worker<'_> {
         side: Side,
         folder: &str,
         item: &crate::store::ItemInfo,
-        read: Result<Vec<u8>, StoreError>,
+        read: Result<Body, StoreError>,
         keep: bool,
     ) -> (Vec<Event>, Option<Kept>) {
+        // A spooled body is read back to be hashed: a failure there is a local one (the
+        // spool's disk), told as the item's.
+        let read = read.and_then(|body| match body.hash(self.key) {
+            Ok(content) => Ok((body, content)),
+            Err(error) => Err(StoreError::Transient(format!(
+                "reading back a spooled message: {error}"
+            ))),
+        });
         match read {
-            Ok(bytes) => {
+            Ok((bytes, content)) => {
                 let event = Event::ItemSeen {
                     side,
                     folder: folder.to_owned(),
                     id: item.id.clone(),
-                    content: self.key.hash(&bytes),
-                    size: bytes.len() as u64,
+                    content,
+                    size: bytes.len(),
                     flags: item.flags.clone(),
                     date: item.date,
                 };
@@ -1965,7 +1975,7 @@ impl Worker<'_> {
         let total: u64 = items
             .iter()
             .map(|(_, action)| match action {
-                Action::Append { size, .. } => *size,
+                Action::Append { size, .. } => resident_bytes(*size),
                 _ => 0,
             })
             .sum();
@@ -2176,7 +2186,7 @@ impl Worker<'_> {
         probe: &str,
         events: &mut Vec<Event>,
     ) -> WriteResult {
-        let _permit = self.bytes_permit(size).await;
+        let _permit = self.bytes_permit(resident_bytes(size)).await;
         let bytes = self
             .read_source(source_folder, source_id, content, size, events)
             .await?;
@@ -2194,7 +2204,7 @@ impl Worker<'_> {
         content: &ContentHash,
         size: u64,
         events: &mut Vec<Event>,
-    ) -> Result<Vec<u8>, (FailureClass, String)> {
+    ) -> Result<Body, (FailureClass, String)> {
         if let Some(max) = self.target.capabilities().max_message_bytes
             && size > max
         {
@@ -2227,7 +2237,13 @@ impl Worker<'_> {
             }
             Err(error) => return Err((class_of(&error), format!("reading the source: {error}"))),
         };
-        if self.key.hash(&bytes) != *content {
+        let hash = bytes.hash(self.key).map_err(|error| {
+            (
+                FailureClass::Transient,
+                format!("reading back a spooled message: {error}"),
+            )
+        })?;
+        if hash != *content {
             return Err((
                 FailureClass::Transient,
                 "the source item changed after it was listed; the next run copies it".into(),
@@ -2241,7 +2257,7 @@ impl Worker<'_> {
     async fn store_bytes(
         &self,
         folder: &str,
-        bytes: &[u8],
+        bytes: &Body,
         flags: &crate::flags::Flags,
         date: Option<Millis>,
         probe: &crate::store::AppendProbe,
@@ -2358,7 +2374,8 @@ struct FolderWork {
     listed: Option<Event>,
 }
 
-/// `items` in runs of at most `count` items and, unless one item alone is larger, `bytes` bytes.
+/// `items` in runs of at most `count` items and, unless one item alone is larger, `bytes` bytes
+/// held in memory ([`resident_bytes`]: a large message is spooled, not held).
 fn chunks(
     items: &[crate::store::ItemInfo],
     count: usize,
@@ -2367,13 +2384,14 @@ fn chunks(
     let mut out = Vec::new();
     let (mut start, mut total) = (0, 0u64);
     for (index, item) in items.iter().enumerate() {
-        let full = index - start >= count.max(1) || (index > start && total + item.size > bytes);
+        let size = resident_bytes(item.size);
+        let full = index - start >= count.max(1) || (index > start && total + size > bytes);
         if full {
             out.push(&items[start..index]);
             start = index;
             total = 0;
         }
-        total += item.size;
+        total += size;
     }
     if start < items.len() {
         out.push(&items[start..]);

@@ -3,8 +3,10 @@
 //! [`Store`]s with write-ahead intents.
 //!
 //! What is deliberately missing: the engine opens no sockets, reads no mail server's format,
-//! reads no environment or home directory and prints nothing. Projections never read the clock.
+//! reads no environment or home directory (large messages spool into the directory the caller
+//! names, or the system's temporary one: see [`body`]) and prints nothing. Projections never read the clock.
 
+pub mod body;
 pub mod checkpoint;
 pub mod event;
 pub mod executor;
@@ -13,6 +15,7 @@ pub mod log;
 pub mod projection;
 pub mod store;
 
+pub use body::Body;
 pub use event::{Action, ContentHash, Event, NativeId, RunOptions, Side, SpecialUse};
 pub use executor::{
     Clock, Config, Note, Quiet, Run, RunError, RunSummary, State, StopSignal, SystemClock, Watcher,

@@ -16,6 +16,7 @@
 use async_trait::async_trait;
 use ferry_journal::ContentKey;
 
+use crate::body::Body;
 use crate::event::{ContentHash, Millis, NativeId, SpecialUse};
 use crate::flags::Flags;
 
@@ -50,7 +51,7 @@ pub struct Capabilities {
 #[derive(Debug, Clone, Copy)]
 pub struct NewMessage<'a> {
     /// Its exact bytes.
-    pub bytes: &'a [u8],
+    pub bytes: &'a Body,
     /// Its flags.
     pub flags: &'a Flags,
     /// Its internal date.
@@ -178,8 +179,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(out)
     }
 
-    /// The exact bytes of one message.
-    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Vec<u8>>;
+    /// The exact bytes of one message. A large one may come spooled ([`Body`]), read in
+    /// pieces of [`crate::body::PIECE_BYTES`]: what it holds in memory is then a few pieces.
+    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Body>;
 
     /// The exact bytes of several messages of one folder, in one request where the store can;
     /// one result per id, in order. An error of the whole request means none was read. Called
@@ -188,7 +190,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         folder: &str,
         ids: &[NativeId],
-    ) -> StoreResult<Vec<StoreResult<Vec<u8>>>> {
+    ) -> StoreResult<Vec<StoreResult<Body>>> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(self.fetch(folder, id).await);
@@ -224,11 +226,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
 
     /// Stores a message with its flags and internal date; returns its id when the store tells.
-    /// Atomic: after an error the message is either wholly there or not there at all.
+    /// Atomic: after an error the message is either wholly there or not there at all. A
+    /// spooled message is written as it is read, piece by piece.
     async fn append(
         &self,
         folder: &str,
-        message: &[u8],
+        message: &Body,
         flags: &Flags,
         date: Option<Millis>,
         probe: &AppendProbe,

@@ -55,6 +55,15 @@ fn non_empty(tree: Tree) -> Tree {
 /// An IMAP store reading `server` as the test user, as a source does, and a runtime to drive
 /// it from a test.
 fn reading_store(server: &Dovecot) -> (ferry_adapters::imap::ImapStore, tokio::runtime::Runtime) {
+    imap_store(server, true)
+}
+
+/// An IMAP store on `server` as the test user (a source's when `read_only`, else a
+/// target's), and a runtime to drive it from a test.
+fn imap_store(
+    server: &Dovecot,
+    read_only: bool,
+) -> (ferry_adapters::imap::ImapStore, tokio::runtime::Runtime) {
     use ferry_adapters::imap::{ImapOptions, ImapStore, Secret};
     let store = ImapStore::new(
         &server.uri(),
@@ -64,7 +73,7 @@ fn reading_store(server: &Dovecot) -> (ferry_adapters::imap::ImapStore, tokio::r
             ))),
             ca_file: None,
             insecure: false,
-            read_only: true,
+            read_only,
         },
     )
     .expect("store");
@@ -357,6 +366,108 @@ fn a_25_mb_message_and_a_refused_one() {
         &[],
     ));
     assert_eq!(non_empty(roomy.client().tree()), non_empty(source));
+}
+
+#[test]
+fn large_messages_are_read_in_pieces_into_a_spool_and_written_from_it() {
+    use ferry_engine::Flags;
+    use ferry_engine::body::{PIECE_BYTES, set_spool_dir};
+    use ferry_engine::store::{Listing, NewMessage, Store};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).expect("spool dir");
+    set_spool_dir(spool.clone());
+    let source = Dovecot::start(&dir.path().join("source"), &[]);
+    let target = Dovecot::start(&dir.path().join("target"), &[]);
+    // A message that ends inside a piece, one that ends exactly at a piece's end (its last
+    // piece is empty), one a byte short of a piece, and a small one.
+    let message = |subject: &str, len: usize| {
+        let mut bytes = format!("From: a@example.com\r\nSubject: {subject}\r\n\r\n").into_bytes();
+        let mut line = 0_u64;
+        while bytes.len() < len {
+            line += 1;
+            bytes.extend_from_slice(format!("{subject} line {line:08} of its body\r\n").as_bytes());
+        }
+        bytes.truncate(len - 2);
+        bytes.extend_from_slice(b"\r\n");
+        bytes
+    };
+    let sizes = [
+        5 * PIECE_BYTES + 12_345,
+        2 * PIECE_BYTES,
+        PIECE_BYTES - 1,
+        3_000,
+    ];
+    let sent: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(n, &len)| message(&format!("m{n}"), len))
+        .collect();
+    let mut user = source.client();
+    for bytes in &sent {
+        user.append("INBOX", "", bytes);
+    }
+    let (reader, runtime) = imap_store(&source, true);
+    let (writer, _) = imap_store(&target, false);
+    runtime.block_on(async {
+        reader.list_folders().await.expect("folders");
+        let Listing::Full { items, .. } = reader.list_items("INBOX", None).await.expect("list")
+        else {
+            panic!("a first listing is full");
+        };
+        let ids: Vec<_> = items.iter().map(|item| item.id.clone()).collect();
+        assert_eq!(ids.len(), sent.len());
+        let many = reader.fetch_many("INBOX", &ids).await.expect("fetch many");
+        let mut bodies = Vec::new();
+        for ((id, bytes), read) in ids.iter().zip(&sent).zip(many) {
+            let body = read.expect("a body");
+            // Only a message larger than a piece is spooled; every one reads back exactly.
+            assert_eq!(
+                body.in_memory().is_none(),
+                bytes.len() >= PIECE_BYTES,
+                "{body:?}"
+            );
+            assert!(body == *bytes, "{body:?} differs from what was appended");
+            let alone = reader.fetch("INBOX", id).await.expect("fetch");
+            assert!(alone == *bytes);
+            bodies.push(body);
+        }
+        // The spool files have no names: nothing is left behind, even after kill -9.
+        assert_eq!(std::fs::read_dir(&spool).expect("spool").count(), 0);
+
+        // Written back from the spool, in one MULTIAPPEND and alone.
+        writer.list_folders().await.expect("target folders");
+        let flags = Flags::new();
+        let messages: Vec<NewMessage<'_>> = bodies
+            .iter()
+            .map(|body| NewMessage {
+                bytes: body,
+                flags: &flags,
+                date: None,
+            })
+            .collect();
+        let probe = writer.prepare_append("INBOX").await.expect("probe");
+        let ids = writer
+            .append_many("INBOX", &messages, &probe)
+            .await
+            .expect("append");
+        assert!(ids.iter().all(Option::is_some), "{ids:?}");
+        let probe = writer.prepare_append("INBOX").await.expect("probe");
+        writer
+            .append("INBOX", &bodies[0], &flags, None, &probe)
+            .await
+            .expect("append one");
+    });
+    let stored: Vec<Vec<u8>> = target
+        .client()
+        .messages("INBOX")
+        .into_iter()
+        .map(|(_, _, bytes)| bytes)
+        .collect();
+    let mut expected = sent.clone();
+    expected.push(sent[0].clone());
+    assert!(stored == expected, "the target's bytes differ");
 }
 
 #[test]

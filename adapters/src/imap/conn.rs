@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferry_engine::Body;
 use imap_codec::ResponseCodec;
 use imap_codec::fragmentizer::{DecodeMessageError, Fragmentizer};
 use imap_codec::imap_types::core::{AString, IString, NString};
@@ -38,6 +39,9 @@ use super::deflate::{Deflating, Switch};
 
 /// The largest single response ferry accepts (a message body plus its FETCH line).
 pub(crate) const MAX_RESPONSE_BYTES: u32 = 1 << 30;
+
+/// A literal read back from a spool goes out in pieces of this size.
+const LITERAL_PIECE_BYTES: usize = 256 << 10;
 
 /// A byte stream ferry talks IMAP over: TCP, TLS, or TLS inside STARTTLS.
 pub(crate) trait Wire: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -96,6 +100,8 @@ pub(crate) struct FetchItem {
     pub date: Option<i64>,
     pub modseq: Option<u64>,
     pub body: Option<Vec<u8>>,
+    /// Where `body` starts in the message, for a partial fetch (`BODY[]<origin>`).
+    pub origin: Option<u32>,
 }
 
 /// The response codes ferry acts on.
@@ -178,7 +184,8 @@ pub(crate) enum Piece {
     /// Bytes to send as they are (the tag is prepended to the first).
     Text(Vec<u8>),
     /// A literal's bytes after its `{n}` announcement; `sync` when the server must say `+` first.
-    Literal { data: Vec<u8>, sync: bool },
+    /// A spooled message is written as it is read back, piece by piece.
+    Literal { data: Body, sync: bool },
 }
 
 struct Job {
@@ -413,14 +420,33 @@ async fn write_loop(
                                 None => break 'jobs,
                             }
                         }
-                        if data.len() > 64 << 10 {
-                            if write_all(&mut write, &mut buffer).await.is_err()
-                                || write.write_all(&data).await.is_err()
-                            {
-                                break 'jobs;
+                        match data.in_memory() {
+                            Some(bytes) if bytes.len() <= 64 << 10 => {
+                                buffer.extend_from_slice(bytes);
                             }
-                        } else {
-                            buffer.extend_from_slice(&data);
+                            _ => {
+                                if write_all(&mut write, &mut buffer).await.is_err() {
+                                    break 'jobs;
+                                }
+                                for piece in data.pieces(LITERAL_PIECE_BYTES) {
+                                    let piece = match piece {
+                                        Ok(piece) => piece,
+                                        Err(error) => {
+                                            // The literal cannot be finished: only ending the
+                                            // connection keeps the server from storing a part.
+                                            kill(
+                                                &table,
+                                                &closed,
+                                                format!("reading back a spooled message: {error}"),
+                                            );
+                                            break 'jobs;
+                                        }
+                                    };
+                                    if write.write_all(&piece).await.is_err() {
+                                        break 'jobs;
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -756,7 +782,11 @@ fn convert_data(data: Data<'_>) -> Untagged {
                         fetch.date = Some(date.as_ref().timestamp_millis());
                     }
                     MessageDataItem::ModSeq(modseq) => fetch.modseq = Some(modseq.get()),
-                    MessageDataItem::BodyExt { data, .. } | MessageDataItem::Rfc822(data) => {
+                    MessageDataItem::BodyExt { data, origin, .. } => {
+                        fetch.body = Some(nstring(data).unwrap_or_default());
+                        fetch.origin = origin;
+                    }
+                    MessageDataItem::Rfc822(data) => {
                         fetch.body = Some(nstring(data).unwrap_or_default());
                     }
                     _ => {}

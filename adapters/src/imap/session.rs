@@ -556,7 +556,7 @@ async fn login(
             vec![
                 Piece::Text(format!("AUTHENTICATE {mechanism}\r\n").into_bytes()),
                 Piece::Literal {
-                    data: format!("{}\r\n", encoded.as_str()).into_bytes(),
+                    data: format!("{}\r\n", encoded.as_str()).into_bytes().into(),
                     sync: true,
                 },
             ]

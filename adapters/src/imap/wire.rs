@@ -4,6 +4,7 @@
 //! ferry sends a small, fixed set of commands, so they are written here as text; responses,
 //! which can be anything a server sends, are parsed by imap-codec (see `conn`).
 
+use ferry_engine::Body;
 use ferry_engine::event::{Millis, SpecialUse};
 use ferry_engine::flags::{Flags, SystemFlag};
 
@@ -32,13 +33,13 @@ pub(crate) fn quoted_or_literal(
         }
         line.push(b'"');
     } else {
-        literal(pieces, line, value.to_vec(), caps);
+        literal(pieces, line, Body::from(value), caps);
     }
 }
 
 /// Announces a literal at the end of `line` and queues its bytes.
-pub(crate) fn literal(pieces: &mut Vec<Piece>, line: &mut Vec<u8>, data: Vec<u8>, caps: &Caps) {
-    let sync = !caps.non_sync_literal(data.len());
+pub(crate) fn literal(pieces: &mut Vec<Piece>, line: &mut Vec<u8>, data: Body, caps: &Caps) {
+    let sync = !caps.non_sync_literal(usize::try_from(data.len()).unwrap_or(usize::MAX));
     let announce = if sync {
         format!("{{{}}}\r\n", data.len())
     } else {

@@ -56,13 +56,8 @@ async fn append_list_fetch_set_flags_delete() {
         "{probe:?}"
     );
     let date = 1_700_000_000_123;
-    let id = store.append(
-        "INBOX",
-        b"Subject: hi\r\n\r\nbody\r\n",
-        &flags,
-        Some(date),
-        &probe,
-    );
+    let body = Body::from(b"Subject: hi\r\n\r\nbody\r\n");
+    let id = store.append("INBOX", &body, &flags, Some(date), &probe);
     let id = id.await.unwrap().unwrap();
     assert_eq!(id.0, probe.0);
     assert_eq!(
@@ -155,7 +150,7 @@ async fn keywords_use_the_dovecot_keywords_file() {
         .with_keyword("Project");
     let probe = store.prepare_append("Work").await.unwrap();
     store
-        .append("Work", b"m", &flags, None, &probe)
+        .append("Work", &Body::from(b"m"), &flags, None, &probe)
         .await
         .unwrap();
     // Project takes the first free slot, b.
@@ -224,7 +219,7 @@ async fn folders_nested_encoded_and_special() {
     for folder in ["Entwürfe", "Работа", "Archive/2025"] {
         let probe = store.prepare_append(folder).await.unwrap();
         store
-            .append(folder, b"x", &Flags::new(), None, &probe)
+            .append(folder, &Body::from(b"x"), &Flags::new(), None, &probe)
             .await
             .unwrap();
         assert_eq!(items(&store, folder).await.len(), 1, "{folder}");
@@ -258,7 +253,7 @@ async fn rename_moves_only_that_folder() {
     store.create_folder("Old/Child").await.unwrap();
     let probe = store.prepare_append("Old").await.unwrap();
     let id = store
-        .append("Old", b"kept", &Flags::new(), None, &probe)
+        .append("Old", &Body::from(b"kept"), &Flags::new(), None, &probe)
         .await
         .unwrap()
         .unwrap();
@@ -295,7 +290,7 @@ async fn find_appended_checks_content_and_clears_tmp() {
 
     let probe = store.prepare_append("INBOX").await.unwrap();
     store
-        .append("INBOX", message, &Flags::new(), None, &probe)
+        .append("INBOX", &Body::from(message), &Flags::new(), None, &probe)
         .await
         .unwrap();
     let found = store
