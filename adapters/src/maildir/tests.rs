@@ -359,3 +359,70 @@ fn millis_round_trip() {
         assert_eq!(to_millis(from_millis(ms).unwrap()), ms);
     }
 }
+
+#[tokio::test]
+async fn a_large_message_is_read_from_its_file_in_pieces_even_after_a_rename() {
+    let (_tmp, store) = new_store();
+    let mut message = b"From: a@example.org\r\nSubject: large\r\n\r\n".to_vec();
+    while message.len() < 3 * PIECE_BYTES + 77 {
+        message.extend_from_slice(b"a line of a large message's body\r\n");
+    }
+    let probe = store.prepare_append("INBOX").await.unwrap();
+    let id = store
+        .append(
+            "INBOX",
+            &Body::from(message.clone()),
+            &Flags::new(),
+            None,
+            &probe,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let body = store.fetch("INBOX", &id).await.unwrap();
+    assert!(body.in_memory().is_none(), "{body:?} is held whole");
+    // A mail client renames the file (a flag change) while the body is in use: it is still
+    // read whole, from the file it opened.
+    store
+        .set_flags("INBOX", &id, &Flags::new().with(SystemFlag::Seen))
+        .await
+        .unwrap();
+    assert!(body == message);
+    // Written back piece by piece into another folder: the same bytes.
+    store.create_folder("Copy").await.unwrap();
+    let probe = store.prepare_append("Copy").await.unwrap();
+    let copied = store
+        .append("Copy", &body, &Flags::new(), None, &probe)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.fetch("Copy", &copied).await.unwrap() == message);
+    assert_eq!(
+        store
+            .find_appended("Copy", &probe, &key().hash(&message), &key())
+            .await
+            .unwrap(),
+        [copied]
+    );
+    // A small one stays in memory.
+    let probe = store.prepare_append("INBOX").await.unwrap();
+    let small = store
+        .append(
+            "INBOX",
+            &Body::from(b"Subject: s\r\n\r\nx\r\n"),
+            &Flags::new(),
+            None,
+            &probe,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .fetch("INBOX", &small)
+            .await
+            .unwrap()
+            .in_memory()
+            .is_some()
+    );
+}
