@@ -231,6 +231,7 @@ pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
     let mut auth = AuthMethod::Password;
     let mut timeout = Duration::from_secs(60);
     let mut compress = None;
+    let mut utf8 = true;
     for (key, value) in url.query_pairs() {
         match (key.as_ref(), value.as_ref()) {
             ("tls", "none") if security == Security::StartTls => security = Security::None,
@@ -271,6 +272,14 @@ pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
                      default: unless the server is on this machine or a private network)"
                 ));
             }
+            ("utf8", "yes") => utf8 = true,
+            ("utf8", "no") => utf8 = false,
+            ("utf8", other) => {
+                return Err(format!(
+                    "{uri}: utf8={other} is not understood; by default (utf8=yes) UTF8=ACCEPT \
+                     is enabled when the server offers it, utf8=no never"
+                ));
+            }
             (other, _) => return Err(format!("{uri}: unknown option {other}")),
         }
     }
@@ -288,6 +297,7 @@ pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
         tls: tls_config(options)?,
         timeout,
         compress: false,
+        utf8,
     };
     endpoint.compress = compress.unwrap_or_else(|| !endpoint.is_nearby());
     Ok(endpoint)
@@ -470,6 +480,7 @@ impl Inner {
             .unwrap_or(Naming {
                 prefix: String::new(),
                 delimiter: Some('/'),
+                utf8: false,
             })
     }
 
@@ -556,6 +567,7 @@ impl Inner {
                         Naming {
                             prefix: session.prefix.clone(),
                             delimiter: session.delimiter,
+                            utf8: session.caps.utf8,
                         },
                     ));
                 }
@@ -1762,7 +1774,21 @@ impl Store for ImapStore {
         let exists = done.code_name() == Some("ALREADYEXISTS")
             || done.text.to_ascii_lowercase().contains("exists");
         if done.outcome != Outcome::Ok && !exists {
-            return Err(refused(&done, &format!("creating {folder}")));
+            // A server may refuse an existing folder without saying so (Courier: "Cannot
+            // create this folder."): a repeated CREATE succeeds if LIST shows the folder.
+            let listed = run(
+                &slot,
+                inner.command(&caps, "LIST \"\"", &name, ""),
+                Collect::All,
+            )
+            .await?;
+            let found = listed
+                .data
+                .iter()
+                .any(|item| matches!(item, Untagged::List { mailbox, .. } if *mailbox == name));
+            if !found {
+                return Err(refused(&done, &format!("creating {folder}")));
+            }
         }
         // Subscribed, so mail clients show it.
         let _ = run(
@@ -1857,16 +1883,27 @@ impl Store for ImapStore {
             drop(alone);
             selected
         };
-        if selected.uid_next == 0 {
+        let mut uid_next = selected.uid_next;
+        if uid_next == 0 {
+            // Some servers (Courier 5.0) leave UIDNEXT out of SELECT: STATUS tells it, and the
+            // folder's remembered selection keeps it, raised by later APPENDUIDs.
+            let status = self.inner.status(folder).await?;
+            if status.uid_validity == Some(selected.validity) {
+                uid_next = status.uid_next.unwrap_or(0);
+            }
+            if let Some(known) = lock(&self.inner.selections).get_mut(folder)
+                && known.validity == selected.validity
+            {
+                known.uid_next = known.uid_next.max(uid_next);
+            }
+        }
+        if uid_next == 0 {
             return Err(StoreError::Transient(format!(
-                "{folder}: the server did not say its UIDNEXT"
+                "{folder}: the server said neither in SELECT nor in STATUS what its UIDNEXT is"
             )));
         }
         Ok(vec![
-            AppendProbe(format!(
-                "{}:{}",
-                selected.validity, selected.uid_next
-            ));
+            AppendProbe(format!("{}:{uid_next}", selected.validity));
             count
         ])
     }
@@ -1922,10 +1959,20 @@ impl Store for ImapStore {
                 line.push(b' ');
                 line.extend_from_slice(date.as_bytes());
             }
-            line.push(b' ');
-            wire::literal(&mut pieces, &mut line, message.bytes.clone(), &caps);
+            if caps.utf8 {
+                // RFC 6855: with UTF8=ACCEPT enabled, a message (which may have UTF-8 in its
+                // header) goes as `UTF8 (literal8)`. Always after a flag list, even `()`:
+                // Courier 5.0 takes an atom right after the mailbox name for a flag.
+                line.extend_from_slice(b" UTF8 (");
+                wire::literal8(&mut pieces, &mut line, message.bytes.clone(), &caps);
+                line.push(b')');
+            } else {
+                line.push(b' ');
+                wire::literal(&mut pieces, &mut line, message.bytes.clone(), &caps);
+            }
         }
-        pieces.push(Piece::Text(b"\r\n".to_vec()));
+        line.extend_from_slice(b"\r\n");
+        pieces.push(Piece::Text(line));
         let done = run(&slot, pieces, Collect::Nothing).await?;
         if done.outcome != Outcome::Ok {
             let what = match messages.len() {

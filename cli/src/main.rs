@@ -181,7 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let counts = summary.counts;
             writeln!(
                 stdout,
-                "run {}: {:?}; copied {} messages ({:.1} MB), {} flag updates, {} deletions, {} moved on the target, {} folders created or renamed, {} failed; {} already in place",
+                "run {}: {:?}; copied {} messages ({:.1} MB), {} flag updates, {} deletions, {} moved on the target, {} folders created or renamed, {} failed; {} in place on the target",
                 summary.run.unwrap_or(0),
                 summary.outcome,
                 counts.copied,

@@ -26,7 +26,7 @@ fn script() -> PathBuf {
 }
 
 /// Two free loopback ports in a row (`--tls` uses PORT and PORT+1).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     for _ in 0..100 {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = listener.local_addr().expect("local address").port();
@@ -130,7 +130,7 @@ pub struct Untagged {
 impl Client {
     /// Connects and logs in as the test user.
     pub fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to Dovecot");
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("read timeout");

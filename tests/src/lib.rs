@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod courier;
 pub mod dovecot;
+pub mod proxy;
 
 /// The path of the `ferry` binary of this build, built on first use.
 ///

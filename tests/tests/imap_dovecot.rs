@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Output;
 
 use ferry_tests::dovecot::{Dovecot, PASSWORD, count};
+use ferry_tests::proxy::Proxy;
 use ferry_tests::{Tree, ferry, report_text};
 
 /// `ferry migrate --from FROM --to TO --journal J` with both passwords in the environment.
@@ -781,42 +782,6 @@ fn a_message_arriving_after_the_status_was_read_is_listed() {
     });
 }
 
-/// A loopback proxy to `upstream` that counts the bytes it passes, both ways together.
-fn counting_proxy(upstream: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
-    use std::io::{Read, Write};
-    use std::net::{Shutdown, TcpListener, TcpStream};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-    let port = listener.local_addr().expect("address").port();
-    let counted = std::sync::Arc::new(AtomicU64::new(0));
-    let total = counted.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { break };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                continue;
-            };
-            for (from, to) in [(&client, &server), (&server, &client)] {
-                let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
-                    continue;
-                };
-                let total = total.clone();
-                std::thread::spawn(move || {
-                    let mut buffer = [0u8; 64 << 10];
-                    while let Ok(n) = from.read(&mut buffer) {
-                        if n == 0 || to.write_all(&buffer[..n]).is_err() {
-                            break;
-                        }
-                        total.fetch_add(n as u64, Ordering::Relaxed);
-                    }
-                    let _ = to.shutdown(Shutdown::Both);
-                });
-            }
-        }
-    });
-    (port, counted)
-}
-
 // Goal: with COMPRESS=DEFLATE (asked with ?compress=yes; by default only for servers off this
 // machine and off private networks), both directions are deflated: far fewer bytes cross the
 // wire, and the target ends up the same; with ?compress=no the stream is plain.
@@ -827,8 +792,11 @@ fn counting_proxy(upstream: u16) -> (u16, std::sync::Arc<std::sync::atomic::Atom
 #[test]
 fn compress_deflate_shrinks_what_crosses_the_wire_and_changes_nothing_else() {
     let pair = Pair::new(200, &["--compress"], &["--compress"]);
-    let (source_port, source_counted) = counting_proxy(pair.source.port());
-    let (target_port, target_counted) = counting_proxy(pair.target.port());
+    let (source_proxy, target_proxy) = (
+        Proxy::start(pair.source.port()),
+        Proxy::start(pair.target.port()),
+    );
+    let (source_port, target_port) = (source_proxy.port, target_proxy.port);
     let uri = |port: u16, compress: &str| {
         format!(
             "imap://{}@127.0.0.1:{port}/?tls=none&compress={compress}",
@@ -840,8 +808,12 @@ fn compress_deflate_shrinks_what_crosses_the_wire_and_changes_nothing_else() {
         source.0 + source.1 + target.0 + target.1
     };
     let counted = || {
-        source_counted.load(std::sync::atomic::Ordering::Relaxed)
-            + target_counted.load(std::sync::atomic::Ordering::Relaxed)
+        source_proxy
+            .bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+            + target_proxy
+                .bytes
+                .load(std::sync::atomic::Ordering::Relaxed)
     };
 
     let before = logged(&pair);

@@ -81,7 +81,7 @@ fn sigint_pauses_the_run_resume_completes_and_the_journal_tells_the_story() {
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert_eq!(again.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("copied 0 messages"), "{stdout}");
-    assert!(stdout.contains("3000 already in place"), "{stdout}");
+    assert!(stdout.contains("3000 in place on the target"), "{stdout}");
 
     // The report in JSON: three runs, 3,000 messages copied in all, nothing failed.
     let report = ferry(home.path())

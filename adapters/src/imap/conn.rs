@@ -78,6 +78,8 @@ pub(crate) enum Untagged {
         prefix: Vec<u8>,
         delimiter: Option<char>,
     },
+    /// What an ENABLE enabled, in capitals.
+    Enabled(Vec<String>),
     Other,
 }
 
@@ -809,6 +811,12 @@ fn convert_data(data: Data<'_>) -> Untagged {
                 .collect(),
         },
         Data::Exists(n) => Untagged::Exists(n),
+        Data::Enabled { capabilities } => Untagged::Enabled(
+            capabilities
+                .iter()
+                .map(|c| c.to_string().to_ascii_uppercase())
+                .collect(),
+        ),
         Data::Search(uids, ..) => Untagged::Search(uids.iter().map(|u| u.get()).collect()),
         Data::Namespace { personal, .. } => match personal.first() {
             Some(ns) => Untagged::Namespace {

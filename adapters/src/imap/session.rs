@@ -135,6 +135,8 @@ pub struct Endpoint {
     pub timeout: Duration,
     /// Whether to ask for COMPRESS=DEFLATE when the server offers it.
     pub compress: bool,
+    /// Whether to enable UTF8=ACCEPT when the server offers it.
+    pub utf8: bool,
 }
 
 impl Endpoint {
@@ -178,6 +180,11 @@ pub struct Caps {
     pub unselect: bool,
     /// MOVE (RFC 6851).
     pub moves: bool,
+    /// UTF8=ACCEPT (RFC 6855/9755) is offered (UTF8=ONLY implies it).
+    pub utf8_accept: bool,
+    /// UTF8=ACCEPT is enabled on the session: mailbox names travel as UTF-8 (quoted strings
+    /// may hold it), and messages are appended as `UTF8 (~{n})`.
+    pub utf8: bool,
     pub append_limit: Option<u64>,
 }
 
@@ -202,6 +209,8 @@ impl Caps {
             enable: has("ENABLE"),
             unselect: has("UNSELECT"),
             moves: has("MOVE"),
+            utf8_accept: has("UTF8=ACCEPT") || has("UTF8=ONLY"),
+            utf8: false,
             append_limit,
             names,
         }
@@ -476,16 +485,27 @@ async fn finish(
             .await
             .map_err(|error| transient(endpoint, error))?;
     }
-    // ENABLE (CONDSTORE; QRESYNC waits until a command needs it) and NAMESPACE go out
-    // together: one round trip for both.
+    // ENABLE (CONDSTORE, UTF8=ACCEPT; QRESYNC waits until a command needs it) and NAMESPACE
+    // go out together: one round trip for both. NAMESPACE goes second, so that its prefix
+    // comes in UTF-8 when UTF8=ACCEPT was enabled.
     let qresync_pending = caps.qresync && caps.enable;
+    let mut wanted = Vec::new();
+    if caps.enable && caps.condstore && !qresync_pending {
+        wanted.push("CONDSTORE");
+    }
+    if caps.enable && caps.utf8_accept && endpoint.utf8 {
+        wanted.push("UTF8=ACCEPT");
+    }
     let enable = async {
-        if qresync_pending || !(caps.condstore && caps.enable) {
+        if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        run(text("ENABLE CONDSTORE\r\n"), Collect::All)
-            .await
-            .map(|done| done.data)
+        run(
+            text(&format!("ENABLE {}\r\n", wanted.join(" "))),
+            Collect::All,
+        )
+        .await
+        .map(|done| done.data)
     };
     let namespace = async {
         if !caps.namespace {
@@ -497,14 +517,20 @@ async fn finish(
     };
     let (enabled, named) = futures::future::join(enable, namespace).await;
     let (mut prefix, mut delimiter) = (String::new(), None);
+    let mut caps = caps;
     for item in enabled?.into_iter().chain(named?) {
-        if let Untagged::Namespace {
-            prefix: p,
-            delimiter: d,
-        } = item
-        {
-            prefix = String::from_utf8_lossy(&p).into_owned();
-            delimiter = d;
+        match item {
+            Untagged::Namespace {
+                prefix: p,
+                delimiter: d,
+            } => {
+                prefix = String::from_utf8_lossy(&p).into_owned();
+                delimiter = d;
+            }
+            Untagged::Enabled(names) => {
+                caps.utf8 |= names.iter().any(|n| n == "UTF8=ACCEPT" || n == "UTF8=ONLY");
+            }
+            _ => {}
         }
     }
     Ok(Session {

@@ -13,16 +13,18 @@ use super::session::Caps;
 use crate::mutf7;
 
 /// Appends `value` to `line` as a quoted string, or, when it cannot be quoted (CR, LF, NUL,
-/// 8-bit), closes `line` into `pieces` and announces a literal.
+/// 8-bit unless UTF8=ACCEPT is enabled and it is UTF-8), closes `line` into `pieces` and
+/// announces a literal.
 pub(crate) fn quoted_or_literal(
     pieces: &mut Vec<Piece>,
     line: &mut Vec<u8>,
     value: &[u8],
     caps: &Caps,
 ) {
+    let eight_bit = caps.utf8 && std::str::from_utf8(value).is_ok();
     if value
         .iter()
-        .all(|&b| b != 0 && b != b'\r' && b != b'\n' && b < 0x80)
+        .all(|&b| b != 0 && b != b'\r' && b != b'\n' && (b < 0x80 || eight_bit))
     {
         line.push(b'"');
         for &b in value {
@@ -39,11 +41,21 @@ pub(crate) fn quoted_or_literal(
 
 /// Announces a literal at the end of `line` and queues its bytes.
 pub(crate) fn literal(pieces: &mut Vec<Piece>, line: &mut Vec<u8>, data: Body, caps: &Caps) {
+    announce(pieces, line, data, caps, "");
+}
+
+/// Announces a `literal8` (`~{n}`, RFC 3516, as UTF8=ACCEPT's APPEND takes the message) at the
+/// end of `line` and queues its bytes.
+pub(crate) fn literal8(pieces: &mut Vec<Piece>, line: &mut Vec<u8>, data: Body, caps: &Caps) {
+    announce(pieces, line, data, caps, "~");
+}
+
+fn announce(pieces: &mut Vec<Piece>, line: &mut Vec<u8>, data: Body, caps: &Caps, mark: &str) {
     let sync = !caps.non_sync_literal(usize::try_from(data.len()).unwrap_or(usize::MAX));
     let announce = if sync {
-        format!("{{{}}}\r\n", data.len())
+        format!("{mark}{{{}}}\r\n", data.len())
     } else {
-        format!("{{{}+}}\r\n", data.len())
+        format!("{mark}{{{}+}}\r\n", data.len())
     };
     line.extend_from_slice(announce.as_bytes());
     pieces.push(Piece::Text(std::mem::take(line)));
@@ -122,11 +134,13 @@ pub(crate) fn date_time(millis: Millis) -> Option<String> {
     Some(format!("\"{}\"", date.format("%d-%b-%Y %H:%M:%S +0000")))
 }
 
-/// How the server names folders: its personal namespace prefix and hierarchy delimiter.
+/// How the server names folders: its personal namespace prefix and hierarchy delimiter, and
+/// whether names travel in UTF-8 (UTF8=ACCEPT enabled) or modified UTF-7.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Naming {
     pub prefix: String,
     pub delimiter: Option<char>,
+    pub utf8: bool,
 }
 
 impl Naming {
@@ -159,6 +173,8 @@ impl Naming {
             // The first component INBOX keeps its canonical spelling.
             if i == 0 && part.eq_ignore_ascii_case("INBOX") {
                 name.push_str("INBOX");
+            } else if self.utf8 {
+                name.push_str(part);
             } else {
                 name.push_str(&mutf7::encode(part));
             }
@@ -176,7 +192,14 @@ impl Naming {
             Some(rest) if !self.prefix.is_empty() && !rest.is_empty() => rest,
             _ => &name,
         };
-        let decode = |part: &str| mutf7::decode(part).unwrap_or_else(|| part.to_owned());
+        // With UTF8=ACCEPT names are UTF-8 as they are: "A&-B" is a name with "&-" in it.
+        let decode = |part: &str| {
+            if self.utf8 {
+                part.to_owned()
+            } else {
+                mutf7::decode(part).unwrap_or_else(|| part.to_owned())
+            }
+        };
         match delimiter.or(self.delimiter) {
             Some(d) => name
                 .split(d)
@@ -238,14 +261,17 @@ mod tests {
             Naming {
                 prefix: String::new(),
                 delimiter: Some('/'),
+                utf8: false,
             },
             Naming {
                 prefix: String::new(),
                 delimiter: Some('.'),
+                utf8: false,
             },
             Naming {
                 prefix: "INBOX.".into(),
                 delimiter: Some('.'),
+                utf8: false,
             },
         ] {
             for path in [
@@ -263,7 +289,22 @@ mod tests {
         let dotted = Naming {
             prefix: String::new(),
             delimiter: Some('.'),
+            utf8: false,
         };
+        // With UTF8=ACCEPT the same paths travel as UTF-8, "&" included.
+        let utf8 = Naming {
+            prefix: "INBOX.".into(),
+            delimiter: Some('.'),
+            utf8: true,
+        };
+        for path in ["Entwürfe/Ünter", "A&-B", "R&D", "INBOX"] {
+            let raw = utf8.to_server(path).expect("representable");
+            assert_eq!(utf8.to_path(&raw, utf8.delimiter), path);
+        }
+        assert_eq!(
+            utf8.to_server("Entwürfe/Ünter").as_deref(),
+            Ok("INBOX.Entwürfe.Ünter".as_bytes())
+        );
         assert!(dotted.to_server("v1.2").is_err());
         assert_eq!(
             dotted.to_server("Entw\u{fc}rfe").as_deref(),
