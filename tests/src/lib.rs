@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 pub mod courier;
 pub mod dovecot;
+pub mod imap;
 pub mod proxy;
 
 /// The path of the `ferry` binary of this build, built on first use.

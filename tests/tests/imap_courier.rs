@@ -7,39 +7,14 @@
 use std::path::Path;
 
 use ferry_tests::courier::Courier;
-use ferry_tests::dovecot::{Client, Dovecot, PASSWORD, USER};
-use ferry_tests::ferry;
+use ferry_tests::dovecot::{Client, Dovecot, USER};
+use ferry_tests::imap::{copied, migrate, ok};
 use ferry_tests::proxy::Proxy;
 
-/// `ferry migrate`, which must succeed; its standard output.
-fn migrate(home: &Path, from: &str, to: &str, journal: &str) -> String {
-    let output = ferry(home)
-        .arg("migrate")
-        .args(["--from", from, "--to", to])
-        .arg("--journal")
-        .arg(home.join(journal))
-        .env("FERRY_FROM_PASSWORD", PASSWORD)
-        .env("FERRY_TO_PASSWORD", PASSWORD)
-        .output()
-        .expect("running ferry");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "ferry failed ({:?}):\n{stdout}\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// The "copied N" of a run's summary.
-fn copied(stdout: &str) -> usize {
-    stdout
-        .split("copied ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no 'copied N' in:\n{stdout}"))
+/// `ferry migrate` from `from` to `to` with the journal `home/journal`, which must succeed;
+/// its standard output.
+fn run(home: &Path, from: &str, to: &str, journal: &str) -> String {
+    ok(&migrate(home, from, to, &home.join(journal), &[]))
 }
 
 /// Each of `folders`' messages as (bytes, flags), sorted.
@@ -105,7 +80,7 @@ fn utf8_accept_carries_names_and_messages_as_they_are_both_ways() {
     let courier = Courier::start(&home.join("courier"));
     let proxy = Proxy::start(courier.port());
     let through = format!("imap://{USER}@127.0.0.1:{}/?tls=none", proxy.port);
-    let first = migrate(home, &source.uri(), &through, "j1");
+    let first = run(home, &source.uri(), &through, "j1");
     assert_eq!(copied(&first), 3, "{first}");
     assert_eq!(contents(&mut courier.client(), &ON_COURIER), expected);
     // What went to Courier: UTF8=ACCEPT enabled, names in UTF-8 (never in modified UTF-7),
@@ -114,13 +89,13 @@ fn utf8_accept_carries_names_and_messages_as_they_are_both_ways() {
     assert!(proxy.client_sent("\"INBOX.Entwürfe.Ünterordner\"".as_bytes()));
     assert!(!proxy.client_sent(b"&APw-"));
     assert!(proxy.client_sent(b"UTF8 (~{"));
-    let again = migrate(home, &source.uri(), &through, "j1");
+    let again = run(home, &source.uri(), &through, "j1");
     assert_eq!(copied(&again), 0, "{again}");
     assert_eq!(contents(&mut courier.client(), &ON_COURIER), expected);
 
     // Courier as the source: it lists names in UTF-8, and they land as Dovecot names them.
     let back = Dovecot::start(&home.join("back"), &[]);
-    let returned = migrate(home, &courier.uri(), &back.uri(), "j2");
+    let returned = run(home, &courier.uri(), &back.uri(), "j2");
     assert_eq!(copied(&returned), 3, "{returned}");
     assert_eq!(contents(&mut back.client(), &ON_DOVECOT), expected);
 
@@ -128,7 +103,7 @@ fn utf8_accept_carries_names_and_messages_as_they_are_both_ways() {
     let plain = Courier::start(&home.join("plain"));
     let proxy = Proxy::start(plain.port());
     let through = format!("imap://{USER}@127.0.0.1:{}/?tls=none&utf8=no", proxy.port);
-    migrate(home, &source.uri(), &through, "j3");
+    run(home, &source.uri(), &through, "j3");
     assert_eq!(contents(&mut plain.client(), &ON_COURIER), expected);
     assert!(!proxy.client_sent(b"UTF8=ACCEPT") && !proxy.client_sent(b"UTF8 (~{"));
     assert!(proxy.client_sent(b"INBOX.Entw&APw-rfe"));

@@ -4,47 +4,10 @@
 //! TLS. Every check of the result reads both servers with an independent IMAP client
 //! (`ferry_tests::dovecot::Client`), never ferry's journal.
 
-use std::path::Path;
-use std::process::Output;
-
 use ferry_tests::dovecot::{Dovecot, PASSWORD, count};
+use ferry_tests::imap::{copied, migrate, ok};
 use ferry_tests::proxy::Proxy;
 use ferry_tests::{Tree, ferry, report_text};
-
-/// `ferry migrate --from FROM --to TO --journal J` with both passwords in the environment.
-fn migrate(home: &Path, from: &str, to: &str, journal: &Path, extra: &[&str]) -> Output {
-    ferry(home)
-        .arg("migrate")
-        .args(["--from", from, "--to", to])
-        .arg("--journal")
-        .arg(journal)
-        .args(extra)
-        .env("FERRY_FROM_PASSWORD", PASSWORD)
-        .env("FERRY_TO_PASSWORD", PASSWORD)
-        .output()
-        .expect("running ferry")
-}
-
-fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "ferry failed ({:?}):\n{stdout}\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// "copied N messages" from a run's summary line.
-fn copied(stdout: &str) -> usize {
-    stdout
-        .split("copied ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no 'copied N' in:\n{stdout}"))
-}
 
 /// Folders with messages only (servers differ in which empty parents they list).
 fn non_empty(tree: Tree) -> Tree {

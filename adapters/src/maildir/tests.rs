@@ -367,18 +367,14 @@ async fn a_large_message_is_read_from_its_file_in_pieces_even_after_a_rename() {
     while message.len() < 3 * PIECE_BYTES + 77 {
         message.extend_from_slice(b"a line of a large message's body\r\n");
     }
-    let probe = store.prepare_append("INBOX").await.unwrap();
-    let id = store
-        .append(
-            "INBOX",
-            &Body::from(message.clone()),
-            &Flags::new(),
-            None,
-            &probe,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    // Appends with no flags; the new id and the probe used.
+    let put = async |folder: &str, body: &Body| {
+        let probe = store.prepare_append(folder).await.unwrap();
+        let flags = Flags::new();
+        let id = store.append(folder, body, &flags, None, &probe).await;
+        (id.unwrap().unwrap(), probe)
+    };
+    let (id, _) = put("INBOX", &Body::from(message.clone())).await;
     let body = store.fetch("INBOX", &id).await.unwrap();
     assert!(body.in_memory().is_none(), "{body:?} is held whole");
     // A mail client renames the file (a flag change) while the body is in use: it is still
@@ -390,12 +386,7 @@ async fn a_large_message_is_read_from_its_file_in_pieces_even_after_a_rename() {
     assert!(body == message);
     // Written back piece by piece into another folder: the same bytes.
     store.create_folder("Copy").await.unwrap();
-    let probe = store.prepare_append("Copy").await.unwrap();
-    let copied = store
-        .append("Copy", &body, &Flags::new(), None, &probe)
-        .await
-        .unwrap()
-        .unwrap();
+    let (copied, probe) = put("Copy", &body).await;
     assert!(store.fetch("Copy", &copied).await.unwrap() == message);
     assert_eq!(
         store
@@ -405,18 +396,7 @@ async fn a_large_message_is_read_from_its_file_in_pieces_even_after_a_rename() {
         [copied]
     );
     // A small one stays in memory.
-    let probe = store.prepare_append("INBOX").await.unwrap();
-    let small = store
-        .append(
-            "INBOX",
-            &Body::from(b"Subject: s\r\n\r\nx\r\n"),
-            &Flags::new(),
-            None,
-            &probe,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let (small, _) = put("INBOX", &Body::from(b"Subject: s\r\n\r\nx\r\n")).await;
     assert!(
         store
             .fetch("INBOX", &small)
