@@ -20,6 +20,7 @@
 
 mod conn;
 mod deflate;
+mod framer;
 mod session;
 mod wire;
 

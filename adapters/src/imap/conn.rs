@@ -3,8 +3,8 @@
 //!
 //! A writer task sends commands in the order they are submitted, several per write when they
 //! queue up, and waits for the server's `+` only where a literal must be synchronising (no
-//! LITERAL+). A reader task cuts the byte stream into responses with imap-codec's
-//! `Fragmentizer`, decodes them with its `ResponseCodec`, turns them into the owned
+//! LITERAL+). A reader task cuts the byte stream into responses (`framer`), decodes them with
+//! imap-codec's `ResponseCodec`, turns them into the owned
 //! [`Untagged`] values below and routes them:
 //! - a tagged status completes the command with that tag;
 //! - an untagged FETCH that carries a message body goes to the command that asked for that UID
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use ferry_engine::Body;
 use imap_codec::ResponseCodec;
-use imap_codec::fragmentizer::{DecodeMessageError, Fragmentizer};
+use imap_codec::decode::Decoder as _;
 use imap_codec::imap_types::core::{AString, IString, NString};
 use imap_codec::imap_types::extensions::uidplus::UidElement;
 use imap_codec::imap_types::fetch::MessageDataItem;
@@ -36,6 +36,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::sync::{mpsc, oneshot};
 
 use super::deflate::{Deflating, Switch};
+use super::framer::Framer;
 
 /// The largest single response ferry accepts (a message body plus its FETCH line).
 pub(crate) const MAX_RESPONSE_BYTES: u32 = 1 << 30;
@@ -244,7 +245,7 @@ impl Conn {
     /// login phase read past its last response.
     pub fn start(
         stream: Box<dyn Wire>,
-        fragmentizer: Fragmentizer,
+        framer: Framer,
         idle_timeout: Duration,
         label: String,
     ) -> Conn {
@@ -264,7 +265,7 @@ impl Conn {
         ));
         tokio::spawn(read_loop(
             read,
-            fragmentizer,
+            framer,
             go_tx,
             table.clone(),
             closed.clone(),
@@ -480,7 +481,7 @@ async fn write_all(
 
 async fn read_loop(
     mut read: ReadHalf<Box<dyn Wire>>,
-    mut fragmentizer: Fragmentizer,
+    mut framer: Framer,
     go: mpsc::UnboundedSender<Go>,
     table: Arc<Mutex<Table>>,
     closed: Arc<AtomicBool>,
@@ -490,20 +491,17 @@ async fn read_loop(
     let mut buffer = vec![0u8; 256 << 10];
     let reason = 'read: loop {
         // Everything already buffered first.
-        while let Some(_fragment) = fragmentizer.progress() {
-            if !fragmentizer.is_message_complete() {
-                continue;
-            }
-            let response = match fragmentizer.decode_message(&codec) {
-                Ok(response) => response,
-                Err(DecodeMessageError::MessageTooLong { .. }) => {
-                    break 'read format!(
-                        "the server sent a response larger than {MAX_RESPONSE_BYTES} bytes"
-                    );
-                }
-                Err(_) => {
-                    let line = fragmentizer.message_bytes();
-                    let shown = String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned();
+        while let Some(frame) = framer.next() {
+            let Ok(bytes) = frame else {
+                break 'read format!(
+                    "the server sent a response larger than {MAX_RESPONSE_BYTES} bytes"
+                );
+            };
+            let response = match codec.decode(bytes) {
+                Ok(([], response)) => response,
+                _ => {
+                    let shown =
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
                     break 'read format!("unreadable response from the server: {shown:?}");
                 }
             };
@@ -536,7 +534,7 @@ async fn read_loop(
         };
         match read_result {
             Ok(0) => break 'read "the server closed the connection".into(),
-            Ok(n) => fragmentizer.enqueue_bytes(&buffer[..n]),
+            Ok(n) => framer.enqueue(&buffer[..n]),
             Err(error) => break 'read format!("connection lost: {error}"),
         }
     };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imap_codec::GreetingCodec;
-use imap_codec::fragmentizer::Fragmentizer;
+use imap_codec::decode::Decoder as _;
 use imap_codec::imap_types::response::{Code, GreetingKind};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use zeroize::Zeroizing;
 
 use super::conn::{Collect, Conn, DoneCode, MAX_RESPONSE_BYTES, Outcome, Piece, Untagged, Wire};
+use super::framer::Framer;
 use super::wire::quoted_or_literal;
 use ferry_engine::store::StoreError;
 
@@ -268,24 +269,24 @@ pub async fn open(endpoint: &Endpoint) -> Result<Session, StoreError> {
         Err(_) => return Err(transient(endpoint, "connection timed out")),
     };
     let _ = tcp.set_nodelay(true);
-    let mut fragmentizer = Fragmentizer::new(MAX_RESPONSE_BYTES);
+    let mut framer = Framer::new(MAX_RESPONSE_BYTES as usize);
     let mut greeting_caps = None;
     let stream: Box<dyn Wire> = match endpoint.security {
         Security::Implicit => {
             let mut tls = handshake(endpoint, tcp).await?;
-            greeting_caps = greet(endpoint, &mut tls, &mut fragmentizer).await?;
+            greeting_caps = greet(endpoint, &mut tls, &mut framer).await?;
             Box::new(tls)
         }
         Security::None => {
-            greeting_caps = greet(endpoint, &mut tcp, &mut fragmentizer).await?;
+            greeting_caps = greet(endpoint, &mut tcp, &mut framer).await?;
             Box::new(tcp)
         }
         Security::StartTls => {
-            let caps = match greet(endpoint, &mut tcp, &mut fragmentizer).await? {
+            let caps = match greet(endpoint, &mut tcp, &mut framer).await? {
                 Some(caps) => caps,
                 None => within(
                     endpoint,
-                    sequential(&mut tcp, &mut fragmentizer, "c0 CAPABILITY\r\n"),
+                    sequential(&mut tcp, &mut framer, "c0 CAPABILITY\r\n"),
                 )
                 .await?
                 .1
@@ -300,27 +301,27 @@ pub async fn open(endpoint: &Endpoint) -> Result<Session, StoreError> {
             }
             let (ok, _) = within(
                 endpoint,
-                sequential(&mut tcp, &mut fragmentizer, "s0 STARTTLS\r\n"),
+                sequential(&mut tcp, &mut framer, "s0 STARTTLS\r\n"),
             )
             .await?;
             if !ok {
                 return Err(unusable(endpoint, "the server refused STARTTLS"));
             }
             // Nothing sent before the handshake may be used after it (RFC 3501 6.2.1).
-            fragmentizer = Fragmentizer::new(MAX_RESPONSE_BYTES);
+            framer = Framer::new(MAX_RESPONSE_BYTES as usize);
             Box::new(handshake(endpoint, tcp).await?)
         }
     };
-    finish(endpoint, stream, fragmentizer, label, greeting_caps).await
+    finish(endpoint, stream, framer, label, greeting_caps).await
 }
 
 /// Reads the greeting; returns the capabilities it carried.
 async fn greet<S: AsyncRead + Unpin>(
     endpoint: &Endpoint,
     stream: &mut S,
-    fragmentizer: &mut Fragmentizer,
+    framer: &mut Framer,
 ) -> Result<Option<Vec<String>>, StoreError> {
-    match within(endpoint, read_greeting(stream, fragmentizer)).await? {
+    match within(endpoint, read_greeting(stream, framer)).await? {
         Greeted::Bye(text) => Err(transient(endpoint, format!("the server refused: {text}"))),
         Greeted::Ok(caps) | Greeted::PreAuth(caps) => Ok(caps),
     }
@@ -366,14 +367,14 @@ enum Greeted {
 
 async fn fill<S: AsyncRead + Unpin>(
     stream: &mut S,
-    fragmentizer: &mut Fragmentizer,
-) -> Result<(), String> {
+    framer: &mut Framer,
+) -> Result<Vec<u8>, String> {
     let mut buffer = [0u8; 4096];
     loop {
-        while fragmentizer.progress().is_some() {
-            if fragmentizer.is_message_complete() {
-                return Ok(());
-            }
+        if let Some(frame) = framer.next() {
+            return frame
+                .map(<[u8]>::to_vec)
+                .map_err(|_| "the server sent an overlong response".to_owned());
         }
         let n = stream
             .read(&mut buffer)
@@ -382,18 +383,19 @@ async fn fill<S: AsyncRead + Unpin>(
         if n == 0 {
             return Err("the server closed the connection".into());
         }
-        fragmentizer.enqueue_bytes(&buffer[..n]);
+        framer.enqueue(&buffer[..n]);
     }
 }
 
 async fn read_greeting<S: AsyncRead + Unpin>(
     stream: &mut S,
-    fragmentizer: &mut Fragmentizer,
+    framer: &mut Framer,
 ) -> Result<Greeted, String> {
-    fill(stream, fragmentizer).await?;
-    let greeting = fragmentizer
-        .decode_message(&GreetingCodec::default())
-        .map_err(|_| "the server's greeting is not IMAP".to_owned())?;
+    let bytes = fill(stream, framer).await?;
+    let greeting = match GreetingCodec::default().decode(&bytes) {
+        Ok(([], greeting)) => greeting,
+        _ => return Err("the server's greeting is not IMAP".to_owned()),
+    };
     let caps = match greeting.code {
         Some(Code::Capability(caps)) => Some(caps.as_ref().iter().map(|c| c.to_string()).collect()),
         _ => None,
@@ -409,7 +411,7 @@ async fn read_greeting<S: AsyncRead + Unpin>(
 /// returns whether it succeeded and any capabilities seen.
 async fn sequential<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
     stream: &mut S,
-    fragmentizer: &mut Fragmentizer,
+    framer: &mut Framer,
     command: &str,
 ) -> Result<(bool, Option<Vec<String>>), String> {
     use imap_codec::ResponseCodec;
@@ -425,10 +427,11 @@ async fn sequential<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
     let tag = command.split(' ').next().unwrap_or_default();
     let mut caps = None;
     loop {
-        fill(stream, fragmentizer).await?;
-        let response = fragmentizer
-            .decode_message(&ResponseCodec::default())
-            .map_err(|_| "unreadable response from the server".to_owned())?;
+        let bytes = fill(stream, framer).await?;
+        let response = match ResponseCodec::default().decode(&bytes) {
+            Ok(([], response)) => response,
+            _ => return Err("unreadable response from the server".to_owned()),
+        };
         match response {
             Response::Data(Data::Capability(list)) => {
                 caps = Some(list.as_ref().iter().map(|c| c.to_string()).collect());
@@ -451,11 +454,11 @@ async fn sequential<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
 async fn finish(
     endpoint: &Endpoint,
     stream: Box<dyn Wire>,
-    fragmentizer: Fragmentizer,
+    framer: Framer,
     label: String,
     greeting_caps: Option<Vec<String>>,
 ) -> Result<Session, StoreError> {
-    let conn = Conn::start(stream, fragmentizer, endpoint.timeout, label);
+    let conn = Conn::start(stream, framer, endpoint.timeout, label);
     let run = |pieces: Vec<Piece>, collect: Collect| {
         let conn = &conn;
         async move {
