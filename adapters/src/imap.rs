@@ -65,6 +65,9 @@ const INLINE_BYTES: u32 = 16 << 10;
 /// without bodies.
 const INLINE_BUDGET: u64 = 4 << 20;
 
+/// Messages read per UID FETCH when hashing a folder's messages to find a write in doubt.
+const HASH_BATCH: usize = 16;
+
 /// Options of an IMAP store beyond its URI.
 #[derive(Debug, Clone)]
 pub struct ImapOptions {
@@ -783,10 +786,16 @@ impl Inner {
 
     /// STATUS of one folder.
     async fn status(&self, folder: &str) -> StoreResult<StatusItems> {
+        let items = status_items(&self.caps(), self.read_only);
+        self.status_of(folder, items).await
+    }
+
+    /// `STATUS folder (items)`.
+    async fn status_of(&self, folder: &str, items: &str) -> StoreResult<StatusItems> {
         let alone = self.alone().await?;
         let caps = alone.slot.session.caps.clone();
         let name = self.server_name(folder)?;
-        let items = format!(" ({})", status_items(&caps, self.read_only));
+        let items = format!(" ({items})");
         let done = run(
             &alone.slot,
             self.command(&caps, "STATUS", &name, &items),
@@ -837,30 +846,33 @@ impl Inner {
             .filter(|uid| from.is_none_or(|from| *uid >= from))
             .collect();
         uids.sort_unstable();
-        let mut out = Vec::new();
-        // Read, in one UID FETCH, only the messages not hashed before in this run.
-        let uncached: BTreeSet<u32> = {
+        // Read only the messages not hashed before in this run, a few per UID FETCH, each body
+        // dropped once hashed: after a UIDVALIDITY change this is a whole folder, and its large
+        // messages must not all be held (spooled) at once.
+        let uncached: Vec<u32> = {
             let hashes = lock(&self.hashes);
             uids.iter()
                 .copied()
                 .filter(|uid| !hashes.contains_key(&(folder.to_owned(), selected.validity, *uid)))
                 .collect()
         };
-        let mut bodies = fetch_bodies(&alone.slot, uncached).await?;
-        for uid in uids {
-            let cache_key = (folder.to_owned(), selected.validity, uid);
-            if let Some(hash) = lock(&self.hashes).get(&cache_key) {
-                out.push((uid, *hash));
-                continue;
-            }
-            if let Some(body) = bodies.remove(&uid) {
+        for batch in uncached.chunks(HASH_BATCH) {
+            let bodies = fetch_bodies(&alone.slot, batch.iter().copied().collect()).await?;
+            for (uid, body) in bodies {
                 let hash = body.hash(key).map_err(|e| {
                     StoreError::Transient(format!("reading back a spooled message: {e}"))
                 })?;
-                lock(&self.hashes).insert(cache_key, hash);
-                out.push((uid, hash));
+                lock(&self.hashes).insert((folder.to_owned(), selected.validity, uid), hash);
             }
         }
+        let hashes = lock(&self.hashes);
+        let out = uids
+            .into_iter()
+            .filter_map(|uid| {
+                let hash = hashes.get(&(folder.to_owned(), selected.validity, uid))?;
+                Some((uid, *hash))
+            })
+            .collect();
         Ok((selected.validity, out))
     }
 }
@@ -917,16 +929,18 @@ fn lost(reason: &str) -> StoreError {
 }
 
 /// The bodies of the messages with these UIDs in the folder selected on `slot`; UIDs that are
-/// gone are missing from the map. One `UID FETCH` asks for the first [`PIECE_BYTES`] of each:
-/// a message that fills its piece is larger, and the rest of it is fetched piece by piece
-/// into a spool ([`fetch_rest`]), so no message is held in memory whole, whatever its size.
+/// gone are missing from the map. One `UID FETCH` asks for each one's size and first
+/// [`PIECE_BYTES`]: a message that fills its piece is larger, and the rest of it is fetched
+/// piece by piece into a spool ([`fetch_rest`]), so no message is held in memory whole,
+/// whatever its size. What arrives must add up to the size the server gave: a message is never
+/// taken short.
 async fn fetch_bodies(slot: &Slot, uids: BTreeSet<u32>) -> StoreResult<HashMap<u32, Body>> {
     let mut bodies = HashMap::new();
     if uids.is_empty() {
         return Ok(bodies);
     }
     let set = wire::uid_set(&uids);
-    let command = format!("UID FETCH {set} (UID BODY.PEEK[]<0.{PIECE_BYTES}>)\r\n");
+    let command = format!("UID FETCH {set} (UID RFC822.SIZE BODY.PEEK[]<0.{PIECE_BYTES}>)\r\n");
     let done = run(
         slot,
         vec![Piece::Text(command.into_bytes())],
@@ -939,39 +953,74 @@ async fn fetch_bodies(slot: &Slot, uids: BTreeSet<u32>) -> StoreResult<HashMap<u
     let mut large = Vec::new();
     for item in done.data {
         if let Untagged::Fetch(fetch) = item
-            && let (Some(uid), Some(body), origin) = (fetch.uid, fetch.body, fetch.origin)
+            && let (Some(uid), Some(body)) = (fetch.uid, fetch.body)
         {
-            match origin {
-                // The server sent the whole message although asked for a piece.
-                None => {
+            match first_piece(uid, body, fetch.origin, fetch.size)? {
+                FirstPiece::Whole(body) => {
                     bodies.insert(uid, Body::from(body));
                 }
-                Some(0) if body.len() < PIECE_BYTES => {
-                    bodies.insert(uid, Body::from(body));
-                }
-                Some(0) => large.push((uid, body)),
-                Some(_) => {}
+                FirstPiece::Of(first, size) => large.push((uid, first, size)),
             }
         }
     }
-    for (uid, first) in large {
-        bodies.insert(uid, fetch_rest(slot, uid, first).await?);
+    for (uid, first, size) in large {
+        bodies.insert(uid, fetch_rest(slot, uid, first, size).await?);
     }
     Ok(bodies)
 }
 
+/// What the first answer for a message holds.
+#[derive(Debug, PartialEq, Eq)]
+enum FirstPiece {
+    /// All of it.
+    Whole(Vec<u8>),
+    /// The first piece of a larger message, and the message's size when the server said.
+    Of(Vec<u8>, Option<u64>),
+}
+
+/// Reads the first answer (`body` from `origin`, the message `size` bytes long) for `uid`.
+/// With the size known, the bytes must be the whole message or a full first piece; without
+/// it, a body shorter than a piece is the whole message.
+fn first_piece(
+    uid: u32,
+    body: Vec<u8>,
+    origin: Option<u32>,
+    size: Option<u32>,
+) -> StoreResult<FirstPiece> {
+    let (len, size) = (body.len() as u64, size.map(u64::from));
+    let full_piece = body.len() == PIECE_BYTES && origin.is_none_or(|o| o == 0);
+    match size {
+        // Whole, whatever the server said of the range (some ignore it).
+        Some(size) if len == size => Ok(FirstPiece::Whole(body)),
+        Some(size) if len < size && full_piece => Ok(FirstPiece::Of(body, Some(size))),
+        Some(size) => Err(StoreError::Transient(format!(
+            "UID {uid}: the server sent {len} bytes of a {size}-byte message"
+        ))),
+        None if origin.is_some_and(|o| o != 0) => Err(StoreError::Transient(format!(
+            "UID {uid}: the server sent bytes from offset {origin:?}, not from the start"
+        ))),
+        None if full_piece => Ok(FirstPiece::Of(body, None)),
+        None => Ok(FirstPiece::Whole(body)),
+    }
+}
+
 /// The whole message `uid` whose first piece, `first`, filled [`PIECE_BYTES`]: the rest is
 /// fetched [`PIECES_IN_FLIGHT`] pieces at a time (`BODY.PEEK[]<origin.size>`, pipelined) and
-/// written into a [`Spool`] as it comes; a piece shorter than asked is the last.
-async fn fetch_rest(slot: &Slot, uid: u32, first: Vec<u8>) -> StoreResult<Body> {
+/// written into a [`Spool`] as it comes, until the message's `size` (when the server said it)
+/// or a piece shorter than asked.
+async fn fetch_rest(slot: &Slot, uid: u32, first: Vec<u8>, size: Option<u64>) -> StoreResult<Body> {
     let spooling = |e: std::io::Error| StoreError::Transient(format!("spooling UID {uid}: {e}"));
     let mut spool = Spool::new().map_err(spooling)?;
     spool.write(&first).map_err(spooling)?;
     drop(first);
     loop {
         let start = spool.len();
+        if size == Some(start) {
+            return Ok(spool.finish());
+        }
         let origins: Vec<u64> = (0..PIECES_IN_FLIGHT as u64)
             .map(|i| start + i * PIECE_BYTES as u64)
+            .filter(|origin| size.is_none_or(|size| *origin < size))
             .collect();
         let asks = origins.iter().map(|origin| {
             let command = format!("UID FETCH {uid} (UID BODY.PEEK[]<{origin}.{PIECE_BYTES}>)\r\n");
@@ -1002,23 +1051,29 @@ async fn fetch_rest(slot: &Slot, uid: u32, first: Vec<u8>) -> StoreResult<Body> 
             }
         }
         for origin in origins {
-            let Some(piece) = u32::try_from(origin).ok().and_then(|o| pieces.remove(&o)) else {
-                // Expunged meanwhile, or a server that skipped a piece: an error, never a
-                // message cut short.
-                return Err(StoreError::Transient(format!(
-                    "UID {uid}: the server sent no bytes from offset {origin} of the message"
-                )));
+            // Expunged meanwhile, or a server that skipped a piece: an error, never a message
+            // cut short.
+            let short = |got: u64| {
+                StoreError::Transient(format!(
+                    "UID {uid}: the server sent {got} bytes of the message from offset {origin}{}",
+                    size.map(|size| format!(", of {size}")).unwrap_or_default()
+                ))
             };
-            if piece.len() > PIECE_BYTES {
+            let Some(piece) = u32::try_from(origin).ok().and_then(|o| pieces.remove(&o)) else {
+                return Err(short(0));
+            };
+            let len = piece.len() as u64;
+            if len > PIECE_BYTES as u64 || size.is_some_and(|size| origin + len > size) {
                 return Err(StoreError::Transient(format!(
-                    "UID {uid}: the server sent {} bytes from offset {origin}, more than the \
-                     {PIECE_BYTES} asked",
-                    piece.len()
+                    "UID {uid}: the server sent {len} bytes from offset {origin}, more than asked"
                 )));
             }
             spool.write(&piece).map_err(spooling)?;
-            if piece.len() < PIECE_BYTES {
-                return Ok(spool.finish());
+            match size {
+                Some(size) if spool.len() == size => return Ok(spool.finish()),
+                Some(_) if len < PIECE_BYTES as u64 => return Err(short(len)),
+                None if len < PIECE_BYTES as u64 => return Ok(spool.finish()),
+                _ => {}
             }
         }
     }
@@ -1888,7 +1943,7 @@ impl Store for ImapStore {
         if uid_next == 0 {
             // Some servers (Courier 5.0) leave UIDNEXT out of SELECT: STATUS tells it, and the
             // folder's remembered selection keeps it, raised by later APPENDUIDs.
-            let status = self.inner.status(folder).await?;
+            let status = self.inner.status_of(folder, "UIDVALIDITY UIDNEXT").await?;
             if status.uid_validity == Some(selected.validity) {
                 uid_next = status.uid_next.unwrap_or(0);
             }
@@ -2270,5 +2325,49 @@ impl Store for ImapStore {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PIECE: usize = PIECE_BYTES;
+
+    #[test]
+    fn a_first_answer_is_taken_whole_only_when_it_can_be_the_whole_message() {
+        let bytes = |n: usize| vec![b'x'; n];
+        // The size said: whole when the bytes add up, whatever the server did with the range.
+        assert_eq!(
+            first_piece(1, bytes(10), Some(0), Some(10)),
+            Ok(FirstPiece::Whole(bytes(10)))
+        );
+        assert_eq!(
+            first_piece(1, bytes(3 * PIECE), None, Some(3 * PIECE as u32)),
+            Ok(FirstPiece::Whole(bytes(3 * PIECE)))
+        );
+        assert_eq!(
+            first_piece(1, bytes(PIECE), Some(0), Some(2 * PIECE as u32)),
+            Ok(FirstPiece::Of(bytes(PIECE), Some(2 * PIECE as u64)))
+        );
+        // A range echoed without its origin is still a first piece.
+        assert_eq!(
+            first_piece(1, bytes(PIECE), None, Some(2 * PIECE as u32)),
+            Ok(FirstPiece::Of(bytes(PIECE), Some(2 * PIECE as u64)))
+        );
+        // Short of the size (a NIL or cut answer), or longer: an error, never a short message.
+        assert!(first_piece(1, bytes(0), Some(0), Some(10)).is_err());
+        assert!(first_piece(1, bytes(PIECE - 1), Some(0), Some(PIECE as u32 + 5)).is_err());
+        assert!(first_piece(1, bytes(11), None, Some(10)).is_err());
+        // No size said: a body shorter than a piece is all of it; a full piece is continued.
+        assert_eq!(
+            first_piece(1, bytes(10), Some(0), None),
+            Ok(FirstPiece::Whole(bytes(10)))
+        );
+        assert_eq!(
+            first_piece(1, bytes(PIECE), Some(0), None),
+            Ok(FirstPiece::Of(bytes(PIECE), None))
+        );
+        assert!(first_piece(1, bytes(10), Some(5), None).is_err());
     }
 }

@@ -2037,7 +2037,11 @@ impl Worker<'_> {
             }
             _ => {
                 // Any of them may be there (a lost reply) or none (refused as a whole, e.g.
-                // for one message too large): look for each, then write it alone.
+                // for one message too large): look for each, then write it alone. After a lost
+                // connection, bytes may still be on their way: wait first.
+                if matches!(stored, Err(StoreError::Transient(_))) {
+                    tokio::time::sleep(Duration::from_millis(self.backoff_ms(1))).await;
+                }
                 for (op, action, bytes) in &ready {
                     let Action::Append {
                         content,
@@ -2284,15 +2288,17 @@ impl Worker<'_> {
                     return Ok(self.look_for(folder, probe, content, events).await);
                 }
                 Err(StoreError::Transient(reason)) => {
-                    // The append may have landed with its reply lost: look before writing again.
+                    // The append may have landed with its reply lost, or its bytes may still be
+                    // on their way (a connection's buffers, a proxy): wait, then look, before
+                    // writing again.
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(self.backoff_ms(attempt))).await;
                     if let Some(id) = self.look_for(folder, probe, content, events).await {
                         return Ok(Some(id));
                     }
-                    attempt += 1;
                     if attempt >= self.config.retry_count_max {
                         return Err((FailureClass::Transient, format!("writing: {reason}")));
                     }
-                    tokio::time::sleep(Duration::from_millis(self.backoff_ms(attempt))).await;
                 }
                 Err(error) => {
                     return Err((class_of(&error), format!("writing: {error}")));

@@ -20,6 +20,12 @@ pub struct Proxy {
 impl Proxy {
     /// Starts relaying to `127.0.0.1:upstream`.
     pub fn start(upstream: u16) -> Proxy {
+        Proxy::limited(upstream, None)
+    }
+
+    /// Starts relaying to `127.0.0.1:upstream`, passing what clients send at most at
+    /// `upload` bytes per second when given (a slow uplink).
+    pub fn limited(upstream: u16, upload: Option<u64>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let proxy = Proxy {
             port: listener.local_addr().expect("address").port(),
@@ -33,7 +39,7 @@ impl Proxy {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                     continue;
                 };
-                for (from, to, keep) in [(&client, &server, true), (&server, &client, false)] {
+                for (from, to, upstream) in [(&client, &server, true), (&server, &client, false)] {
                     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
                         continue;
                     };
@@ -42,16 +48,20 @@ impl Proxy {
                         let mut buffer = [0u8; 64 << 10];
                         let mut kept = Vec::new();
                         while let Ok(n) = from.read(&mut buffer) {
+                            if let Some(rate) = upload.filter(|_| upstream) {
+                                let micros = n as u64 * 1_000_000 / rate.max(1);
+                                std::thread::sleep(std::time::Duration::from_micros(micros));
+                            }
                             if n == 0 || to.write_all(&buffer[..n]).is_err() {
                                 break;
                             }
                             shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                            if keep {
+                            if upstream {
                                 kept.extend_from_slice(&buffer[..n]);
                             }
                         }
                         let _ = to.shutdown(Shutdown::Both);
-                        if keep {
+                        if upstream {
                             let mut sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner());
                             sent.extend_from_slice(&kept);
                         }

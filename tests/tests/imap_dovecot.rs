@@ -434,6 +434,36 @@ fn large_messages_are_read_in_pieces_into_a_spool_and_written_from_it() {
     assert!(stored == expected, "the target's bytes differ");
 }
 
+// Goal: a server is silent while a long APPEND literal goes up (it answers once it has it
+// all); over a slow uplink that silence outlasts the idle timeout and must not be taken for a
+// dead connection, or a large message never gets through.
+// Method: a 3 MiB message, a proxy passing 1 MiB/s towards the target, an idle timeout of
+// 1 s; the run must succeed with the message byte for byte on the target.
+#[test]
+fn a_long_upload_over_a_slow_link_is_not_taken_for_a_silent_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = Dovecot::start(&dir.path().join("source"), &[]);
+    let target = Dovecot::start(&dir.path().join("target"), &[]);
+    let mut big = b"From: big@example.com\r\nSubject: slow upload\r\n\r\n".to_vec();
+    while big.len() < 3 << 20 {
+        big.extend_from_slice(b"a line of a message that takes a while to upload\r\n");
+    }
+    source.client().append("INBOX", "\\Seen", &big);
+    let proxy = Proxy::limited(target.port(), Some(1 << 20));
+    let to = format!("imap://ferry@127.0.0.1:{}/?tls=none&timeout=1", proxy.port);
+    let output = ok(&migrate(
+        dir.path(),
+        &source.uri(),
+        &to,
+        &dir.path().join("journal"),
+        &[],
+    ));
+    assert_eq!(copied(&output), 1, "{output}");
+    let stored = target.client().messages("INBOX");
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].2 == big, "the target's message differs");
+}
+
 #[test]
 fn servers_without_qresync_condstore_uidplus_or_literal_plus() {
     let bare = [

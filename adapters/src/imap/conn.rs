@@ -256,12 +256,14 @@ impl Conn {
         let closed = Arc::new(AtomicBool::new(false));
         let (jobs, job_rx) = mpsc::unbounded_channel();
         let (go_tx, go_rx) = mpsc::unbounded_channel();
+        let written = Arc::new(Written::new());
         tokio::spawn(write_loop(
             write,
             job_rx,
             go_rx,
             table.clone(),
             closed.clone(),
+            written.clone(),
         ));
         tokio::spawn(read_loop(
             read,
@@ -269,7 +271,7 @@ impl Conn {
             go_tx,
             table.clone(),
             closed.clone(),
-            idle_timeout,
+            (idle_timeout, written),
         ));
         Conn {
             jobs,
@@ -387,12 +389,43 @@ fn kill(table: &Mutex<Table>, closed: &AtomicBool, reason: String) {
     }
 }
 
+/// Bytes of literals the writer sent since the server last said anything. A server is silent
+/// while a long literal goes up (an APPEND answers once it has it all), and the bytes may sit
+/// in socket buffers long after the writer is done with them: that silence is not a dead
+/// connection. Killing it then would also leave the APPEND in doubt while its bytes still
+/// travel, and could land after ferry looked for it.
+struct Written(std::sync::atomic::AtomicU64);
+
+/// The slowest uplink the idle timeout allows for: silence may last the idle timeout plus
+/// the time these many bytes per second take to carry what was sent.
+const SLOWEST_UPLOAD: u64 = 64 << 10;
+
+impl Written {
+    fn new() -> Written {
+        Written(std::sync::atomic::AtomicU64::new(0))
+    }
+
+    fn add(&self, bytes: usize) {
+        self.0.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn heard(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// How long the server may stay silent.
+    fn allowance(&self, idle_timeout: Duration) -> Duration {
+        idle_timeout + Duration::from_secs(self.0.load(Ordering::Relaxed) / SLOWEST_UPLOAD)
+    }
+}
+
 async fn write_loop(
     mut write: WriteHalf<Box<dyn Wire>>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     mut go: mpsc::UnboundedReceiver<Go>,
     table: Arc<Mutex<Table>>,
     closed: Arc<AtomicBool>,
+    written: Arc<Written>,
 ) {
     let mut buffer: Vec<u8> = Vec::with_capacity(64 << 10);
     'jobs: while let Some(first) = jobs.recv().await {
@@ -448,6 +481,7 @@ async fn write_loop(
                                     if write.write_all(&piece).await.is_err() {
                                         break 'jobs;
                                     }
+                                    written.add(piece.len());
                                 }
                             }
                         }
@@ -485,10 +519,11 @@ async fn read_loop(
     go: mpsc::UnboundedSender<Go>,
     table: Arc<Mutex<Table>>,
     closed: Arc<AtomicBool>,
-    idle_timeout: Duration,
+    (idle_timeout, written): (Duration, Arc<Written>),
 ) {
     let codec = ResponseCodec::default();
     let mut buffer = vec![0u8; 256 << 10];
+    let mut heard = tokio::time::Instant::now();
     let reason = 'read: loop {
         // Everything already buffered first.
         while let Some(frame) = framer.next() {
@@ -513,6 +548,8 @@ async fn read_loop(
         let read_result = if busy {
             match tokio::time::timeout(idle_timeout, read.read(&mut buffer)).await {
                 Ok(result) => result,
+                // A long literal still on its way: the server answers when it has it all.
+                Err(_) if heard.elapsed() < written.allowance(idle_timeout) => continue,
                 Err(_) => {
                     break 'read format!(
                         "the server did not answer for {} s",
@@ -521,6 +558,8 @@ async fn read_loop(
                 }
             }
         } else {
+            // Nothing asked: silence from now on is what counts once something is.
+            heard = tokio::time::Instant::now();
             tokio::select! {
                 result = read.read(&mut buffer) => result,
                 // Wake up now and then to notice that the connection was dropped.
@@ -534,7 +573,11 @@ async fn read_loop(
         };
         match read_result {
             Ok(0) => break 'read "the server closed the connection".into(),
-            Ok(n) => framer.enqueue(&buffer[..n]),
+            Ok(n) => {
+                heard = tokio::time::Instant::now();
+                written.heard();
+                framer.enqueue(&buffer[..n]);
+            }
             Err(error) => break 'read format!("connection lost: {error}"),
         }
     };
@@ -782,13 +825,13 @@ fn convert_data(data: Data<'_>) -> Untagged {
                         fetch.date = Some(date.as_ref().timestamp_millis());
                     }
                     MessageDataItem::ModSeq(modseq) => fetch.modseq = Some(modseq.get()),
+                    // A NIL body (a message expunged meanwhile, on some servers) is no body:
+                    // never an empty message or an empty piece.
                     MessageDataItem::BodyExt { data, origin, .. } => {
-                        fetch.body = Some(nstring(data).unwrap_or_default());
+                        fetch.body = nstring(data);
                         fetch.origin = origin;
                     }
-                    MessageDataItem::Rfc822(data) => {
-                        fetch.body = Some(nstring(data).unwrap_or_default());
-                    }
+                    MessageDataItem::Rfc822(data) => fetch.body = nstring(data),
                     _ => {}
                 }
             }
