@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ferry_engine::body::{Body, PIECE_BYTES, PIECES_IN_FLIGHT, Spool};
+use ferry_engine::body::{Body, PIECE_BYTES, PIECES_IN_FLIGHT, Spool, read_back};
 use ferry_engine::event::{Millis, NativeId};
 use ferry_engine::flags::Flags;
 use ferry_engine::journal::{ContentHash, ContentKey};
@@ -859,9 +859,9 @@ impl Inner {
         for batch in uncached.chunks(HASH_BATCH) {
             let bodies = fetch_bodies(&alone.slot, batch.iter().copied().collect()).await?;
             for (uid, body) in bodies {
-                let hash = body.hash(key).map_err(|e| {
-                    StoreError::Transient(format!("reading back a spooled message: {e}"))
-                })?;
+                let hash = body
+                    .hash(key)
+                    .map_err(|e| StoreError::Transient(read_back(&e)))?;
                 lock(&self.hashes).insert((folder.to_owned(), selected.validity, uid), hash);
             }
         }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ferry_engine::body::read_back;
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::{
     AppendProbe, Body, Capabilities, Flags, FolderInfo, ItemInfo, Listing, NativeId, Store,
@@ -623,7 +624,7 @@ impl Store for MemoryStore {
         }
         let message = message
             .to_vec()
-            .map_err(|e| StoreError::Transient(format!("reading back a spooled message: {e}")))?;
+            .map_err(|e| StoreError::Transient(read_back(&e)))?;
         self.write(|inner| {
             let entry = inner
                 .folders

@@ -55,6 +55,12 @@ pub fn spool_dir() -> PathBuf {
     SPOOL_DIR.get().cloned().unwrap_or_else(std::env::temp_dir)
 }
 
+/// What to say when a body cannot be read back (its spool's or its file's disk failed): a
+/// local failure, told as the item's and worth retrying.
+pub fn read_back(error: &io::Error) -> String {
+    format!("reading back a spooled message: {error}")
+}
+
 /// A message's exact bytes. Cloning is cheap (the bytes are shared), and `Debug` shows the
 /// length only, never content.
 #[derive(Clone)]

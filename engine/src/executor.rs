@@ -13,7 +13,7 @@ use futures::FutureExt as _;
 use futures::StreamExt as _;
 use tokio::sync::Semaphore;
 
-use crate::body::{Body, resident_bytes};
+use crate::body::{Body, read_back, resident_bytes};
 use crate::event::{
     Action, CheckState, ContentHash, Event, FailureClass, Millis, NativeId, OpId, RunId,
     RunOptions, RunOutcome, Side, SpecialUse,
@@ -1748,9 +1748,7 @@ impl Worker<'_> {
         // spool's disk), told as the item's.
         let read = read.and_then(|body| match body.hash(self.key) {
             Ok(content) => Ok((body, content)),
-            Err(error) => Err(StoreError::Transient(format!(
-                "reading back a spooled message: {error}"
-            ))),
+            Err(error) => Err(StoreError::Transient(read_back(&error))),
         });
         match read {
             Ok((bytes, content)) => {
@@ -2241,12 +2239,9 @@ impl Worker<'_> {
             }
             Err(error) => return Err((class_of(&error), format!("reading the source: {error}"))),
         };
-        let hash = bytes.hash(self.key).map_err(|error| {
-            (
-                FailureClass::Transient,
-                format!("reading back a spooled message: {error}"),
-            )
-        })?;
+        let hash = bytes
+            .hash(self.key)
+            .map_err(|error| (FailureClass::Transient, read_back(&error)))?;
         if hash != *content {
             return Err((
                 FailureClass::Transient,

@@ -3,10 +3,8 @@
 //! and LIST-STATUS, whose folders live under the `INBOX.` namespace. The test user and
 //! password are those of [`crate::dovecot`], so its [`Client`] reads these servers too.
 
+use crate::dovecot::{Client, USER, start_instance, stop_instance};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use crate::dovecot::{Client, USER, free_port};
 
 /// A Courier instance, stopped on drop.
 #[derive(Debug)]
@@ -22,21 +20,9 @@ fn script() -> PathBuf {
 impl Courier {
     /// Starts an instance in `dir`, which must not exist yet.
     pub fn start(dir: &Path) -> Courier {
-        let port = free_port();
-        let output = Command::new(script())
-            .arg("start")
-            .arg(dir)
-            .arg(port.to_string())
-            .output()
-            .expect("running scripts/courier-instance");
-        assert!(
-            output.status.success(),
-            "starting Courier failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
         Courier {
             dir: dir.to_path_buf(),
-            port,
+            port: start_instance(&script(), dir, &[]),
         }
     }
 
@@ -58,6 +44,6 @@ impl Courier {
 
 impl Drop for Courier {
     fn drop(&mut self) {
-        let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
+        stop_instance(&script(), &self.dir);
     }
 }

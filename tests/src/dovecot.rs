@@ -26,7 +26,7 @@ fn script() -> PathBuf {
 }
 
 /// Two free loopback ports in a row (`--tls` uses PORT and PORT+1).
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     for _ in 0..100 {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = listener.local_addr().expect("local address").port();
@@ -42,26 +42,13 @@ impl Dovecot {
     /// Starts an instance in `dir` (which must not exist yet) with `options` of
     /// `dovecot-instance start`.
     pub fn start(dir: &Path, options: &[&str]) -> Dovecot {
-        let port = free_port();
         if let Some(parent) = dir.parent() {
             // The dovecot user must be able to reach the mail directory.
             let _ = Command::new("chmod").arg("755").arg(parent).status();
         }
-        let output = Command::new(script())
-            .arg("start")
-            .arg(dir)
-            .arg(port.to_string())
-            .args(options)
-            .output()
-            .expect("running scripts/dovecot-instance");
-        assert!(
-            output.status.success(),
-            "starting Dovecot failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
         Dovecot {
             dir: dir.to_path_buf(),
-            port,
+            port: start_instance(&script(), dir, options),
         }
     }
 
@@ -108,8 +95,33 @@ impl Dovecot {
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
+        stop_instance(&script(), &self.dir);
     }
+}
+
+/// `SCRIPT start DIR PORT OPTIONS...` of an instance script (`scripts/dovecot-instance`,
+/// `scripts/courier-instance`) on a free port, which must succeed; the port.
+pub(crate) fn start_instance(script: &Path, dir: &Path, options: &[&str]) -> u16 {
+    let port = free_port();
+    let output = Command::new(script)
+        .arg("start")
+        .arg(dir)
+        .arg(port.to_string())
+        .args(options)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "{} start failed:\n{}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    port
+}
+
+/// `SCRIPT stop DIR`, whatever its outcome (an instance may be gone already).
+pub(crate) fn stop_instance(script: &Path, dir: &Path) {
+    let _ = Command::new(script).arg("stop").arg(dir).status();
 }
 
 /// A blocking IMAP client for tests: one command at a time, untagged responses kept raw.

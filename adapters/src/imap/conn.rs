@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_engine::Body;
+use ferry_engine::body::read_back;
 use imap_codec::ResponseCodec;
 use imap_codec::decode::Decoder as _;
 use imap_codec::imap_types::core::{AString, IString, NString};
@@ -470,11 +471,7 @@ async fn write_loop(
                                         Err(error) => {
                                             // The literal cannot be finished: only ending the
                                             // connection keeps the server from storing a part.
-                                            kill(
-                                                &table,
-                                                &closed,
-                                                format!("reading back a spooled message: {error}"),
-                                            );
+                                            kill(&table, &closed, read_back(&error));
                                             break 'jobs;
                                         }
                                     };

@@ -17,15 +17,13 @@ pub(crate) struct TooLong;
 #[derive(Debug)]
 pub(crate) struct Framer {
     buffer: Vec<u8>,
-    /// Where the response being framed starts in `buffer`.
+    /// Where the response being framed starts in `buffer`; all before it was handed out.
     start: usize,
     /// How far it is framed: the next line starts here (or the literal being skipped).
     pos: usize,
     /// Literal bytes still to come before the response's line goes on.
     literal: usize,
     max: usize,
-    /// The last response handed out, dropped from `buffer` at the next call.
-    handed: usize,
 }
 
 impl Framer {
@@ -37,7 +35,6 @@ impl Framer {
             pos: 0,
             literal: 0,
             max,
-            handed: 0,
         }
     }
 
@@ -53,13 +50,14 @@ impl Framer {
             .map(|framed| framed.map(|range| &self.buffer[range]))
     }
 
-    /// Forgets what was handed out, moving what follows to the front once it is worth it.
+    /// Forgets the responses handed out (everything before `start`), moving what follows to
+    /// the front once it is worth it.
     fn compact(&mut self) {
-        if self.handed > 0 && (self.handed >= self.buffer.len() / 2 || self.handed >= 1 << 20) {
-            self.buffer.drain(..self.handed);
-            self.start -= self.handed;
-            self.pos -= self.handed;
-            self.handed = 0;
+        let handed = self.start;
+        if handed > 0 && (handed >= self.buffer.len() / 2 || handed >= 1 << 20) {
+            self.buffer.drain(..handed);
+            self.start = 0;
+            self.pos -= handed;
         }
     }
 
@@ -93,7 +91,6 @@ impl Framer {
                     let range = self.start..end;
                     self.start = end;
                     self.pos = end;
-                    self.handed = end;
                     return Some(Ok(range));
                 }
             }
