@@ -201,6 +201,32 @@ fn current_uid(folder: &str, id: &NativeId, validity: u32) -> StoreResult<u32> {
     }
 }
 
+/// The URI with any password in it replaced by `****`, for messages. A string that does not
+/// parse as a URI loses whatever stands between `scheme://user:` and `@`.
+pub fn redact(uri: &str) -> String {
+    if let Ok(mut url) = url::Url::parse(uri) {
+        if url.password().is_some() && url.set_password(Some("****")).is_ok() {
+            return url.to_string();
+        }
+        if url.password().is_none() {
+            return uri.to_owned();
+        }
+    }
+    let Some(start) = uri.find("://").map(|at| at + 3) else {
+        return uri.to_owned();
+    };
+    let authority_end = uri[start..]
+        .find(['/', '?', '#'])
+        .map_or(uri.len(), |at| start + at);
+    let Some(at) = uri[start..authority_end].rfind('@').map(|at| start + at) else {
+        return uri.to_owned();
+    };
+    match uri[start..at].find(':').map(|colon| start + colon) {
+        Some(colon) => format!("{}:****{}", &uri[..colon], &uri[at..]),
+        None => uri.to_owned(),
+    }
+}
+
 fn make_id(validity: u32, uid: u32) -> NativeId {
     NativeId(format!("{validity}:{uid}"))
 }
@@ -208,7 +234,10 @@ fn make_id(validity: u32, uid: u32) -> NativeId {
 /// Parses `imap://user@host:port/?tls=none&auth=xoauth2&connections=4&timeout=60` or
 /// `imaps://...` into an endpoint.
 pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
-    let url = url::Url::parse(uri).map_err(|error| format!("{uri}: not a URI: {error}"))?;
+    let url = url::Url::parse(uri);
+    // Every message below names the URI: never with a password someone put in it.
+    let uri = &redact(uri);
+    let url = url.map_err(|error| format!("{uri}: not a URI: {error}"))?;
     let mut security = match url.scheme() {
         "imaps" => Security::Implicit,
         "imap" => Security::StartTls,
@@ -2333,6 +2362,30 @@ mod tests {
     use super::*;
 
     const PIECE: usize = PIECE_BYTES;
+
+    #[test]
+    fn a_password_in_the_uri_is_refused_without_being_shown() {
+        for uri in [
+            "imap://alice:s3cr3t-word@mail.example.com",
+            "imaps://alice:s3cr3t-word@mail.example.com:993/?tls=none",
+            "imap://alice:s3cr3t-word@",
+        ] {
+            let options = ImapOptions {
+                secret: None,
+                ca_file: None,
+                insecure: false,
+                read_only: true,
+            };
+            let error = endpoint(uri, &options).expect_err("a password in the URI is refused");
+            assert!(!error.contains("s3cr3t-word"), "{error}");
+        }
+        assert_eq!(
+            redact("imap://bob:pw@host/?x=1"),
+            "imap://bob:****@host/?x=1"
+        );
+        assert_eq!(redact("imap://bob@host"), "imap://bob@host");
+        assert_eq!(redact("imap://bob:p w@ho st"), "imap://bob:****@ho st");
+    }
 
     #[test]
     fn a_first_answer_is_taken_whole_only_when_it_can_be_the_whole_message() {

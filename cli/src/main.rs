@@ -8,6 +8,7 @@
 mod demo;
 mod keys;
 mod migrate;
+mod preflight;
 mod render;
 
 use std::io::Write as _;
@@ -131,6 +132,16 @@ enum JournalCommand {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// Sets a damaged journal aside (renamed, kept for inspection) so that the next migrate
+    /// starts a new one. The new journal adopts what the target already holds: every target
+    /// folder is listed and matched by content, so nothing is copied twice. Items ferry found
+    /// on the target are never deleted, so `--delete-removed` leaves alone what the old
+    /// journal had written.
+    SetAside {
+        /// The journal directory.
+        #[arg(long, value_name = "DIR")]
+        journal: PathBuf,
+    },
     /// Protects the journal with a new passphrase or with the key file. Records are not
     /// rewritten; only the wrapped key in the header changes.
     Rekey {
@@ -152,6 +163,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // `ferry audit | head`: the reader is gone; what it did not want is not an error.
+        Err(error) if closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "error: {error}");
@@ -163,8 +176,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads a journal's events without writing anything to it (it may be in use by a run).
 fn open_existing(args: &JournalArgs) -> anyhow::Result<Vec<ferry_engine::Event>> {
-    let journal = migrate::open_journal(&args.journal, &args.key, false, &mut std::io::stderr())?;
+    let journal = migrate::open_read_only(&args.journal, &args.key, &mut std::io::stderr())?;
     migrate::replay(&journal)
 }
 
@@ -210,6 +224,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Status { journal } => {
+            if Journal::<()>::in_use(&journal.journal) {
+                writeln!(
+                    stdout,
+                    "a migration run is in progress on this journal (what follows is as of its last durable record)"
+                )?;
+            }
             let events = open_existing(&journal)?;
             let report: ferry_engine::projection::report::Report =
                 ferry_engine::projection::fold(&events);
@@ -311,7 +331,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             command: JournalCommand::Verify { journal, key },
         } => {
             let key = keys::resolve(&key, Missing::Refuse, &mut stderr)?;
-            let opened = Journal::<()>::open(&journal, &key)
+            // A check writes nothing: it reads a private copy (opening a store repairs it).
+            let opened = Journal::<()>::open_read_only(&journal, &key)
                 .with_context(|| format!("opening the journal at {}", journal.display()))?;
             let report = opened
                 .verify()
@@ -322,6 +343,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 journal.display(),
                 report.records,
                 report.stored_bytes
+            )?;
+            Ok(0)
+        }
+        Command::Journal {
+            command: JournalCommand::SetAside { journal },
+        } => {
+            let aside = set_aside(&journal)?;
+            writeln!(
+                stdout,
+                "journal {} set aside as {}; the next migrate of this pair starts a new journal \
+                 and adopts what the target already holds (nothing is copied twice)",
+                journal.display(),
+                aside.display()
             )?;
             Ok(0)
         }
@@ -366,6 +400,37 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Renames a journal directory to `DIR.set-aside-<time>`, refusing while a run holds it.
+fn set_aside(journal: &std::path::Path) -> anyhow::Result<PathBuf> {
+    if !Journal::<()>::exists(journal) {
+        anyhow::bail!("no journal at {}", journal.display());
+    }
+    if Journal::<()>::in_use(journal) {
+        anyhow::bail!(
+            "the journal at {} is in use by a running ferry; stop that run first",
+            journal.display()
+        );
+    }
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    let mut name = journal.as_os_str().to_owned();
+    name.push(format!(".set-aside-{stamp}"));
+    let aside = PathBuf::from(name);
+    std::fs::rename(journal, &aside)
+        .with_context(|| format!("renaming {} to {}", journal.display(), aside.display()))?;
+    Ok(aside)
+}
+
+/// Whether the error is a write to a pipe whose reader has closed it.
+fn closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Maps an error to the documented exit code.
 fn exit_code(error: &anyhow::Error) -> u8 {
     use ferry_journal::Error as J;
@@ -379,15 +444,11 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         }
         if let Some(journal) = cause.downcast_ref::<J>() {
             return match journal {
+                damage if damage.is_damage() => 3,
                 J::WrongKey
                 | J::KeyKindMismatch { .. }
-                | J::Corrupt { .. }
-                | J::Truncated { .. }
-                | J::HeaderCorrupt { .. }
-                | J::HeadCorrupt { .. }
                 | J::Decode { .. }
-                | J::UnsupportedFormat { .. }
-                | J::NotAJournal { .. } => 3,
+                | J::UnsupportedFormat { .. } => 3,
                 _ => 2,
             };
         }

@@ -156,6 +156,17 @@ pub fn open_store(
     }
 }
 
+/// How the target describes itself in the journal, without creating or reaching it.
+fn describe_target(uri: &str, pair: &PairArgs) -> anyhow::Result<String> {
+    if let Some(path) = uri.strip_prefix("maildir:") {
+        let absolute = std::path::absolute(path)
+            .with_context(|| format!("resolving the Maildir path {path}"))?;
+        return Ok(format!("maildir:{}", absolute.display()));
+    }
+    let mut silent = std::io::sink();
+    Ok(open_store(uri, Side::Target, true, pair, &mut silent)?.describe())
+}
+
 fn is_server(uri: &str) -> bool {
     !uri.starts_with("maildir:")
 }
@@ -178,7 +189,8 @@ pub fn open_journal(
     create: bool,
     notices: &mut dyn Write,
 ) -> anyhow::Result<Journal<Event>> {
-    let exists = dir.exists();
+    // An empty directory (made by an admin for the journal) is a new journal.
+    let exists = Journal::<Event>::exists(dir);
     let key = keys::resolve(
         key,
         if create && !exists {
@@ -201,6 +213,18 @@ pub fn open_journal(
             Err(error).with_context(|| format!("opening the journal at {}", dir.display()))
         }
     }
+}
+
+/// Opens an existing journal for reading only: nothing in its directory is written, and a
+/// journal a running migration holds can be read (from a private copy).
+pub fn open_read_only(
+    dir: &Path,
+    key: &KeyArgs,
+    notices: &mut dyn Write,
+) -> anyhow::Result<Journal<Event>> {
+    let key = keys::resolve(key, Missing::Refuse, notices)?;
+    Journal::<Event>::open_read_only(dir, &key)
+        .with_context(|| format!("opening the journal at {}", dir.display()))
 }
 
 /// Replays a journal into events (in memory: events are small, a few hundred bytes each).
@@ -409,46 +433,105 @@ pub fn migrate(
     args: &RunArgs,
     notices: &mut dyn Write,
 ) -> anyhow::Result<(RunSummary, PathBuf)> {
-    if pair.from == pair.to {
-        bail!("the source and the target are the same store");
-    }
-    let dir = pair
-        .journal
-        .clone()
-        .unwrap_or_else(|| default_journal(&pair.from, &pair.to));
-    let source = open_store(&pair.from, Side::Source, true, pair, notices)?;
-    let target = if args.dry_run {
-        // A plan must not create the target; one that does not exist yet is planned as empty.
-        let missing = pair
-            .to
-            .strip_prefix("maildir:")
-            .is_some_and(|path| !Path::new(path).exists());
-        if missing {
-            writeln!(
-                notices,
-                "the target {} does not exist yet: planning against an empty target",
-                pair.to
-            )?;
-            Box::new(ferry_adapters::memory::MemoryStore::new("empty target", 0))
-        } else {
-            open_store(&pair.to, Side::Target, true, pair, notices)?
+    crate::preflight::distinct_ends(&pair.from, &pair.to)?;
+    let dir = match &pair.journal {
+        Some(dir) => dir.clone(),
+        None => {
+            // One journal per pair however its Maildir paths are spelled; a journal made
+            // under an earlier spelling's key is still used.
+            let (from, to) = crate::preflight::pair_key(&pair.from, &pair.to);
+            let legacy = default_journal(&pair.from, &pair.to);
+            if Journal::<Event>::exists(&legacy) {
+                legacy
+            } else {
+                default_journal(&from, &to)
+            }
         }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let source = open_store(&pair.from, Side::Source, true, pair, notices)?;
+    let first_run = !Journal::<Event>::exists(&dir);
+    // An existing journal is opened, checked whole and replayed before anything is created or
+    // written: a damaged journal or one of another pair stops the run here.
+    let existing = if first_run {
+        None
     } else {
+        let journal = open_journal(&dir, &pair.key, false, notices)?;
+        let (history, state, replayed) =
+            crate::preflight::verified(&journal, || load_state(&journal))?;
+        if let Some((source_uri, target_uri)) = &history {
+            let given = (source.describe(), describe_target(&pair.to, pair)?);
+            if (source_uri, target_uri) != (&given.0, &given.1) {
+                return Err(anyhow::Error::new(RunError::OtherPair {
+                    source_uri: source_uri.clone(),
+                    target_uri: target_uri.clone(),
+                    given_source: given.0,
+                    given_target: given.1,
+                }));
+            }
+        }
+        Some((journal, history, state, replayed))
+    };
+    let target_missing = pair
+        .to
+        .strip_prefix("maildir:")
+        .is_some_and(|path| !Path::new(path).exists());
+    let target: Box<dyn Store> = if args.dry_run && target_missing {
+        // A plan must not create the target; one that does not exist yet is planned as empty.
+        writeln!(
+            notices,
+            "the target {} does not exist yet: planning against an empty target",
+            pair.to
+        )?;
+        Box::new(ferry_adapters::memory::MemoryStore::new("empty target", 0))
+    } else if first_run && target_missing {
+        // Created below, once the source has answered.
+        Box::new(ferry_adapters::memory::MemoryStore::new(
+            "target to create",
+            0,
+        ))
+    } else {
+        open_store(&pair.to, Side::Target, args.dry_run, pair, notices)?
+    };
+    if first_run {
+        let server_target = (!target_missing).then_some(target.as_ref());
+        runtime
+            .block_on(crate::preflight::ends_answer(
+                source.as_ref(),
+                server_target,
+            ))
+            .map_err(|(side, error)| {
+                anyhow::Error::new(StoreUnusable(format!(
+                    "the {} failed: {error} (nothing was created)",
+                    match side {
+                        Side::Source => "source",
+                        Side::Target => "target",
+                    }
+                )))
+            })?;
+    }
+    let target = if first_run && target_missing && !args.dry_run {
         open_store(&pair.to, Side::Target, false, pair, notices)?
+    } else {
+        target
     };
     // A dry run of a migration that never ran has no journal to read; it plans from nothing
     // with a throw-away hashing key (nothing it hashes is kept).
-    let journal = if args.dry_run && !dir.exists() {
-        None
-    } else {
-        Some(open_journal(&dir, &pair.key, !args.dry_run, notices)?)
+    let (journal, history, state, replayed) = match existing {
+        Some((journal, history, state, replayed)) => (Some(journal), history, state, replayed),
+        None if args.dry_run => (None, None, State::default(), 0),
+        None => {
+            let journal = open_journal(&dir, &pair.key, true, notices)?;
+            let (history, state, replayed) = load_state(&journal)?;
+            (Some(journal), history, state, replayed)
+        }
     };
     let scratch =
         ferry_engine::MemoryLog::new(ferry_journal::ContentKey::from_secret([0; 32]), Vec::new());
-    let (history, state, replayed) = match &journal {
-        Some(journal) => load_state(journal)?,
-        None => (None, State::default(), 0),
-    };
     let counted = journal.as_ref().map(|journal| Counted {
         journal,
         events: std::sync::atomic::AtomicU64::new(0),
@@ -458,11 +541,6 @@ pub fn migrate(
         None => &scratch,
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     let progress = Progress::new();
     let stop = StopSignal::new();
     let options = RunOptions {

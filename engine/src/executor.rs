@@ -15,8 +15,8 @@ use tokio::sync::Semaphore;
 
 use crate::body::{Body, read_back, resident_bytes};
 use crate::event::{
-    Action, CheckState, ContentHash, Event, FailureClass, Millis, NativeId, OpId, RunId,
-    RunOptions, RunOutcome, Side, SpecialUse,
+    Action, ContentHash, Event, FailureClass, Millis, NativeId, OpId, RunId, RunOptions,
+    RunOutcome, Side,
 };
 use crate::log::{EventLog, LogError};
 use crate::projection::Projection;
@@ -24,6 +24,8 @@ use crate::projection::delta::{self, Delta};
 use crate::projection::source::SourceState;
 use crate::projection::target::TargetState;
 use crate::store::{AppendProbe, FolderInfo, Listing, Store, StoreError};
+
+mod observe;
 
 /// The two projections the planner needs, folded together. Serializable only for checkpoints
 /// (see [`crate::checkpoint`]), which are caches, never records.
@@ -298,6 +300,9 @@ pub struct Run<'a> {
     /// Contents the plan deletes from some target folder, when the target can move items:
     /// a copy of one of them waits for the plan, which may move the old copy instead.
     movable: BTreeSet<ContentHash>,
+    /// Target folders this run wrote to: listed again at its end, so their change tokens
+    /// include ferry's own writes (see `observe`).
+    touched: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -385,6 +390,7 @@ impl<'a> Run<'a> {
             ahead: (0, false, Counts::default()),
             deferred: Vec::new(),
             movable: BTreeSet::new(),
+            touched: BTreeSet::new(),
         }
     }
 
@@ -408,6 +414,7 @@ impl<'a> Run<'a> {
             }
         }
         for event in &events {
+            observe::touch(&mut self.touched, event);
             self.state.apply(event);
         }
         Ok(())
@@ -512,6 +519,9 @@ impl<'a> Run<'a> {
         failed += self.ahead.0;
         paused |= self.ahead.1;
         counts += self.ahead.2;
+        if !paused {
+            self.relist_touched().await?;
+        }
         let notices: Vec<Event> = [(Side::Source, self.source), (Side::Target, self.target)]
             .into_iter()
             .flat_map(|(side, store)| {
@@ -1001,208 +1011,6 @@ impl<'a> Run<'a> {
             }
         }
         self.record(Vec::new())
-    }
-
-    /// Looks at target folders ferry is about to write into and has never listed, so messages
-    /// already there (from another tool or an earlier journal) are matched, not duplicated; with
-    /// `--verify-target`, checks every item ferry knows on the target.
-    async fn observe_target(&mut self) -> Result<(), RunError> {
-        let mut throttles = Vec::new();
-        let existing = {
-            let worker = self.worker();
-            worker
-                .retry(Side::Target, &mut throttles, || {
-                    worker.target.list_folders()
-                })
-                .await
-                .map_err(RunError::on(Side::Target))?
-        };
-        self.record(throttles)?;
-        // A known folder with a new UIDVALIDITY was recreated: its ids are void (the target
-        // projection forgets them and the folder is listed again below).
-        let recreated: Vec<Event> = existing
-            .iter()
-            .filter_map(|folder| {
-                let known = self.state.target.folders.get(&folder.path)?;
-                let changed = known.validity.is_some()
-                    && folder.validity.is_some()
-                    && known.validity != folder.validity;
-                let first = known.validity.is_none() && folder.validity.is_some();
-                (changed || first).then(|| Event::FolderSeen {
-                    side: Side::Target,
-                    folder: folder.path.clone(),
-                    special_use: folder.special_use,
-                    validity: folder.validity,
-                })
-            })
-            .collect();
-        self.record(recreated)?;
-        let roles: BTreeMap<SpecialUse, String> = existing
-            .iter()
-            .filter_map(|f| Some((f.special_use?, f.path.clone())))
-            .filter(|(role, _)| *role != SpecialUse::Inbox)
-            .collect();
-        if roles != self.state.target.roles {
-            self.record(vec![Event::FolderRoles {
-                side: Side::Target,
-                roles: roles.into_iter().collect(),
-            }])?;
-        }
-        let validities: BTreeMap<String, Option<u64>> = existing
-            .iter()
-            .map(|f| (f.path.clone(), f.validity))
-            .collect();
-        let existing: BTreeSet<String> = existing.into_iter().map(|f| f.path).collect();
-        // Target folders ferry knows that someone removed: forget them (and what was in them),
-        // so the plan creates them again and copies their messages again.
-        let removed: Vec<Event> = self
-            .state
-            .target
-            .folders
-            .keys()
-            .filter(|path| !existing.contains(*path))
-            .map(|path| Event::FolderGone {
-                side: Side::Target,
-                folder: path.clone(),
-            })
-            .collect();
-        self.record(removed)?;
-        let map = delta::FolderMap::new(&self.state.source, &self.state.target);
-        let mut to_look: BTreeSet<String> = self
-            .state
-            .source
-            .folders
-            .keys()
-            .map(|path| map.target_folder(path))
-            .filter(|path| {
-                existing.contains(path)
-                    && self
-                        .state
-                        .target
-                        .folders
-                        .get(path)
-                        .is_none_or(|f| !f.observed && !f.created_by_ferry)
-            })
-            .collect();
-        if self.options.verify_target {
-            to_look.extend(self.state.target.folders.keys().cloned());
-        }
-        for path in to_look {
-            if self.stop.is_stopped() {
-                break;
-            }
-            self.watcher.note(Note::Listing(Side::Target, path.clone()));
-            let known = self
-                .state
-                .target
-                .folders
-                .get(&path)
-                .cloned()
-                .unwrap_or_default();
-            let mut events = Vec::new();
-            if !existing.contains(&path) {
-                // The whole folder is gone from the target.
-                for id in known.items.keys() {
-                    events.push(Event::TargetChecked {
-                        folder: path.clone(),
-                        id: id.clone(),
-                        state: CheckState::Missing,
-                    });
-                }
-                self.record(events)?;
-                continue;
-            }
-            if !known.observed {
-                events.push(Event::FolderSeen {
-                    side: Side::Target,
-                    folder: path.clone(),
-                    special_use: None,
-                    validity: validities.get(&path).copied().flatten(),
-                });
-            }
-            let listing = {
-                let worker = self.worker();
-                worker
-                    .retry(Side::Target, &mut events, || {
-                        worker.target.list_items(&path, None)
-                    })
-                    .await
-                    .map_err(RunError::on(Side::Target))?
-            };
-            let items = match listing {
-                Listing::Full { items, .. } => items,
-                Listing::Changes { changed, .. } => changed,
-            };
-            let present: BTreeSet<&NativeId> = items.iter().map(|i| &i.id).collect();
-            for id in known.items.keys() {
-                if !present.contains(id) && !id.0.starts_with("op-") {
-                    events.push(Event::TargetChecked {
-                        folder: path.clone(),
-                        id: id.clone(),
-                        state: CheckState::Missing,
-                    });
-                }
-            }
-            self.record(std::mem::take(&mut events))?;
-            for chunk in items.chunks(self.config.batch_max.max(1)) {
-                let read = {
-                    let worker = self.worker();
-                    worker.hash_items(Side::Target, &path, chunk, false).await.0
-                };
-                let mut checked = Vec::with_capacity(read.len());
-                for event in read {
-                    match event {
-                        Event::ItemSeen {
-                            side: Side::Target,
-                            folder,
-                            id,
-                            content,
-                            size,
-                            flags,
-                            date,
-                        } => match known.items.get(&id) {
-                            Some(item) => {
-                                let state = if item.content == content {
-                                    CheckState::Intact
-                                } else {
-                                    CheckState::Altered
-                                };
-                                if item.flags != flags {
-                                    checked.push(Event::FlagsSeen {
-                                        side: Side::Target,
-                                        folder: folder.clone(),
-                                        id: id.clone(),
-                                        flags,
-                                    });
-                                }
-                                checked.push(Event::TargetChecked { folder, id, state });
-                            }
-                            None => checked.push(Event::ItemSeen {
-                                side: Side::Target,
-                                folder,
-                                id,
-                                content,
-                                size,
-                                flags,
-                                date,
-                            }),
-                        },
-                        Event::ItemUnreadable {
-                            folder, id, reason, ..
-                        } => {
-                            // Could not be read back now: neither intact nor altered is known,
-                            // so nothing changes; the next verification reads it again.
-                            self.watcher.note(Note::ItemFailed(format!(
-                                "could not read back target {folder}/{id}: {reason}"
-                            )));
-                        }
-                        other => checked.push(other),
-                    }
-                }
-                self.record(checked)?;
-            }
-        }
-        Ok(())
     }
 
     /// Copies the items of `folder` just read (`kept`) that the plan copies, using their bytes.

@@ -82,7 +82,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The storage engine failed.
+    /// The storage engine's files are damaged: a checksum failed, a file is cut short or is
+    /// not what the store wrote. Nothing may be appended to such a journal.
+    #[error(
+        "the journal at {path} is damaged: {what}; nothing was written to it (see `ferry journal set-aside`)"
+    )]
+    Damaged {
+        /// The journal directory.
+        path: PathBuf,
+        /// What is damaged, in words.
+        what: String,
+    },
+    /// The storage engine failed (an I/O error: a full disk, refused access).
     #[error("journal storage at {path}: {message}")]
     Storage {
         /// The journal directory.
@@ -203,27 +214,70 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn storage(path: &std::path::Path, error: fjall::Error) -> Error {
+        use fjall::Error as F;
+        use fjall::LsmError as L;
+        let damaged = |what: String| Error::Damaged {
+            path: path.to_path_buf(),
+            what,
+        };
         match error {
-            fjall::Error::Locked => Error::Locked {
+            F::Locked => Error::Locked {
                 path: path.to_path_buf(),
             },
-            fjall::Error::Poisoned => Error::Poisoned,
-            other => Error::Storage {
+            F::Poisoned => Error::Poisoned,
+            F::Io(error) | F::Storage(L::Io(error)) => Error::Storage {
                 path: path.to_path_buf(),
-                message: describe_fjall(&other),
+                message: format!("I/O error: {error}"),
             },
+            F::Storage(L::ChecksumMismatch { .. }) => {
+                damaged("a block of its record tables (under keyspaces/) fails its checksum".into())
+            }
+            F::JournalRecovery(problem) => damaged(format!(
+                "its write-ahead file (journals/) is damaged before its end ({problem:?})"
+            )),
+            F::Storage(L::Decompress(_)) | F::Decompress(_) => {
+                damaged("a block of its tables does not decompress".into())
+            }
+            F::Storage(other) => damaged(format!(
+                "its table files are not what the store wrote ({})",
+                describe(&other)
+            )),
+            other => damaged(format!(
+                "its files are not what the store wrote ({})",
+                describe(&other)
+            )),
         }
+    }
+
+    /// Whether this is damage to what is stored (exit 3), as opposed to an I/O problem or a
+    /// wrong key.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            Error::Damaged { .. }
+                | Error::Corrupt { .. }
+                | Error::Truncated { .. }
+                | Error::HeaderCorrupt { .. }
+                | Error::HeadCorrupt { .. }
+                | Error::NotAJournal { .. }
+        )
     }
 }
 
-fn describe_fjall(error: &fjall::Error) -> String {
-    use std::error::Error as _;
-    let mut message = format!("{error}");
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
+/// A storage error's words without the `Debug` dump fjall's `Display` gives.
+fn describe(error: &dyn std::fmt::Debug) -> String {
+    let text = format!("{error:?}");
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .take(6)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

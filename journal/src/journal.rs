@@ -1,5 +1,6 @@
 //! The journal: create, open, append with group commit, replay, verify, rekey.
 
+use std::fs::File;
 use std::marker::PhantomData;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use crate::key::{self, ContentKey, DataKey, KdfParams, KeySource};
 use crate::record::{
     BatchKey, GENESIS, Head, OpenCache, PLAIN_OFFSET, RECORD_OVERHEAD, RecordCodec, chain_hash,
 };
+use crate::witness::{self, Witness};
 
 const RECORDS: &str = "records";
 const META: &str = "meta";
@@ -24,6 +26,8 @@ const HEAD_KEY: &[u8] = b"head";
 /// The checkpoint's file in the journal directory, and the name it is written under first.
 const CHECKPOINT_FILE: &str = "checkpoint";
 const CHECKPOINT_STAGING_FILE: &str = "checkpoint.new";
+/// Between a journal directory's name and the random suffix of the directory it is made in.
+const STAGING_MARK: &str = ".creating-";
 /// How long a flushing appender waits for appenders already in the middle of committing, so
 /// that one flush covers them all. A commit takes microseconds; this only bounds a stall.
 const FLUSH_GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(2);
@@ -132,15 +136,27 @@ struct Inner {
     committer: Mutex<Option<CommitThread>>,
     /// Records of an unacknowledged batch removed when the journal was opened.
     discarded_at_open: AtomicU64,
+    /// The head, kept outside the store too (see `witness`).
+    witness: Witness,
+    /// For a journal opened read-only: the private copy it was opened from, removed when the
+    /// journal is dropped (after the store: fields drop in order).
+    copy: Option<tempfile::TempDir>,
+    /// For a journal opened read-only: the directory it was copied from, which `path` names.
+    origin: Option<PathBuf>,
 }
 
 impl Inner {
+    /// The directory errors name: for a journal opened read-only, the one it was copied from.
+    fn shown(&self) -> &Path {
+        self.origin.as_deref().unwrap_or(&self.path)
+    }
+
     /// See [`Journal::flush_to_tables`].
     fn flush_to_tables(&self) -> Result<()> {
         for keyspace in [&self.records, &self.meta] {
             keyspace
                 .rotate_memtable_and_wait()
-                .map_err(|e| Error::storage(&self.path, e))?;
+                .map_err(|e| Error::storage(self.shown(), e))?;
         }
         Ok(())
     }
@@ -170,7 +186,7 @@ struct Store {
 impl Store {
     fn of(inner: &Inner) -> Store {
         Store {
-            path: inner.path.clone(),
+            path: inner.shown().to_path_buf(),
             db: inner.db.clone(),
             records: inner.records.clone(),
             meta: inner.meta.clone(),
@@ -280,27 +296,84 @@ impl Sealer<'_> {
 }
 
 impl<E> Journal<E> {
-    /// Creates a new, empty journal in `path` (created if missing, and must not hold a journal).
+    /// Creates a new, empty journal in `path`, which must not exist or be an empty directory.
+    ///
+    /// Creation is atomic: the journal is made in a staging directory beside `path` and renamed
+    /// into place once its header and head are durable, so a process killed at any moment
+    /// (during key derivation above all) leaves either no journal or a whole one. Staging
+    /// directories left by such a process are removed by the next creation.
     pub fn create(path: &Path, key: &KeySource, options: CreateOptions) -> Result<Journal<E>> {
-        std::fs::create_dir_all(path).map_err(|source| Error::Io {
-            context: format!("creating the journal directory {}", path.display()),
-            source,
-        })?;
-        let (db, records, meta) = open_store(path)?;
-        if meta
-            .get(HEADER_KEY)
-            .map_err(|e| Error::storage(path, e))?
-            .is_some()
-        {
+        let io = |context: String| move |source| Error::Io { context, source };
+        if exists(path) {
             return Err(Error::AlreadyExists {
                 path: path.to_path_buf(),
             });
         }
-        if records.first_key_value().is_some() {
+        if path.exists() && !is_empty_dir(path) {
             return Err(Error::NotAJournal {
                 path: path.to_path_buf(),
             });
         }
+        let (parent, name) = split(path)?;
+        std::fs::create_dir_all(&parent).map_err(io(format!(
+            "creating the directory {} for the journal",
+            parent.display()
+        )))?;
+        remove_stale_staging(&parent, &name);
+        let mut suffix = [0_u8; 8];
+        key::random_fill(&mut suffix)?;
+        let staging = parent.join(format!(
+            "{}{}{}",
+            name,
+            STAGING_MARK,
+            suffix
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ));
+        std::fs::create_dir(&staging).map_err(io(format!(
+            "creating the journal's staging directory {}",
+            staging.display()
+        )))?;
+        let made = Self::create_in(&staging, key, options);
+        let (header, data_key, codec) = match made {
+            Ok(made) => made,
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(error);
+            }
+        };
+        // An empty directory the operator made for the journal is replaced by the new journal.
+        if let Err(source) = std::fs::rename(&staging, path) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(Error::Io {
+                context: format!("moving the new journal into place at {}", path.display()),
+                source,
+            });
+        }
+        File::open(&parent)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io(format!("flushing the directory {}", parent.display())))?;
+        let (db, records, meta) = open_store(path)?;
+        Ok(Journal::assemble(
+            path,
+            db,
+            records,
+            meta,
+            header,
+            data_key,
+            codec,
+            Head::EMPTY,
+        ))
+    }
+
+    /// Writes a new journal's store into `dir` (empty) and closes it.
+    fn create_in(
+        dir: &Path,
+        key: &KeySource,
+        options: CreateOptions,
+    ) -> Result<(Header, DataKey, RecordCodec)> {
+        let (db, _records, meta) = open_store(dir)?;
         let mut journal_id = [0_u8; 16];
         key::random_fill(&mut journal_id)?;
         let data_key = DataKey::generate()?;
@@ -316,19 +389,10 @@ impl<E> Journal<E> {
         let mut batch = db.batch();
         batch.insert(&meta, HEADER_KEY, header.encode()?);
         batch.insert(&meta, HEAD_KEY, codec.seal_head(&Head::EMPTY)?);
-        batch.commit().map_err(|e| Error::storage(path, e))?;
+        batch.commit().map_err(|e| Error::storage(dir, e))?;
         db.persist(PersistMode::SyncAll)
-            .map_err(|e| Error::storage(path, e))?;
-        Ok(Journal::assemble(
-            path,
-            db,
-            records,
-            meta,
-            header,
-            data_key,
-            codec,
-            Head::EMPTY,
-        ))
+            .map_err(|e| Error::storage(dir, e))?;
+        Ok((header, data_key, codec))
     }
 
     /// Opens an existing journal. Checks the header, the key, and that the stored tail is the
@@ -336,7 +400,7 @@ impl<E> Journal<E> {
     /// Argon2id for a passphrase): the middle of the journal is checked as it is replayed, or
     /// all at once by [`Journal::verify`].
     pub fn open(path: &Path, key: &KeySource) -> Result<Journal<E>> {
-        if !path.join("version").exists() && !path.join("lock").exists() {
+        if !exists(path) {
             return Err(Error::NotFound {
                 path: path.to_path_buf(),
             });
@@ -374,12 +438,64 @@ impl<E> Journal<E> {
             meta: meta.clone(),
         };
         let discarded = check_tail(&store, &codec, &head)?;
+        witness::check(path, &codec, &head)?;
         let journal = Journal::assemble(path, db, records, meta, header, data_key, codec, head);
         journal
             .inner
             .discarded_at_open
             .store(discarded, Ordering::Relaxed);
         Ok(journal)
+    }
+
+    /// Opens a journal for reading only: nothing in `path` is written, not even the repairs the
+    /// store makes when it opens, and a journal a running migration holds can be read. Reads a
+    /// private copy of the directory, taken in a temporary directory beside it (or the system's
+    /// when that cannot be written) and removed when the journal is dropped. Appending to it
+    /// appends to the copy.
+    pub fn open_read_only(path: &Path, key: &KeySource) -> Result<Journal<E>> {
+        if !exists(path) {
+            return Err(Error::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let parent = split(path)?.0;
+            let copy = tempfile::Builder::new()
+                .prefix(".ferry-read-")
+                .tempdir_in(&parent)
+                .or_else(|_| tempfile::Builder::new().prefix("ferry-read-").tempdir())
+                .map_err(|source| Error::Io {
+                    context: "making a directory to read the journal from".into(),
+                    source,
+                })?;
+            let opened = crate::copy::copy_journal(path, copy.path())
+                .and_then(|()| Journal::open(copy.path(), key));
+            match opened {
+                Ok(mut journal) => {
+                    if let Some(inner) = Arc::get_mut(&mut journal.inner) {
+                        inner.copy = Some(copy);
+                        inner.origin = Some(path.to_path_buf());
+                    }
+                    return Ok(journal);
+                }
+                // A running migration changed the store while it was copied: copy again.
+                Err(Error::Io { .. } | Error::Storage { .. })
+                    if attempt < 3 && crate::copy::in_use(path) => {}
+                Err(error) => return Err(crate::copy::relocate(error, copy.path(), path)),
+            }
+        }
+    }
+
+    /// Whether another process (a running migration) has the journal at `path` open.
+    pub fn in_use(path: &Path) -> bool {
+        crate::copy::in_use(path)
+    }
+
+    /// Whether `path` holds a journal (or the beginnings of one): `open` tells which.
+    pub fn exists(path: &Path) -> bool {
+        exists(path)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -415,6 +531,9 @@ impl<E> Journal<E> {
                 durable_changed: Condvar::new(),
                 committer: Mutex::new(None),
                 discarded_at_open: AtomicU64::new(0),
+                witness: Witness::new(),
+                copy: None,
+                origin: None,
             }),
             _event: PhantomData,
         }
@@ -435,9 +554,9 @@ impl<E> Journal<E> {
         self.inner.flush_to_tables()
     }
 
-    /// The journal's directory.
+    /// The journal's directory (for a journal opened read-only, the one it was copied from).
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        self.inner.shown()
     }
 
     /// The sequence number of the last record (0 when empty).
@@ -510,7 +629,7 @@ impl<E> Journal<E> {
             match inner
                 .records
                 .get(seq.to_be_bytes())
-                .map_err(|e| Error::storage(&inner.path, e))?
+                .map_err(|e| Error::storage(inner.shown(), e))?
             {
                 Some(record) => chain_hash(&record),
                 None => return Ok(None),
@@ -562,18 +681,25 @@ impl<E> Journal<E> {
             })
             .collect::<Result<Vec<_>>>()?;
         let count = encoded.len() as u64;
-        let last = self.write(encoded)?;
+        let head = self.write(encoded)?;
+        let last = head.seq;
         let first = last + 1 - count;
         if count == 0 {
             #[allow(clippy::reversed_empty_ranges)]
             return Ok(1..=0);
         }
         self.wait_durable(last)?;
+        // The records are durable whatever happens here: a witness that could not be written
+        // only lags, which weakens the detection of a lost tail and harms nothing else.
+        let _ = self
+            .inner
+            .witness
+            .advance(&self.inner.path, &self.inner.codec, &head);
         Ok(first..=last)
     }
 
-    /// Seals and commits records to the store (not yet durable). Returns the last seq.
-    fn write(&self, encoded: Vec<Vec<u8>>) -> Result<u64> {
+    /// Seals and commits records to the store (not yet durable). Returns the new tail.
+    fn write(&self, encoded: Vec<Vec<u8>>) -> Result<Head> {
         let inner = &*self.inner;
         inner.writers_in_progress.fetch_add(1, Ordering::AcqRel);
         let written = self.write_locked(encoded);
@@ -581,11 +707,11 @@ impl<E> Journal<E> {
         written
     }
 
-    fn write_locked(&self, encoded: Vec<Vec<u8>>) -> Result<u64> {
+    fn write_locked(&self, encoded: Vec<Vec<u8>>) -> Result<Head> {
         let inner = &*self.inner;
         let mut tail = lock(&inner.tail)?;
         if encoded.is_empty() {
-            return Ok(tail.seq);
+            return Ok(*tail);
         }
         if lock(&inner.durable)?.poisoned {
             return Err(Error::Poisoned);
@@ -617,7 +743,7 @@ impl<E> Journal<E> {
         };
         *tail = next;
         inner.written_seq.store(next.seq, Ordering::Release);
-        Ok(next.seq)
+        Ok(next)
     }
 
     /// Seals a large batch on this thread while the journal's commit thread commits the
@@ -771,7 +897,7 @@ impl<E> Journal<E> {
                     seq: from - 1,
                     problem: Problem::Missing,
                 }),
-                Err(e) => Err(Error::storage(&inner.path, e)),
+                Err(e) => Err(Error::storage(inner.shown(), e)),
             }
         };
         let (prev, mut pending_error) = match prev {
@@ -843,11 +969,11 @@ impl<E> Journal<E> {
         inner
             .meta
             .insert(HEADER_KEY, updated.encode()?)
-            .map_err(|e| Error::storage(&inner.path, e))?;
+            .map_err(|e| Error::storage(inner.shown(), e))?;
         inner
             .db
             .persist(PersistMode::SyncAll)
-            .map_err(|e| Error::storage(&inner.path, e))?;
+            .map_err(|e| Error::storage(inner.shown(), e))?;
         *header = updated;
         Ok(())
     }
@@ -1113,7 +1239,7 @@ fn read_ahead(
     chunks: &mpsc::SyncSender<Result<Vec<RawRecord>>>,
     queued: &AtomicUsize,
 ) {
-    let path = &inner.path;
+    let path = inner.shown();
     let mut chunk = Vec::with_capacity(REPLAY_CHUNK_RECORDS);
     let mut cache = OpenCache::default();
     // The chain hash before the chunk's first record.
@@ -1198,7 +1324,7 @@ impl Walk {
         let stored = inner
             .meta
             .get(HEAD_KEY)
-            .map_err(|e| Error::storage(&inner.path, e))?
+            .map_err(|e| Error::storage(inner.shown(), e))?
             .ok_or_else(|| Error::HeadCorrupt {
                 reason: "the head record is missing".into(),
             })?;
@@ -1359,6 +1485,43 @@ impl<E: DeserializeOwned> Iterator for Replay<E> {
                     reason: e.to_string(),
                 }))
             }
+        }
+    }
+}
+
+/// Whether `path` holds a journal's store (a whole one or not: `open` tells).
+pub(crate) fn exists(path: &Path) -> bool {
+    path.join("version").exists() || path.join("lock").exists()
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+/// A journal path's parent directory and file name.
+fn split(path: &Path) -> Result<(PathBuf, String)> {
+    let absolute = std::path::absolute(path).map_err(|source| Error::Io {
+        context: format!("resolving the journal path {}", path.display()),
+        source,
+    })?;
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => Ok((parent.to_path_buf(), name.to_string_lossy().into())),
+        _ => Err(Error::Io {
+            context: format!("{} cannot hold a journal", path.display()),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        }),
+    }
+}
+
+/// Removes what a creation killed before its rename left in `parent`.
+fn remove_stale_staging(parent: &Path, name: &str) {
+    let prefix = format!("{name}{STAGING_MARK}");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

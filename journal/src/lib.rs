@@ -35,11 +35,13 @@
 //! # }
 //! ```
 
+mod copy;
 mod error;
 mod header;
 mod journal;
 pub mod key;
 pub mod record;
+mod witness;
 
 pub use error::{Error, Problem, Result};
 pub use header::FORMAT_VERSION;

@@ -191,6 +191,9 @@ fn an_unacknowledged_batch_beyond_the_head_is_discarded_whole() {
     {
         let journal = journal_with(dir.path(), RECORDS);
         let head = journal.tamper().get_meta(b"head").unwrap();
+        // A process killed between slices never acknowledged the batch, so its tail witness
+        // (written after acknowledgement) still names the old head.
+        let witness = std::fs::read(dir.path().join("tail")).unwrap();
         let batch: Vec<_> = (0..200).map(|i| event(RECORDS + 1 + i)).collect();
         assert_eq!(
             journal.append_batch(&batch).unwrap(),
@@ -198,6 +201,7 @@ fn an_unacknowledged_batch_beyond_the_head_is_discarded_whole() {
         );
         journal.tamper().put_meta(b"head", &head);
         journal.tamper().persist();
+        std::fs::write(dir.path().join("tail"), witness).unwrap();
     }
     let journal = Journal::<TestEvent>::open(dir.path(), &key_file()).unwrap();
     assert_eq!(journal.last_seq(), RECORDS);

@@ -5,7 +5,7 @@
 //! `\Answered`, trashed is `\Deleted`. Lowercase letters are Dovecot keywords: letter `a` is
 //! line `0` of the folder's `dovecot-keywords` file, `b` line `1`, up to `z`.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
 use ferry_engine::{Flags, SystemFlag};
@@ -50,13 +50,18 @@ impl Keywords {
         keywords
     }
 
-    /// Reads the table of the folder in `dir`; no file is an empty table.
+    /// Reads the table of the folder in `dir`; no file is an empty table. A symbolic link in
+    /// the file's place is not followed (nor is anything but a regular file read): it is
+    /// refused with the reason, as a link where a message file should be.
     pub fn load(dir: &Path) -> io::Result<Keywords> {
-        match std::fs::read(dir.join(KEYWORDS_FILE)) {
-            Ok(bytes) => Ok(Keywords::parse(&String::from_utf8_lossy(&bytes))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Keywords::default()),
-            Err(e) => Err(e),
-        }
+        let mut file = match super::files::open_nofollow(&dir.join(KEYWORDS_FILE)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Keywords::default()),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(Keywords::parse(&String::from_utf8_lossy(&bytes)))
     }
 
     /// The file's text.

@@ -1,9 +1,11 @@
 use std::fs;
 use std::path::Path;
 
-use ferry_engine::SystemFlag;
+use ferry_engine::{ItemInfo, SpecialUse, SystemFlag};
 use tempfile::TempDir;
 
+use super::files::{from_millis, to_millis};
+use super::names::escape_hostname;
 use super::*;
 
 fn key() -> ContentKey {

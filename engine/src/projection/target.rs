@@ -50,6 +50,9 @@ pub struct TargetFolder {
     pub observed: bool,
     /// Its UIDVALIDITY (or equivalent) when last seen; a new one voids every native id.
     pub validity: Option<u64>,
+    /// Its change token as of ferry's last listing of it: the next listing asks only what
+    /// changed since (see `executor::observe`).
+    pub token: Option<String>,
     /// Items by target native id.
     pub items: BTreeMap<NativeId, TargetItem>,
 }
@@ -102,6 +105,7 @@ impl Projection for TargetState {
                     entry.items.clear();
                     entry.observed = false;
                     entry.created_by_ferry = false;
+                    entry.token = None;
                 } else {
                     entry.observed = true;
                 }
@@ -114,6 +118,15 @@ impl Projection for TargetState {
                 folder,
             } => {
                 self.folders.remove(folder);
+            }
+            Event::FolderListed {
+                side: Side::Target,
+                folder,
+                token,
+            } => {
+                let entry = self.folders.entry(folder.clone()).or_default();
+                entry.observed = true;
+                entry.token = token.clone();
             }
             Event::FolderRoles {
                 side: Side::Target,

@@ -1,0 +1,452 @@
+//! Observing the target. The journal says what ferry wrote; the target says what is there.
+//! A journal restored from an older copy, or one that lost its tail, does not know the last
+//! writes, so the target is never trusted from the journal alone: every target folder a source
+//! folder maps to is listed at the start of each run, as changes since the change token ferry
+//! recorded for it (free when nothing changed: IMAP answers from the folder listing's STATUS,
+//! Maildir from its directory stamps), and anything there that ferry does not know is read,
+//! hashed and matched by content, so it is never written again. At the end of a run, the
+//! folders it wrote to are listed again, so their tokens include ferry's own writes and the
+//! next run finds nothing new there.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::event::{Action, CheckState, Event, NativeId, Side, SpecialUse};
+use crate::projection::delta;
+use crate::projection::target::TargetFolder;
+use crate::store::{ItemInfo, Listing, StoreError};
+
+use super::{Note, Run, RunError};
+
+/// Folders listed in one exchange.
+const LISTING_GROUP: usize = 64;
+
+/// Records which target folders an event writes to.
+pub(super) fn touch(touched: &mut BTreeSet<String>, event: &Event) {
+    match event {
+        Event::Batch(events) => events.iter().for_each(|event| touch(touched, event)),
+        Event::WriteIntent { action, .. } => match action {
+            Action::CreateFolder { folder }
+            | Action::Append { folder, .. }
+            | Action::SetFlags { folder, .. }
+            | Action::Delete { folder, .. } => {
+                touched.insert(folder.clone());
+            }
+            Action::RenameFolder { to, .. } => {
+                touched.insert(to.clone());
+            }
+            Action::Move { from, folder, .. } => {
+                touched.insert(from.clone());
+                touched.insert(folder.clone());
+            }
+        },
+        _ => {}
+    }
+}
+
+impl Run<'_> {
+    /// Lists the target's folders and records what changed there: folders recreated (a new
+    /// UIDVALIDITY voids their ids), removed, their roles; then lists every target folder a
+    /// source folder maps to (changes since its token) and, with `--verify-target`, every known
+    /// folder in full, reading back what ferry wrote.
+    pub(super) async fn observe_target(&mut self) -> Result<(), RunError> {
+        let mut throttles = Vec::new();
+        let existing = {
+            let worker = self.worker();
+            worker
+                .retry(Side::Target, &mut throttles, || {
+                    worker.target.list_folders()
+                })
+                .await
+                .map_err(RunError::on(Side::Target))?
+        };
+        self.record(throttles)?;
+        // A known folder with a new UIDVALIDITY was recreated: its ids are void (the target
+        // projection forgets them and the folder is listed again below).
+        let recreated: Vec<Event> = existing
+            .iter()
+            .filter_map(|folder| {
+                let known = self.state.target.folders.get(&folder.path)?;
+                let changed = known.validity.is_some()
+                    && folder.validity.is_some()
+                    && known.validity != folder.validity;
+                let first = known.validity.is_none() && folder.validity.is_some();
+                (changed || first).then(|| Event::FolderSeen {
+                    side: Side::Target,
+                    folder: folder.path.clone(),
+                    special_use: folder.special_use,
+                    validity: folder.validity,
+                })
+            })
+            .collect();
+        self.record(recreated)?;
+        let roles: BTreeMap<SpecialUse, String> = existing
+            .iter()
+            .filter_map(|f| Some((f.special_use?, f.path.clone())))
+            .filter(|(role, _)| *role != SpecialUse::Inbox)
+            .collect();
+        if roles != self.state.target.roles {
+            self.record(vec![Event::FolderRoles {
+                side: Side::Target,
+                roles: roles.into_iter().collect(),
+            }])?;
+        }
+        let validities: BTreeMap<String, Option<u64>> = existing
+            .iter()
+            .map(|f| (f.path.clone(), f.validity))
+            .collect();
+        // Target folders ferry knows that someone removed: forget them (and what was in them),
+        // so the plan creates them again and copies their messages again.
+        let removed: Vec<Event> = self
+            .state
+            .target
+            .folders
+            .keys()
+            .filter(|path| !validities.contains_key(*path))
+            .map(|path| Event::FolderGone {
+                side: Side::Target,
+                folder: path.clone(),
+            })
+            .collect();
+        self.record(removed)?;
+        let map = delta::FolderMap::new(&self.state.source, &self.state.target);
+        let mut to_look: BTreeSet<String> = self
+            .state
+            .source
+            .folders
+            .keys()
+            .map(|path| map.target_folder(path))
+            .filter(|path| validities.contains_key(path))
+            .collect();
+        if self.options.verify_target {
+            to_look.extend(self.state.target.folders.keys().cloned());
+        }
+        let verify = self.options.verify_target;
+        self.list_target(to_look, &validities, verify).await
+    }
+
+    /// At the end of a run: lists again the target folders it wrote to, so that their tokens
+    /// cover ferry's own writes (and anything someone else put there meanwhile is learnt).
+    pub(super) async fn relist_touched(&mut self) -> Result<(), RunError> {
+        let touched = std::mem::take(&mut self.touched);
+        let folders: BTreeSet<String> = touched
+            .into_iter()
+            .filter(|path| self.state.target.folders.contains_key(path))
+            .collect();
+        if folders.is_empty() || self.stop.is_stopped() {
+            return Ok(());
+        }
+        // The folder listing again: what a store knows of its folders' state (IMAP: the
+        // STATUS that came with LIST) dates from before this run's writes.
+        let mut throttles = Vec::new();
+        let existing = {
+            let worker = self.worker();
+            worker
+                .retry(Side::Target, &mut throttles, || {
+                    worker.target.list_folders()
+                })
+                .await
+                .map_err(RunError::on(Side::Target))?
+        };
+        self.record(throttles)?;
+        let validities: BTreeMap<String, Option<u64>> = existing
+            .into_iter()
+            .filter(|f| folders.contains(&f.path))
+            .map(|f| (f.path, f.validity))
+            .collect();
+        let folders: BTreeSet<String> = validities.keys().cloned().collect();
+        self.list_target(folders, &validities, false).await
+    }
+
+    /// Lists target folders (changes since their tokens, or in full with `verify`) and records
+    /// what is there: items ferry does not know are read and hashed (found, never deleted),
+    /// known ones gone are missing, flags seen; with `verify`, every known item is read back.
+    async fn list_target(
+        &mut self,
+        folders: BTreeSet<String>,
+        validities: &BTreeMap<String, Option<u64>>,
+        verify: bool,
+    ) -> Result<(), RunError> {
+        let folders: Vec<String> = folders.into_iter().collect();
+        for group in folders.chunks(LISTING_GROUP) {
+            if self.stop.is_stopped() {
+                break;
+            }
+            let asks: Vec<(String, Option<String>)> = group
+                .iter()
+                .map(|path| {
+                    let since = match self.state.target.folders.get(path) {
+                        Some(known) if !verify && (known.observed || known.created_by_ferry) => {
+                            known.token.clone()
+                        }
+                        _ => None,
+                    };
+                    (path.clone(), since)
+                })
+                .collect();
+            let listings = self.list_many(&asks).await?;
+            for ((path, since), listing) in asks.into_iter().zip(listings) {
+                let listing = match listing {
+                    Ok(Listing::Changes { flags, .. })
+                        if flags.iter().any(|(id, _)| !self.knows(&path, id)) =>
+                    {
+                        // An item told by its flags alone that ferry does not know: list in full.
+                        self.list_many(&[(path.clone(), None)])
+                            .await?
+                            .pop()
+                            .unwrap_or_else(|| Err(StoreError::NotFound(path.clone())))
+                    }
+                    other => other,
+                };
+                match listing {
+                    Ok(listing) => {
+                        let validity = validities.get(&path).copied().flatten();
+                        self.take_listing(&path, since, validity, listing, verify)
+                            .await?;
+                    }
+                    Err(StoreError::NotFound(_)) => {
+                        // The whole folder is gone from the target.
+                        let known = self.folder(&path);
+                        let events = known
+                            .items
+                            .keys()
+                            .map(|id| Event::TargetChecked {
+                                folder: path.clone(),
+                                id: id.clone(),
+                                state: CheckState::Missing,
+                            })
+                            .collect();
+                        self.record(events)?;
+                    }
+                    Err(error) => {
+                        return Err(RunError::Store {
+                            side: Side::Target,
+                            error,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `list_items_many` with retries.
+    async fn list_many(
+        &mut self,
+        asks: &[(String, Option<String>)],
+    ) -> Result<Vec<Result<Listing, StoreError>>, RunError> {
+        let borrowed: Vec<(&str, Option<&str>)> = asks
+            .iter()
+            .map(|(path, since)| (path.as_str(), since.as_deref()))
+            .collect();
+        let mut events = Vec::new();
+        let listings = {
+            let worker = self.worker();
+            worker
+                .retry(Side::Target, &mut events, || {
+                    worker.target.list_items_many(&borrowed)
+                })
+                .await
+                .map_err(RunError::on(Side::Target))?
+        };
+        self.record(events)?;
+        Ok(listings)
+    }
+
+    fn folder(&self, path: &str) -> TargetFolder {
+        self.state
+            .target
+            .folders
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn knows(&self, path: &str, id: &NativeId) -> bool {
+        self.state
+            .target
+            .folders
+            .get(path)
+            .is_some_and(|folder| folder.items.contains_key(id))
+    }
+
+    /// Records one target folder's listing.
+    async fn take_listing(
+        &mut self,
+        path: &str,
+        since: Option<String>,
+        validity: Option<u64>,
+        listing: Listing,
+        verify: bool,
+    ) -> Result<(), RunError> {
+        self.watcher
+            .note(Note::Listing(Side::Target, path.to_owned()));
+        let known = self.folder(path);
+        let mut events = Vec::new();
+        if !known.observed {
+            events.push(Event::FolderSeen {
+                side: Side::Target,
+                folder: path.to_owned(),
+                special_use: None,
+                validity,
+            });
+        }
+        let missing = |id: &NativeId| Event::TargetChecked {
+            folder: path.to_owned(),
+            id: id.clone(),
+            state: CheckState::Missing,
+        };
+        let (listed, token): (Vec<ItemInfo>, Option<String>) = match listing {
+            Listing::Full { items, token } => {
+                let present: BTreeSet<&NativeId> = items.iter().map(|i| &i.id).collect();
+                // An item written without an id the target told ("op-…") is not listed under
+                // that name: it is matched by content below.
+                events.extend(
+                    known
+                        .items
+                        .keys()
+                        .filter(|id| !present.contains(id) && !id.0.starts_with("op-"))
+                        .map(missing),
+                );
+                (items, token)
+            }
+            Listing::Changes {
+                changed,
+                flags,
+                gone,
+                token,
+            } => {
+                events.extend(
+                    gone.iter()
+                        .filter(|id| known.items.contains_key(*id))
+                        .map(missing),
+                );
+                for (id, flags) in flags {
+                    if let Some(item) = known.items.get(&id)
+                        && item.flags != flags
+                    {
+                        events.push(Event::FlagsSeen {
+                            side: Side::Target,
+                            folder: path.to_owned(),
+                            id,
+                            flags,
+                        });
+                    }
+                }
+                (changed, token)
+            }
+        };
+        // Known items: their flags as the target has them (their content does not change
+        // under the same id), read back only when verifying; unknown ones are read.
+        let mut to_read = Vec::new();
+        for item in listed {
+            match known.items.get(&item.id) {
+                Some(mine) if !verify => {
+                    if mine.flags != item.flags {
+                        events.push(Event::FlagsSeen {
+                            side: Side::Target,
+                            folder: path.to_owned(),
+                            id: item.id.clone(),
+                            flags: item.flags.clone(),
+                        });
+                    }
+                }
+                _ => to_read.push(item),
+            }
+        }
+        self.record(events)?;
+        let mut unread = false;
+        for chunk in to_read.chunks(self.config.batch_max.max(1)) {
+            let read = {
+                let worker = self.worker();
+                worker.hash_items(Side::Target, path, chunk, false).await.0
+            };
+            let (checked, missed) = self.checked(path, read);
+            unread |= missed;
+            self.record(checked)?;
+        }
+        // An item that could not be read is not known: the token stays where it was, so the
+        // next run's listing shows it again.
+        let token = if unread { since } else { token };
+        self.record(vec![Event::FolderListed {
+            side: Side::Target,
+            folder: path.to_owned(),
+            token,
+        }])
+    }
+
+    /// What reading target items showed: a known item intact or altered (and its flags), an
+    /// unknown one found, or one written without an id the target told recognised by content.
+    /// Also says whether an item could not be read.
+    fn checked(&mut self, path: &str, read: Vec<Event>) -> (Vec<Event>, bool) {
+        let known = self.folder(path);
+        let mut unnamed: Vec<(NativeId, crate::event::ContentHash)> = known
+            .items
+            .iter()
+            .filter(|(id, _)| id.0.starts_with("op-"))
+            .map(|(id, item)| (id.clone(), item.content))
+            .collect();
+        let mut checked = Vec::with_capacity(read.len());
+        let mut unread = false;
+        for event in read {
+            match event {
+                Event::ItemSeen {
+                    side: Side::Target,
+                    folder,
+                    id,
+                    content,
+                    size,
+                    flags,
+                    date,
+                } => match known.items.get(&id) {
+                    Some(item) => {
+                        let state = if item.content == content {
+                            CheckState::Intact
+                        } else {
+                            CheckState::Altered
+                        };
+                        if item.flags != flags {
+                            checked.push(Event::FlagsSeen {
+                                side: Side::Target,
+                                folder: folder.clone(),
+                                id: id.clone(),
+                                flags,
+                            });
+                        }
+                        checked.push(Event::TargetChecked { folder, id, state });
+                    }
+                    None => {
+                        if let Some(at) = unnamed.iter().position(|(_, c)| *c == content) {
+                            // ferry's own write, now under the id the target gave it.
+                            let (old, _) = unnamed.swap_remove(at);
+                            checked.push(Event::ItemGone {
+                                side: Side::Target,
+                                folder: folder.clone(),
+                                id: old,
+                            });
+                        }
+                        checked.push(Event::ItemSeen {
+                            side: Side::Target,
+                            folder,
+                            id,
+                            content,
+                            size,
+                            flags,
+                            date,
+                        });
+                    }
+                },
+                Event::ItemUnreadable {
+                    folder, id, reason, ..
+                } => {
+                    // Could not be read now: nothing is known of it; the next run asks again.
+                    unread = true;
+                    self.watcher.note(Note::ItemFailed(format!(
+                        "could not read target {folder}/{id}: {reason}"
+                    )));
+                }
+                other => checked.push(other),
+            }
+        }
+        (checked, unread)
+    }
+}
