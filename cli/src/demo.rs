@@ -68,16 +68,14 @@ pub fn run(
         let copied = summary.counts.copied;
         writeln!(
             out,
-            "\nrun {} ({}): copied {copied} messages, {} already in place, {:.2} s; outcome {:?}",
-            summary.run.unwrap_or(0),
+            "\n{} ({}, {:.2} s)",
+            render::run_line(&summary),
             if pass == 1 {
                 "this demo's first pass"
             } else {
                 "second pass"
             },
-            summary.delta.in_place,
             seconds,
-            summary.outcome
         )?;
         if pass == 1 {
             let journal = migrate::open_journal(&dir, key, false, notices)?;

@@ -55,7 +55,8 @@ enum Command {
         #[command(flatten)]
         journal: JournalArgs,
     },
-    /// Per run and per folder: migrated, skipped and failed items with the reasons.
+    /// Per run and per folder: what was copied, and every source item not on the target (failed,
+    /// refused by the target, unreadable on the source) with the reason.
     Report {
         #[command(flatten)]
         journal: JournalArgs,
@@ -192,21 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 render::plan(&summary.delta, &mut stdout)?;
                 return Ok(0);
             }
-            let counts = summary.counts;
-            writeln!(
-                stdout,
-                "run {}: {:?}; copied {} messages ({:.1} MB), {} flag updates, {} deletions, {} moved on the target, {} folders created or renamed, {} failed; {} in place on the target",
-                summary.run.unwrap_or(0),
-                summary.outcome,
-                counts.copied,
-                counts.copied_bytes as f64 / 1e6,
-                counts.flags_updated,
-                counts.deleted,
-                counts.moved,
-                counts.folders,
-                summary.failed,
-                summary.delta.in_place
-            )?;
+            writeln!(stdout, "{}", render::run_line(&summary))?;
             if summary.resolved_done + summary.resolved_not_applied > 0 {
                 writeln!(
                     stdout,
@@ -224,12 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Status { journal } => {
-            if Journal::<()>::in_use(&journal.journal) {
-                writeln!(
-                    stdout,
-                    "a migration run is in progress on this journal (what follows is as of its last durable record)"
-                )?;
-            }
+            let running = Journal::<()>::in_use(&journal.journal);
             let events = open_existing(&journal)?;
             let report: ferry_engine::projection::report::Report =
                 ferry_engine::projection::fold(&events);
@@ -243,22 +225,37 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                         report.runs.len(),
                         last.run,
                         render::time(last.started),
-                        match last.outcome {
-                            Some(outcome) => format!("{outcome:?}"),
-                            None => "interrupted: the next run resumes it".into(),
+                        if running && last.outcome.is_none() {
+                            format!(
+                                "in progress since {} (a ferry process holds the journal; what \
+                                 follows is as of its last durable record)",
+                                render::time(last.started)
+                            )
+                        } else {
+                            render::outcome(last)
                         }
                     )?;
                 }
+                None if running => writeln!(
+                    stdout,
+                    "a migration run is in progress on this journal (its first run: nothing recorded yet)"
+                )?,
                 None => writeln!(stdout, "no run yet")?,
             }
             let items: usize = state.target.folders.values().map(|f| f.items.len()).sum();
             writeln!(
                 stdout,
-                "target: {} folders, {items} items known; {} writes in doubt; {} items failed, {} skipped",
+                "target: {} folders, {items} items known; {} writes in doubt",
                 state.target.folders.len(),
                 state.target.pending.len(),
+            )?;
+            writeln!(
+                stdout,
+                "source items not on the target: {} ({} failed, tried again next run; {} refused by the target, tried again with --full or --verify-target; {} unreadable on the source)",
+                report.items_off_target(),
                 report.failed_items(),
-                report.skipped_items()
+                report.refused_items(),
+                report.unreadable_items()
             )?;
             Ok(0)
         }

@@ -6,7 +6,7 @@ use std::io::Write;
 use ferry_engine::event::{Action, FailureClass, Millis, RunOutcome};
 use ferry_engine::projection::audit::{Audit, AuditOutcome};
 use ferry_engine::projection::delta::Delta;
-use ferry_engine::projection::report::Report;
+use ferry_engine::projection::report::{Report, RunSummary};
 use serde::Serialize;
 
 /// An RFC 3339 UTC timestamp.
@@ -16,13 +16,64 @@ pub fn time(ms: Millis) -> String {
         .to_string()
 }
 
-fn outcome(outcome: Option<RunOutcome>) -> &'static str {
+/// What a finished run did, in two sentences that cannot be misread: what it wrote, and what
+/// was on the target before it.
+pub fn run_line(summary: &ferry_engine::RunSummary) -> String {
+    let counts = &summary.counts;
+    let refused = summary.delta.skipped.len();
+    let mut line = format!(
+        "run {}: {}. Copied {} messages ({:.1} MB), {} flag updates, {} deletions, {} moves on the target, {} folders created or renamed; {} writes failed",
+        summary.run.unwrap_or(0),
+        outcome_words(summary.outcome),
+        counts.copied,
+        counts.copied_bytes as f64 / 1e6,
+        counts.flags_updated,
+        counts.deleted,
+        counts.moved,
+        counts.folders,
+        summary.failed,
+    );
+    if refused > 0 {
+        line.push_str(&format!(
+            "; {refused} source items not copied (refused by the target or unreadable: see ferry report)"
+        ));
+    }
+    line.push_str(&format!(
+        ". {} source messages were already on the target before this run.",
+        summary.already
+    ));
+    line
+}
+
+/// How a run ended, in words, with why when it says.
+pub fn outcome(run: &RunSummary) -> String {
+    let words = match run.outcome {
+        Some(outcome) => outcome_words(outcome).to_owned(),
+        None => match run.resumed_by {
+            Some(next) => {
+                format!(
+                    "interrupted (killed or cut off before it could end); run {next} resumed it"
+                )
+            }
+            None => "interrupted (killed or cut off before it could end); the next run resumes it"
+                .to_owned(),
+        },
+    };
+    match &run.reason {
+        Some(reason) => format!("{words}: {reason}"),
+        None => words,
+    }
+}
+
+/// A run outcome in words.
+pub fn outcome_words(outcome: RunOutcome) -> &'static str {
     match outcome {
-        Some(RunOutcome::Completed) => "completed",
-        Some(RunOutcome::CompletedWithFailures) => "completed with failures",
-        Some(RunOutcome::Paused) => "paused (run again to resume)",
-        Some(RunOutcome::Aborted) => "aborted",
-        None => "interrupted (the next run resumes it)",
+        RunOutcome::Completed => "completed",
+        RunOutcome::CompletedWithFailures => {
+            "completed, but some source items are not on the target (see ferry report)"
+        }
+        RunOutcome::Paused => "paused on request (run the same command to resume)",
+        RunOutcome::Aborted => "stopped on an error (run the same command once it is fixed)",
     }
 }
 
@@ -33,7 +84,8 @@ struct JsonReport<'a> {
     renames: Vec<(u64, &'a str, &'a str)>,
     notices: Vec<&'a str>,
     failed_items: u64,
-    skipped_items: u64,
+    refused_items: u64,
+    unreadable_items: u64,
 }
 
 #[derive(Serialize)]
@@ -41,7 +93,7 @@ struct JsonRun<'a> {
     run: u64,
     started: String,
     ended: Option<String>,
-    outcome: &'static str,
+    outcome: String,
     source: &'a str,
     target: &'a str,
     copied: u64,
@@ -63,7 +115,8 @@ struct JsonFolder<'a> {
     deleted: u64,
     moved_in: u64,
     failed: &'a std::collections::BTreeMap<String, u64>,
-    skipped: &'a std::collections::BTreeMap<String, u64>,
+    refused: &'a std::collections::BTreeMap<String, u64>,
+    unreadable: &'a std::collections::BTreeMap<String, u64>,
 }
 
 /// The report as JSON.
@@ -76,7 +129,7 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 run: run.run,
                 started: time(run.started),
                 ended: run.ended.map(time),
-                outcome: outcome(run.outcome),
+                outcome: outcome(run),
                 source: &run.source,
                 target: &run.target,
                 copied: run.copied,
@@ -100,7 +153,8 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 deleted: f.deleted,
                 moved_in: f.moved_in,
                 failed: &f.failed,
-                skipped: &f.skipped,
+                refused: &f.refused,
+                unreadable: &f.unreadable,
             })
             .collect(),
         renames: report
@@ -110,7 +164,8 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
             .collect(),
         notices: report.notices.iter().map(String::as_str).collect(),
         failed_items: report.failed_items(),
-        skipped_items: report.skipped_items(),
+        refused_items: report.refused_items(),
+        unreadable_items: report.unreadable_items(),
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)?;
@@ -127,7 +182,7 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
             run.run,
             time(run.started),
             run.ended.map(time).unwrap_or_else(|| "-".into()),
-            outcome(run.outcome),
+            outcome(run),
             run.copied,
             run.copied_bytes as f64 / 1e6,
             run.flags_updated,
@@ -146,25 +201,35 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "folders (all runs):")?;
     writeln!(
         out,
-        "  {:<32} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "folder", "copied", "flags", "deleted", "skipped", "failed"
+        "  {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10}",
+        "folder", "copied", "flags", "deleted", "failed", "refused", "unreadable"
     )?;
     for (folder, f) in &report.folders {
         writeln!(
             out,
-            "  {:<32} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "  {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10}",
             folder,
             f.copied,
             f.flags_updated,
             f.deleted,
-            f.skipped.values().sum::<u64>(),
-            f.failed.values().sum::<u64>()
+            f.failed.values().sum::<u64>(),
+            f.refused.values().sum::<u64>(),
+            f.unreadable.values().sum::<u64>()
         )?;
-        for (reason, count) in &f.skipped {
-            writeln!(out, "      skipped {count}: {reason}")?;
-        }
         for (reason, count) in &f.failed {
-            writeln!(out, "      failed {count}: {reason}")?;
+            writeln!(out, "      failed {count} (tried again next run): {reason}")?;
+        }
+        for (reason, count) in &f.refused {
+            writeln!(
+                out,
+                "      refused by the target {count} (tried again with --full or --verify-target): {reason}"
+            )?;
+        }
+        for (reason, count) in &f.unreadable {
+            writeln!(
+                out,
+                "      unreadable on the source {count} (tried again next run): {reason}"
+            )?;
         }
     }
     for (run, from, to) in &report.renames {
@@ -181,9 +246,11 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "total: {} items failed, {} skipped",
+        "total: {} source items not on the target: {} failed, {} refused by the target, {} unreadable on the source",
+        report.items_off_target(),
         report.failed_items(),
-        report.skipped_items()
+        report.refused_items(),
+        report.unreadable_items()
     )?;
     Ok(())
 }
@@ -223,7 +290,7 @@ pub fn report_html(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
             run.run,
             escape(&time(run.started)),
             escape(&run.ended.map(time).unwrap_or_else(|| "-".into())),
-            escape(outcome(run.outcome)),
+            escape(&outcome(run)),
             run.copied,
             run.copied_bytes as f64 / 1e6,
             run.flags_updated,
@@ -233,25 +300,33 @@ pub fn report_html(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "</table>\n<h2>Folders</h2><table><tr><th>folder</th><th>copied</th><th>flags</th><th>deleted</th><th>skipped</th><th>failed</th></tr>"
+        "</table>\n<h2>Folders</h2><table><tr><th>folder</th><th>copied</th><th>flags</th><th>deleted</th><th>failed</th><th>refused</th><th>unreadable</th></tr>"
     )?;
     for (folder, f) in &report.folders {
         writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(folder),
             f.copied,
             f.flags_updated,
             f.deleted,
-            f.skipped.values().sum::<u64>(),
-            f.failed.values().sum::<u64>()
+            f.failed.values().sum::<u64>(),
+            f.refused.values().sum::<u64>(),
+            f.unreadable.values().sum::<u64>()
         )?;
-        for (reason, count) in f.skipped.iter().chain(&f.failed) {
-            writeln!(
-                out,
-                "<tr class=\"bad\"><td colspan=\"6\">{count} × {}</td></tr>",
-                escape(reason)
-            )?;
+        let lists = [
+            ("failed", &f.failed),
+            ("refused by the target", &f.refused),
+            ("unreadable on the source", &f.unreadable),
+        ];
+        for (what, list) in lists {
+            for (reason, count) in list {
+                writeln!(
+                    out,
+                    "<tr class=\"bad\"><td colspan=\"7\">{what}: {count} × {}</td></tr>",
+                    escape(reason)
+                )?;
+            }
         }
     }
     writeln!(out, "</table></body></html>")?;
@@ -322,7 +397,7 @@ pub fn audit_lines(
 pub fn plan(delta: &Delta, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(
         out,
-        "plan: {} folders to rename, {} to create, {} messages to copy ({:.1} MB), {} flag updates, {} deletions, {} moves on the target; {} already in place",
+        "plan: {} folders to rename, {} to create, {} messages to copy ({:.1} MB), {} flag updates, {} deletions, {} moves on the target; {} source messages are on the target already",
         delta.renames.len(),
         delta.create_folders.len(),
         delta.copies.len(),
@@ -358,7 +433,11 @@ pub fn plan(delta: &Delta, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(out, "  delete {}/{}", deletion.folder, deletion.id)?;
     }
     for skip in &delta.skipped {
-        writeln!(out, "  skip {}/{}: {}", skip.folder, skip.id, skip.reason)?;
+        writeln!(
+            out,
+            "  not copied {}/{}: {}",
+            skip.folder, skip.id, skip.reason
+        )?;
     }
     Ok(())
 }

@@ -360,6 +360,19 @@ pub enum Event {
     /// its write-ahead file, one lookup each). Never nested; every projection folds the events
     /// in order, as if they had been appended one by one.
     Batch(Vec<Event>),
+    /// A run ended on an error before it could finish (a side unreachable or unusable): the
+    /// report says how it ended and why. (A run killed outright records nothing; the next run
+    /// resumes it and the report says so.)
+    RunStopped {
+        /// Its number.
+        run: RunId,
+        /// When.
+        at: Millis,
+        /// How (`Aborted`).
+        outcome: RunOutcome,
+        /// Why, in words (the store's error; never a secret).
+        reason: String,
+    },
 }
 
 impl Event {

@@ -236,6 +236,9 @@ pub struct RunSummary {
     pub failed: usize,
     /// What the run wrote.
     pub counts: Counts,
+    /// Source items that were on the target already before this run (copied by an earlier run
+    /// or put there by someone else).
+    pub already: u64,
 }
 
 /// What a run wrote.
@@ -452,6 +455,28 @@ impl<'a> Run<'a> {
     /// Runs to the end, or until stopped. `history` is the journal's first run check: the
     /// source and target of its earlier runs, if any.
     pub async fn execute(&mut self, history: Option<(&str, &str)>) -> Result<RunSummary, RunError> {
+        let started = self.state.target.run;
+        let result = self.execute_run(history).await;
+        if let Err(RunError::Store { side, error }) = &result
+            && self.state.target.run > started
+            && !self.options.dry_run
+        {
+            // The run ends here: say how and why (best effort; the error is what counts).
+            let side = match side {
+                Side::Source => "source",
+                Side::Target => "target",
+            };
+            let _ = self.record(vec![Event::RunStopped {
+                run: self.state.target.run,
+                at: self.clock.now_ms(),
+                outcome: RunOutcome::Aborted,
+                reason: format!("the {side} failed: {error}"),
+            }]);
+        }
+        result
+    }
+
+    async fn execute_run(&mut self, history: Option<(&str, &str)>) -> Result<RunSummary, RunError> {
         let source_uri = self.source.describe();
         let target_uri = self.target.describe();
         if let Some((source, target)) = history
@@ -494,6 +519,7 @@ impl<'a> Run<'a> {
                 + plan.moves.len(),
         });
         if self.options.dry_run {
+            let in_place = plan.in_place;
             return Ok(RunSummary {
                 run: None,
                 outcome: RunOutcome::Completed,
@@ -502,6 +528,7 @@ impl<'a> Run<'a> {
                 resolved_not_applied,
                 failed: 0,
                 counts: Counts::default(),
+                already: in_place,
             });
         }
 
@@ -516,6 +543,8 @@ impl<'a> Run<'a> {
                 counts += more;
             }
         }
+        // The plan counts what this run copied while reading as in place already.
+        let already = plan.in_place.saturating_sub(self.ahead.2.copied);
         failed += self.ahead.0;
         paused |= self.ahead.1;
         counts += self.ahead.2;
@@ -541,7 +570,9 @@ impl<'a> Run<'a> {
             .any(|f| !f.unreadable.is_empty());
         let outcome = if paused {
             RunOutcome::Paused
-        } else if failed > 0 || unreadable || self.folder_problems > 0 {
+        } else if failed > 0 || unreadable || self.folder_problems > 0 || !plan.skipped.is_empty() {
+            // A source item left off the target (refused for good, unreadable) is never a
+            // clean run.
             RunOutcome::CompletedWithFailures
         } else {
             RunOutcome::Completed
@@ -559,6 +590,7 @@ impl<'a> Run<'a> {
             resolved_not_applied,
             failed,
             counts,
+            already,
         })
     }
 

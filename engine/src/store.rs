@@ -65,8 +65,14 @@ pub struct FolderInfo {
     pub path: String,
     /// Its role, when the store says.
     pub special_use: Option<SpecialUse>,
-    /// IMAP UIDVALIDITY or the equivalent; `None` when native ids never lose their meaning.
+    /// IMAP UIDVALIDITY or the equivalent; `None` when native ids never lose their meaning,
+    /// or when the folder cannot be read (`unreadable`): then it is unknown, not changed.
     pub validity: Option<u64>,
+    /// The store lists the folder but cannot read it now, in the store's own words (Dovecot
+    /// answers `NO [SERVERBUG] Internal error occurred` to the STATUS of a folder it cannot
+    /// open, then lists it as `\Noselect`). The folder exists: it is not taken as deleted,
+    /// and what ferry copied from it stays; the next run asks again.
+    pub unreadable: Option<String>,
 }
 
 /// An item as listed: everything but its content.
@@ -160,8 +166,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Several folders' [`Store::list_items`], in one exchange where the store can: one result
     /// per `(folder, since)`, in order. A folder that cannot be listed as it is
-    /// ([`StoreError::Permanent`], [`StoreError::NotFound`]) has its own error; any other
-    /// error is the whole call's, and nothing of it counts. The default lists one by one.
+    /// ([`StoreError::Permanent`], [`StoreError::NotFound`]: a server's refusal of that one
+    /// folder, whatever it said, unless it asked to slow down) has its own error; any other
+    /// error (a lost connection, throttling) is the whole call's, and nothing of it counts.
+    /// The default lists one by one.
     async fn list_items_many(
         &self,
         asks: &[(&str, Option<&str>)],

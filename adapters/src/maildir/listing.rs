@@ -127,6 +127,7 @@ impl MaildirStore {
                 special_use: special_use(&path),
                 path,
                 validity: None,
+                unreadable: None,
             })
             .collect())
     }

@@ -364,7 +364,15 @@ fn plan_folder(
                     pair(target_path, target_id, target_item, source_item, delta);
                 }
                 None => {
-                    if let Some(reason) = target.refused.get(&(target_path.to_owned(), *content)) {
+                    // A refusal the target stated as permanent is not tried again on every
+                    // run (it is reported on every run instead), but `--full` and
+                    // `--verify-target` try it again: the admin may have raised a limit.
+                    let retry = options.full || options.verify_target;
+                    if let Some(reason) = target
+                        .refused
+                        .get(&(target_path.to_owned(), *content))
+                        .filter(|_| !retry)
+                    {
                         delta.skipped.push(Skip {
                             folder: source_path.to_owned(),
                             id: source_id.clone(),

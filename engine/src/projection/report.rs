@@ -17,8 +17,13 @@ pub struct RunSummary {
     pub started: Millis,
     /// When it ended, if it did (a crashed run never ends; the next one resumes it).
     pub ended: Option<Millis>,
-    /// How it ended.
+    /// How it ended (`None`: it never recorded an end).
     pub outcome: Option<RunOutcome>,
+    /// Why it stopped, when it ended on an error.
+    pub reason: Option<String>,
+    /// For a run that never recorded an end (killed, or the machine stopped): the run that
+    /// came next and resumed it.
+    pub resumed_by: Option<RunId>,
     /// Source URI.
     pub source: String,
     /// Target URI.
@@ -56,10 +61,14 @@ pub struct FolderReport {
     pub deleted: u64,
     /// Messages ferry moved into it from another folder on the target.
     pub moved_in: u64,
-    /// Source items whose latest copy attempt failed, by reason.
+    /// Source items whose latest copy attempt failed (the next run tries again), by reason.
     pub failed: BTreeMap<String, u64>,
-    /// Source items skipped (unreadable, refused for good), by reason.
-    pub skipped: BTreeMap<String, u64>,
+    /// Source items the target refused for good (too large, …), by the target's reason:
+    /// tried again with `--full` or `--verify-target`.
+    pub refused: BTreeMap<String, u64>,
+    /// Source items (or whole folders) that could not be read on the source, by reason:
+    /// tried again on every run.
+    pub unreadable: BTreeMap<String, u64>,
 }
 
 /// The report projection.
@@ -104,13 +113,14 @@ impl Report {
     fn settle(&mut self) {
         for folder in self.folders.values_mut() {
             folder.failed.clear();
-            folder.skipped.clear();
+            folder.refused.clear();
+            folder.unreadable.clear();
         }
         for ((folder, _), outcome) in &self.attempts {
             if let Some((class, reason)) = outcome {
                 let entry = self.folders.entry(folder.clone()).or_default();
                 let map = if *class == FailureClass::Permanent {
-                    &mut entry.skipped
+                    &mut entry.refused
                 } else {
                     &mut entry.failed
                 };
@@ -122,7 +132,7 @@ impl Report {
                 .folders
                 .entry(folder.clone())
                 .or_default()
-                .skipped
+                .unreadable
                 .entry(format!("folder not listed: {reason}"))
                 .or_default() += 1;
         }
@@ -131,13 +141,13 @@ impl Report {
                 .folders
                 .entry(folder.clone())
                 .or_default()
-                .skipped
-                .entry(format!("unreadable: {reason}"))
+                .unreadable
+                .entry(reason.clone())
                 .or_default() += 1;
         }
     }
 
-    /// Total items currently failed (latest attempt failed, not refused for good).
+    /// Source items whose latest copy attempt failed (not refused for good).
     pub fn failed_items(&self) -> u64 {
         self.folders
             .values()
@@ -145,12 +155,25 @@ impl Report {
             .sum()
     }
 
-    /// Total items skipped.
-    pub fn skipped_items(&self) -> u64 {
+    /// Source items the target refused for good.
+    pub fn refused_items(&self) -> u64 {
         self.folders
             .values()
-            .map(|f| f.skipped.values().sum::<u64>())
+            .map(|f| f.refused.values().sum::<u64>())
             .sum()
+    }
+
+    /// Source items and folders that could not be read.
+    pub fn unreadable_items(&self) -> u64 {
+        self.folders
+            .values()
+            .map(|f| f.unreadable.values().sum::<u64>())
+            .sum()
+    }
+
+    /// Source items that are not on the target: failed, refused or unreadable.
+    pub fn items_off_target(&self) -> u64 {
+        self.failed_items() + self.refused_items() + self.unreadable_items()
     }
 }
 
@@ -164,24 +187,33 @@ impl Projection for Report {
                 source,
                 target,
                 options,
-            } => self.runs.push(RunSummary {
-                run: *run,
-                started: *at,
-                ended: None,
-                outcome: None,
-                source: source.clone(),
-                target: target.clone(),
-                options: *options,
-                copied: 0,
-                copied_bytes: 0,
-                flags_updated: 0,
-                deleted: 0,
-                moved: 0,
-                folders_created: 0,
-                folders_renamed: 0,
-                failed: 0,
-                throttled_ms: 0,
-            }),
+            } => {
+                if let Some(previous) = self.runs.last_mut()
+                    && previous.outcome.is_none()
+                {
+                    previous.resumed_by = Some(*run);
+                }
+                self.runs.push(RunSummary {
+                    run: *run,
+                    started: *at,
+                    ended: None,
+                    outcome: None,
+                    reason: None,
+                    resumed_by: None,
+                    source: source.clone(),
+                    target: target.clone(),
+                    options: *options,
+                    copied: 0,
+                    copied_bytes: 0,
+                    flags_updated: 0,
+                    deleted: 0,
+                    moved: 0,
+                    folders_created: 0,
+                    folders_renamed: 0,
+                    failed: 0,
+                    throttled_ms: 0,
+                });
+            }
             Event::FolderSeen {
                 side: Side::Source,
                 folder,
@@ -344,6 +376,18 @@ impl Projection for Report {
                 if let Some(run) = self.current() {
                     run.ended = Some(*at);
                     run.outcome = Some(*outcome);
+                }
+            }
+            Event::RunStopped {
+                at,
+                outcome,
+                reason,
+                ..
+            } => {
+                if let Some(run) = self.current() {
+                    run.ended = Some(*at);
+                    run.outcome = Some(*outcome);
+                    run.reason = Some(reason.clone());
                 }
             }
             _ => {}

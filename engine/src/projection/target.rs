@@ -245,6 +245,8 @@ impl TargetState {
                 // A store that does not return ids (IMAP without UIDPLUS) still gets an entry,
                 // so the item counts as present; it cannot be addressed for flags or deletion.
                 let id = id.unwrap_or_else(|| NativeId(format!("op-{op}")));
+                // Landed after all (retried with --full or --verify-target): no longer refused.
+                self.refused.remove(&(folder.clone(), content));
                 self.folders.entry(folder).or_default().items.insert(
                     id,
                     TargetItem {
@@ -280,6 +282,8 @@ impl TargetState {
                     .get_mut(&from)
                     .and_then(|entry| entry.items.remove(&old));
                 let id = id.unwrap_or_else(|| NativeId(format!("op-{op}")));
+                // Landed after all (retried with --full or --verify-target): no longer refused.
+                self.refused.remove(&(folder.clone(), content));
                 self.folders.entry(folder).or_default().items.insert(
                     id,
                     TargetItem {
