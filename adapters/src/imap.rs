@@ -821,9 +821,22 @@ impl Inner {
 
     /// `STATUS folder (items)`.
     async fn status_of(&self, folder: &str, items: &str) -> StoreResult<StatusItems> {
+        self.status_answer(folder, items).await?
+    }
+
+    /// `STATUS folder (items)`, telling the session's failure (the outer error: a lost
+    /// connection) from the server's refusal of the folder (the inner one).
+    async fn status_answer(
+        &self,
+        folder: &str,
+        items: &str,
+    ) -> StoreResult<StoreResult<StatusItems>> {
         let alone = self.alone().await?;
         let caps = alone.slot.session.caps.clone();
-        let name = self.server_name(folder)?;
+        let name = match self.server_name(folder) {
+            Ok(name) => name,
+            Err(error) => return Ok(Err(error)),
+        };
         let items = format!(" ({items})");
         let done = run(
             &alone.slot,
@@ -832,7 +845,7 @@ impl Inner {
         )
         .await?;
         if done.outcome != Outcome::Ok {
-            return Err(refused(&done, &format!("STATUS {folder}")));
+            return Ok(Err(refused(&done, &format!("STATUS {folder}"))));
         }
         let status = done
             .data
@@ -843,7 +856,7 @@ impl Inner {
             })
             .unwrap_or_default();
         lock(&self.statuses).insert(folder.to_owned(), status);
-        Ok(status)
+        Ok(Ok(status))
     }
 
     /// The keyed hashes of the messages of `folder` with UIDs from `from` on.
@@ -1106,6 +1119,37 @@ async fn fetch_rest(slot: &Slot, uid: u32, first: Vec<u8>, size: Option<u64>) ->
             }
         }
     }
+}
+
+/// A server's refusal of one folder's STATUS, EXAMINE or listing FETCH, as that folder's own
+/// error: the other folders are listed all the same, and the next run asks again. Dovecot
+/// answers `NO [SERVERBUG] Internal error occurred` for a folder it cannot open, every time,
+/// so a refusal the class calls transient is not retried as if the connection had failed.
+/// "Mailbox doesn't exist" (Dovecot says it without `[NONEXISTENT]`) is [`StoreError::NotFound`],
+/// unless the server blamed itself (`[SERVERBUG]`: its words may mention any file). Throttling
+/// stays what it is: the caller makes it the whole call's.
+fn own(refusal: StoreError) -> StoreError {
+    match refusal {
+        StoreError::Permanent(message) if says_missing(&message) => StoreError::NotFound(message),
+        StoreError::Transient(message) => StoreError::Permanent(message),
+        other => other,
+    }
+}
+
+/// Whether a server's words say that the folder does not exist.
+fn says_missing(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "doesn't exist",
+        "does not exist",
+        "no such mailbox",
+        "no such folder",
+        "unknown mailbox",
+        "mailbox not found",
+        "folder not found",
+    ]
+    .iter()
+    .any(|words| lower.contains(words))
 }
 
 /// The error for a refused command, classified by its response code (RFC 5530) and text.
@@ -1560,6 +1604,10 @@ impl Store for ImapStore {
         let mut folders = Vec::new();
         let mut statuses: HashMap<Vec<u8>, StatusItems> = HashMap::new();
         let mut listed = Vec::new();
+        // Listed as holding no messages: a mere parent of other folders, or a folder the
+        // server failed to open (Dovecot lists one so from then on, until its list index is
+        // rebuilt, even once it can open it again). Its STATUS tells which.
+        let mut noselect = Vec::new();
         for item in &done.data {
             match item {
                 Untagged::List {
@@ -1575,6 +1623,11 @@ impl Store for ImapStore {
                     }
                     if wire::selectable(attributes) {
                         listed.push((mailbox.clone(), *delimiter, wire::special_use(attributes)));
+                    } else if !attributes
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case("\\NonExistent"))
+                    {
+                        noselect.push((mailbox.clone(), *delimiter, wire::special_use(attributes)));
                     }
                 }
                 Untagged::Status { mailbox, items } => {
@@ -1583,19 +1636,46 @@ impl Store for ImapStore {
                 _ => {}
             }
         }
-        // Servers without LIST-STATUS: one STATUS per folder, pipelined.
-        let missing: Vec<&Vec<u8>> = listed
+        // Servers without LIST-STATUS: one STATUS per folder, pipelined. So too for a folder
+        // LIST-STATUS gave no STATUS (Dovecot, for a folder it cannot open: an untagged
+        // `NO [SERVERBUG]` instead) and for each `\Noselect` folder.
+        let missing: Vec<(&Vec<u8>, Option<char>, bool)> = listed
             .iter()
-            .map(|(m, _, _)| m)
-            .filter(|m| !statuses.contains_key(*m))
+            .map(|(m, d, _)| (m, *d, true))
+            .chain(noselect.iter().map(|(m, d, _)| (m, *d, false)))
+            .filter(|(m, _, _)| !statuses.contains_key(*m))
             .collect();
+        // The folders whose STATUS the server refused: `Some(its words)` for a folder it
+        // cannot read, `None` for a `\Noselect` one that is a mere parent.
+        let mut refusals: HashMap<Vec<u8>, Option<String>> = HashMap::new();
         if !missing.is_empty() {
-            let runs = missing.iter().map(|mailbox| {
+            let runs = missing.iter().map(|(mailbox, _, _)| {
                 let pieces = inner.command(&caps, "STATUS", mailbox, &format!(" ({status_items})"));
                 run(&alone.slot, pieces, Collect::All)
             });
-            for done in futures::future::join_all(runs).await {
-                for item in done?.data {
+            let answers = futures::future::join_all(runs).await;
+            for (&(mailbox, delimiter, selectable), done) in missing.iter().zip(answers) {
+                // A lost session is the whole listing's failure.
+                let done = done?;
+                if done.outcome != Outcome::Ok {
+                    let path = naming.to_path(mailbox, delimiter);
+                    let refusal = refused(&done, &format!("STATUS {path}"));
+                    if matches!(refusal, StoreError::Throttled { .. }) {
+                        return Err(refusal);
+                    }
+                    // A `\Noselect` folder is one the server failed to open only when it
+                    // says so ([SERVERBUG], [CORRUPTION], [NOPERM]); any other refusal
+                    // ("Mailbox doesn't exist", [NONEXISTENT]) is of a mere parent. A
+                    // selectable one is unreadable whatever the refusal says.
+                    let failed = selectable
+                        || matches!(
+                            done.code_name(),
+                            Some("SERVERBUG" | "CORRUPTION" | "NOPERM")
+                        );
+                    refusals.insert(mailbox.clone(), failed.then(|| own(refusal).to_string()));
+                    continue;
+                }
+                for item in done.data {
                     if let Untagged::Status { mailbox, items } = item {
                         statuses.insert(mailbox, items);
                     }
@@ -1604,17 +1684,38 @@ impl Store for ImapStore {
         }
         let mut cache = lock(&inner.statuses);
         cache.clear();
-        for (mailbox, delimiter, special_use) in listed {
+        let entries = listed
+            .into_iter()
+            .map(|entry| (entry, true))
+            .chain(noselect.into_iter().map(|entry| (entry, false)));
+        for ((mailbox, delimiter, special_use), selectable) in entries {
             let path = naming.to_path(&mailbox, delimiter);
-            let status = statuses.get(&mailbox).copied().unwrap_or_default();
-            cache.insert(path.clone(), status);
+            let (validity, unreadable) = match refusals.remove(&mailbox) {
+                // A mere parent of other folders: not a folder (as before).
+                Some(None) => continue,
+                // Its STATUS is asked again if its items are: no figures are kept.
+                Some(Some(words)) => (None, Some(words)),
+                None => {
+                    let status = statuses.get(&mailbox).copied().unwrap_or_default();
+                    if !selectable && status.uid_validity.is_none() {
+                        // A `\Noselect` folder whose STATUS tells no UIDVALIDITY holds no
+                        // messages: a mere parent too. With one, it is a folder the server
+                        // can open again and still lists as `\Noselect` (Dovecot, until its
+                        // list index is rebuilt).
+                        continue;
+                    }
+                    cache.insert(path.clone(), status);
+                    (status.uid_validity.map(u64::from), None)
+                }
+            };
             folders.push(FolderInfo {
                 special_use: if path == "INBOX" {
                     Some(ferry_engine::event::SpecialUse::Inbox)
                 } else {
                     special_use
                 },
-                validity: status.uid_validity.map(u64::from),
+                validity,
+                unreadable,
                 path,
             });
         }
@@ -1652,13 +1753,18 @@ impl Store for ImapStore {
             let cached = lock(&inner.statuses).get(folder).copied();
             let status = match cached {
                 Some(status) if status.uid_validity.is_some() => status,
-                _ => match inner.status(folder).await {
+                // A lost session is the whole call's failure (`?`); the server's refusal of
+                // this folder is its own, unless it asked to slow down.
+                _ => match inner
+                    .status_answer(folder, status_items(&caps, inner.read_only))
+                    .await?
+                {
                     Ok(status) => status,
-                    Err(error @ (StoreError::Permanent(_) | StoreError::NotFound(_))) => {
-                        out[index] = Some(Err(error));
+                    Err(error @ StoreError::Throttled { .. }) => return Err(error),
+                    Err(error) => {
+                        out[index] = Some(Err(own(error)));
                         continue;
                     }
-                    Err(error) => return Err(error),
                 },
             };
             let current = token(&status, qresync);
@@ -1676,6 +1782,10 @@ impl Store for ImapStore {
                 continue;
             }
             let Some(validity) = status.uid_validity else {
+                out[index] = Some(Err(StoreError::Permanent(format!(
+                    "STATUS {folder}: the server gave no UIDVALIDITY, so its messages cannot \
+                     be tracked"
+                ))));
                 continue;
             };
             let mut plan = PlannedListing::new(
@@ -1719,6 +1829,9 @@ impl Store for ImapStore {
             let mut answers = answers.into_iter();
             let mut selected_last = None;
             let mut again = Vec::new();
+            // A refusal that asks to slow down is the whole call's, once every answer is
+            // taken.
+            let mut throttled = None;
             for plan in &plans {
                 let Some(examined) = answers.next() else {
                     break;
@@ -1730,7 +1843,10 @@ impl Store for ImapStore {
                     Ok(selected) => selected,
                     Err(error) => {
                         selected_last = None;
-                        out[plan.index] = Some(Err(error));
+                        match own(error) {
+                            error @ StoreError::Throttled { .. } => throttled = Some(error),
+                            error => out[plan.index] = Some(Err(error)),
+                        }
                         continue;
                     }
                 };
@@ -1747,16 +1863,24 @@ impl Store for ImapStore {
                 if plan.inline {
                     inner.keep_inline(plan.folder, selected.validity, &mut fetched);
                 }
-                out[plan.index] = Some(listing_from(
+                match listing_from(
                     plan.folder,
                     &selected,
                     &fetched,
                     plan.incremental(),
                     qresync,
-                ));
+                )
+                .map_err(own)
+                {
+                    Err(error @ StoreError::Throttled { .. }) => throttled = Some(error),
+                    listing => out[plan.index] = Some(listing),
+                }
             }
             *lock(&alone.slot.selected) = selected_last;
             drop(alone);
+            if let Some(error) = throttled {
+                return Err(error);
+            }
             for index in again {
                 let (folder, since) = asks[index];
                 out[index] = Some(match self.list_selected(folder, since).await {

@@ -3,7 +3,8 @@
 //! timeouts, throttling, writes that fail before landing ("partial" writes, which an atomic
 //! store never shows), replies lost after a write landed, and a crash at step N after which
 //! the store refuses every call. With a seeded RNG and tokio's paused clock it is the
-//! simulator's world.
+//! simulator's world. A folder can also be made unreadable, as a server that cannot open it
+//! ([`MemoryStore::set_unreadable`]).
 //!
 //! Besides the [`Store`] trait it has the operations a user makes between runs (deliver,
 //! re-flag, delete, move, rename, recreate a folder), which never fail.
@@ -37,6 +38,26 @@ pub struct Faults {
     pub crash_at_step: Option<u64>,
 }
 
+/// How a folder the store cannot read shows ([`MemoryStore::set_unreadable`]); each holds the
+/// store's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreadable {
+    /// The folder listing says so (as Dovecot, whose LIST-STATUS or STATUS refuses the folder
+    /// with `NO [SERVERBUG] Internal error occurred`), and its items cannot be listed or read.
+    Listed(String),
+    /// The folder listing shows it as usual, but its items cannot be listed or read (as a
+    /// STATUS that succeeds and an EXAMINE that is refused).
+    Items(String),
+}
+
+impl Unreadable {
+    fn words(&self) -> &str {
+        match self {
+            Unreadable::Listed(words) | Unreadable::Items(words) => words,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Item {
     bytes: Arc<Vec<u8>>,
@@ -67,6 +88,8 @@ struct Inner {
     append_many: bool,
     moves: bool,
     moves_refused: bool,
+    /// Folders that cannot be read, and how they show.
+    unreadable: BTreeMap<String, Unreadable>,
 }
 
 /// How a memory store lists a folder that changed since the token given.
@@ -130,6 +153,7 @@ impl MemoryStore {
                 append_many: false,
                 moves: false,
                 moves_refused: false,
+                unreadable: BTreeMap::new(),
                 max_message_bytes: None,
             })),
         }
@@ -177,6 +201,21 @@ impl MemoryStore {
     /// Whether every move is refused for good (as a server refusing MOVE into a folder).
     pub fn set_moves_refused(&self, on: bool) {
         self.lock().moves_refused = on;
+    }
+
+    /// Makes a folder unreadable (every listing or read of its items is refused, for good,
+    /// in these words), or readable again with `None`. Not a fault of the plan: it lasts
+    /// until changed, as a folder a server cannot open does.
+    pub fn set_unreadable(&self, folder: &str, how: Option<Unreadable>) {
+        let mut inner = self.lock();
+        match how {
+            Some(how) => {
+                inner.unreadable.insert(folder.to_owned(), how);
+            }
+            None => {
+                inner.unreadable.remove(folder);
+            }
+        }
     }
 
     /// Calls made since the fault plan was set.
@@ -448,6 +487,17 @@ fn missing_folder(folder: &str) -> StoreError {
     StoreError::NotFound(format!("no folder {folder}"))
 }
 
+/// The refusal of a folder made unreadable, if it is.
+fn refused_folder(inner: &Inner, folder: &str) -> StoreResult<()> {
+    match inner.unreadable.get(folder) {
+        Some(how) => Err(StoreError::Permanent(format!(
+            "{folder}: {} (simulated)",
+            how.words()
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     fn describe(&self) -> String {
@@ -471,13 +521,23 @@ impl Store for MemoryStore {
 
     async fn list_folders(&self) -> StoreResult<Vec<FolderInfo>> {
         self.read(|inner| {
+            let unreadable = &inner.unreadable;
             Ok(inner
                 .folders
                 .iter()
-                .map(|(path, folder)| FolderInfo {
-                    path: path.clone(),
-                    special_use: None,
-                    validity: Some(folder.validity),
+                .map(|(path, folder)| {
+                    let refused = match unreadable.get(path) {
+                        Some(Unreadable::Listed(words)) => {
+                            Some(format!("STATUS {path}: {words} (simulated)"))
+                        }
+                        _ => None,
+                    };
+                    FolderInfo {
+                        path: path.clone(),
+                        special_use: None,
+                        validity: refused.is_none().then_some(folder.validity),
+                        unreadable: refused,
+                    }
                 })
                 .collect())
         })
@@ -486,6 +546,7 @@ impl Store for MemoryStore {
 
     async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
         self.read(|inner| {
+            refused_folder(inner, folder)?;
             let entry = inner
                 .folders
                 .get(folder)
@@ -560,6 +621,7 @@ impl Store for MemoryStore {
 
     async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Body> {
         self.read(|inner| {
+            refused_folder(inner, folder)?;
             locate(inner, folder, id)
                 .map(|item| Body::from(item.bytes.as_slice()))
                 .ok_or_else(|| StoreError::NotFound(format!("{folder}/{id}")))

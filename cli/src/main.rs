@@ -6,6 +6,7 @@
 //! resumes when the same command runs again.
 
 mod demo;
+mod help;
 mod keys;
 mod migrate;
 mod preflight;
@@ -37,6 +38,7 @@ struct Cli {
 enum Command {
     /// Copies what is new or changed from the source to the target (the first run copies
     /// everything); run it again until the cutover.
+    #[command(after_long_help = help::MIGRATE)]
     Migrate {
         #[command(flatten)]
         pair: PairArgs,
@@ -44,6 +46,7 @@ enum Command {
         run: RunArgs,
     },
     /// Shows what the next migrate run would do; writes nothing, not even to the journal.
+    #[command(after_long_help = help::MIGRATE)]
     Plan {
         #[command(flatten)]
         pair: PairArgs,

@@ -678,6 +678,14 @@ impl<'a> Run<'a> {
     /// Lists the source and records what changed: new folders and items (read once, to hash
     /// them), flag changes, items and folders gone.
     /// Lists the source's folders; records new, changed and vanished ones.
+    ///
+    /// A folder the source lists but cannot read now ([`FolderInfo::unreadable`]: Dovecot's
+    /// `NO [SERVERBUG]` to its STATUS, or `\Noselect` from then on) is neither changed nor
+    /// gone: its UIDVALIDITY is unknown, not new, so what is known of it stays, and
+    /// [`Run::list_source_folders`] reports it. While one cannot be read, no folder that
+    /// vanished is taken as deleted either (its messages may be in the one that cannot be
+    /// read, renamed or moved there): nothing ferry copied from it is deleted on the target
+    /// until every folder can be read.
     async fn observe_source_folders(&mut self) -> Result<Vec<FolderInfo>, RunError> {
         let mut throttles = Vec::new();
         let folders = {
@@ -692,6 +700,9 @@ impl<'a> Run<'a> {
         let mut events = throttles;
         let listed: BTreeSet<&str> = folders.iter().map(|f| f.path.as_str()).collect();
         for folder in &folders {
+            if folder.unreadable.is_some() {
+                continue;
+            }
             let known = self.state.source.folders.get(&folder.path);
             if known.is_none_or(|k| {
                 k.validity != folder.validity || k.special_use != folder.special_use
@@ -704,12 +715,20 @@ impl<'a> Run<'a> {
                 });
             }
         }
+        let blocked = folders.iter().find(|f| f.unreadable.is_some());
         for path in self.state.source.folders.keys() {
-            if !listed.contains(path.as_str()) {
-                events.push(Event::FolderGone {
+            if listed.contains(path.as_str()) {
+                continue;
+            }
+            match blocked {
+                None => events.push(Event::FolderGone {
                     side: Side::Source,
                     folder: path.clone(),
-                });
+                }),
+                Some(unreadable) => self.watcher.note(Note::ItemFailed(format!(
+                    "source folder {path} is gone: not taken as deleted while {} cannot be read",
+                    unreadable.path
+                ))),
             }
         }
         self.record(events)?;
@@ -754,12 +773,37 @@ impl<'a> Run<'a> {
         &mut self,
         folders: &[FolderInfo],
     ) -> Result<Vec<FolderWork>, RunError> {
+        /// What says that a source folder is not listed this run, and why: the run goes on
+        /// with the other folders, ends with failures (exit 1), and infers nothing from it
+        /// (no item gone, nothing deleted on the target) until it is listed again.
+        fn not_listed(path: &str, reason: &str) -> (Note, Event) {
+            (
+                Note::ItemFailed(format!("source folder {path} skipped: {reason}")),
+                Event::FolderUnreadable {
+                    side: Side::Source,
+                    folder: path.to_owned(),
+                    reason: reason.to_owned(),
+                },
+            )
+        }
         let tokens = self.source.capabilities().change_tokens && !self.options.full;
         let no_folder = crate::projection::source::SourceFolder::default();
+        // A folder the source lists but says it cannot read is not asked again this run.
+        let mut events = Vec::new();
+        for folder in folders {
+            if let Some(reason) = &folder.unreadable {
+                let (note, event) = not_listed(&folder.path, reason);
+                self.watcher.note(note);
+                self.folder_problems += 1;
+                events.push(event);
+            }
+        }
+        self.record(events)?;
         // What to ask of each folder, decided before the first listing goes out. Items that
         // could not be read last time are read again: list in full.
         let asks: Vec<(&str, Option<String>)> = folders
             .iter()
+            .filter(|folder| folder.unreadable.is_none())
             .map(|folder| {
                 let known = self
                     .state
@@ -819,17 +863,17 @@ impl<'a> Run<'a> {
                 .note(Note::Listing(Side::Source, path.to_owned()));
             let listing = match listing {
                 Ok(listing) => listing,
-                // This folder cannot be listed as it is: report it and go on with the others.
-                Err(error @ (StoreError::Permanent(_) | StoreError::NotFound(_))) => {
-                    self.watcher.note(Note::ItemFailed(format!(
-                        "source folder {path} skipped: {error}"
-                    )));
+                // This folder cannot be listed as it is (the server refused it, whatever it
+                // said): report it in the server's words and go on with the others.
+                Err(
+                    error @ (StoreError::Permanent(_)
+                    | StoreError::NotFound(_)
+                    | StoreError::Transient(_)),
+                ) => {
+                    let (note, event) = not_listed(path, &error.to_string());
+                    self.watcher.note(note);
                     self.folder_problems += 1;
-                    events.push(Event::FolderUnreadable {
-                        side: Side::Source,
-                        folder: path.to_owned(),
-                        reason: error.to_string(),
-                    });
+                    events.push(event);
                     self.record(events)?;
                     continue;
                 }
@@ -847,13 +891,27 @@ impl<'a> Run<'a> {
             let unknown_flags = matches!(&listing, Listing::Changes { flags, .. }
                 if flags.iter().any(|(id, _)| !known_items.contains_key(id)));
             let listing = if unknown_flags {
-                let worker = self.worker();
-                worker
-                    .retry(Side::Source, &mut events, || {
-                        worker.source.list_items(path, None)
-                    })
-                    .await
-                    .map_err(RunError::on(Side::Source))?
+                let relisted = {
+                    let worker = self.worker();
+                    worker
+                        .retry(Side::Source, &mut events, || {
+                            worker.source.list_items(path, None)
+                        })
+                        .await
+                };
+                match relisted {
+                    Ok(listing) => listing,
+                    // Refused now: as above.
+                    Err(error @ (StoreError::Permanent(_) | StoreError::NotFound(_))) => {
+                        let (note, event) = not_listed(path, &error.to_string());
+                        self.watcher.note(note);
+                        self.folder_problems += 1;
+                        events.push(event);
+                        self.record(events)?;
+                        continue;
+                    }
+                    Err(error) => return Err(RunError::on(Side::Source)(error)),
+                }
             } else {
                 listing
             };

@@ -85,7 +85,7 @@ pub enum Error {
     /// The storage engine's files are damaged: a checksum failed, a file is cut short or is
     /// not what the store wrote. Nothing may be appended to such a journal.
     #[error(
-        "the journal at {path} is damaged: {what}; nothing was written to it (see `ferry journal set-aside`)"
+        "the journal at {path} is damaged: {what}; ferry wrote nothing to it (see `ferry journal set-aside`)"
     )]
     Damaged {
         /// The journal directory.
@@ -119,8 +119,11 @@ pub enum Error {
         /// The path looked at.
         path: PathBuf,
     },
-    /// The directory holds a store, but not a ferry journal.
-    #[error("{path} is not a ferry journal")]
+    /// The directory holds a store, but not a ferry journal (or one whose files were cut short
+    /// before its header: a journal is created whole, header first).
+    #[error(
+        "{path} is not a ferry journal: it holds a store without a journal header (another program's data, or a journal whose files were cut short)"
+    )]
     NotAJournal {
         /// The path looked at.
         path: PathBuf,
@@ -225,6 +228,18 @@ impl Error {
                 path: path.to_path_buf(),
             },
             F::Poisoned => Error::Poisoned,
+            F::Io(error) | F::Storage(L::Io(error))
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::InvalidData
+                        | std::io::ErrorKind::InvalidInput
+                ) =>
+            {
+                damaged(format!(
+                    "one of its files is cut short or garbled ({error})"
+                ))
+            }
             F::Io(error) | F::Storage(L::Io(error)) => Error::Storage {
                 path: path.to_path_buf(),
                 message: format!("I/O error: {error}"),

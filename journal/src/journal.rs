@@ -907,21 +907,26 @@ impl<E> Journal<E> {
         let (chunks_tx, chunks) = mpsc::sync_channel(REPLAY_CHUNKS_IN_FLIGHT);
         let queued = Arc::new(AtomicUsize::new(0));
         let reader_queued = Arc::clone(&queued);
+        let mut reader_thread = None;
         if from <= end && pending_error.is_none() {
             let iter = inner.records.range(from.to_be_bytes()..=end.to_be_bytes());
             let reader = Arc::clone(&inner);
             let spawned = std::thread::Builder::new()
                 .name("ferry-journal-replay".into())
                 .spawn(move || read_ahead(iter, &reader, prev, &chunks_tx, &reader_queued));
-            if let Err(source) = spawned {
-                pending_error = Some(Error::Io {
-                    context: "starting the journal's replay reader thread".into(),
-                    source,
-                });
+            match spawned {
+                Ok(handle) => reader_thread = Some(handle),
+                Err(source) => {
+                    pending_error = Some(Error::Io {
+                        context: "starting the journal's replay reader thread".into(),
+                        source,
+                    });
+                }
             }
         }
         Walk {
             inner,
+            reader: reader_thread,
             chunks,
             queued,
             cache: OpenCache::default(),
@@ -1303,6 +1308,9 @@ fn queue(
 /// Walks stored records in order, yielding each one's authenticated plaintext.
 struct Walk {
     inner: Arc<Inner>,
+    /// The reader thread, joined when the walk is dropped: it holds the journal, which must be
+    /// released (and a read-only copy removed) when its last handle is dropped, not after.
+    reader: Option<std::thread::JoinHandle<()>>,
     chunks: mpsc::Receiver<Result<Vec<RawRecord>>>,
     /// Chunks sent by the reader and not yet taken here.
     queued: Arc<AtomicUsize>,
@@ -1314,6 +1322,16 @@ struct Walk {
     pending_error: Option<Error>,
     done: bool,
     stored_bytes: u64,
+}
+
+impl Drop for Walk {
+    fn drop(&mut self) {
+        // Dropping the receiver makes a reader blocked on a full channel stop.
+        drop(std::mem::replace(&mut self.chunks, mpsc::sync_channel(0).1));
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
 }
 
 impl Walk {

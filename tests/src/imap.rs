@@ -32,12 +32,12 @@ pub fn ok(output: &Output) -> String {
     stdout
 }
 
-/// "copied N messages" from a run's summary line.
+/// "Copied N messages" from a run's summary line.
 pub fn copied(stdout: &str) -> usize {
     stdout
-        .split("copied ")
+        .split("Copied ")
         .nth(1)
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no 'copied N' in:\n{stdout}"))
+        .unwrap_or_else(|| panic!("no 'Copied N' in:\n{stdout}"))
 }

@@ -219,6 +219,41 @@ pub struct Kills {
     pub finished_first: usize,
 }
 
+/// SIGKILLs the run `start` launches `early.0` times within its first `early.1` milliseconds
+/// (uniformly: process start, journal creation, key derivation, the first listings), then as
+/// [`kill_repeatedly`] does.
+#[allow(clippy::too_many_arguments)]
+pub fn kill_from_the_start(
+    rng: &mut fastrand::Rng,
+    (early, early_ms): (usize, u64),
+    kills: usize,
+    by_progress: usize,
+    step_max: usize,
+    total: usize,
+    landed: impl Fn() -> usize,
+    mut start: impl FnMut() -> std::process::Child,
+) -> Kills {
+    let mut outcome = Kills {
+        mid_copy: 0,
+        finished_first: 0,
+    };
+    for _ in 0..early {
+        let mut child = start();
+        std::thread::sleep(std::time::Duration::from_millis(rng.u64(0..early_ms)));
+        if child.try_wait().expect("poll child").is_some() {
+            outcome.finished_first += 1;
+            continue;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap child");
+    }
+    let later = kill_repeatedly(rng, kills, by_progress, step_max, total, landed, start);
+    Kills {
+        mid_copy: outcome.mid_copy + later.mid_copy,
+        finished_first: outcome.finished_first + later.finished_first,
+    }
+}
+
 /// SIGKILLs the run `start` launches, `kills` times: the first `by_progress` of them once
 /// 1..=`step_max` more messages have `landed` (or 20 s passed), so they fall inside the copy
 /// however fast the machine is; the others after 5–400 ms (start-up, listing, planning). A kill

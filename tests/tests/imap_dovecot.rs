@@ -181,7 +181,7 @@ fn copies_everything_then_only_what_changed() {
     // renamed, not copied.
     assert_eq!(copied(&delta), 3, "three new messages: {delta}");
     assert!(
-        delta.contains(" 2 moved on the target"),
+        delta.contains(" 2 moves on the target"),
         "two messages moved on the target: {delta}"
     );
     assert!(

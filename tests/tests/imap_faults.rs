@@ -2,10 +2,14 @@
 //! - a TCP proxy in front of both servers cuts connections at random byte offsets and delays
 //!   replies; runs are repeated until one completes, and the result has 0 missing and 0
 //!   duplicates;
-//! - the real binary is killed with SIGKILL at 32 random moments of a 3,000-message
-//!   migration and resumed each time;
+//! - the real binary, with a journal passphrase (Argon2id at every start), is killed with
+//!   SIGKILL at 56 random moments of a 3,000-message migration, 15 of them within its first
+//!   second from the very first start on (journal creation, key derivation, first listing),
+//!   and resumed each time;
 //! - a proxy ends a session with `BYE [UNAVAILABLE]`: the run backs off, journals it as
-//!   throttling and finishes.
+//!   throttling and finishes;
+//! - a source folder Dovecot cannot open (`chmod 000`), in both shapes it shows: the other
+//!   folders migrate, the run exits 1 naming it, nothing of it is deleted on the target.
 //!
 //! Both are checked by an independent IMAP listing of both servers
 //! (`ferry_tests::dovecot::Client`), not by ferry's journal.
@@ -19,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ferry_tests::dovecot::{Dovecot, PASSWORD, count};
-use ferry_tests::{Kills, Tree, differences, ferry, kill_repeatedly, report_text};
+use ferry_tests::{Kills, Tree, differences, ferry, kill_from_the_start, report_text};
 
 fn non_empty(tree: Tree) -> Tree {
     tree.into_iter()
@@ -223,32 +227,34 @@ fn landed(dir: &Path) -> usize {
 }
 
 #[test]
-fn killed_thirty_two_times_then_resumed_nothing_missing_nothing_twice() {
+fn killed_fifty_six_times_from_the_first_second_then_resumed_nothing_missing_nothing_twice() {
     let home = tempfile::tempdir().expect("temp dir");
     let source = seeded_source(home.path(), 3_000, 77);
     let target = Dovecot::start(&home.path().join("target-server"), &[]);
     let stored = target.dir().join("mail");
     let journal = home.path().join("journal");
+    let passphrase = home.path().join("passphrase");
+    std::fs::write(&passphrase, "correct horse battery staple").expect("passphrase file");
+    let run = || {
+        let mut command = migrate_command(home.path(), &source.uri(), &target.uri(), &journal);
+        command.arg("--passphrase-file").arg(&passphrase);
+        command
+    };
     let mut rng = fastrand::Rng::with_seed(20261125);
     let Kills {
         mid_copy,
         finished_first,
-    } = kill_repeatedly(
+    } = kill_from_the_start(
         &mut rng,
-        32,
-        22,
-        150,
+        (15, 1_000),
+        41,
+        27,
+        100,
         3_000,
         || landed(&stored),
-        || {
-            migrate_command(home.path(), &source.uri(), &target.uri(), &journal)
-                .spawn()
-                .expect("start ferry")
-        },
+        || run().spawn().expect("start ferry"),
     );
-    let status = migrate_command(home.path(), &source.uri(), &target.uri(), &journal)
-        .status()
-        .expect("final run");
+    let status = run().status().expect("final run");
     assert_eq!(status.code(), Some(0), "the final run completes");
     eprintln!("{mid_copy} kills interrupted the copy, {finished_first} runs finished first");
     assert!(
@@ -256,7 +262,7 @@ fn killed_thirty_two_times_then_resumed_nothing_missing_nothing_twice() {
         "at least 10 kills inside the copy ({mid_copy})"
     );
     assert!(
-        finished_first < 25,
+        finished_first < 35,
         "{finished_first} runs finished before their kill"
     );
     let source_tree = non_empty(source.client().tree());
@@ -270,6 +276,8 @@ fn killed_thirty_two_times_then_resumed_nothing_missing_nothing_twice() {
     let verify = ferry(home.path())
         .args(["journal", "verify", "--journal"])
         .arg(&journal)
+        .arg("--passphrase-file")
+        .arg(&passphrase)
         .output()
         .expect("journal verify");
     assert_eq!(verify.status.code(), Some(0), "{verify:?}");
@@ -429,4 +437,155 @@ fn a_bye_with_unavailable_is_throttling_backed_off_and_reported() {
     assert_eq!(differences(&source_tree, &target_tree), (0, 0, 0));
     let text = report_text(home.path(), &journal);
     assert!(text.contains("throttled"), "{text}");
+}
+
+/// `(body, sorted flags)` of every message of `folder`, sorted: an independent view.
+fn messages_of(server: &Dovecot, folder: &str) -> Vec<(Vec<u8>, Vec<String>)> {
+    let mut items: Vec<(Vec<u8>, Vec<String>)> = server
+        .client()
+        .messages(folder)
+        .into_iter()
+        .map(|(_, mut flags, body)| {
+            flags.sort();
+            (body, flags)
+        })
+        .collect();
+    items.sort();
+    items
+}
+
+// Goal (issue 12, point 8): one source folder the server cannot open stops nothing else. The
+// other folders migrate, the run exits 1 naming the folder in the server's words, and nothing
+// ferry copied from that folder is deleted on the target, even with --delete-removed; once the
+// server can open it again, one run makes the target the source, with no duplicates.
+// Method: real Dovecot; `chmod 000` on the folder's directory (Dovecot's mail processes run as
+// the `dovecot` user) makes it fail in its two shapes: on the first run after the break, LIST
+// shows the folder with an untagged `NO [SERVERBUG] Internal error occurred` instead of its
+// STATUS (or, without LIST-STATUS, STATUS answers that NO); from then on LIST says
+// `\Noselect` and STATUS still answers NO [SERVERBUG]. Each shape is one run; both with and
+// without LIST-STATUS. Checked by an independent IMAP client (UIDs of the target's copies
+// unchanged), stderr and `ferry report`.
+#[test]
+fn a_source_folder_the_server_cannot_open_stops_nothing_else_and_loses_nothing() {
+    for options in [&[][..], &["--without", "LIST-STATUS"][..]] {
+        let case = format!("source options {options:?}");
+        let home = tempfile::tempdir().expect("temp dir");
+        let source = Dovecot::start(&home.path().join("source-server"), options);
+        let target = Dovecot::start(&home.path().join("target-server"), &[]);
+        let journal = home.path().join("journal");
+        let message = |folder: &str, n: usize| {
+            format!(
+                "From: u@example.com\r\nMessage-ID: <{folder}-{n}@unreadable>\r\nSubject: \
+                 {folder} {n}\r\n\r\nbody {n}\r\n"
+            )
+            .into_bytes()
+        };
+        let mut user = source.client();
+        user.ok("CREATE Sent");
+        user.ok("CREATE Work");
+        for (folder, messages) in [("INBOX", 30), ("Sent", 40), ("Work", 30)] {
+            for n in 0..messages {
+                let flags = if n % 3 == 0 { "\\Seen" } else { "" };
+                user.append(folder, flags, &message(folder, n));
+            }
+        }
+        drop(user);
+        let run = || {
+            let output = migrate_command(home.path(), &source.uri(), &target.uri(), &journal)
+                .arg("--delete-removed")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .output()
+                .expect("run ferry");
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        };
+        let (code, stderr) = run();
+        assert_eq!(code, Some(0), "{case}: first run: {stderr}");
+        assert_eq!(
+            non_empty(target.client().tree()),
+            non_empty(source.client().tree()),
+            "{case}"
+        );
+
+        // Users go on: new mail in Work and Sent, a message expunged in INBOX and one in Sent.
+        // Then the server cannot open Sent. No LIST after the break: the first one would
+        // turn Dovecot to its second shape.
+        let mut user = source.client();
+        user.append("Work", "", &message("Work", 100));
+        user.append("Sent", "", &message("Sent", 100));
+        for folder in ["INBOX", "Sent"] {
+            user.ok(&format!("SELECT {folder}"));
+            user.ok("UID STORE 2 +FLAGS.SILENT (\\Deleted)");
+            user.ok("EXPUNGE");
+        }
+        drop(user);
+        let sent_before = target.client().messages("Sent");
+        assert_eq!(sent_before.len(), 40, "{case}");
+        let sent_dir = source.dir().join("mail").join("ferry").join("Sent");
+        let chmod = |mode: &str| {
+            let status = Command::new("chmod")
+                .arg(mode)
+                .arg(&sent_dir)
+                .status()
+                .expect("chmod");
+            assert!(status.success(), "chmod {mode} {}", sent_dir.display());
+        };
+        chmod("000");
+
+        for shape in ["LIST without STATUS, then NO [SERVERBUG]", "\\Noselect"] {
+            if shape == "\\Noselect" {
+                // An independent look: the server now lists Sent as holding no messages.
+                let (listed, _) = source.client().run("LIST \"\" \"*\"", None);
+                assert!(
+                    listed
+                        .iter()
+                        .any(|u| u.text.contains("\\Noselect") && u.text.ends_with(" Sent")),
+                    "{case}: Dovecot lists Sent as \\Noselect: {listed:?}"
+                );
+            }
+            let (code, stderr) = run();
+            assert_eq!(code, Some(1), "{case}, {shape}: {stderr}");
+            assert!(
+                stderr.contains("Sent") && stderr.contains("Internal error occurred"),
+                "{case}, {shape}: the folder in the server's words: {stderr}"
+            );
+            assert_eq!(
+                target.client().messages("Sent"),
+                sent_before,
+                "{case}, {shape}: the target's Sent is untouched (nothing deleted, same UIDs)"
+            );
+            for folder in ["INBOX", "Work"] {
+                assert_eq!(
+                    messages_of(&target, folder),
+                    messages_of(&source, folder),
+                    "{case}, {shape}: {folder} migrated"
+                );
+            }
+            let report = report_text(home.path(), &journal);
+            assert!(
+                report.contains("folder not listed: STATUS Sent: Internal error occurred"),
+                "{case}, {shape}: {report}"
+            );
+        }
+
+        // The server can open Sent again: one run makes the target the source.
+        chmod("755");
+        let (code, stderr) = run();
+        assert_eq!(code, Some(0), "{case}: healed: {stderr}");
+        // Dovecot may go on listing Sent as \Noselect until its list index is rebuilt, which
+        // creating and deleting a folder does; the comparison below needs it listed.
+        let mut user = source.client();
+        user.ok("CREATE ferry-scratch");
+        user.ok("DELETE ferry-scratch");
+        drop(user);
+        let source_tree = non_empty(source.client().tree());
+        assert_eq!(count(&source_tree), 29 + 40 + 31, "{case}");
+        assert_eq!(non_empty(target.client().tree()), source_tree, "{case}");
+        let (code, stderr) = run();
+        assert_eq!(code, Some(0), "{case}: a run after: {stderr}");
+        assert_eq!(non_empty(target.client().tree()), source_tree, "{case}");
+    }
 }

@@ -121,7 +121,7 @@ fn renames_deliveries_deletions_flags_and_verify_reach_the_target() {
     let output = run(home.path(), &source, &target, &["--delete-removed"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     // The renamed folder's messages were not copied again: 1 delivery + 1 duplicate copy.
-    assert!(stdout.contains("copied 2 messages"), "{stdout}");
+    assert!(stdout.contains("Copied 2 messages"), "{stdout}");
     assert!(stdout.contains("1 deletions"), "{stdout}");
     assert!(!target.join(".Archive.2024").exists());
     assert_eq!(
@@ -151,7 +151,7 @@ fn renames_deliveries_deletions_flags_and_verify_reach_the_target() {
     std::thread::sleep(Duration::from_millis(2_100));
     let output = run(home.path(), &source, &target, &["--verify-target"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("copied 2 messages"), "{stdout}");
+    assert!(stdout.contains("Copied 2 messages"), "{stdout}");
     // The altered file stays (ferry deletes only what it knows it wrote unchanged); every
     // source message is back with its flags.
     let mut repaired = without(maildir_tree(&target), "INBOX", &foreign_hash);

@@ -70,18 +70,21 @@ fn sigint_pauses_the_run_resume_completes_and_the_journal_tells_the_story() {
         .expect("status");
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success(), "{status:?}");
-    assert!(text.contains("Paused"), "{text}");
+    assert!(text.contains("paused on request"), "{text}");
     assert!(text.contains("0 writes in doubt"), "{text}");
 
     let resumed = migrate("4").output().expect("resume");
     let stdout = String::from_utf8_lossy(&resumed.stdout);
     assert_eq!(resumed.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("Completed"), "{stdout}");
+    assert!(stdout.contains(": completed."), "{stdout}");
     let again = migrate("4").output().expect("no-op run");
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert_eq!(again.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("copied 0 messages"), "{stdout}");
-    assert!(stdout.contains("3000 in place on the target"), "{stdout}");
+    assert!(stdout.contains("Copied 0 messages"), "{stdout}");
+    assert!(
+        stdout.contains("3000 source messages were already on the target before this run"),
+        "{stdout}"
+    );
 
     // The report in JSON: three runs, 3,000 messages copied in all, nothing failed.
     let report = ferry(home.path())
@@ -93,7 +96,10 @@ fn sigint_pauses_the_run_resume_completes_and_the_journal_tells_the_story() {
     let json: serde_json::Value = serde_json::from_slice(&report.stdout).expect("report is JSON");
     let runs = json["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 3);
-    assert_eq!(runs[0]["outcome"], "paused (run again to resume)");
+    assert_eq!(
+        runs[0]["outcome"],
+        "paused on request (run the same command to resume)"
+    );
     let copied: u64 = runs.iter().map(|r| r["copied"].as_u64().unwrap_or(0)).sum();
     assert_eq!(copied, 3_000);
     assert_eq!(json["failed_items"], 0);

@@ -1,8 +1,10 @@
-//! Maildir → Maildir with the real binary, killed with SIGKILL at 50 random moments and resumed
-//! each time by running the same command again.
+//! Maildir → Maildir with the real binary and a key file, killed with SIGKILL at 65 random
+//! moments and resumed each time by running the same command again.
 //!
 //! Goal: invariants 1 and 2 under real crashes. Method: a 5,000-message sample mailbox is
-//! migrated by `ferry migrate`; the process is killed 50 times: 30 times once a random number
+//! migrated by `ferry migrate`; the process is killed 65 times: 15 times within its first 200 ms
+//! from the very first start on (journal and key file creation, first listing: a kill there once
+//! left a journal no later run could open), then 30 times once a random number
 //! of further messages has landed on the target (so the kill falls inside the copy whatever the
 //! machine's speed), 20 times after a random delay (startup, listing, planning, or a finished
 //! run); a last run finishes. Then an independent walk of both directory trees (plain blake3 of every file's
@@ -13,7 +15,9 @@ use std::path::Path;
 use std::process::Stdio;
 
 use ferry_adapters::sample::{SampleSpec, generate};
-use ferry_tests::{Kills, differences, ferry, kill_repeatedly, maildir_pair, maildir_tree as walk};
+use ferry_tests::{
+    Kills, differences, ferry, kill_from_the_start, maildir_pair, maildir_tree as walk,
+};
 
 /// Messages delivered into the target tree so far (files in every folder's cur/).
 fn landed(target: &Path) -> usize {
@@ -29,7 +33,7 @@ fn landed(target: &Path) -> usize {
 }
 
 #[test]
-fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
+fn killed_sixty_five_times_from_the_start_on_then_resumed_nothing_missing_nothing_twice() {
     let home = tempfile::tempdir().expect("temp dir");
     let source = home.path().join("source");
     let target = home.path().join("target");
@@ -58,8 +62,11 @@ fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
     let Kills {
         mid_copy: killed_mid_copy,
         finished_first: finished_before_kill,
-    } = kill_repeatedly(
+    } = kill_from_the_start(
         &mut rng,
+        // With a key file, creating the journal and listing take the first 200 ms; a second
+        // copies most of the mailbox.
+        (15, 200),
         50,
         30,
         60,
@@ -81,7 +88,7 @@ fn killed_fifty_times_then_resumed_nothing_missing_nothing_twice() {
         "at least 10 kills must interrupt the copy itself ({killed_mid_copy} did)"
     );
     assert!(
-        finished_before_kill < 45,
+        finished_before_kill < 55,
         "most kills must land in the middle of a run ({finished_before_kill} runs finished first)"
     );
 
