@@ -1051,7 +1051,14 @@ fn first_piece(
 /// written into a [`Spool`] as it comes, until the message's `size` (when the server said it)
 /// or a piece shorter than asked.
 async fn fetch_rest(slot: &Slot, uid: u32, first: Vec<u8>, size: Option<u64>) -> StoreResult<Body> {
-    let spooling = |e: std::io::Error| StoreError::Transient(format!("spooling UID {uid}: {e}"));
+    let spooling = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            StoreError::Full(format!(
+                "spooling UID {uid} beside the journal: {e}; free space there, then run the same command again"
+            ))
+        }
+        _ => StoreError::Transient(format!("spooling UID {uid}: {e}")),
+    };
     let mut spool = Spool::new().map_err(spooling)?;
     spool.write(&first).map_err(spooling)?;
     drop(first);
@@ -1162,7 +1169,9 @@ fn refused(done: &Done, what: &str) -> StoreError {
     }
     match done.code_name() {
         Some("TRYCREATE" | "NONEXISTENT") => StoreError::NotFound(message),
-        Some("TOOBIG" | "OVERQUOTA") => StoreError::Permanent(message),
+        Some("TOOBIG") => StoreError::Permanent(message),
+        // The mailbox is full: no message will go in until the quota is raised.
+        Some("OVERQUOTA") => StoreError::Full(message),
         Some("LIMIT") if lower.contains("size") || lower.contains("large") => {
             StoreError::Permanent(message)
         }

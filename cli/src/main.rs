@@ -434,23 +434,29 @@ fn closed_pipe(error: &anyhow::Error) -> bool {
 /// Maps an error to the documented exit code.
 fn exit_code(error: &anyhow::Error) -> u8 {
     use ferry_journal::Error as J;
+    let journal_code = |journal: &J| match journal {
+        damage if damage.is_damage() => 3,
+        J::WrongKey
+        | J::KeyKindMismatch { .. }
+        | J::Decode { .. }
+        | J::UnsupportedFormat { .. } => 3,
+        // A full disk, refused access, a poisoned store: a local I/O problem.
+        _ => 2,
+    };
     for cause in error.chain() {
         if cause.downcast_ref::<migrate::StoreUnusable>().is_some() {
             return 4;
         }
-        if let Some(ferry_engine::RunError::Log(_)) = cause.downcast_ref::<ferry_engine::RunError>()
+        if let Some(ferry_engine::RunError::Log(log)) =
+            cause.downcast_ref::<ferry_engine::RunError>()
         {
-            return 3;
+            return match log {
+                ferry_engine::LogError::Journal(journal) => journal_code(journal),
+                _ => 3,
+            };
         }
         if let Some(journal) = cause.downcast_ref::<J>() {
-            return match journal {
-                damage if damage.is_damage() => 3,
-                J::WrongKey
-                | J::KeyKindMismatch { .. }
-                | J::Decode { .. }
-                | J::UnsupportedFormat { .. } => 3,
-                _ => 2,
-            };
+            return journal_code(journal);
         }
     }
     2

@@ -353,7 +353,9 @@ impl Watcher for Progress {
     }
 }
 
-/// Raises `stop` on SIGINT or SIGTERM.
+/// Raises `stop` on SIGINT or SIGTERM: writes in flight finish and are journaled, nothing new
+/// starts, waits between retries end. A second signal ends the process at once (exit 5): the
+/// journal survives that as it survives kill -9, and the next run settles what was in doubt.
 fn stop_on_signals(stop: StopSignal) {
     tokio::spawn(async move {
         let Ok(mut term) =
@@ -366,9 +368,16 @@ fn stop_on_signals(stop: StopSignal) {
             _ = term.recv() => {}
         }
         eprintln!(
-            "stopping: in-flight writes finish and are journaled; run the same command again to resume"
+            "stopping: in-flight writes finish and are journaled; run the same command again to \
+             resume (a second Ctrl-C or SIGTERM ends ferry at once)"
         );
         stop.stop();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("ending now: the next run settles the writes left in doubt");
+        std::process::exit(5);
     });
 }
 

@@ -25,6 +25,7 @@ use crate::projection::source::SourceState;
 use crate::projection::target::TargetState;
 use crate::store::{AppendProbe, FolderInfo, Listing, Store, StoreError};
 
+mod halt;
 mod observe;
 
 /// The two projections the planner needs, folded together. Serializable only for checkpoints
@@ -306,6 +307,8 @@ pub struct Run<'a> {
     /// Target folders this run wrote to: listed again at its end, so their change tokens
     /// include ferry's own writes (see `observe`).
     touched: BTreeSet<String>,
+    /// Whether the run must end before its plan is done (see `halt`).
+    halt: halt::Halt,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -333,6 +336,8 @@ struct Worker<'a> {
     /// Target ids claimed by writes of this batch.
     claimed: Mutex<BTreeSet<(String, NativeId)>>,
     prefetched: &'a Prefetched,
+    /// Whether the run is ending (see `halt`).
+    halt: &'a halt::Halt,
 }
 
 impl<'a> Worker<'a> {
@@ -345,6 +350,7 @@ impl<'a> Worker<'a> {
         key: &'a ferry_journal::ContentKey,
         known: &'a TargetState,
         prefetched: &'a Prefetched,
+        halt: &'a halt::Halt,
     ) -> Worker<'a> {
         Worker {
             source,
@@ -358,6 +364,7 @@ impl<'a> Worker<'a> {
             known,
             claimed: Mutex::new(BTreeSet::new()),
             prefetched,
+            halt,
         }
     }
 }
@@ -377,6 +384,7 @@ impl<'a> Run<'a> {
         stop: StopSignal,
     ) -> Run<'a> {
         let rng = Mutex::new(fastrand::Rng::with_seed(config.seed));
+        let halt = halt::Halt::new(stop.clone(), config.jobs);
         Run {
             source,
             target,
@@ -394,6 +402,7 @@ impl<'a> Run<'a> {
             deferred: Vec::new(),
             movable: BTreeSet::new(),
             touched: BTreeSet::new(),
+            halt,
         }
     }
 
@@ -449,6 +458,7 @@ impl<'a> Run<'a> {
             self.log.content_key(),
             &self.state.target,
             &self.prefetched,
+            &self.halt,
         )
     }
 
@@ -568,7 +578,8 @@ impl<'a> Run<'a> {
             .folders
             .values()
             .any(|f| !f.unreadable.is_empty());
-        let outcome = if paused {
+        // A stop asked for during the run cut its retries short: it is paused, not done.
+        let outcome = if paused || self.stop.is_stopped() {
             RunOutcome::Paused
         } else if failed > 0 || unreadable || self.folder_problems > 0 || !plan.skipped.is_empty() {
             // A source item left off the target (refused for good, unreadable) is never a
@@ -1055,6 +1066,7 @@ impl<'a> Run<'a> {
         // A reader that borrows nothing of `self`, so it can run beside `copy_ahead`.
         let (reader_config, reader_rng) = (self.config.clone(), Mutex::new(self.rng_fork()));
         let (no_target, no_prefetched) = (TargetState::default(), Prefetched::default());
+        let reader_halt = halt::Halt::new(self.stop.clone(), reader_config.jobs);
         let reader = Worker::new(
             (self.source, self.target),
             &reader_config,
@@ -1063,6 +1075,7 @@ impl<'a> Run<'a> {
             self.log.content_key(),
             &no_target,
             &no_prefetched,
+            &reader_halt,
         );
         let read_chunk = |position: usize| {
             let (index, chunk) = sequence[position];
@@ -1076,6 +1089,11 @@ impl<'a> Run<'a> {
                 // Items are left unread, so the plan cannot show them: the run is paused.
                 self.ahead.1 = true;
                 return self.record(Vec::new());
+            }
+            if let Some((side, error)) = self.halt.fatal().or_else(|| reader_halt.fatal()) {
+                // No room (the spool, the target), or a store that cannot be used: end now.
+                self.record(Vec::new())?;
+                return Err(RunError::Store { side, error });
             }
             let Some(reading) = next.take() else { break };
             let (read, kept) = reading.await;
@@ -1262,6 +1280,9 @@ impl<'a> Run<'a> {
         let mut counts = Counts::default();
         let mut first = true;
         while !queue.is_empty() {
+            if let Some((side, error)) = self.halt.fatal() {
+                return Err(RunError::Store { side, error });
+            }
             if self.stop.is_stopped() {
                 return Ok((failed, true, counts));
             }
@@ -1332,6 +1353,19 @@ impl<'a> Run<'a> {
                     let unit = unit.to_vec();
                     async move {
                         let mut events = Vec::new();
+                        if worker.halt.halted() {
+                            // The run is ending: not attempted, so never applied; the next run
+                            // plans these again.
+                            let reason = worker.halt.why();
+                            for &index in &unit {
+                                events.push(Event::WriteFailed {
+                                    op: first_op + index as u64,
+                                    class: FailureClass::NotApplied,
+                                    reason: reason.clone(),
+                                });
+                            }
+                            return events;
+                        }
                         if let [index] = unit.as_slice() {
                             let outcome = worker
                                 .write(first_op + *index as u64, &intents[*index], &mut events)
@@ -1439,6 +1473,9 @@ impl<'a> Run<'a> {
             }
             self.record(outcomes)?;
         }
+        if let Some((side, error)) = self.halt.fatal() {
+            return Err(RunError::Store { side, error });
+        }
         Ok((failed, false, counts))
     }
 }
@@ -1544,16 +1581,19 @@ impl Worker<'_> {
                         retry_after_ms.unwrap_or_else(|| self.backoff_ms(throttled.min(6)));
                     self.watcher.note(Note::Throttled(side, wait_ms));
                     events.push(Event::Throttled { side, wait_ms });
-                    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                    self.halt.pause(wait_ms).await;
                 }
                 Err(StoreError::Transient(reason)) => {
                     attempt += 1;
-                    if attempt >= attempts {
+                    if attempt >= attempts || self.halt.halted() {
                         return Err(StoreError::Transient(reason));
                     }
-                    tokio::time::sleep(Duration::from_millis(self.backoff_ms(attempt))).await;
+                    self.halt.pause(self.backoff_ms(attempt)).await;
                 }
-                Err(other) => return Err(other),
+                Err(other) => {
+                    self.halt.check(side, &other);
+                    return Err(other);
+                }
             }
         }
     }
@@ -1764,6 +1804,7 @@ impl Worker<'_> {
     fn finish(&self, op: OpId, action: &Action, result: WriteResult) -> Event {
         match result {
             Ok(id) => {
+                self.halt.write_outcome(true, "");
                 match action {
                     Action::Append { size, .. } => self.watcher.note(Note::Copied(*size)),
                     _ => self.watcher.note(Note::Wrote),
@@ -1775,7 +1816,12 @@ impl Worker<'_> {
                 }
             }
             Err((class, reason)) => {
-                self.watcher.note(Note::ItemFailed(reason.clone()));
+                if class == FailureClass::Transient {
+                    self.halt.write_outcome(false, &reason);
+                }
+                if class != FailureClass::NotApplied {
+                    self.watcher.note(Note::ItemFailed(reason.clone()));
+                }
                 Event::WriteFailed { op, class, reason }
             }
         }
@@ -2185,13 +2231,17 @@ impl Worker<'_> {
                     // on their way (a connection's buffers, a proxy): wait, then look, before
                     // writing again.
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(self.backoff_ms(attempt))).await;
+                    self.halt.pause(self.backoff_ms(attempt)).await;
                     if let Some(id) = self.look_for(folder, probe, content, events).await {
                         return Ok(Some(id));
                     }
-                    if attempt >= self.config.retry_count_max {
+                    if attempt >= self.config.retry_count_max || self.halt.halted() {
                         return Err((FailureClass::Transient, format!("writing: {reason}")));
                     }
+                }
+                Err(error @ StoreError::Full(_)) => {
+                    // Nothing was stored: the next run writes it again.
+                    return Err((FailureClass::NotApplied, format!("writing: {error}")));
                 }
                 Err(error) => {
                     return Err((class_of(&error), format!("writing: {error}")));

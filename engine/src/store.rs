@@ -141,6 +141,11 @@ pub enum StoreError {
     /// The folder or item is not there.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The store has no room (a full disk, a quota reached): nothing was stored, and nothing
+    /// more will be until space is freed. Ends the run at once instead of failing item after
+    /// item.
+    #[error("no room: {0}")]
+    Full(String),
     /// The store cannot be used at all (unreachable, authentication refused, not a mailbox).
     #[error("unusable: {0}")]
     Unusable(String),

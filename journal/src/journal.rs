@@ -31,6 +31,9 @@ const STAGING_MARK: &str = ".creating-";
 /// How long a flushing appender waits for appenders already in the middle of committing, so
 /// that one flush covers them all. A commit takes microseconds; this only bounds a stall.
 const FLUSH_GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(2);
+/// How long moving memtables into tables may take before it is given up (see
+/// `Inner::flush_to_tables`: only an optimisation of the next open).
+const FLUSH_TO_TABLES_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 /// Initial capacity of a record buffer: most events encode to under 100 bytes.
 const ENCODED_GUESS_BYTES: usize = RECORD_OVERHEAD + 128;
 /// Batches longer than this are sealed and committed in slices of this many records, on two
@@ -153,10 +156,27 @@ impl Inner {
 
     /// See [`Journal::flush_to_tables`].
     fn flush_to_tables(&self) -> Result<()> {
+        // fjall's own wait (`rotate_memtable_and_wait`) loops forever when its flush worker
+        // died (a full disk): wait here, boundedly, and notice a poisoned store.
+        let started = std::time::Instant::now();
         for keyspace in [&self.records, &self.meta] {
             keyspace
-                .rotate_memtable_and_wait()
+                .rotate_memtable()
                 .map_err(|e| Error::storage(self.shown(), e))?;
+            while keyspace.sealed_memtable_count() > 0 {
+                self.db
+                    .persist(PersistMode::Buffer)
+                    .map_err(|e| Error::storage(self.shown(), e))?;
+                if started.elapsed() > FLUSH_TO_TABLES_MAX {
+                    return Err(Error::Storage {
+                        path: self.shown().to_path_buf(),
+                        message: "moving records into the store's tables did not finish (is its \
+                                  disk full?); the records themselves are durable"
+                            .into(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
         }
         Ok(())
     }

@@ -20,6 +20,10 @@ pub fn ferry_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
         .get_or_init(|| {
+            // A binary built beforehand (a developer editing while the suite runs).
+            if let Some(binary) = std::env::var_os("FERRY_TEST_BINARY") {
+                return PathBuf::from(binary);
+            }
             let test_exe = std::env::current_exe().expect("test executable path");
             // target/<profile>/deps/<test> → target/<profile>
             let profile_dir = test_exe

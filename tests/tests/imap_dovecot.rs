@@ -319,6 +319,41 @@ fn a_25_mb_message_and_a_refused_one() {
         count(&source),
         "all but the refused one"
     );
+    // A refusal the target states as permanent is not retried by a plain run, but it is still
+    // off the target: every run says so (exit 1, never 0), status and the report name it, and
+    // `--full` and `--verify-target` try it again.
+    for extra in [&[][..], &["--full"][..], &["--verify-target"][..]] {
+        let again = migrate(
+            pair.dir.path(),
+            &pair.source.uri(),
+            &pair.target.uri(),
+            &pair.journal(),
+            extra,
+        );
+        assert_eq!(again.status.code(), Some(1), "{extra:?}: {again:?}");
+        let text = pair.report();
+        assert!(text.contains("refused by the target 1"), "{text}");
+    }
+    let status = ferry(pair.dir.path())
+        .args(["status", "--journal"])
+        .arg(pair.journal())
+        .output()
+        .expect("status");
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("1 refused by the target"), "{status}");
+    let audit = ferry(pair.dir.path())
+        .args(["audit", "--journal"])
+        .arg(pair.journal())
+        .output()
+        .expect("audit");
+    let refusals = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .filter(|line| line.contains("failed:"))
+        .count();
+    assert!(
+        refusals >= 3,
+        "the first run, --full and --verify-target tried it ({refusals} refusals)"
+    );
 
     // Without the limit it goes through, byte for byte.
     let roomy = Dovecot::start(&pair.dir.path().join("roomy"), &[]);

@@ -219,10 +219,11 @@ pub(super) fn relative<'a>(root: &Path, dir: &'a Path) -> io::Result<&'a Path> {
 ///   be), a name too long, a file too large, an occupied rename target are `Permanent`: the
 ///   same thing fails the same way.
 /// - Missing is `NotFound`.
-/// - Refused access and a read-only file system are `Transient`, with what to fix: a
-///   permanent failure would skip the item for good, while an administrator who fixes the
-///   permissions or remounts must see the next run do it.
-/// - The rest (a full disk, I/O errors) may pass and are `Transient`.
+/// - Refused access is `Transient`, with what to fix: a permanent failure would skip the item
+///   for good, while an administrator who fixes the permissions must see the next run do it.
+/// - A read-only file system is `Unusable` and a full disk or quota `Full`: no write can
+///   succeed, so the run ends at once with what to fix instead of failing item after item.
+/// - The rest (I/O errors) may pass and are `Transient`.
 ///
 /// Reads of the source use [`read_error`].
 pub(super) fn io_error(context: String, e: io::Error) -> StoreError {
@@ -238,8 +239,13 @@ pub(super) fn io_error(context: String, e: io::Error) -> StoreError {
         K::PermissionDenied => StoreError::Transient(format!(
             "{context}: {e}; fix the permissions: the next run does it"
         )),
-        K::ReadOnlyFilesystem => StoreError::Transient(format!(
-            "{context}: {e}; make the file system writable: the next run does it"
+        // The whole store cannot take a write: the run ends at once with this, instead of
+        // failing item after item.
+        K::ReadOnlyFilesystem => StoreError::Unusable(format!(
+            "{context}: {e}; make the file system writable, then run the same command again"
+        )),
+        K::StorageFull | K::QuotaExceeded => StoreError::Full(format!(
+            "{context}: {e}; free space (or raise the quota), then run the same command again"
         )),
         K::InvalidFilename | K::FileTooLarge | K::DirectoryNotEmpty | K::AlreadyExists => {
             StoreError::Permanent(format!("{context}: {e}"))

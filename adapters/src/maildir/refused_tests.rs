@@ -409,24 +409,25 @@ async fn find_appended_does_not_take_a_link_for_a_write() {
 #[test]
 fn refused_access_and_read_only_file_systems_are_worth_another_run() {
     use io::ErrorKind as K;
-    for kind in [K::PermissionDenied, K::ReadOnlyFilesystem] {
-        let err = io_error("writing /m/tmp/x".into(), io::Error::from(kind));
-        assert!(matches!(err, StoreError::Transient(_)), "{kind:?}: {err:?}");
-        let text = err.to_string();
-        assert!(text.contains("writing /m/tmp/x"), "{text}");
-        assert!(text.contains("the next run does it"), "{text}");
-    }
     let err = io_error("writing /m/tmp/x".into(), K::PermissionDenied.into());
+    assert!(matches!(err, StoreError::Transient(_)), "{err:?}");
+    assert!(err.to_string().contains("writing /m/tmp/x"), "{err}");
     assert!(err.to_string().contains("fix the permissions"), "{err}");
+    assert!(err.to_string().contains("the next run does it"), "{err}");
+    // A read-only file system or a full disk takes no write at all: the run ends at once.
     let err = io_error("x".into(), K::ReadOnlyFilesystem.into());
+    assert!(matches!(err, StoreError::Unusable(_)), "{err:?}");
     assert!(err.to_string().contains("writable"), "{err}");
+    for kind in [K::StorageFull, K::QuotaExceeded] {
+        let err = io_error("writing /m/tmp/x".into(), kind.into());
+        assert!(matches!(err, StoreError::Full(_)), "{kind:?}: {err:?}");
+        assert!(err.to_string().contains("free space"), "{err}");
+    }
     // The other classes are as they were.
     let err = io_error("x".into(), K::NotFound.into());
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     let err = io_error("x".into(), K::AlreadyExists.into());
     assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
-    let err = io_error("x".into(), K::StorageFull.into());
-    assert!(matches!(err, StoreError::Transient(_)), "{err:?}");
     // A refused entry is permanent, with its reason.
     let err = io_error(
         "message file /m/cur/x".into(),
