@@ -342,6 +342,7 @@ struct Worker<'a> {
 
 impl<'a> Worker<'a> {
     /// A worker with its own in-flight byte budget and no target ids claimed yet.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         (source, target): (&'a dyn Store, &'a dyn Store),
         config: &'a Config,
