@@ -2056,6 +2056,133 @@ impl Store for ImapStore {
         Err(refused(&done, &format!("renaming {from} to {to}")))
     }
 
+    async fn delete_folder(&self, folder: &str) -> StoreResult<()> {
+        let inner = &self.inner;
+        if folder.eq_ignore_ascii_case("INBOX") {
+            return Err(StoreError::Permanent(format!(
+                "{folder}: INBOX is never deleted"
+            )));
+        }
+        if inner.read_only {
+            return Err(StoreError::Permanent(format!(
+                "{folder}: the store is opened read-only"
+            )));
+        }
+        if inner.naming().delimiter.is_none() {
+            // Learn the delimiter first.
+            self.list_folders().await?;
+        }
+        let naming = inner.naming();
+        let name = inner.server_name(folder)?;
+        // Held alone (preferably the connection that has it selected), so no other command
+        // of ferry's uses the folder meanwhile.
+        let slot = inner.slot(Some(folder)).await?;
+        let gate = slot.gate.clone().write_owned().await;
+        let alone = Alone { slot, _gate: gate };
+        let caps = alone.slot.session.caps.clone();
+        // Its subfolders: a server deletes them with it, or refuses, or leaves a `\Noselect`
+        // parent behind. They are folders of their own: while there is one, it is kept.
+        if let Some(delimiter) = naming.delimiter {
+            let mut pattern = name.clone();
+            pattern.extend_from_slice(delimiter.to_string().as_bytes());
+            pattern.push(b'%');
+            let listed = run(
+                &alone.slot,
+                inner.command(&caps, "LIST \"\"", &pattern, ""),
+                Collect::All,
+            )
+            .await?;
+            if listed.outcome != Outcome::Ok {
+                return Err(refused(
+                    &listed,
+                    &format!("listing the subfolders of {folder}"),
+                ));
+            }
+            let child = listed.data.iter().find_map(|item| match item {
+                Untagged::List {
+                    attributes,
+                    delimiter,
+                    mailbox,
+                } if *mailbox != name
+                    && !attributes
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case("\\NonExistent")) =>
+                {
+                    Some(naming.to_path(mailbox, *delimiter))
+                }
+                _ => None,
+            });
+            if let Some(child) = child {
+                return Err(StoreError::Permanent(format!(
+                    "{folder} is kept: it holds the folder {child}"
+                )));
+            }
+        }
+        // Selected afresh: what is in it now, not as last listed.
+        let selected = match inner.select(&alone.slot, folder).await {
+            Ok(selected) => Some(selected),
+            // Gone already: a repeated deletion.
+            Err(StoreError::NotFound(_)) => None,
+            Err(StoreError::Permanent(message)) if says_missing(&message) => None,
+            Err(error) => return Err(error),
+        };
+        if let Some(selected) = selected {
+            if selected.exists > 0 {
+                return Err(StoreError::Permanent(format!(
+                    "{folder} is kept: it still holds {} message{}",
+                    selected.exists,
+                    if selected.exists == 1 { "" } else { "s" }
+                )));
+            }
+            // No connection may keep it selected: a server may end a session whose selected
+            // folder is deleted (Dovecot does).
+            lock(&inner.selections).remove(folder);
+            lock(&inner.statuses).remove(folder);
+            for slot in lock(&inner.pool).slots.iter() {
+                if slot.selected(folder).is_some() {
+                    *lock(&slot.selected) = None;
+                }
+            }
+            // Left and deleted in one round trip. A message delivered in the round trip since
+            // the SELECT would go with the folder: a folder ferry created, whose source folder
+            // is gone, and that no one but ferry wrote to.
+            let leave: &[u8] = if caps.unselect {
+                b"UNSELECT\r\n"
+            } else {
+                // Expunges nothing: it holds no message.
+                b"CLOSE\r\n"
+            };
+            let leave = run(
+                &alone.slot,
+                vec![Piece::Text(leave.to_vec())],
+                Collect::Nothing,
+            );
+            let delete = run(
+                &alone.slot,
+                inner.command(&caps, "DELETE", &name, ""),
+                Collect::All,
+            );
+            let (left, done) = futures::future::join(leave, delete).await;
+            left?;
+            let done = done?;
+            if done.outcome != Outcome::Ok {
+                match refused(&done, &format!("deleting {folder}")) {
+                    StoreError::NotFound(_) => {}
+                    StoreError::Permanent(message) if says_missing(&message) => {}
+                    error => return Err(error),
+                }
+            }
+        }
+        // Not offered to mail clients any more (CREATE subscribed it).
+        let _ = run(
+            &alone.slot,
+            inner.command(&caps, "UNSUBSCRIBE", &name, ""),
+            Collect::All,
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn prepare_folders(&self, folders: &[&str]) -> StoreResult<()> {
         // Without UIDPLUS every batch selects its folder anew (`prepare_appends`).
         let inner = &self.inner;

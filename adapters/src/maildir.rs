@@ -458,6 +458,10 @@ impl Store for MaildirStore {
         Ok(())
     }
 
+    async fn delete_folder(&self, folder: &str) -> StoreResult<()> {
+        self.delete_one(folder)
+    }
+
     async fn prepare_appends(&self, _folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>> {
         Ok((0..count)
             .map(|_| AppendProbe(unique_name(&self.hostname)))

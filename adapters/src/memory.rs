@@ -655,6 +655,27 @@ impl Store for MemoryStore {
         .await
     }
 
+    async fn delete_folder(&self, folder: &str) -> StoreResult<()> {
+        self.write(|inner| {
+            if folder == "INBOX" {
+                return Err(StoreError::Permanent("INBOX is never deleted".into()));
+            }
+            match inner.folders.get(folder).map(|entry| entry.items.len()) {
+                // Gone already: a repeated deletion.
+                None => Ok(()),
+                Some(0) => {
+                    inner.folders.remove(folder);
+                    Ok(())
+                }
+                Some(held) => Err(StoreError::Permanent(format!(
+                    "{folder} is kept: it still holds {held} message{}",
+                    if held == 1 { "" } else { "s" }
+                ))),
+            }
+        })
+        .await
+    }
+
     async fn prepare_appends(&self, folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>> {
         self.read(|inner| {
             let entry = inner
@@ -797,5 +818,32 @@ impl Store for MemoryStore {
 
     async fn flush(&self) -> StoreResult<()> {
         self.read(|_| Ok(())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn delete_folder_removes_only_an_empty_folder() {
+        let store = MemoryStore::new("target", 1);
+        store.create_folder("Old").await.unwrap();
+        store.create_folder("Full").await.unwrap();
+        let id = store.deliver("Full", b"kept".to_vec(), Flags::new(), None);
+
+        store.delete_folder("Old").await.unwrap();
+        assert!(!store.contents().contains_key("Old"));
+        // Gone already: a repeated deletion.
+        store.delete_folder("Old").await.unwrap();
+
+        let err = store.delete_folder("Full").await.unwrap_err();
+        assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
+        assert!(err.to_string().contains("holds 1 message"), "{err}");
+        assert_eq!(store.contents()["Full"][0].0, id);
+
+        let err = store.delete_folder("INBOX").await.unwrap_err();
+        assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
+        assert!(store.contents().contains_key("INBOX"));
     }
 }

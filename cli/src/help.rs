@@ -37,4 +37,7 @@ Exit codes:
   2  usage, configuration or local I/O problem (nothing was written)
   3  the journal is damaged or the key does not open it (the message says which)
   4  the source or the target is unreachable or unusable
-  5  paused (SIGINT/SIGTERM): run the same command to resume";
+  5  paused (SIGINT/SIGTERM): run the same command to resume
+  6  done but for its deletions: more than the mass-deletion guard allows (at least 20, and
+     over 10% of the mailbox or over 50% of a folder); `ferry plan --delete-removed` shows
+     them, --confirm-deletions carries them out";

@@ -3,7 +3,8 @@
 //! Exit codes: 0 done; 1 a run completed but some items failed (see `ferry report`); 2 usage,
 //! configuration or I/O problem; 3 the journal is damaged or the key does not open it; 4 the
 //! source or the target is unreachable or unusable; 5 the run was paused (SIGINT/SIGTERM) and
-//! resumes when the same command runs again.
+//! resumes when the same command runs again; 6 the run did everything but its deletions, held
+//! back by the mass-deletion guard until `--confirm-deletions`.
 
 mod demo;
 mod help;
@@ -194,6 +195,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let (summary, dir) = migrate::migrate(&pair, &run, &mut stderr)?;
             if run.dry_run {
                 render::plan(&summary.delta, &mut stdout)?;
+                render::held(&summary, &mut stdout)?;
                 return Ok(0);
             }
             writeln!(stdout, "{}", render::run_line(&summary))?;
@@ -211,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             run.dry_run = true;
             let (summary, _) = migrate::migrate(&pair, &run, &mut stderr)?;
             render::plan(&summary.delta, &mut stdout)?;
+            render::held(&summary, &mut stdout)?;
             Ok(0)
         }
         Command::Status { journal } => {

@@ -95,6 +95,11 @@ pub struct RunArgs {
     /// Never touches anything ferry did not write.
     #[arg(long)]
     pub delete_removed: bool,
+    /// Carry out deletions even when they are more than the mass-deletion guard allows (at
+    /// least 20, and over 10% of the mailbox or over 50% of a folder): without it such a run
+    /// does everything else, shows what it would delete, and exits 6.
+    #[arg(long, requires = "delete_removed")]
+    pub confirm_deletions: bool,
     /// Show what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -469,7 +474,13 @@ pub fn migrate(
     let existing = if first_run {
         None
     } else {
-        let journal = open_journal(&dir, &pair.key, false, notices)?;
+        // A plan writes nothing, not even the repairs a store makes when it opens: it reads a
+        // private copy.
+        let journal = if args.dry_run {
+            open_read_only(&dir, &pair.key, notices)?
+        } else {
+            open_journal(&dir, &pair.key, false, notices)?
+        };
         let (history, state, replayed) =
             crate::preflight::verified(&journal, || load_state(&journal))?;
         if let Some((source_uri, target_uri)) = &history {
@@ -567,6 +578,7 @@ pub fn migrate(
                 4
             })
             .clamp(1, 256),
+        confirm_deletions: args.confirm_deletions,
         ..Config::default()
     };
     let outcome = runtime.block_on(async {
@@ -635,5 +647,6 @@ pub fn run_exit_code(summary: &RunSummary) -> u8 {
         RunOutcome::CompletedWithFailures => 1,
         RunOutcome::Paused => 5,
         RunOutcome::Aborted => 4,
+        RunOutcome::DeletionsHeld => 6,
     }
 }

@@ -42,6 +42,11 @@ pub fn run_line(summary: &ferry_engine::RunSummary) -> String {
         ". {} source messages were already on the target before this run.",
         summary.already
     ));
+    if let Some(held) = &summary.held {
+        line.push_str(&format!(
+            "\nnothing was deleted: {held} check that the source really lost these (a folder deleted or listed empty by a faulty server?), then run again with --confirm-deletions"
+        ));
+    }
     line
 }
 
@@ -74,6 +79,9 @@ pub fn outcome_words(outcome: RunOutcome) -> &'static str {
         }
         RunOutcome::Paused => "paused on request (run the same command to resume)",
         RunOutcome::Aborted => "stopped on an error (run the same command once it is fixed)",
+        RunOutcome::DeletionsHeld => {
+            "done but for its deletions, held back as too many at once (see `ferry plan --delete-removed`; confirm with --confirm-deletions)"
+        }
     }
 }
 
@@ -103,6 +111,7 @@ struct JsonRun<'a> {
     moved: u64,
     folders_created: u64,
     folders_renamed: u64,
+    folders_deleted: u64,
     failed: u64,
     throttled_ms: u64,
 }
@@ -139,6 +148,7 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 moved: run.moved,
                 folders_created: run.folders_created,
                 folders_renamed: run.folders_renamed,
+                folders_deleted: run.folders_deleted,
                 failed: run.failed,
                 throttled_ms: run.throttled_ms,
             })
@@ -178,7 +188,7 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
     for run in &report.runs {
         writeln!(
             out,
-            "  run {} {} → {}: {}; copied {} ({:.1} MB), flags updated {}, deleted {}, moved {}, folders created {}, renamed {}, failed {}{}",
+            "  run {} {} → {}: {}; copied {} ({:.1} MB), flags updated {}, deleted {}, moved {}, folders created {}, renamed {}{}, failed {}{}",
             run.run,
             time(run.started),
             run.ended.map(time).unwrap_or_else(|| "-".into()),
@@ -190,6 +200,11 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
             run.moved,
             run.folders_created,
             run.folders_renamed,
+            if run.folders_deleted > 0 {
+                format!(", deleted {}", run.folders_deleted)
+            } else {
+                String::new()
+            },
             run.failed,
             if run.throttled_ms > 0 {
                 format!(", throttled {:.1} s", run.throttled_ms as f64 / 1e3)
@@ -372,6 +387,9 @@ pub fn audit_lines(
             } => format!(
                 "move {from}/{id} → {folder} (its source moved to {source_folder}/{source_id}, content {content})"
             ),
+            Action::DeleteFolder { folder } => {
+                format!("delete folder {folder} (its source folder is gone)")
+            }
         };
         let result = match &entry.outcome {
             AuditOutcome::Done(Some(id)) => format!("done as {id}"),
@@ -437,6 +455,17 @@ pub fn plan(delta: &Delta, out: &mut dyn Write) -> anyhow::Result<()> {
             out,
             "  not copied {}/{}: {}",
             skip.folder, skip.id, skip.reason
+        )?;
+    }
+    Ok(())
+}
+
+/// Deletions a plan holds back (the mass-deletion guard), with what they are.
+pub fn held(summary: &ferry_engine::RunSummary, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(held) = &summary.held {
+        writeln!(
+            out,
+            "held back: {held} a run deletes them only with --confirm-deletions"
         )?;
     }
     Ok(())

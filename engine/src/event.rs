@@ -147,6 +147,14 @@ pub enum Action {
         /// Where to look in `folder` if the outcome of this write is lost (as for an append).
         probe: String,
     },
+    /// Delete a target folder that ferry created and whose source folder is gone, once ferry's
+    /// own deletions emptied it (under `--delete-removed`). The target deletes it only if it
+    /// holds no message at all at that moment (see [`crate::store::Store::delete_folder`]);
+    /// otherwise the write fails for good and the folder stays.
+    DeleteFolder {
+        /// Target folder path.
+        folder: String,
+    },
 }
 
 /// Why a write or read failed, as the executor classed it.
@@ -183,6 +191,9 @@ pub enum RunOutcome {
     Paused,
     /// Stopped by an error that ends the run (an end unreachable, the journal failing).
     Aborted,
+    /// Everything was done but the deletions, which were more than the mass-deletion guard
+    /// allows (`projection::guard`): they wait for `--confirm-deletions`.
+    DeletionsHeld,
 }
 
 /// One journal record.

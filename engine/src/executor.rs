@@ -25,6 +25,7 @@ use crate::projection::source::SourceState;
 use crate::projection::target::TargetState;
 use crate::store::{AppendProbe, FolderInfo, Listing, Store, StoreError};
 
+mod folders;
 mod halt;
 mod observe;
 
@@ -143,6 +144,9 @@ pub struct Config {
     pub inflight_bytes_max: u64,
     /// Seed for backoff jitter.
     pub seed: u64,
+    /// Carry out deletions even when they are more than the mass-deletion guard allows
+    /// (`--confirm-deletions`). Not a [`RunOptions`] field: those are journaled with every run.
+    pub confirm_deletions: bool,
 }
 
 impl Default for Config {
@@ -157,6 +161,7 @@ impl Default for Config {
             call_timeout_ms: 120_000,
             inflight_bytes_max: 16 << 20,
             seed: 0x5eed,
+            confirm_deletions: false,
         }
     }
 }
@@ -240,6 +245,8 @@ pub struct RunSummary {
     /// Source items that were on the target already before this run (copied by an earlier run
     /// or put there by someone else).
     pub already: u64,
+    /// Deletions held back by the mass-deletion guard, waiting for `--confirm-deletions`.
+    pub held: Option<crate::projection::guard::Held>,
 }
 
 /// What a run wrote.
@@ -519,6 +526,16 @@ impl<'a> Run<'a> {
         if self.moves() {
             plan.pair_moves(&BTreeSet::new());
         }
+        // Too many deletions at once (a source folder deleted, or listed empty by a faulty
+        // server): everything else is done, the deletions wait for a confirmation.
+        let held = if self.options.delete_removed && !self.config.confirm_deletions {
+            crate::projection::guard::held_deletions(&plan, &self.state.target)
+        } else {
+            None
+        };
+        if held.is_some() && !self.options.dry_run {
+            plan.deletions.clear();
+        }
         // Copies made while observing count as planned (and done).
         self.watcher.note(Note::Planned {
             copies: plan.copies.len() + usize::try_from(self.ahead.2.copied).unwrap_or(0),
@@ -540,6 +557,7 @@ impl<'a> Run<'a> {
                 failed: 0,
                 counts: Counts::default(),
                 already: in_place,
+                held,
             });
         }
 
@@ -559,6 +577,22 @@ impl<'a> Run<'a> {
         failed += self.ahead.0;
         paused |= self.ahead.1;
         counts += self.ahead.2;
+        // Target folders whose source folder is gone and that ferry emptied: deleted, unless
+        // they hold mail ferry did not write (then kept and reported).
+        if self.options.delete_removed && !paused && !self.stop.is_stopped() && held.is_none() {
+            let folders = self.delete_emptied_folders().await?;
+            failed += folders.failed;
+            counts.folders += folders.deleted;
+            let kept: Vec<Event> = folders
+                .kept
+                .into_iter()
+                .map(|(folder, why)| Event::StoreNotice {
+                    side: Side::Target,
+                    text: format!("folder {folder} kept although its source folder is gone: {why}"),
+                })
+                .collect();
+            self.record(kept)?;
+        }
         if !paused {
             self.relist_touched().await?;
         }
@@ -582,6 +616,8 @@ impl<'a> Run<'a> {
         // A stop asked for during the run cut its retries short: it is paused, not done.
         let outcome = if paused || self.stop.is_stopped() {
             RunOutcome::Paused
+        } else if held.is_some() {
+            RunOutcome::DeletionsHeld
         } else if failed > 0 || unreadable || self.folder_problems > 0 || !plan.skipped.is_empty() {
             // A source item left off the target (refused for good, unreadable) is never a
             // clean run.
@@ -603,6 +639,7 @@ impl<'a> Run<'a> {
             failed,
             counts,
             already,
+            held,
         })
     }
 
@@ -1469,6 +1506,8 @@ impl<'a> Run<'a> {
                         Action::CreateFolder { .. } | Action::RenameFolder { .. } => {
                             counts.folders += 1;
                         }
+                        // Never planned here: counted by `delete_emptied_folders`.
+                        Action::DeleteFolder { .. } => {}
                     }
                 }
             }
@@ -1747,6 +1786,17 @@ impl Worker<'_> {
                 .await
                 .map(|()| None)
                 .map_err(|e| (class_of(&e), e.to_string())),
+            // The target deletes it only if it holds nothing now, and a folder already gone
+            // is deleted (a repeated write).
+            Action::DeleteFolder { folder } => {
+                match self
+                    .retry(Side::Target, events, || self.target.delete_folder(folder))
+                    .await
+                {
+                    Ok(()) | Err(StoreError::NotFound(_)) => Ok(None),
+                    Err(e) => Err((class_of(&e), e.to_string())),
+                }
+            }
             Action::SetFlags { folder, id, flags } => self
                 .retry(Side::Target, events, || {
                     self.target.set_flags(folder, id, flags)

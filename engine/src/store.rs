@@ -217,6 +217,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Renames a folder. Succeeds if `from` is gone and `to` exists (a repeated rename).
     async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()>;
 
+    /// Deletes a folder, only if it holds no message at all at that moment (looked at afresh,
+    /// not as last listed): otherwise it refuses with [`StoreError::Permanent`], saying how many
+    /// messages (or what else) are still in it, and the folder stays as it is. INBOX is never
+    /// deleted. Succeeds if the folder does not exist (a repeated deletion). Its subfolders
+    /// are folders of their own: a store where deleting a parent would take them along
+    /// refuses while it has any. The default refuses: the store cannot delete folders.
+    async fn delete_folder(&self, folder: &str) -> StoreResult<()> {
+        Err(StoreError::Permanent(format!(
+            "{folder}: this store cannot delete folders"
+        )))
+    }
+
     /// Says that items are about to be appended to these folders, so the store can learn at
     /// once, for all of them, what [`Store::prepare_appends`] needs (IMAP selects them all in
     /// one exchange instead of one folder after another). Only an optimisation: the default

@@ -219,3 +219,101 @@ fn a_full_disk_ends_the_run_promptly_with_a_clear_error() {
         (0, 0, 0)
     );
 }
+
+// Goal (issue 12, point 9): with --delete-removed, a source folder deleted (or listed empty by
+// a faulty server) no longer removes all of its messages on the target in one run without a
+// word: the run does everything else, says what it would delete and exits 6; `plan` lists the
+// deletions; --confirm-deletions carries them out. A few deletions go ahead as before. Method:
+// a 400-message Maildir, its largest folder removed on the source.
+#[test]
+fn mass_deletion_waits_for_a_confirmation() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let source = home.path().join("source");
+    let target = home.path().join("target");
+    let journal = home.path().join("journal");
+    generate(
+        &source,
+        &SampleSpec {
+            messages: 400,
+            seed: 9,
+        },
+    )
+    .expect("sample");
+    let migrate = || {
+        let mut command = maildir_pair(home.path(), "migrate", &source, &target, &journal);
+        command.arg("--delete-removed");
+        command
+    };
+    assert_eq!(run(&mut migrate()).status.code(), Some(0));
+    // A few deletions: carried out at once.
+    let inbox: Vec<_> = std::fs::read_dir(source.join("cur"))
+        .expect("cur")
+        .flatten()
+        .map(|e| e.path())
+        .take(3)
+        .collect();
+    for path in &inbox {
+        std::fs::remove_file(path).expect("delete");
+    }
+    let few = run(&mut migrate());
+    assert_eq!(few.status.code(), Some(0), "{}", text(&few));
+    assert!(text(&few).contains("3 deletions"), "{}", text(&few));
+    // The largest folder deleted on the source (its directory, without subfolders).
+    let files_in = |dir: &Path| {
+        ["cur", "new"]
+            .iter()
+            .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
+            .map(Iterator::count)
+            .sum::<usize>()
+    };
+    let dir = std::fs::read_dir(&source)
+        .expect("source")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .max_by_key(|p| files_in(p))
+        .expect("folders");
+    let size = files_in(&dir);
+    assert!(size >= 20, "{} holds {size}", dir.display());
+    let names_before: Vec<String> = maildir_tree(&source).into_keys().collect();
+    std::fs::remove_dir_all(&dir).expect("delete the folder on the source");
+    let names_after: Vec<String> = maildir_tree(&source).into_keys().collect();
+    let largest = names_before
+        .into_iter()
+        .find(|name| !names_after.contains(name))
+        .expect("the deleted folder's name");
+    let before = maildir_tree(&target);
+    let held = run(&mut migrate());
+    let said = text(&held);
+    assert_eq!(held.status.code(), Some(6), "{said}");
+    assert!(said.contains("nothing was deleted"), "{said}");
+    assert!(said.contains(&largest), "{said}");
+    assert_eq!(
+        maildir_tree(&target),
+        before,
+        "nothing deleted on the target"
+    );
+    let plan =
+        run(maildir_pair(home.path(), "plan", &source, &target, &journal).arg("--delete-removed"));
+    let planned = text(&plan);
+    assert!(planned.contains("held back"), "{planned}");
+    assert_eq!(
+        planned
+            .lines()
+            .filter(|l| l.trim_start().starts_with("delete "))
+            .count(),
+        size,
+        "{planned}"
+    );
+    // Held again until confirmed; then carried out.
+    assert_eq!(run(&mut migrate()).status.code(), Some(6));
+    let confirmed = run(migrate().arg("--confirm-deletions"));
+    assert_eq!(confirmed.status.code(), Some(0), "{}", text(&confirmed));
+    assert_eq!(
+        differences(&maildir_tree(&source), &maildir_tree(&target)),
+        (0, 0, 0)
+    );
+}

@@ -520,6 +520,14 @@ fn check(world: &World, delete_removed: bool, delete_removed_ever: bool) -> Resu
     if !delete_removed_ever && !delete_removed && !deletions.done.is_empty() {
         return Err("deleted items without --delete-removed".into());
     }
+    if let Some(foreign) = deletions.of_foreign_folders().next() {
+        return Err(format!(
+            "deleted a folder ferry did not create: {foreign:?}"
+        ));
+    }
+    if !delete_removed_ever && !delete_removed && !deletions.folders.is_empty() {
+        return Err("deleted folders without --delete-removed".into());
+    }
     // Invariant 3 again, across two independent replays.
     let events = world.log.events();
     let mut a = State::default();

@@ -408,3 +408,99 @@ async fn a_large_message_is_read_from_its_file_in_pieces_even_after_a_rename() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn delete_folder_removes_an_empty_folder_and_nothing_else() {
+    let (_tmp, store) = new_store();
+    let root = store.root().to_path_buf();
+    store.create_folder("Old").await.unwrap();
+    store.create_folder("Old/Child").await.unwrap();
+    // Dovecot's files beside the messages, and a leftover in tmp/ older than 36 hours.
+    fs::write(root.join(".Old/dovecot-uidlist"), "3 V1 N1\n").unwrap();
+    fs::write(root.join(".Old/dovecot.index.log"), "").unwrap();
+    let leftover = root.join(".Old/tmp/1.leftover.host");
+    fs::write(&leftover, "x").unwrap();
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+
+    store.delete_folder("Old").await.unwrap();
+    store.flush().await.unwrap();
+    assert!(!root.join(".Old").exists());
+    // Its subfolder is a directory of its own: it stays.
+    assert_eq!(paths(&store).await, ["INBOX", "Old/Child"]);
+    // Gone already, or never there: fine (a repeated deletion).
+    store.delete_folder("Old").await.unwrap();
+    store.delete_folder("Never").await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_folder_refuses_a_folder_holding_anything_and_leaves_it_intact() {
+    let (_tmp, store) = new_store();
+    let root = store.root().to_path_buf();
+
+    // A message ferry wrote.
+    store.create_folder("Full").await.unwrap();
+    let probe = store.prepare_append("Full").await.unwrap();
+    let id = store
+        .append("Full", &Body::from(b"kept"), &Flags::new(), None, &probe)
+        .await
+        .unwrap()
+        .unwrap();
+    let err = store.delete_folder("Full").await.unwrap_err();
+    assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
+    assert!(err.to_string().contains("holds 1 message"), "{err}");
+    assert_eq!(store.fetch("Full", &id).await.unwrap(), b"kept");
+    assert_eq!(
+        names(&root.join(".Full")),
+        ["cur", "maildirfolder", "new", "tmp"]
+    );
+
+    // A message someone delivered into new/.
+    store.create_folder("Fresh").await.unwrap();
+    fs::write(root.join(".Fresh/new/1.delivered.host"), "hi").unwrap();
+    let err = store.delete_folder("Fresh").await.unwrap_err();
+    assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
+    assert!(root.join(".Fresh/new/1.delivered.host").is_file());
+    assert!(root.join(".Fresh/cur").is_dir());
+
+    // A delivery in progress in tmp/.
+    store.create_folder("Busy").await.unwrap();
+    fs::write(root.join(".Busy/tmp/2.partial.host"), "par").unwrap();
+    let err = store.delete_folder("Busy").await.unwrap_err();
+    assert!(err.to_string().contains("being delivered"), "{err}");
+    assert!(root.join(".Busy/tmp/2.partial.host").is_file());
+    assert!(root.join(".Busy/cur").is_dir() && root.join(".Busy/new").is_dir());
+
+    // A file that is no part of a Maildir folder.
+    store.create_folder("Odd").await.unwrap();
+    fs::write(root.join(".Odd/notes.txt"), "mine").unwrap();
+    let err = store.delete_folder("Odd").await.unwrap_err();
+    assert!(err.to_string().contains("notes.txt"), "{err}");
+    assert!(root.join(".Odd/notes.txt").is_file() && root.join(".Odd/cur").is_dir());
+    assert_eq!(
+        paths(&store).await,
+        ["Busy", "Fresh", "Full", "INBOX", "Odd"]
+    );
+
+    // A link where cur/ should be is not followed: what it leads to stays.
+    let elsewhere = root.parent().unwrap().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::write(elsewhere.join("precious"), "x").unwrap();
+    store.create_folder("Linked").await.unwrap();
+    fs::remove_dir(root.join(".Linked/cur")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, root.join(".Linked/cur")).unwrap();
+    let err = store.delete_folder("Linked").await.unwrap_err();
+    assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
+    assert!(elsewhere.join("precious").is_file());
+    assert!(root.join(".Linked/new").is_dir());
+
+    // INBOX is the root: never deleted.
+    let err = store.delete_folder("INBOX").await.unwrap_err();
+    assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
+    assert!(root.join("cur").is_dir());
+}

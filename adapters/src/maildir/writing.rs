@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ferry_engine::event::Millis;
 use ferry_engine::{AppendProbe, Body, Flags, NativeId, StoreError, StoreResult};
@@ -12,7 +13,7 @@ use ferry_engine::{AppendProbe, Body, Flags, NativeId, StoreError, StoreResult};
 use super::files::{create_new, from_millis, io_error, write_file};
 use super::info::{self, INFO_SEP, Keywords};
 use super::listing::{is_link, linked_folder};
-use super::names::{check_id, encoded_dir_name, folder_key, unique_name};
+use super::names::{check_id, encoded_dir_name, folder_key, is_inbox, unique_name};
 use super::{Location, MAILDIRFOLDER, MaildirStore, Pending, Sub, lock};
 
 impl MaildirStore {
@@ -42,6 +43,93 @@ impl MaildirStore {
         let mut pending = lock(&self.pending);
         pending.dirs.insert(self.root.clone());
         pending.dirs.insert(dir);
+        Ok(())
+    }
+
+    /// Deletes one folder directory if it holds no message (see [`Store::delete_folder`]):
+    /// everything in it is looked at first, and anything but empty `cur/` and `new/`, the
+    /// files Maildir++ and Dovecot keep beside them (`maildirfolder`, `dovecot*`) and stale
+    /// files in `tmp/` refuses the deletion and leaves the folder as it was. Links are never
+    /// followed: a link where a directory or file should be refuses it too. Its subfolders
+    /// are directories of their own (`.A.B` beside `.A`), untouched.
+    ///
+    /// [`Store::delete_folder`]: ferry_engine::Store::delete_folder
+    pub(super) fn delete_one(&self, folder: &str) -> StoreResult<()> {
+        if is_inbox(folder) {
+            return Err(StoreError::Permanent(format!(
+                "{folder}: INBOX is the Maildir's root directory; it is never deleted"
+            )));
+        }
+        let dir = match self.resolve(folder) {
+            Ok(dir) => dir,
+            // Gone already: a repeated deletion.
+            Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let kept = |why: String| StoreError::Permanent(format!("{folder} is kept: {why}"));
+        let mut metadata = Vec::new();
+        for (path, name, kind) in entries(&dir)? {
+            match name.as_str() {
+                "cur" | "new" | "tmp" if kind.is_dir() => {}
+                "cur" | "new" | "tmp" => {
+                    return Err(kept(format!("{} is not a directory", path.display())));
+                }
+                _ if kind.is_file() && (name == MAILDIRFOLDER || name.starts_with("dovecot")) => {
+                    metadata.push(path);
+                }
+                _ => {
+                    return Err(kept(format!(
+                        "it holds {}, which is not part of a Maildir folder",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        let messages = entries(&dir.join("cur"))?.len() + entries(&dir.join("new"))?.len();
+        if messages > 0 {
+            let noun = if messages == 1 { "message" } else { "messages" };
+            return Err(kept(format!("it still holds {messages} {noun}")));
+        }
+        // A file in tmp/ is a delivery in progress until it is 36 hours old (the Maildir rule
+        // for cleaning tmp/); an older one is a leftover.
+        let mut leftovers = Vec::new();
+        for (path, _, kind) in entries(&dir.join("tmp"))? {
+            if kind.is_dir() {
+                return Err(kept(format!("it holds the directory {}", path.display())));
+            }
+            let recent = match fs::symlink_metadata(&path).and_then(|meta| meta.modified()) {
+                // A time in the future counts as recent.
+                Ok(modified) => !matches!(modified.elapsed(), Ok(age) if age >= TMP_DELIVERY),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(format!("looking at {}", path.display()), e)),
+            };
+            if recent && kind.is_file() {
+                return Err(kept(format!(
+                    "a message is being delivered into it ({})",
+                    path.display()
+                )));
+            }
+            leftovers.push(path);
+        }
+        // new/ first (deliveries go there), then cur/: rmdir removes only an empty directory,
+        // so a message that arrived meanwhile stops the deletion and stays where it is.
+        remove_dir(&dir.join("new"))?;
+        if let Err(e) = remove_dir(&dir.join("cur")) {
+            // The folder stays whole.
+            let _ = fs::create_dir(dir.join("new"));
+            return Err(e);
+        }
+        for path in leftovers.iter().chain(&metadata) {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(format!("removing {}", path.display()), e)),
+            }
+        }
+        remove_dir(&dir.join("tmp"))?;
+        remove_dir(&dir)?;
+        lock(&self.index).remove(&folder_key(folder));
+        lock(&self.pending).dirs.insert(self.root.clone());
         Ok(())
     }
 
@@ -171,6 +259,38 @@ impl MaildirStore {
             return fsync_each(pending, |dir| elsewhere.contains(dir));
         }
         fsync_each(pending, |_| true)
+    }
+}
+
+/// How long a file in `tmp/` may be a delivery in progress.
+const TMP_DELIVERY: Duration = Duration::from_secs(36 * 3600);
+
+/// The entries of `dir` (none if it does not exist), each with its path, its name and its
+/// type as it is (a link is a link, not what it leads to).
+fn entries(dir: &Path) -> StoreResult<Vec<(PathBuf, String, fs::FileType)>> {
+    let listing = |e: io::Error| io_error(format!("listing {}", dir.display()), e);
+    let listed = match fs::read_dir(dir) {
+        Ok(listed) => listed,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(listing(e)),
+    };
+    let mut out = Vec::new();
+    for entry in listed {
+        let entry = entry.map_err(listing)?;
+        let kind = entry.file_type().map_err(listing)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        out.push((entry.path(), name, kind));
+    }
+    Ok(out)
+}
+
+/// Removes the empty directory `dir`; one already gone is fine. A directory that is not
+/// empty is refused ([`io_error`]: permanent), with what it is.
+fn remove_dir(dir: &Path) -> StoreResult<()> {
+    match fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(format!("removing {}", dir.display()), e)),
     }
 }
 

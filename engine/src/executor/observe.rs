@@ -28,7 +28,8 @@ pub(super) fn touch(touched: &mut BTreeSet<String>, event: &Event) {
             Action::CreateFolder { folder }
             | Action::Append { folder, .. }
             | Action::SetFlags { folder, .. }
-            | Action::Delete { folder, .. } => {
+            | Action::Delete { folder, .. }
+            | Action::DeleteFolder { folder } => {
                 touched.insert(folder.clone());
             }
             Action::RenameFolder { to, .. } => {

@@ -38,7 +38,8 @@ impl AuditEntry {
             | Action::Append { folder, .. }
             | Action::SetFlags { folder, .. }
             | Action::Delete { folder, .. }
-            | Action::Move { folder, .. } => folder,
+            | Action::Move { folder, .. }
+            | Action::DeleteFolder { folder } => folder,
             Action::RenameFolder { to, .. } => to,
         }
     }

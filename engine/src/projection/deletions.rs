@@ -24,11 +24,29 @@ pub struct DeletionRecord {
     pub copied_by: Option<OpId>,
 }
 
+/// One target folder deletion carried out: a folder ferry created, whose source folder was
+/// gone, deleted once it held nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderDeletionRecord {
+    /// The run.
+    pub run: RunId,
+    /// When.
+    pub at: Millis,
+    /// Target folder.
+    pub folder: String,
+    /// The write that had created it, when ferry did (always, by the planner's rule).
+    pub created_by: Option<OpId>,
+}
+
 /// The deletions projection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deletions {
     /// Deletions carried out, in journal order.
     pub done: Vec<DeletionRecord>,
+    /// Folder deletions carried out, in journal order.
+    pub folders: Vec<FolderDeletionRecord>,
+    /// Target folders ferry created: path → the op that created them.
+    created: BTreeMap<String, OpId>,
     /// Target items ferry wrote: (folder, id) → the op that wrote them.
     written: BTreeMap<(String, NativeId), OpId>,
     pending: BTreeMap<OpId, Action>,
@@ -39,6 +57,13 @@ impl Deletions {
     /// Deletions of items ferry had not written itself: must always be empty.
     pub fn of_foreign_items(&self) -> impl Iterator<Item = &DeletionRecord> {
         self.done.iter().filter(|record| record.copied_by.is_none())
+    }
+
+    /// Deletions of folders ferry had not created itself: must always be empty.
+    pub fn of_foreign_folders(&self) -> impl Iterator<Item = &FolderDeletionRecord> {
+        self.folders
+            .iter()
+            .filter(|record| record.created_by.is_none())
     }
 }
 
@@ -71,7 +96,22 @@ impl Projection for Deletions {
                             .insert((folder, id.clone()), copied_by.unwrap_or(*op));
                     }
                 }
+                Some(Action::CreateFolder { folder }) => {
+                    self.created.entry(folder).or_insert(*op);
+                }
+                Some(Action::DeleteFolder { folder }) => {
+                    let created_by = self.created.remove(&folder);
+                    self.folders.push(FolderDeletionRecord {
+                        run: self.run,
+                        at: *at,
+                        folder,
+                        created_by,
+                    });
+                }
                 Some(Action::RenameFolder { from, to }) => {
+                    if let Some(created) = self.created.remove(&from) {
+                        self.created.insert(to.clone(), created);
+                    }
                     let moved: Vec<_> = self
                         .written
                         .range((from.clone(), NativeId(String::new()))..)

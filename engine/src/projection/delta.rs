@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::event::{ContentHash, Millis, NativeId, RunOptions, SpecialUse};
+use crate::event::{Action, ContentHash, Millis, NativeId, RunOptions, SpecialUse};
 use crate::flags::Flags;
 use crate::projection::source::{SourceItem, SourceState};
 use crate::projection::target::{Origin, TargetFolder, TargetItem, TargetState};
@@ -237,6 +237,133 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
         }
     }
     delta
+}
+
+/// The target folders to delete because their source folder is gone (under
+/// `--delete-removed`), children before parents, and those kept, with the reason.
+///
+/// A target folder is deleted when all of these hold:
+/// - no source folder maps to it any more ([`FolderMap`]; nor is it the old name of a folder
+///   `plan` renames), and it is neither INBOX nor one of the target's role folders;
+/// - ferry created it;
+/// - no write to it is pending (in doubt);
+/// - every item ferry knows in it is deleted (or moved away) by `plan`, or already gone: with
+///   the state after the plan was carried out and an empty `plan`, it holds nothing ferry
+///   knows of;
+/// - it holds no item ferry did not write (found there, or altered since ferry wrote it):
+///   then it is kept, and the reason says so;
+/// - no other target folder below it (`folder/…`) stays.
+///
+/// Folders ferry wrote into whose deletions are still to come (a deletion failed, an item
+/// ferry cannot address) are left for a later run, without a reason. The store deletes a
+/// folder only if it is empty at that moment ([`crate::store::Store::delete_folder`]), so mail
+/// that arrived since ferry last listed it is never lost.
+pub fn emptied_folders(
+    source: &SourceState,
+    target: &TargetState,
+    plan: &Delta,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let map = FolderMap::new(source, target);
+    let mapped: BTreeSet<String> = source
+        .folders
+        .keys()
+        .map(|path| map.target_folder(path))
+        .collect();
+    let renamed: BTreeSet<&str> = plan.renames.iter().map(|(from, _)| from.as_str()).collect();
+    let going: BTreeSet<(&str, &NativeId)> = plan
+        .deletions
+        .iter()
+        .map(|d| (d.folder.as_str(), &d.id))
+        .chain(
+            plan.moves
+                .iter()
+                .map(|m| (m.from.folder.as_str(), &m.from.id)),
+        )
+        .collect();
+    let role = |path: &str| target.roles.values().any(|r| r == path);
+    let pending = |path: &str| {
+        target
+            .pending
+            .values()
+            .any(|action| action_names(action, path))
+    };
+
+    let mut delete: Vec<String> = Vec::new();
+    let mut kept: Vec<(String, String)> = Vec::new();
+    // Children sort after their parent ("A" < "A/B"): in reverse, each folder comes after
+    // every folder below it, so whether those stay is known.
+    for (path, folder) in target.folders.iter().rev() {
+        let candidate = !mapped.contains(path)
+            && !source.folders.contains_key(path)
+            && !path.eq_ignore_ascii_case("INBOX")
+            && !role(path)
+            && folder.created_by_ferry
+            && !renamed.contains(path.as_str());
+        if !candidate || pending(path) {
+            continue;
+        }
+        let mut foreign = 0_u64;
+        let mut ours_left = 0_u64;
+        for (id, item) in &folder.items {
+            if going.contains(&(path.as_str(), id)) {
+                continue;
+            }
+            match item.origin {
+                Origin::Found => foreign += 1,
+                Origin::Copied { .. } if item.altered => foreign += 1,
+                Origin::Copied { .. } => ours_left += 1,
+            }
+        }
+        if foreign > 0 {
+            let messages = if foreign == 1 { "message" } else { "messages" };
+            kept.push((
+                path.clone(),
+                format!(
+                    "its source folder is gone, but it holds {foreign} {messages} ferry did not \
+                     write"
+                ),
+            ));
+            continue;
+        }
+        if ours_left > 0 {
+            // Its deletions are still to come: a later run deletes the folder.
+            continue;
+        }
+        let prefix = format!("{path}/");
+        // Every path below it sorts from `prefix` on, together ("A B" and "A.x" sort
+        // between "A" and "A/B", but not after "A/").
+        let child = target
+            .folders
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(child, _)| child)
+            .take_while(|child| child.starts_with(prefix.as_str()))
+            .find(|child| !delete.contains(*child));
+        if let Some(child) = child {
+            kept.push((
+                path.clone(),
+                format!("its source folder is gone, but it holds the folder {child}, which stays"),
+            ));
+            continue;
+        }
+        delete.push(path.clone());
+    }
+    (delete, kept)
+}
+
+/// Whether a write names the target folder `path`.
+fn action_names(action: &Action, path: &str) -> bool {
+    match action {
+        Action::CreateFolder { folder }
+        | Action::Append { folder, .. }
+        | Action::SetFlags { folder, .. }
+        | Action::Delete { folder, .. }
+        | Action::DeleteFolder { folder } => folder == path,
+        Action::RenameFolder { from, to } => from == path || to == path,
+        Action::Move { from, folder, .. } => from == path || folder == path,
+    }
 }
 
 /// What [`delta`] plans for the items of one source folder whose content is one of
@@ -504,5 +631,212 @@ fn detect_renames(
             }
             delta.renames.push((from, to));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::projection::source::SourceFolder;
+
+    fn hash(n: u8) -> ContentHash {
+        ContentHash([n; 32])
+    }
+
+    fn ours(n: u8) -> TargetItem {
+        TargetItem {
+            content: hash(n),
+            flags: Flags::new(),
+            origin: Origin::Copied { run: 1, op: 1 },
+            source: Some(("Old".into(), NativeId(format!("s{n}")))),
+            altered: false,
+        }
+    }
+
+    fn found(n: u8) -> TargetItem {
+        TargetItem {
+            origin: Origin::Found,
+            source: None,
+            ..ours(n)
+        }
+    }
+
+    /// A source with `folders` (empty) and a target with `created` folders ferry created
+    /// (with their items).
+    fn states(
+        folders: &[&str],
+        created: Vec<(&str, Vec<(&str, TargetItem)>)>,
+    ) -> (SourceState, TargetState) {
+        let mut source = SourceState::default();
+        for path in folders {
+            source
+                .folders
+                .insert((*path).into(), SourceFolder::default());
+        }
+        let mut target = TargetState::default();
+        for (path, items) in created {
+            target.folders.insert(
+                path.into(),
+                TargetFolder {
+                    created_by_ferry: true,
+                    observed: true,
+                    items: items
+                        .into_iter()
+                        .map(|(id, item)| (NativeId(id.into()), item))
+                        .collect(),
+                    ..TargetFolder::default()
+                },
+            );
+        }
+        (source, target)
+    }
+
+    fn deleting(folder: &str, id: &str, n: u8) -> Deletion {
+        Deletion {
+            folder: folder.into(),
+            id: NativeId(id.into()),
+            content: hash(n),
+        }
+    }
+
+    #[test]
+    fn a_folder_whose_items_the_plan_deletes_is_deleted() {
+        let (source, target) = states(
+            &["INBOX"],
+            vec![
+                ("INBOX", vec![]),
+                ("Old", vec![("1", ours(1)), ("2", ours(2))]),
+            ],
+        );
+        // Before the plan: every item of Old is to be deleted.
+        let plan = Delta {
+            deletions: vec![deleting("Old", "1", 1), deleting("Old", "2", 2)],
+            ..Delta::default()
+        };
+        assert_eq!(
+            emptied_folders(&source, &target, &plan),
+            (vec!["Old".to_owned()], vec![])
+        );
+        // One deletion missing from the plan (it failed): not yet, and without a reason.
+        let partial = Delta {
+            deletions: vec![deleting("Old", "1", 1)],
+            ..Delta::default()
+        };
+        assert_eq!(
+            emptied_folders(&source, &target, &partial),
+            (vec![], vec![])
+        );
+        // After the plan: the state has no item left, the plan is empty.
+        let (source, target) = states(&["INBOX"], vec![("INBOX", vec![]), ("Old", vec![])]);
+        assert_eq!(
+            emptied_folders(&source, &target, &Delta::default()),
+            (vec!["Old".to_owned()], vec![])
+        );
+    }
+
+    #[test]
+    fn a_folder_with_a_message_ferry_did_not_write_is_kept_with_the_reason() {
+        let (source, mut target) = states(
+            &["INBOX"],
+            vec![("Old", vec![("1", ours(1)), ("2", found(2))])],
+        );
+        let plan = Delta {
+            deletions: vec![deleting("Old", "1", 1)],
+            ..Delta::default()
+        };
+        let (delete, kept) = emptied_folders(&source, &target, &plan);
+        assert!(delete.is_empty());
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].0, "Old");
+        assert!(
+            kept[0].1.contains("1 message ferry did not write"),
+            "{kept:?}"
+        );
+        // Altered since ferry wrote it: not ferry's any more either.
+        let old = target.folders.get_mut("Old").unwrap();
+        old.items.remove(&NativeId("2".into()));
+        old.items.get_mut(&NativeId("1".into())).unwrap().altered = true;
+        let (delete, kept) = emptied_folders(&source, &target, &Delta::default());
+        assert!(delete.is_empty());
+        assert_eq!(kept[0].0, "Old");
+    }
+
+    #[test]
+    fn inbox_role_folders_mapped_pending_and_foreign_folders_are_never_deleted() {
+        let (source, mut target) = states(
+            &["Projects"],
+            vec![
+                ("INBOX", vec![]),
+                ("Sent", vec![]),
+                ("Projects", vec![]),
+                ("Pending", vec![]),
+                ("Old", vec![]),
+            ],
+        );
+        target.roles.insert(SpecialUse::Sent, "Sent".into());
+        target.pending.insert(
+            7,
+            Action::SetFlags {
+                folder: "Pending".into(),
+                id: NativeId("1".into()),
+                flags: Flags::new(),
+            },
+        );
+        // A folder ferry did not create (the user's own, or one it only looked at).
+        target.folders.get_mut("Old").unwrap().created_by_ferry = false;
+        assert_eq!(
+            emptied_folders(&source, &target, &Delta::default()),
+            (vec![], vec![])
+        );
+        // Nor the old name of a folder the plan renames.
+        target.pending.clear();
+        let plan = Delta {
+            renames: vec![("Pending".into(), "Projects 2".into())],
+            ..Delta::default()
+        };
+        assert_eq!(emptied_folders(&source, &target, &plan), (vec![], vec![]));
+    }
+
+    #[test]
+    fn children_go_before_parents_and_a_child_that_stays_keeps_its_parent() {
+        let (source, target) = states(
+            &["INBOX"],
+            vec![
+                ("A", vec![]),
+                ("A/B", vec![]),
+                ("A/B/C", vec![]),
+                ("A B", vec![]),
+                ("A.x", vec![]),
+                ("K", vec![]),
+                ("K/Mine", vec![("1", found(1))]),
+            ],
+        );
+        let (delete, kept) = emptied_folders(&source, &target, &Delta::default());
+        assert_eq!(delete, ["A/B/C", "A/B", "A.x", "A B", "A"]);
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert_eq!(kept[0].0, "K/Mine");
+        assert_eq!(kept[1].0, "K");
+        assert!(kept[1].1.contains("the folder K/Mine"), "{kept:?}");
+    }
+
+    #[test]
+    fn a_folder_a_source_folder_maps_to_by_role_stays() {
+        // "Sent Items" (\Sent) on the source goes to the target's \Sent folder: while that
+        // is "Other", ferry's "Sent" is an orphan; once "Sent" is the role folder, it stays.
+        let (mut source, mut target) = states(&[], vec![("Sent", vec![])]);
+        source.folders.insert(
+            "Sent Items".into(),
+            SourceFolder {
+                special_use: Some(SpecialUse::Sent),
+                ..SourceFolder::default()
+            },
+        );
+        target.roles.insert(SpecialUse::Sent, "Other".into());
+        target.folders.get_mut("Sent").unwrap().created_by_ferry = true;
+        let (delete, _) = emptied_folders(&source, &target, &Delta::default());
+        assert_eq!(delete, ["Sent"]);
+        target.roles.insert(SpecialUse::Sent, "Sent".into());
+        let (delete, _) = emptied_folders(&source, &target, &Delta::default());
+        assert!(delete.is_empty());
     }
 }

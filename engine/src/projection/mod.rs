@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod deletions;
 pub mod delta;
+pub mod guard;
 pub mod report;
 pub mod source;
 pub mod target;

@@ -44,6 +44,9 @@ pub struct RunSummary {
     pub folders_created: u64,
     /// Folders renamed.
     pub folders_renamed: u64,
+    /// Folders deleted: ferry created them, their source folder was gone, and ferry's own
+    /// deletions had emptied them.
+    pub folders_deleted: u64,
     /// Writes that failed.
     pub failed: u64,
     /// Time spent waiting because a side throttled, in ms.
@@ -210,6 +213,7 @@ impl Projection for Report {
                     moved: 0,
                     folders_created: 0,
                     folders_renamed: 0,
+                    folders_deleted: 0,
                     failed: 0,
                     throttled_ms: 0,
                 });
@@ -342,6 +346,13 @@ impl Projection for Report {
                         }
                         self.renames.push((run_id.unwrap_or(0), from, to));
                     }
+                    Action::DeleteFolder { folder } => {
+                        // What ferry did in it stays in the report under its name.
+                        self.folders.entry(folder).or_default();
+                        if let Some(run) = self.current() {
+                            run.folders_deleted += 1;
+                        }
+                    }
                 }
             }
             Event::WriteFailed { op, class, reason } => {
@@ -392,5 +403,42 @@ impl Projection for Report {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_deletions_are_counted_per_run_and_a_refused_one_as_failed() {
+        let mut report = Report::default();
+        report.apply(&Event::RunStarted {
+            run: 1,
+            at: 0,
+            source: "memory:source".into(),
+            target: "memory:target".into(),
+            options: RunOptions::default(),
+        });
+        for (op, folder) in [(1, "Old"), (2, "Full")] {
+            report.apply(&Event::WriteIntent {
+                op,
+                action: Action::DeleteFolder {
+                    folder: folder.into(),
+                },
+            });
+        }
+        report.apply(&Event::WriteDone {
+            op: 1,
+            id: None,
+            at: 1,
+        });
+        report.apply(&Event::WriteFailed {
+            op: 2,
+            class: FailureClass::Permanent,
+            reason: "Full is kept: it still holds 1 message".into(),
+        });
+        assert_eq!(report.runs[0].folders_deleted, 1);
+        assert_eq!(report.runs[0].failed, 1);
     }
 }

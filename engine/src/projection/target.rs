@@ -295,6 +295,57 @@ impl TargetState {
                     },
                 );
             }
+            Action::DeleteFolder { folder } => {
+                // Gone from the target, with what ferry knew of it (nothing: the target
+                // deletes only an empty folder). Its subfolders are folders of their own.
+                self.folders.remove(&folder);
+                self.refused.retain(|(path, _), _| *path != folder);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_deletion_done_forgets_the_folder_and_a_refused_one_keeps_it() {
+        let mut target = TargetState::default();
+        for folder in ["Old", "Full"] {
+            target.apply(&Event::WriteIntent {
+                op: 1,
+                action: Action::CreateFolder {
+                    folder: folder.into(),
+                },
+            });
+            target.apply(&Event::WriteDone {
+                op: 1,
+                id: None,
+                at: 0,
+            });
+        }
+        for (op, folder) in [(2, "Old"), (3, "Full")] {
+            target.apply(&Event::WriteIntent {
+                op,
+                action: Action::DeleteFolder {
+                    folder: folder.into(),
+                },
+            });
+        }
+        target.apply(&Event::WriteDone {
+            op: 2,
+            id: None,
+            at: 0,
+        });
+        target.apply(&Event::WriteFailed {
+            op: 3,
+            class: FailureClass::Permanent,
+            reason: "Full is kept: it still holds 1 message".into(),
+        });
+        assert!(!target.has_folder("Old"));
+        assert!(target.folders["Full"].created_by_ferry);
+        assert!(target.pending.is_empty());
+        assert_eq!(target.next_op, 4);
     }
 }
