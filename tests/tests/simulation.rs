@@ -57,6 +57,9 @@ struct World {
     history: BTreeMap<String, BTreeMap<ContentHash, usize>>,
     foreign: BTreeSet<ContentHash>,
     next_message: u64,
+    /// Deletions past the mass-deletion guard are confirmed (the final clean run's, and a
+    /// random half of the others).
+    confirm_deletions: bool,
 }
 
 impl World {
@@ -72,6 +75,7 @@ impl World {
             history: BTreeMap::new(),
             foreign: BTreeSet::new(),
             next_message: 0,
+            confirm_deletions: false,
         }
     }
 
@@ -246,6 +250,7 @@ impl World {
             jobs: 1 + self.rng.usize(0..4),
             batch_max: 1 + self.rng.usize(0..40),
             seed: self.rng.u64(..),
+            confirm_deletions: self.confirm_deletions || self.rng.bool(),
             ..Config::default()
         };
         let mut run = Run::new(
@@ -378,6 +383,7 @@ fn simulate(seed: u64) -> Result<(), String> {
         }
 
         // The final clean run.
+        world.confirm_deletions = true;
         world.source.set_faults(Faults::default());
         world.target.set_faults(Faults::default());
         world.remember_source();
