@@ -9,6 +9,9 @@
 //! Besides the [`Store`] trait it has the operations a user makes between runs (deliver,
 //! re-flag, delete, move, rename, recreate a folder), which never fail.
 
+mod faults;
+pub use faults::{ChangeListings, Faults, Unreadable};
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -20,43 +23,6 @@ use ferry_engine::{
     AppendProbe, Body, Capabilities, Flags, FolderInfo, ItemInfo, Listing, NativeId, Store,
     StoreError, StoreResult,
 };
-
-/// Probabilities (0.0–1.0) and limits of injected faults.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Faults {
-    /// A call fails with a transient error before doing anything.
-    pub error: f64,
-    /// A call answers "throttled, retry after 1–5 s" before doing anything.
-    pub throttle: f64,
-    /// A call never answers (the caller's timeout fires); a write may or may not have landed.
-    pub timeout: f64,
-    /// A write fails part-way: nothing lands, the caller sees a transient error.
-    pub partial_write: f64,
-    /// A write lands but its reply is lost: the caller sees a transient error.
-    pub lost_reply: f64,
-    /// From this call on (counting from 1), every call fails as if the server died.
-    pub crash_at_step: Option<u64>,
-}
-
-/// How a folder the store cannot read shows ([`MemoryStore::set_unreadable`]); each holds the
-/// store's words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unreadable {
-    /// The folder listing says so (as Dovecot, whose LIST-STATUS or STATUS refuses the folder
-    /// with `NO [SERVERBUG] Internal error occurred`), and its items cannot be listed or read.
-    Listed(String),
-    /// The folder listing shows it as usual, but its items cannot be listed or read (as a
-    /// STATUS that succeeds and an EXAMINE that is refused).
-    Items(String),
-}
-
-impl Unreadable {
-    fn words(&self) -> &str {
-        match self {
-            Unreadable::Listed(words) | Unreadable::Items(words) => words,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Item {
@@ -90,20 +56,6 @@ struct Inner {
     moves_refused: bool,
     /// Folders that cannot be read, and how they show.
     unreadable: BTreeMap<String, Unreadable>,
-}
-
-/// How a memory store lists a folder that changed since the token given.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ChangeListings {
-    /// In full.
-    #[default]
-    Full,
-    /// Items from the token's next UID on in full, the flags of those before, and every UID
-    /// before that is gone (whether or not it ever existed), as QRESYNC's VANISHED (EARLIER).
-    Changes,
-    /// As `Changes`, except that a new item is told among the flags of items seen before:
-    /// a listing the caller cannot use, for testing that it lists the folder in full.
-    ChangesWithPhantom,
 }
 
 /// The in-memory store.
@@ -822,28 +774,4 @@ impl Store for MemoryStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn delete_folder_removes_only_an_empty_folder() {
-        let store = MemoryStore::new("target", 1);
-        store.create_folder("Old").await.unwrap();
-        store.create_folder("Full").await.unwrap();
-        let id = store.deliver("Full", b"kept".to_vec(), Flags::new(), None);
-
-        store.delete_folder("Old").await.unwrap();
-        assert!(!store.contents().contains_key("Old"));
-        // Gone already: a repeated deletion.
-        store.delete_folder("Old").await.unwrap();
-
-        let err = store.delete_folder("Full").await.unwrap_err();
-        assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
-        assert!(err.to_string().contains("holds 1 message"), "{err}");
-        assert_eq!(store.contents()["Full"][0].0, id);
-
-        let err = store.delete_folder("INBOX").await.unwrap_err();
-        assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
-        assert!(store.contents().contains_key("INBOX"));
-    }
-}
+mod tests;

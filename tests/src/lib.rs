@@ -10,6 +10,7 @@ pub mod courier;
 pub mod dovecot;
 pub mod imap;
 pub mod proxy;
+pub mod scratch;
 
 /// The path of the `ferry` binary of this build, built on first use.
 ///
