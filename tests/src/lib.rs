@@ -224,6 +224,16 @@ pub struct Kills {
     pub finished_first: usize,
 }
 
+/// SIGKILLs `child` unless it has finished; says whether it killed it.
+fn kill_unless_finished(child: &mut std::process::Child) -> bool {
+    if child.try_wait().expect("poll child").is_some() {
+        return false;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap child");
+    true
+}
+
 /// SIGKILLs the run `start` launches `early.0` times within its first `early.1` milliseconds
 /// (uniformly: process start, journal creation, key derivation, the first listings), then as
 /// [`kill_repeatedly`] does.
@@ -245,12 +255,9 @@ pub fn kill_from_the_start(
     for _ in 0..early {
         let mut child = start();
         std::thread::sleep(std::time::Duration::from_millis(rng.u64(0..early_ms)));
-        if child.try_wait().expect("poll child").is_some() {
+        if !kill_unless_finished(&mut child) {
             outcome.finished_first += 1;
-            continue;
         }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap child");
     }
     let later = kill_repeatedly(rng, kills, by_progress, step_max, total, landed, start);
     Kills {
@@ -291,12 +298,10 @@ pub fn kill_repeatedly(
         } else {
             std::thread::sleep(std::time::Duration::from_millis(rng.u64(5..400)));
         }
-        if child.try_wait().expect("poll child").is_some() {
+        if !kill_unless_finished(&mut child) {
             outcome.finished_first += 1;
             continue;
         }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap child");
         if landed() < total {
             outcome.mid_copy += 1;
         }

@@ -50,17 +50,7 @@ impl Run<'_> {
     /// source folder maps to (changes since its token) and, with `--verify-target`, every known
     /// folder in full, reading back what ferry wrote.
     pub(super) async fn observe_target(&mut self) -> Result<(), RunError> {
-        let mut throttles = Vec::new();
-        let existing = {
-            let worker = self.worker();
-            worker
-                .retry(Side::Target, &mut throttles, || {
-                    worker.target.list_folders()
-                })
-                .await
-                .map_err(RunError::on(Side::Target))?
-        };
-        self.record(throttles)?;
+        let existing = self.target_folders().await?;
         // A known folder with a new UIDVALIDITY was recreated: its ids are void (the target
         // projection forgets them and the folder is listed again below).
         let recreated: Vec<Event> = existing
@@ -138,6 +128,18 @@ impl Run<'_> {
         }
         // The folder listing again: what a store knows of its folders' state (IMAP: the
         // STATUS that came with LIST) dates from before this run's writes.
+        let existing = self.target_folders().await?;
+        let validities: BTreeMap<String, Option<u64>> = existing
+            .into_iter()
+            .filter(|f| folders.contains(&f.path))
+            .map(|f| (f.path, f.validity))
+            .collect();
+        let folders: BTreeSet<String> = validities.keys().cloned().collect();
+        self.list_target(folders, &validities, false).await
+    }
+
+    /// The target's folders, with retries.
+    async fn target_folders(&mut self) -> Result<Vec<crate::store::FolderInfo>, RunError> {
         let mut throttles = Vec::new();
         let existing = {
             let worker = self.worker();
@@ -149,13 +151,7 @@ impl Run<'_> {
                 .map_err(RunError::on(Side::Target))?
         };
         self.record(throttles)?;
-        let validities: BTreeMap<String, Option<u64>> = existing
-            .into_iter()
-            .filter(|f| folders.contains(&f.path))
-            .map(|f| (f.path, f.validity))
-            .collect();
-        let folders: BTreeSet<String> = validities.keys().cloned().collect();
-        self.list_target(folders, &validities, false).await
+        Ok(existing)
     }
 
     /// Lists target folders (changes since their tokens, or in full with `verify`) and records
@@ -281,79 +277,84 @@ impl Run<'_> {
     ) -> Result<(), RunError> {
         self.watcher
             .note(Note::Listing(Side::Target, path.to_owned()));
-        let known = self.folder(path);
-        let mut events = Vec::new();
-        if !known.observed {
-            events.push(Event::FolderSeen {
-                side: Side::Target,
+        // Borrowed, not cloned: a folder of many thousand items is compared id by id.
+        let empty = TargetFolder::default();
+        let (events, to_read, token) = {
+            let known = self.state.target.folders.get(path).unwrap_or(&empty);
+            let mut events = Vec::new();
+            if !known.observed {
+                events.push(Event::FolderSeen {
+                    side: Side::Target,
+                    folder: path.to_owned(),
+                    special_use: None,
+                    validity,
+                });
+            }
+            let missing = |id: &NativeId| Event::TargetChecked {
                 folder: path.to_owned(),
-                special_use: None,
-                validity,
-            });
-        }
-        let missing = |id: &NativeId| Event::TargetChecked {
-            folder: path.to_owned(),
-            id: id.clone(),
-            state: CheckState::Missing,
-        };
-        let (listed, token): (Vec<ItemInfo>, Option<String>) = match listing {
-            Listing::Full { items, token } => {
-                let present: BTreeSet<&NativeId> = items.iter().map(|i| &i.id).collect();
-                // An item written without an id the target told ("op-…") is not listed under
-                // that name: it is matched by content below.
-                events.extend(
-                    known
-                        .items
-                        .keys()
-                        .filter(|id| !present.contains(id) && !id.0.starts_with("op-"))
-                        .map(missing),
-                );
-                (items, token)
-            }
-            Listing::Changes {
-                changed,
-                flags,
-                gone,
-                token,
-            } => {
-                events.extend(
-                    gone.iter()
-                        .filter(|id| known.items.contains_key(*id))
-                        .map(missing),
-                );
-                for (id, flags) in flags {
-                    if let Some(item) = known.items.get(&id)
-                        && item.flags != flags
-                    {
-                        events.push(Event::FlagsSeen {
-                            side: Side::Target,
-                            folder: path.to_owned(),
-                            id,
-                            flags,
-                        });
-                    }
+                id: id.clone(),
+                state: CheckState::Missing,
+            };
+            let (listed, token): (Vec<ItemInfo>, Option<String>) = match listing {
+                Listing::Full { items, token } => {
+                    let present: BTreeSet<&NativeId> = items.iter().map(|i| &i.id).collect();
+                    // An item written without an id the target told ("op-…") is not listed under
+                    // that name: it is matched by content below.
+                    events.extend(
+                        known
+                            .items
+                            .keys()
+                            .filter(|id| !present.contains(id) && !id.0.starts_with("op-"))
+                            .map(missing),
+                    );
+                    (items, token)
                 }
-                (changed, token)
-            }
-        };
-        // Known items: their flags as the target has them (their content does not change
-        // under the same id), read back only when verifying; unknown ones are read.
-        let mut to_read = Vec::new();
-        for item in listed {
-            match known.items.get(&item.id) {
-                Some(mine) if !verify => {
-                    if mine.flags != item.flags {
-                        events.push(Event::FlagsSeen {
-                            side: Side::Target,
-                            folder: path.to_owned(),
-                            id: item.id.clone(),
-                            flags: item.flags.clone(),
-                        });
+                Listing::Changes {
+                    changed,
+                    flags,
+                    gone,
+                    token,
+                } => {
+                    events.extend(
+                        gone.iter()
+                            .filter(|id| known.items.contains_key(*id))
+                            .map(missing),
+                    );
+                    for (id, flags) in flags {
+                        if let Some(item) = known.items.get(&id)
+                            && item.flags != flags
+                        {
+                            events.push(Event::FlagsSeen {
+                                side: Side::Target,
+                                folder: path.to_owned(),
+                                id,
+                                flags,
+                            });
+                        }
                     }
+                    (changed, token)
                 }
-                _ => to_read.push(item),
+            };
+            // Known items: their flags as the target has them (their content does not change
+            // under the same id), read back only when verifying; unknown ones are read.
+            let mut to_read = Vec::new();
+            for item in listed {
+                match known.items.get(&item.id) {
+                    Some(mine) if !verify => {
+                        if mine.flags != item.flags {
+                            events.push(Event::FlagsSeen {
+                                side: Side::Target,
+                                folder: path.to_owned(),
+                                id: item.id.clone(),
+                                flags: item.flags.clone(),
+                            });
+                        }
+                    }
+                    _ => to_read.push(item),
+                }
             }
-        }
+            (events, to_read, token)
+        };
         self.record(events)?;
         let mut unread = false;
         for chunk in to_read.chunks(self.config.batch_max.max(1)) {
