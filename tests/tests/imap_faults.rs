@@ -3,9 +3,9 @@
 //!   replies; runs are repeated until one completes, and the result has 0 missing and 0
 //!   duplicates;
 //! - the real binary, with a journal passphrase (Argon2id at every start), is killed with
-//!   SIGKILL at 56 random moments of a 3,000-message migration, 15 of them within its first
-//!   second from the very first start on (journal creation, key derivation, first listing),
-//!   and resumed each time;
+//!   SIGKILL at 56 random moments of a 3,000-message migration, 15 of them within a run's
+//!   first second (5 from the very first start: journal creation, key derivation, first
+//!   listing), and resumed each time;
 //! - a proxy ends a session with `BYE [UNAVAILABLE]`: the run backs off, journals it as
 //!   throttling and finishes;
 //! - a source folder Dovecot cannot open (`chmod 000`), in both shapes it shows: the other
@@ -241,19 +241,37 @@ fn killed_fifty_six_times_from_the_first_second_then_resumed_nothing_missing_not
         command
     };
     let mut rng = fastrand::Rng::with_seed(20261125);
-    let Kills {
-        mid_copy,
-        finished_first,
-    } = kill_from_the_start(
+    // Five kills within the very first start's first 700 ms (journal creation, Argon2id, first
+    // listing), then kills inside the copy, then ten more in the first second of a resumed run
+    // (key derivation, settling writes in doubt, listings): a first second that copies a few
+    // hundred messages each time would leave too little copy to interrupt.
+    let first = kill_from_the_start(
         &mut rng,
-        (15, 1_000),
-        41,
+        (5, 700),
+        36,
         27,
         100,
         3_000,
         || landed(&stored),
         || run().spawn().expect("start ferry"),
     );
+    let later = kill_from_the_start(
+        &mut rng,
+        (10, 1_000),
+        5,
+        0,
+        100,
+        3_000,
+        || landed(&stored),
+        || run().spawn().expect("start ferry"),
+    );
+    let Kills {
+        mid_copy,
+        finished_first,
+    } = Kills {
+        mid_copy: first.mid_copy,
+        finished_first: first.finished_first + later.finished_first,
+    };
     let status = run().status().expect("final run");
     assert_eq!(status.code(), Some(0), "the final run completes");
     eprintln!("{mid_copy} kills interrupted the copy, {finished_first} runs finished first");

@@ -2,9 +2,10 @@
 //! moments and resumed each time by running the same command again.
 //!
 //! Goal: invariants 1 and 2 under real crashes. Method: a 5,000-message sample mailbox is
-//! migrated by `ferry migrate`; the process is killed 65 times: 15 times within its first 200 ms
-//! from the very first start on (journal and key file creation, first listing: a kill there once
-//! left a journal no later run could open), then 30 times once a random number
+//! migrated by `ferry migrate`; the process is killed 65 times: 5 times within the first 150 ms
+//! of the very first start (journal and key file creation, first listing: a kill there once
+//! left a journal no later run could open), 10 more in resumed runs' first 150 ms, and 30 times
+//! once a random number
 //! of further messages has landed on the target (so the kill falls inside the copy whatever the
 //! machine's speed), 20 times after a random delay (startup, listing, planning, or a finished
 //! run); a last run finishes. Then an independent walk of both directory trees (plain blake3 of every file's
@@ -15,9 +16,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use ferry_adapters::sample::{SampleSpec, generate};
-use ferry_tests::{
-    Kills, differences, ferry, kill_from_the_start, maildir_pair, maildir_tree as walk,
-};
+use ferry_tests::{differences, ferry, kill_from_the_start, maildir_pair, maildir_tree as walk};
 
 /// Messages delivered into the target tree so far (files in every folder's cur/).
 fn landed(target: &Path) -> usize {
@@ -59,14 +58,12 @@ fn killed_sixty_five_times_from_the_start_on_then_resumed_nothing_missing_nothin
             .and_then(|s| s.parse().ok())
             .unwrap_or(20261125),
     );
-    let Kills {
-        mid_copy: killed_mid_copy,
-        finished_first: finished_before_kill,
-    } = kill_from_the_start(
+    // Five kills within the very first start's first 150 ms (key file and journal creation,
+    // first listing), then 50 as before, then ten more within a resumed run's first 150 ms:
+    // the copy is quick enough that early kills alone would leave little of it to interrupt.
+    let first = kill_from_the_start(
         &mut rng,
-        // With a key file, creating the journal and listing take the first 200 ms; a second
-        // copies most of the mailbox.
-        (15, 200),
+        (5, 150),
         50,
         30,
         60,
@@ -74,6 +71,18 @@ fn killed_sixty_five_times_from_the_start_on_then_resumed_nothing_missing_nothin
         || landed(&target),
         || migrate().spawn().expect("start ferry migrate"),
     );
+    let later = kill_from_the_start(
+        &mut rng,
+        (10, 150),
+        0,
+        0,
+        60,
+        5_000,
+        || landed(&target),
+        || migrate().spawn().expect("start ferry migrate"),
+    );
+    let (killed_mid_copy, finished_before_kill) =
+        (first.mid_copy, first.finished_first + later.finished_first);
     let status = migrate().status().expect("final run");
     assert_eq!(
         status.code(),
