@@ -946,3 +946,50 @@ fn a_password_command_runs_at_every_login_and_its_failure_is_named() {
         !stderr.contains(PASSWORD) && !String::from_utf8_lossy(&failing.stdout).contains(PASSWORD)
     );
 }
+
+// Goal (issue 12, point 9, over IMAP): a folder deleted on the source does not take its
+// messages off the target in one unannounced run: the run holds the deletions and exits 6;
+// confirmed, the messages are deleted and the emptied folder with them (IMAP DELETE), and
+// target equals source. Method: two real Dovecot servers, a 300-message sample, one leaf
+// folder with an ASCII name and at least 20 messages deleted on the source.
+#[test]
+fn a_folder_deleted_on_the_source_waits_for_a_confirmation_then_goes() {
+    let pair = Pair::new(300, &[], &[]);
+    pair.run(&["--delete-removed"]);
+    let tree = pair.assert_same();
+    let folder = tree
+        .iter()
+        .filter(|(name, items)| {
+            name.as_str() != "INBOX"
+                && name.is_ascii()
+                && items.len() >= 20
+                && !tree
+                    .keys()
+                    .any(|other| other.starts_with(&format!("{name}/")))
+        })
+        .map(|(name, _)| name.clone())
+        .next()
+        .unwrap_or_else(|| panic!("a leaf folder of 20 messages or more: {tree:?}"));
+    pair.source.client().ok(&format!("DELETE \"{folder}\""));
+    let held = migrate(
+        pair.dir.path(),
+        &pair.source.uri(),
+        &pair.target.uri(),
+        &pair.journal(),
+        &["--delete-removed"],
+    );
+    assert_eq!(held.status.code(), Some(6), "{held:?}");
+    let target = pair.target.client().tree();
+    assert_eq!(
+        target.get(&folder).map(Vec::len),
+        tree.get(&folder).map(Vec::len),
+        "nothing deleted while held"
+    );
+    let confirmed = pair.run(&["--delete-removed", "--confirm-deletions"]);
+    assert!(confirmed.contains(": completed."), "{confirmed}");
+    pair.assert_same();
+    assert!(
+        !pair.target.client().folders().contains(&folder),
+        "the emptied folder is deleted on the target"
+    );
+}
