@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_adapters::sample::{SampleSpec, generate};
+use ferry_tests::scratch::sample;
 use ferry_tests::{differences, ferry, maildir_pair, maildir_tree};
 
 fn deliver(source: &Path, n: u32) {
@@ -77,14 +77,7 @@ fn a_failed_write_is_tried_again_until_it_lands() {
     let source = home.path().join("source");
     let target = home.path().join("target");
     let journal = home.path().join("journal");
-    generate(
-        &source,
-        &SampleSpec {
-            messages: 20,
-            seed: 5,
-        },
-    )
-    .expect("sample");
+    sample(&source, 20, 5);
     let migrate = || maildir_pair(home.path(), "migrate", &source, &target, &journal);
     assert_eq!(run(&mut migrate()).status.code(), Some(0));
     for n in 1..=3 {
@@ -166,14 +159,7 @@ fn a_full_disk_ends_the_run_promptly_with_a_clear_error() {
     let disk = home.path().join("disk");
     let target = disk.join("target");
     let journal = home.path().join("journal");
-    generate(
-        &source,
-        &SampleSpec {
-            messages: 400,
-            seed: 6,
-        },
-    )
-    .expect("sample");
+    sample(&source, 400, 6);
     std::fs::create_dir(&disk).expect("mount point");
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
@@ -231,14 +217,7 @@ fn mass_deletion_waits_for_a_confirmation() {
     let source = home.path().join("source");
     let target = home.path().join("target");
     let journal = home.path().join("journal");
-    generate(
-        &source,
-        &SampleSpec {
-            messages: 400,
-            seed: 9,
-        },
-    )
-    .expect("sample");
+    sample(&source, 400, 9);
     let migrate = || {
         let mut command = maildir_pair(home.path(), "migrate", &source, &target, &journal);
         command.arg("--delete-removed");

@@ -5,7 +5,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Output;
 
-use ferry_adapters::sample::{SampleSpec, generate};
+use ferry_tests::scratch::sample;
 use ferry_tests::{ferry, maildir_pair, maildir_tree, report_text};
 
 fn text(output: &Output) -> String {
@@ -45,14 +45,7 @@ fn entries_ferry_cannot_take_are_reported_and_links_are_not_followed() {
     let source = home.path().join("source");
     let target = home.path().join("target");
     let journal = home.path().join("journal");
-    generate(
-        &source,
-        &SampleSpec {
-            messages: 30,
-            seed: 3,
-        },
-    )
-    .expect("sample");
+    sample(&source, 30, 3);
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(source.join("..evil").join(sub)).expect("mkdir");
     }
@@ -99,14 +92,7 @@ fn summaries_and_the_report_say_what_happened() {
     let source = home.path().join("source");
     let target = home.path().join("target");
     let journal = home.path().join("journal");
-    generate(
-        &source,
-        &SampleSpec {
-            messages: 40,
-            seed: 4,
-        },
-    )
-    .expect("sample");
+    sample(&source, 40, 4);
     let migrate = || maildir_pair(home.path(), "migrate", &source, &target, &journal);
     let first = text(&migrate().output().expect("first run"));
     assert!(first.contains("Copied 40 messages"), "{first}");

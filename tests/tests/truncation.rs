@@ -18,9 +18,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use ferry_adapters::sample::{SampleSpec, generate};
 use ferry_engine::Event;
 use ferry_journal::{Journal, KeyFileSecret, KeySource};
+use ferry_tests::scratch::sample;
 use ferry_tests::{differences, maildir_pair, maildir_tree};
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -81,14 +81,7 @@ fn a_journal_cut_anywhere_is_reported_or_copies_nothing_twice() {
     let source = home.path().join("source");
     let target = home.path().join("target");
     let journal = home.path().join("journal");
-    generate(
-        &source,
-        &SampleSpec {
-            messages: 60,
-            seed: 12,
-        },
-    )
-    .expect("sample");
+    sample(&source, 60, 12);
     let migrate = |source: &Path, target: &Path, journal: &Path| -> Output {
         maildir_pair(home.path(), "migrate", source, target, journal)
             .arg("--delete-removed")
