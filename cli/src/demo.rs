@@ -9,9 +9,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use ferry_adapters::sample::{SampleSpec, generate};
 use ferry_engine::projection::fold;
 use ferry_engine::projection::report::Report;
+use ferry_sample::{SampleSpec, generate};
 
 use crate::keys::KeyArgs;
 use crate::migrate::{self, PairArgs, RunArgs};

@@ -311,11 +311,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if out.exists() {
                 anyhow::bail!("{} exists; give a new directory", out.display());
             }
-            let summary = ferry_adapters::sample::generate(
-                &out,
-                &ferry_adapters::sample::SampleSpec { messages, seed },
-            )
-            .with_context(|| format!("writing the sample to {}", out.display()))?;
+            let summary =
+                ferry_sample::generate(&out, &ferry_sample::SampleSpec { messages, seed })
+                    .with_context(|| format!("writing the sample to {}", out.display()))?;
             writeln!(
                 stdout,
                 "{} messages, {} bytes, {} folders at {}",

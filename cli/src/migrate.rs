@@ -6,15 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
-use ferry_adapters::imap::{ImapOptions, ImapStore};
-use ferry_adapters::maildir::MaildirStore;
+use anyhow::Context as _;
 use ferry_engine::event::RunOutcome;
 use ferry_engine::{
     Config, Event, Note, Run, RunError, RunOptions, RunSummary, Side, State, StopSignal, Store,
     SystemClock, Watcher,
 };
 use ferry_journal::{CreateOptions, Journal};
+use ferry_stores::Secret;
 
 use crate::keys::{self, KeyArgs, Missing};
 
@@ -56,7 +55,7 @@ pub struct PairArgs {
 
 impl PairArgs {
     /// The password of one end: its file or command, else its environment variable, else none.
-    fn secret(&self, side: Side) -> Option<ferry_adapters::imap::Secret> {
+    fn secret(&self, side: Side) -> Option<Secret> {
         let (file, command, variable) = match side {
             Side::Source => (
                 &self.from_password_file,
@@ -70,14 +69,24 @@ impl PairArgs {
             ),
         };
         if let Some(file) = file {
-            return Some(ferry_adapters::imap::Secret::File(file.clone()));
+            return Some(Secret::File(file.clone()));
         }
         if let Some(command) = command {
-            return Some(ferry_adapters::imap::Secret::Command(command.clone()));
+            return Some(Secret::Command(command.clone()));
         }
-        std::env::var(variable).ok().map(|value| {
-            ferry_adapters::imap::Secret::Value(std::sync::Arc::new(zeroize::Zeroizing::new(value)))
-        })
+        std::env::var(variable)
+            .ok()
+            .map(|value| Secret::Value(std::sync::Arc::new(zeroize::Zeroizing::new(value))))
+    }
+
+    /// How to reach one end.
+    fn access(&self, side: Side, read_only: bool) -> ferry_stores::Access {
+        ferry_stores::Access {
+            secret: self.secret(side),
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+            read_only,
+        }
     }
 }
 
@@ -118,62 +127,19 @@ pub fn open_store(
     pair: &PairArgs,
     notices: &mut dyn Write,
 ) -> anyhow::Result<Box<dyn Store>> {
-    if let Some(path) = uri.strip_prefix("maildir:") {
-        if path.is_empty() {
-            bail!("{uri}: give a path, e.g. maildir:/var/mail/alice");
-        }
-        let store = MaildirStore::open(Path::new(path), !read_only)
-            .map_err(|error| StoreUnusable(format!("{uri}: {error}")))?;
-        return Ok(Box::new(store));
+    let opened = ferry_stores::open(uri, &pair.access(end, read_only)).map_err(opening_error)?;
+    for warning in &opened.warnings {
+        writeln!(notices, "warning: {warning}")?;
     }
-    match uri.split_once(':') {
-        Some(("imap" | "imaps", _)) => {
-            let options = ImapOptions {
-                secret: pair.secret(end),
-                ca_file: pair.ca_file.clone(),
-                insecure: pair.insecure,
-                read_only,
-            };
-            let store = ImapStore::new(uri, &options).map_err(anyhow::Error::msg)?;
-            if store.plaintext_off_host() {
-                writeln!(
-                    notices,
-                    "warning: {uri} is plaintext (tls=none) to another machine: the password \
-                     and every message cross the network unencrypted"
-                )?;
-            }
-            if pair.insecure {
-                writeln!(
-                    notices,
-                    "warning: --insecure: TLS certificates are not verified; anyone on the path \
-                     can read the mail and the password"
-                )?;
-            }
-            Ok(Box::new(store))
-        }
-        Some((scheme @ ("graph" | "dav" | "davs"), _)) => bail!(
-            "{scheme}: URIs are not supported yet; this version migrates between maildir:, \
-             imap: and imaps: stores"
-        ),
-        _ => {
-            bail!("{uri}: not a store URI; use maildir:PATH, imap://USER@HOST or imaps://USER@HOST")
-        }
-    }
+    Ok(opened.store)
 }
 
-/// How the target describes itself in the journal, without creating or reaching it.
-fn describe_target(uri: &str, pair: &PairArgs) -> anyhow::Result<String> {
-    if let Some(path) = uri.strip_prefix("maildir:") {
-        let absolute = std::path::absolute(path)
-            .with_context(|| format!("resolving the Maildir path {path}"))?;
-        return Ok(format!("maildir:{}", absolute.display()));
+/// A store that cannot be used is exit 4; a URI that names none is a usage error.
+fn opening_error(error: ferry_stores::OpenError) -> anyhow::Error {
+    match error {
+        ferry_stores::OpenError::Unusable(message) => anyhow::Error::new(StoreUnusable(message)),
+        ferry_stores::OpenError::Uri(message) => anyhow::Error::msg(message),
     }
-    let mut silent = std::io::sink();
-    Ok(open_store(uri, Side::Target, true, pair, &mut silent)?.describe())
-}
-
-fn is_server(uri: &str) -> bool {
-    !uri.starts_with("maildir:")
 }
 
 /// A store that could not be opened or reached (exit code 4).
@@ -484,7 +450,11 @@ pub fn migrate(
         let (history, state, replayed) =
             crate::preflight::verified(&journal, || load_state(&journal))?;
         if let Some((source_uri, target_uri)) = &history {
-            let given = (source.describe(), describe_target(&pair.to, pair)?);
+            let given = (
+                source.describe(),
+                ferry_stores::describe(&pair.to, &pair.access(Side::Target, true))
+                    .map_err(opening_error)?,
+            );
             if (source_uri, target_uri) != (&given.0, &given.1) {
                 return Err(anyhow::Error::new(RunError::OtherPair {
                     source_uri: source_uri.clone(),
@@ -507,13 +477,10 @@ pub fn migrate(
             "the target {} does not exist yet: planning against an empty target",
             pair.to
         )?;
-        Box::new(ferry_adapters::memory::MemoryStore::new("empty target", 0))
+        ferry_stores::empty("empty target")
     } else if first_run && target_missing {
         // Created below, once the source has answered.
-        Box::new(ferry_adapters::memory::MemoryStore::new(
-            "target to create",
-            0,
-        ))
+        ferry_stores::empty("target to create")
     } else {
         open_store(&pair.to, Side::Target, args.dry_run, pair, notices)?
     };
@@ -572,11 +539,13 @@ pub fn migrate(
     let config = Config {
         jobs: args
             .jobs
-            .unwrap_or(if is_server(&pair.from) || is_server(&pair.to) {
-                32
-            } else {
-                4
-            })
+            .unwrap_or(
+                if ferry_stores::is_server(&pair.from) || ferry_stores::is_server(&pair.to) {
+                    32
+                } else {
+                    4
+                },
+            )
             .clamp(1, 256),
         confirm_deletions: args.confirm_deletions,
         ..Config::default()

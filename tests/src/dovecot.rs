@@ -333,7 +333,7 @@ impl Client {
                 })
                 .collect();
             items.sort();
-            let decoded = ferry_adapters::mutf7::decode(&folder).unwrap_or(folder);
+            let decoded = ferry_names::mutf7::decode(&folder).unwrap_or(folder);
             tree.insert(decoded, items);
         }
         tree

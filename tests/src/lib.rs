@@ -169,7 +169,7 @@ pub fn maildir_tree(root: &Path) -> Tree {
         if let Some(folder) = name.strip_prefix('.')
             && entry.path().join("cur").is_dir()
         {
-            let decoded = ferry_adapters::mutf7::decode(folder)
+            let decoded = ferry_names::mutf7::decode(folder)
                 .unwrap_or_else(|| folder.to_owned())
                 .replace('.', "/");
             tree.insert(decoded, walk_folder(&entry.path()));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::{differences, ferry, maildir_tree};
-use ferry_adapters::sample::{SampleSpec, generate};
+use ferry_sample::{SampleSpec, generate};
 
 /// A scratch area: `config` is the config directory (key file), `work` is where the stores and
 /// the journal live, so that what a command leaves beside them can be seen.

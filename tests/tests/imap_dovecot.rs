@@ -18,7 +18,7 @@ fn non_empty(tree: Tree) -> Tree {
 
 /// An IMAP store reading `server` as the test user, as a source does, and a runtime to drive
 /// it from a test.
-fn reading_store(server: &Dovecot) -> (ferry_adapters::imap::ImapStore, tokio::runtime::Runtime) {
+fn reading_store(server: &Dovecot) -> (ferry_imap::ImapStore, tokio::runtime::Runtime) {
     imap_store(server, true)
 }
 
@@ -27,8 +27,8 @@ fn reading_store(server: &Dovecot) -> (ferry_adapters::imap::ImapStore, tokio::r
 fn imap_store(
     server: &Dovecot,
     read_only: bool,
-) -> (ferry_adapters::imap::ImapStore, tokio::runtime::Runtime) {
-    use ferry_adapters::imap::{ImapOptions, ImapStore, Secret};
+) -> (ferry_imap::ImapStore, tokio::runtime::Runtime) {
+    use ferry_imap::{ImapOptions, ImapStore, Secret};
     let store = ImapStore::new(
         &server.uri(),
         &ImapOptions {

@@ -49,11 +49,8 @@ fn migrate_command(home: &Path, from: &str, to: &str, journal: &Path) -> Command
 fn seeded_source(home: &Path, messages: usize, seed: u64) -> Dovecot {
     let source = Dovecot::start(&home.join("source-server"), &[]);
     let sample = home.join("sample");
-    ferry_adapters::sample::generate(
-        &sample,
-        &ferry_adapters::sample::SampleSpec { messages, seed },
-    )
-    .expect("generate the sample");
+    ferry_sample::generate(&sample, &ferry_sample::SampleSpec { messages, seed })
+        .expect("generate the sample");
     let status = migrate_command(
         home,
         &format!("maildir:{}", sample.display()),

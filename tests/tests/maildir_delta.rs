@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use ferry_adapters::sample::{SampleSpec, generate};
+use ferry_sample::{SampleSpec, generate};
 use ferry_tests::{Tree, maildir_pair, maildir_tree, report_text};
 
 fn run(home: &Path, source: &Path, target: &Path, extra: &[&str]) -> Output {

@@ -10,7 +10,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_adapters::sample::{SampleSpec, generate};
+use ferry_sample::{SampleSpec, generate};
 use ferry_tests::{ferry, maildir_pair};
 
 #[test]

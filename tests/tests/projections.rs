@@ -8,7 +8,6 @@
 //! Each projection, folded from the recorded events, is compared with its snapshot in
 //! `snapshots/`.
 
-use ferry_adapters::memory::MemoryStore;
 use ferry_engine::journal::ContentKey;
 use ferry_engine::projection::audit::Audit;
 use ferry_engine::projection::deletions::Deletions;
@@ -19,6 +18,7 @@ use ferry_engine::projection::verify::Verification;
 use ferry_engine::{
     Clock, Config, Event, Flags, MemoryLog, Quiet, Run, RunOptions, State, StopSignal, SystemFlag,
 };
+use ferry_memory::MemoryStore;
 
 struct TickClock(std::sync::atomic::AtomicI64);
 

@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use ferry_adapters::sample::{SampleSpec, generate};
+use ferry_sample::{SampleSpec, generate};
 use ferry_tests::{differences, ferry, kill_from_the_start, maildir_pair, maildir_tree as walk};
 
 /// Messages delivered into the target tree so far (files in every folder's cur/).

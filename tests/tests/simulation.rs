@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_adapters::memory::{ChangeListings, Faults, MemoryStore};
 use ferry_engine::event::{Action, RunOutcome};
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::projection::deletions::Deletions;
@@ -25,6 +24,7 @@ use ferry_engine::projection::{Projection, fold};
 use ferry_engine::{
     Clock, Config, Event, Flags, MemoryLog, Quiet, Run, RunOptions, State, StopSignal, SystemFlag,
 };
+use ferry_memory::{ChangeListings, Faults, MemoryStore};
 
 /// A clock that ticks one second per reading, from a fixed start.
 struct TickClock(std::sync::atomic::AtomicI64);

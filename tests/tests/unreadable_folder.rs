@@ -14,13 +14,13 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use ferry_adapters::memory::{MemoryStore, Unreadable};
 use ferry_engine::event::RunOutcome;
 use ferry_engine::journal::ContentKey;
 use ferry_engine::{
     Action, Clock, Config, Event, Flags, MemoryLog, NativeId, Note, Run, RunOptions, Side, State,
     StopSignal, SystemFlag, Watcher,
 };
+use ferry_memory::{MemoryStore, Unreadable};
 
 /// What the server says of the folder it cannot open.
 const WORDS: &str = "Internal error occurred. Refer to server log for more information.";

@@ -16,8 +16,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use ferry_engine::{Flags, SystemFlag};
 
-use crate::maildir::folder_dir_name;
-use crate::maildir::info::{self, Keywords};
+use ferry_maildir::folder_dir_name;
+use ferry_maildir::info::{self, Keywords};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]

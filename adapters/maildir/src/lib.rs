@@ -34,12 +34,12 @@
 //! following links, I/O errors as store errors), `writing` (deliveries, keywords, durability).
 
 mod files;
-pub(crate) mod info;
+pub mod info;
 mod listing;
 mod names;
 mod writing;
 
-pub(crate) use names::folder_dir_name;
+pub use names::folder_dir_name;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};

@@ -6,17 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferry_engine::SpecialUse;
 
-use crate::mutf7;
-
-/// The folder that is the root directory itself.
-pub(super) const INBOX: &str = "INBOX";
+use ferry_names::mutf7;
+/// INBOX is the folder that is the root directory itself.
+pub(super) use ferry_names::{INBOX, is_inbox};
 
 /// Deliveries by this process, for unique names (the `Q` part).
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
-
-pub(super) fn is_inbox(folder: &str) -> bool {
-    folder.eq_ignore_ascii_case(INBOX)
-}
 
 /// The index key of a folder: its path, with INBOX in one spelling.
 pub(super) fn folder_key(folder: &str) -> String {
@@ -58,7 +53,7 @@ pub(super) fn raw_dir_name(segments: &[&str]) -> String {
 }
 
 /// The directory name for a folder path as this module writes it, or why it has none.
-pub(crate) fn folder_dir_name(folder: &str) -> Result<String, String> {
+pub fn folder_dir_name(folder: &str) -> Result<String, String> {
     split_folder(folder).map(|segments| encoded_dir_name(&segments))
 }
 

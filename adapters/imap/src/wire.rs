@@ -10,7 +10,7 @@ use ferry_engine::flags::{Flags, SystemFlag};
 
 use super::conn::Piece;
 use super::session::Caps;
-use crate::mutf7;
+use ferry_names::mutf7;
 
 /// Appends `value` to `line` as a quoted string, or, when it cannot be quoted (CR, LF, NUL,
 /// 8-bit unless UTF8=ACCEPT is enabled and it is UTF-8), closes `line` into `pieces` and

@@ -6,7 +6,7 @@ use ferry_engine::{Listing, Store};
 use tempfile::TempDir;
 
 use super::*;
-use crate::maildir::MaildirStore;
+use ferry_maildir::MaildirStore;
 
 /// Every file under `root`: relative path → (bytes, mtime).
 fn tree(root: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
