@@ -86,6 +86,7 @@ impl PairArgs {
             ca_file: self.ca_file.clone(),
             insecure: self.insecure,
             read_only,
+            spool_dir: None,
         }
     }
 }
@@ -119,15 +120,21 @@ pub struct RunArgs {
 }
 
 /// A store named by a URI. `end` says which end of the pair it is (for its password);
-/// `read_only` opens it for reading only (the source, or the target of a dry run).
+/// `read_only` opens it for reading only (the source, or the target of a dry run); `spool` is
+/// where the run spools large messages.
 pub fn open_store(
     uri: &str,
     end: Side,
     read_only: bool,
+    spool: Option<&Path>,
     pair: &PairArgs,
     notices: &mut dyn Write,
 ) -> anyhow::Result<Box<dyn Store>> {
-    let opened = ferry_stores::open(uri, &pair.access(end, read_only)).map_err(opening_error)?;
+    let access = ferry_stores::Access {
+        spool_dir: spool.map(Path::to_path_buf),
+        ..pair.access(end, read_only)
+    };
+    let opened = ferry_stores::open(uri, &access).map_err(opening_error)?;
     for warning in &opened.warnings {
         writeln!(notices, "warning: {warning}")?;
     }
@@ -171,9 +178,6 @@ pub fn open_journal(
         },
         notices,
     )?;
-    // Large messages spool (encrypted, unnamed) next to the journal: a disk the admin chose,
-    // not a /tmp that may be memory.
-    ferry_engine::body::set_spool_dir(dir.to_path_buf());
     match Journal::<Event>::open(dir, &key) {
         Ok(journal) => Ok(journal),
         Err(ferry_journal::Error::NotFound { .. }) if create => {
@@ -433,7 +437,10 @@ pub fn migrate(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let source = open_store(&pair.from, Side::Source, true, pair, notices)?;
+    // Large messages spool (encrypted, unnamed) next to the journal: a disk the admin chose,
+    // not a /tmp that may be memory. A plan, which writes nothing there, spools in /tmp.
+    let spool = (!args.dry_run).then_some(dir.as_path());
+    let source = open_store(&pair.from, Side::Source, true, spool, pair, notices)?;
     let first_run = !Journal::<Event>::exists(&dir);
     // An existing journal is opened, checked whole and replayed before anything is created or
     // written: a damaged journal or one of another pair stops the run here.
@@ -482,7 +489,7 @@ pub fn migrate(
         // Created below, once the source has answered.
         ferry_stores::empty("target to create")
     } else {
-        open_store(&pair.to, Side::Target, args.dry_run, pair, notices)?
+        open_store(&pair.to, Side::Target, args.dry_run, spool, pair, notices)?
     };
     if first_run {
         let server_target = (!target_missing).then_some(target.as_ref());
@@ -502,7 +509,7 @@ pub fn migrate(
             })?;
     }
     let target = if first_run && target_missing && !args.dry_run {
-        open_store(&pair.to, Side::Target, false, pair, notices)?
+        open_store(&pair.to, Side::Target, false, spool, pair, notices)?
     } else {
         target
     };
@@ -552,17 +559,17 @@ pub fn migrate(
     };
     let outcome = runtime.block_on(async {
         stop_on_signals(stop.clone());
-        let mut run = Run::new(
-            source.as_ref(),
-            target.as_ref(),
+        let mut run = Run::new(ferry_engine::RunContext {
+            source: source.as_ref(),
+            target: target.as_ref(),
             log,
             state,
             options,
             config,
-            &SystemClock,
-            &progress,
+            clock: &SystemClock,
+            watcher: &progress,
             stop,
-        );
+        });
         let summary = run
             .execute(history.as_ref().map(|(s, t)| (s.as_str(), t.as_str())))
             .await;

@@ -14,14 +14,15 @@
 //! free blocks of the disk the spool used. Twelve rounds, not twenty: a spool is written once
 //! and read back twice, the key is random and never reused past one file, and no attack
 //! reaches beyond seven rounds; the cipher was a third of the CPU time of copying large
-//! messages with twenty. It lives in [`spool_dir`], the journal's directory
-//! when the CLI sets one (a disk the admin chose), else the system's temporary directory.
+//! messages with twenty. It lives in the directory the run names (the CLI: the journal's
+//! directory, a disk the admin chose; several runs in one process each name their own), or the
+//! system's temporary directory when none is named.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chacha20::XChaCha12;
@@ -40,19 +41,6 @@ pub const PIECES_IN_FLIGHT: usize = 4;
 /// it is small, at most the pieces in flight when it is spooled.
 pub fn resident_bytes(size: u64) -> u64 {
     size.min((PIECE_BYTES * PIECES_IN_FLIGHT) as u64)
-}
-
-static SPOOL_DIR: OnceLock<PathBuf> = OnceLock::new();
-
-/// Sets the directory spool files are made in, once per process (the CLI: the journal's
-/// directory). Later calls change nothing.
-pub fn set_spool_dir(dir: PathBuf) {
-    let _ = SPOOL_DIR.set(dir);
-}
-
-/// The directory spool files are made in.
-pub fn spool_dir() -> PathBuf {
-    SPOOL_DIR.get().cloned().unwrap_or_else(std::env::temp_dir)
 }
 
 /// What to say when a body cannot be read back (its spool's or its file's disk failed): a
@@ -289,10 +277,17 @@ impl std::fmt::Debug for Spool {
 }
 
 impl Spool {
-    /// An empty spool file in [`spool_dir`].
-    pub fn new() -> io::Result<Spool> {
-        let dir = spool_dir();
-        let file = tempfile::tempfile_in(&dir).map_err(|e| {
+    /// An empty spool file in `dir` (the system's temporary directory when `None`).
+    pub fn new(dir: Option<&Path>) -> io::Result<Spool> {
+        let temp;
+        let dir = match dir {
+            Some(dir) => dir,
+            None => {
+                temp = std::env::temp_dir();
+                &temp
+            }
+        };
+        let file = tempfile::tempfile_in(dir).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("making a spool file in {}: {e}", dir.display()),
@@ -348,7 +343,7 @@ mod tests {
     #[test]
     fn a_spooled_body_reads_back_the_same_bytes_in_any_piece_size_and_is_not_stored_in_clear() {
         let bytes = sample(3 * PIECE_BYTES + 12_345);
-        let mut spool = Spool::new().expect("spool");
+        let mut spool = Spool::new(None).expect("spool");
         // Written in uneven pieces, as a server's partial fetches may come.
         for part in bytes.chunks(PIECE_BYTES / 3 + 7) {
             spool.write(part).expect("write");

@@ -18,7 +18,8 @@ pub mod store;
 pub use body::Body;
 pub use event::{Action, ContentHash, Event, NativeId, RunOptions, Side, SpecialUse};
 pub use executor::{
-    Clock, Config, Note, Quiet, Run, RunError, RunSummary, State, StopSignal, SystemClock, Watcher,
+    Clock, Config, Note, Quiet, Run, RunContext, RunError, RunSummary, State, StopSignal,
+    SystemClock, Watcher,
 };
 pub use ferry_journal as journal;
 pub use flags::{Flags, SystemFlag};

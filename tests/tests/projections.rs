@@ -47,21 +47,21 @@ async fn run(
     options: RunOptions,
 ) -> Result<(), String> {
     let events = log.events();
-    let mut run = Run::new(
+    let mut run = Run::new(ferry_engine::RunContext {
         source,
         target,
         log,
-        State::replay(&events),
+        state: State::replay(&events),
         options,
-        Config {
+        config: Config {
             jobs: 1,
             batch_max: 4,
             ..Config::default()
         },
         clock,
-        &Quiet,
-        StopSignal::new(),
-    );
+        watcher: &Quiet,
+        stop: StopSignal::new(),
+    });
     run.execute(Some(("memory:source", "memory:target")))
         .await
         .map(|_| ())
@@ -135,20 +135,20 @@ fn record() -> (Vec<Event>, ferry_engine::projection::delta::Delta) {
         let mut dry = State::replay(&log.events());
         {
             let dry_log = MemoryLog::new(key.clone(), log.events());
-            let mut planning = Run::new(
-                &source,
-                &target,
-                &dry_log,
-                dry.clone(),
-                RunOptions {
+            let mut planning = Run::new(ferry_engine::RunContext {
+                source: &source,
+                target: &target,
+                log: &dry_log,
+                state: dry.clone(),
+                options: RunOptions {
                     dry_run: true,
                     ..options
                 },
-                Config::default(),
-                &clock,
-                &Quiet,
-                StopSignal::new(),
-            );
+                config: Config::default(),
+                clock: &clock,
+                watcher: &Quiet,
+                stop: StopSignal::new(),
+            });
             planning
                 .execute(Some(("memory:source", "memory:target")))
                 .await

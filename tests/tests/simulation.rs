@@ -253,17 +253,17 @@ impl World {
             confirm_deletions: self.confirm_deletions || self.rng.bool(),
             ..Config::default()
         };
-        let mut run = Run::new(
-            &self.source,
-            &self.target,
-            &self.log,
+        let mut run = Run::new(ferry_engine::RunContext {
+            source: &self.source,
+            target: &self.target,
+            log: &self.log,
             state,
             options,
             config,
-            &self.clock,
-            &Quiet,
-            StopSignal::new(),
-        );
+            clock: &self.clock,
+            watcher: &Quiet,
+            stop: StopSignal::new(),
+        });
         let result = run
             .execute(history.as_ref().map(|(s, t)| (s.as_str(), t.as_str())))
             .await;

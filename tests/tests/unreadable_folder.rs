@@ -122,24 +122,24 @@ impl Pair {
     async fn run(&self, delete_removed: bool) -> Ran {
         let before = self.log.events();
         let failures = Failures::default();
-        let mut run = Run::new(
-            &self.source,
-            &self.target,
-            &self.log,
-            State::replay(&before),
-            RunOptions {
+        let mut run = Run::new(ferry_engine::RunContext {
+            source: &self.source,
+            target: &self.target,
+            log: &self.log,
+            state: State::replay(&before),
+            options: RunOptions {
                 delete_removed,
                 ..RunOptions::default()
             },
-            Config {
+            config: Config {
                 jobs: 2,
                 batch_max: 3,
                 ..Config::default()
             },
-            &self.clock,
-            &failures,
-            StopSignal::new(),
-        );
+            clock: &self.clock,
+            watcher: &failures,
+            stop: StopSignal::new(),
+        });
         let summary = run
             .execute(Some(("memory:source", "memory:target")))
             .await

@@ -6,6 +6,10 @@
 //! moving every byte one at a time: with large message bodies that was more than a quarter of
 //! ferry's CPU time. Here the bytes stay in one buffer, lines are found with `memchr` and a
 //! literal's bytes are skipped over, not looked at.
+//!
+//! It does no I/O: the login phase (`session`) and then the connection's sans-I/O core
+//! (`conn::machine::Core`, which takes it over with whatever it still holds) enqueue the bytes
+//! they read and take whole responses out.
 
 use std::ops::Range;
 

@@ -6,6 +6,8 @@ use ferry_engine::{Listing, Store};
 use tempfile::TempDir;
 
 use super::*;
+use crate::body::wrap;
+use crate::encode::{base64, encoded_words_b, encoded_words_q, quoted_printable, rfc5322_date};
 use ferry_maildir::MaildirStore;
 
 /// Every file under `root`: relative path → (bytes, mtime).

@@ -25,6 +25,9 @@ pub struct Access {
     pub insecure: bool,
     /// Open for reading only: the source, or the target of a dry run.
     pub read_only: bool,
+    /// Where the run spools large messages (encrypted, unnamed files); the system's temporary
+    /// directory when `None`. A value of each run, so runs in one process keep theirs apart.
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// Why a store could not be opened.
@@ -78,6 +81,7 @@ pub fn open(uri: &str, access: &Access) -> Result<Opened, OpenError> {
                 ca_file: access.ca_file.clone(),
                 insecure: access.insecure,
                 read_only: access.read_only,
+                spool_dir: access.spool_dir.clone(),
             };
             let store = ImapStore::new(uri, &options).map_err(OpenError::Uri)?;
             let mut warnings = Vec::new();
@@ -152,8 +156,14 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_maildir_is_unusable_not_a_bad_uri() {
-        let missing = open("maildir:/nonexistent/ferry/alice", &Access::default());
+    fn a_missing_source_maildir_is_unusable_not_a_bad_uri() {
+        let dir = std::env::temp_dir().join(format!("ferry-stores-{}", std::process::id()));
+        let uri = format!("maildir:{}", dir.join("missing").display());
+        let read_only = Access {
+            read_only: true,
+            ..Access::default()
+        };
+        let missing = open(&uri, &read_only);
         assert!(
             matches!(missing, Err(OpenError::Unusable(_))),
             "{missing:?}"

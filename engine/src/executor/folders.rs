@@ -59,8 +59,7 @@ impl Run<'_> {
             if self.halt.halted() {
                 break;
             }
-            let below = format!("{folder}/");
-            if stays.iter().any(|child| child.starts_with(&below)) {
+            if delta::folders::holds_staying_folder(&folder, &stays) {
                 stays.push(folder);
                 continue;
             }

@@ -13,6 +13,13 @@ use crate::store::StoreError;
 
 use super::StopSignal;
 
+/// Target writes failing in a row that end the run, at least (more with more jobs: twice as
+/// many as are in flight at once).
+const FAILING_IN_A_ROW_MIN: usize = 8;
+
+/// A wait between retries looks this often whether the run is ending.
+const PAUSE_SLICE_MS: u64 = 100;
+
 /// Shared by a run and its workers.
 #[derive(Debug)]
 pub(super) struct Halt {
@@ -30,7 +37,7 @@ impl Halt {
             stop,
             fatal: Mutex::new(None),
             failing: AtomicUsize::new(0),
-            limit: (2 * jobs).max(8),
+            limit: (2 * jobs).max(FAILING_IN_A_ROW_MIN),
         }
     }
 
@@ -92,7 +99,7 @@ impl Halt {
     pub(super) async fn pause(&self, ms: u64) {
         let mut left = ms;
         while left > 0 && !self.halted() {
-            let slice = left.min(100);
+            let slice = left.min(PAUSE_SLICE_MS);
             tokio::time::sleep(Duration::from_millis(slice)).await;
             left -= slice;
         }

@@ -10,10 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::event::{Action, CheckState, Event, NativeId, Side, SpecialUse};
-use crate::projection::delta;
+use crate::event::{Action, CheckState, Event, NativeId, Side};
+use crate::projection::delta::{self, listing::TargetListing};
 use crate::projection::target::TargetFolder;
-use crate::store::{ItemInfo, Listing, StoreError};
+use crate::store::{Listing, StoreError};
 
 use super::{Note, Run, RunError};
 
@@ -51,35 +51,12 @@ impl Run<'_> {
     /// folder in full, reading back what ferry wrote.
     pub(super) async fn observe_target(&mut self) -> Result<(), RunError> {
         let existing = self.target_folders().await?;
+        let changes = delta::folders::folder_changes(&self.state.target, &existing);
         // A known folder with a new UIDVALIDITY was recreated: its ids are void (the target
         // projection forgets them and the folder is listed again below).
-        let recreated: Vec<Event> = existing
-            .iter()
-            .filter_map(|folder| {
-                let known = self.state.target.folders.get(&folder.path)?;
-                let changed = known.validity.is_some()
-                    && folder.validity.is_some()
-                    && known.validity != folder.validity;
-                let first = known.validity.is_none() && folder.validity.is_some();
-                (changed || first).then(|| Event::FolderSeen {
-                    side: Side::Target,
-                    folder: folder.path.clone(),
-                    special_use: folder.special_use,
-                    validity: folder.validity,
-                })
-            })
-            .collect();
-        self.record(recreated)?;
-        let roles: BTreeMap<SpecialUse, String> = existing
-            .iter()
-            .filter_map(|f| Some((f.special_use?, f.path.clone())))
-            .filter(|(role, _)| *role != SpecialUse::Inbox)
-            .collect();
-        if roles != self.state.target.roles {
-            self.record(vec![Event::FolderRoles {
-                side: Side::Target,
-                roles: roles.into_iter().collect(),
-            }])?;
+        self.record(changes.recreated)?;
+        if let Some(roles) = changes.roles {
+            self.record(vec![roles])?;
         }
         let validities: BTreeMap<String, Option<u64>> = existing
             .iter()
@@ -87,31 +64,14 @@ impl Run<'_> {
             .collect();
         // Target folders ferry knows that someone removed: forget them (and what was in them),
         // so the plan creates them again and copies their messages again.
-        let removed: Vec<Event> = self
-            .state
-            .target
-            .folders
-            .keys()
-            .filter(|path| !validities.contains_key(*path))
-            .map(|path| Event::FolderGone {
-                side: Side::Target,
-                folder: path.clone(),
-            })
-            .collect();
-        self.record(removed)?;
-        let map = delta::FolderMap::new(&self.state.source, &self.state.target);
-        let mut to_look: BTreeSet<String> = self
-            .state
-            .source
-            .folders
-            .keys()
-            .map(|path| map.target_folder(path))
-            .filter(|path| validities.contains_key(path))
-            .collect();
-        if self.options.verify_target {
-            to_look.extend(self.state.target.folders.keys().cloned());
-        }
+        self.record(changes.removed)?;
         let verify = self.options.verify_target;
+        let to_look = delta::folders::folders_to_list(
+            &self.state.source,
+            &self.state.target,
+            &validities,
+            verify,
+        );
         self.list_target(to_look, &validities, verify).await
     }
 
@@ -266,7 +226,9 @@ impl Run<'_> {
             .is_some_and(|folder| folder.items.contains_key(id))
     }
 
-    /// Records one target folder's listing.
+    /// Records one target folder's listing: what it changes (see
+    /// [`delta::listing::target_listing`]), then what reading the items it does not know shows
+    /// ([`delta::listing::checked`]).
     async fn take_listing(
         &mut self,
         path: &str,
@@ -279,81 +241,13 @@ impl Run<'_> {
             .note(Note::Listing(Side::Target, path.to_owned()));
         // Borrowed, not cloned: a folder of many thousand items is compared id by id.
         let empty = TargetFolder::default();
-        let (events, to_read, token) = {
+        let TargetListing {
+            events,
+            to_read,
+            token,
+        } = {
             let known = self.state.target.folders.get(path).unwrap_or(&empty);
-            let mut events = Vec::new();
-            if !known.observed {
-                events.push(Event::FolderSeen {
-                    side: Side::Target,
-                    folder: path.to_owned(),
-                    special_use: None,
-                    validity,
-                });
-            }
-            let missing = |id: &NativeId| Event::TargetChecked {
-                folder: path.to_owned(),
-                id: id.clone(),
-                state: CheckState::Missing,
-            };
-            let (listed, token): (Vec<ItemInfo>, Option<String>) = match listing {
-                Listing::Full { items, token } => {
-                    let present: BTreeSet<&NativeId> = items.iter().map(|i| &i.id).collect();
-                    // An item written without an id the target told ("op-…") is not listed under
-                    // that name: it is matched by content below.
-                    events.extend(
-                        known
-                            .items
-                            .keys()
-                            .filter(|id| !present.contains(id) && !id.0.starts_with("op-"))
-                            .map(missing),
-                    );
-                    (items, token)
-                }
-                Listing::Changes {
-                    changed,
-                    flags,
-                    gone,
-                    token,
-                } => {
-                    events.extend(
-                        gone.iter()
-                            .filter(|id| known.items.contains_key(*id))
-                            .map(missing),
-                    );
-                    for (id, flags) in flags {
-                        if let Some(item) = known.items.get(&id)
-                            && item.flags != flags
-                        {
-                            events.push(Event::FlagsSeen {
-                                side: Side::Target,
-                                folder: path.to_owned(),
-                                id,
-                                flags,
-                            });
-                        }
-                    }
-                    (changed, token)
-                }
-            };
-            // Known items: their flags as the target has them (their content does not change
-            // under the same id), read back only when verifying; unknown ones are read.
-            let mut to_read = Vec::new();
-            for item in listed {
-                match known.items.get(&item.id) {
-                    Some(mine) if !verify => {
-                        if mine.flags != item.flags {
-                            events.push(Event::FlagsSeen {
-                                side: Side::Target,
-                                folder: path.to_owned(),
-                                id: item.id.clone(),
-                                flags: item.flags.clone(),
-                            });
-                        }
-                    }
-                    _ => to_read.push(item),
-                }
-            }
-            (events, to_read, token)
+            delta::listing::target_listing(path, known, validity, listing, verify)
         };
         self.record(events)?;
         let mut unread = false;
@@ -362,9 +256,15 @@ impl Run<'_> {
                 let worker = self.worker();
                 worker.hash_items(Side::Target, path, chunk, false).await.0
             };
-            let (checked, missed) = self.checked(path, read);
-            unread |= missed;
-            self.record(checked)?;
+            let checked = {
+                let known = self.state.target.folders.get(path).unwrap_or(&empty);
+                delta::listing::checked(known, read)
+            };
+            for failed in &checked.unread {
+                self.watcher.note(Note::ItemFailed(failed.clone()));
+            }
+            unread |= !checked.unread.is_empty();
+            self.record(checked.events)?;
         }
         // An item that could not be read is not known: the token stays where it was, so the
         // next run's listing shows it again.
@@ -374,81 +274,5 @@ impl Run<'_> {
             folder: path.to_owned(),
             token,
         }])
-    }
-
-    /// What reading target items showed: a known item intact or altered (and its flags), an
-    /// unknown one found, or one written without an id the target told recognised by content.
-    /// Also says whether an item could not be read.
-    fn checked(&mut self, path: &str, read: Vec<Event>) -> (Vec<Event>, bool) {
-        let known = self.folder(path);
-        let mut unnamed: Vec<(NativeId, crate::event::ContentHash)> = known
-            .items
-            .iter()
-            .filter(|(id, _)| id.0.starts_with("op-"))
-            .map(|(id, item)| (id.clone(), item.content))
-            .collect();
-        let mut checked = Vec::with_capacity(read.len());
-        let mut unread = false;
-        for event in read {
-            match event {
-                Event::ItemSeen {
-                    side: Side::Target,
-                    folder,
-                    id,
-                    content,
-                    size,
-                    flags,
-                    date,
-                } => match known.items.get(&id) {
-                    Some(item) => {
-                        let state = if item.content == content {
-                            CheckState::Intact
-                        } else {
-                            CheckState::Altered
-                        };
-                        if item.flags != flags {
-                            checked.push(Event::FlagsSeen {
-                                side: Side::Target,
-                                folder: folder.clone(),
-                                id: id.clone(),
-                                flags,
-                            });
-                        }
-                        checked.push(Event::TargetChecked { folder, id, state });
-                    }
-                    None => {
-                        if let Some(at) = unnamed.iter().position(|(_, c)| *c == content) {
-                            // ferry's own write, now under the id the target gave it.
-                            let (old, _) = unnamed.swap_remove(at);
-                            checked.push(Event::ItemGone {
-                                side: Side::Target,
-                                folder: folder.clone(),
-                                id: old,
-                            });
-                        }
-                        checked.push(Event::ItemSeen {
-                            side: Side::Target,
-                            folder,
-                            id,
-                            content,
-                            size,
-                            flags,
-                            date,
-                        });
-                    }
-                },
-                Event::ItemUnreadable {
-                    folder, id, reason, ..
-                } => {
-                    // Could not be read now: nothing is known of it; the next run asks again.
-                    unread = true;
-                    self.watcher.note(Note::ItemFailed(format!(
-                        "could not read target {folder}/{id}: {reason}"
-                    )));
-                }
-                other => checked.push(other),
-            }
-        }
-        (checked, unread)
     }
 }

@@ -4,6 +4,11 @@
 //! exactly that source item, then the rest in id order); unpaired source copies are copied,
 //! unpaired target copies that ferry made are deleted under `--delete-removed`. A folder whose
 //! content reappeared under a new name is renamed on the target, not copied again.
+//!
+//! Beside the plan, the other decisions a run carries out, as pure functions: which copies go
+//! ahead while the source is read ([`ahead`]), what is left once moves were made
+//! ([`after_moves`]), what the target's folder listing changes and which folders to list
+//! ([`folders`]), and what one target folder's listing tells ([`listing`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +16,11 @@ use crate::event::{Action, ContentHash, Millis, NativeId, RunOptions, SpecialUse
 use crate::flags::Flags;
 use crate::projection::source::{SourceItem, SourceState};
 use crate::projection::target::{Origin, TargetFolder, TargetItem, TargetState};
+
+pub mod after_moves;
+pub mod ahead;
+pub mod folders;
+pub mod listing;
 
 /// Copy one source item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +246,22 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
             }
         }
     }
+    // Promises: a deletion only under --delete-removed, and only of an item ferry wrote (and
+    // can address).
+    assert!(
+        options.delete_removed || delta.deletions.is_empty(),
+        "deletions planned without --delete-removed"
+    );
+    debug_assert!(
+        delta.deletions.iter().all(|d| {
+            view.get(&d.folder)
+                .and_then(|folder| folder.items.get(&d.id))
+                .is_some_and(|item| {
+                    matches!(item.origin, Origin::Copied { .. }) && !d.id.0.starts_with("op-")
+                })
+        }),
+        "a deletion planned of an item ferry did not write"
+    );
     delta
 }
 
@@ -466,6 +492,7 @@ fn plan_folder(
         let mut targets: Vec<(&NativeId, &TargetItem)> =
             rest[..same].iter().map(|(_, target)| *target).collect();
         rest = &rest[same..];
+        let copies_before = delta.copies.len();
         let mut unpaired_sources = Vec::new();
         // First pair each source item with the target item copied from it.
         for (_, (source_id, source_item)) in group {
@@ -519,6 +546,13 @@ fn plan_folder(
                 }
             }
         }
+        // Promise: content the target folder holds is never copied there again: a copy is
+        // planned only for a source copy left over once every target copy is paired.
+        let copied = delta.copies.len() - copies_before;
+        assert!(
+            copied == 0 || copied + same <= group.len(),
+            "a copy planned of content {target_path} holds"
+        );
         if options.delete_removed && folder.listed {
             for (target_id, target_item) in targets {
                 delete_if_ours(target_path, target_id, target_item, delta);
@@ -634,5 +668,7 @@ fn detect_renames(
     }
 }
 
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod tests;
