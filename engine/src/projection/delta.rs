@@ -669,6 +669,8 @@ fn detect_renames(
 }
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod plan_tests;
 #[cfg(test)]
 mod tests;

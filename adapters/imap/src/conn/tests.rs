@@ -115,6 +115,18 @@ fn text_piece(text: &str) -> Vec<Piece> {
     vec![Piece::Text(text.as_bytes().to_vec())]
 }
 
+/// An APPEND-like command: `head` (which announces the literal), the literal, and CRLF.
+fn with_literal(head: &str, data: impl Into<Body>, sync: bool) -> Vec<Piece> {
+    vec![
+        Piece::Text(head.as_bytes().to_vec()),
+        Piece::Literal {
+            data: data.into(),
+            sync,
+        },
+        Piece::Text(b"\r\n".to_vec()),
+    ]
+}
+
 fn bodies(uids: &[u32]) -> Collect {
     Collect::Bodies(uids.iter().copied().collect())
 }
@@ -303,14 +315,7 @@ fn a_write_stops_growing_once_it_holds_a_batch() {
 #[test]
 fn a_synchronising_literal_waits_for_the_continuation() {
     let mut rig = Rig::new();
-    let append = vec![
-        Piece::Text(b"APPEND INBOX (\\Seen) {5}\r\n".to_vec()),
-        Piece::Literal {
-            data: Body::from(b"hello"),
-            sync: true,
-        },
-        Piece::Text(b"\r\n".to_vec()),
-    ];
+    let append = with_literal("APPEND INBOX (\\Seen) {5}\r\n", b"hello", true);
     rig.submit("f1", append, Collect::Nothing);
     rig.command("f2", "NOOP\r\n", Collect::Nothing);
     assert_eq!(rig.sent(), b"f1 APPEND INBOX (\\Seen) {5}\r\n");
@@ -336,14 +341,7 @@ fn a_synchronising_literal_waits_for_the_continuation() {
 #[test]
 fn a_non_synchronising_literal_goes_out_at_once() {
     let mut rig = Rig::new();
-    let append = vec![
-        Piece::Text(b"APPEND INBOX {5+}\r\n".to_vec()),
-        Piece::Literal {
-            data: Body::from(b"hello"),
-            sync: false,
-        },
-        Piece::Text(b"\r\n".to_vec()),
-    ];
+    let append = with_literal("APPEND INBOX {5+}\r\n", b"hello", false);
     rig.submit("f1", append, Collect::Nothing);
     rig.command("f2", "NOOP\r\n", Collect::Nothing);
     let Some(Transmit::Bytes(bytes)) = rig.core.poll_transmit() else {
@@ -356,14 +354,7 @@ fn a_non_synchronising_literal_goes_out_at_once() {
 #[test]
 fn a_refusal_before_the_continuation_drops_the_literal() {
     let mut rig = Rig::new();
-    let append = vec![
-        Piece::Text(b"APPEND Archive {5}\r\n".to_vec()),
-        Piece::Literal {
-            data: Body::from(b"hello"),
-            sync: true,
-        },
-        Piece::Text(b"\r\n".to_vec()),
-    ];
+    let append = with_literal("APPEND Archive {5}\r\n", b"hello", true);
     rig.submit("f1", append, Collect::Nothing);
     rig.command("f2", "NOOP\r\n", Collect::Nothing);
     assert_eq!(rig.sent(), b"f1 APPEND Archive {5}\r\n");

@@ -51,16 +51,9 @@ pub fn after_moves(
 mod tests {
     use super::*;
     use crate::flags::{Flags, SystemFlag};
+    use crate::projection::delta::fixtures::{hash, id};
     use crate::projection::source::{SourceFolder, SourceItem};
     use crate::projection::target::{Origin, TargetFolder, TargetItem};
-
-    fn hash(n: u8) -> ContentHash {
-        ContentHash([n; 32])
-    }
-
-    fn id(n: &str) -> NativeId {
-        NativeId(n.into())
-    }
 
     fn ours(n: u8, from: (&str, &str), flags: Flags) -> TargetItem {
         TargetItem {

@@ -63,16 +63,9 @@ pub fn copies_ahead(
 mod tests {
     use super::*;
     use crate::flags::Flags;
+    use crate::projection::delta::fixtures::{hash, id};
     use crate::projection::source::{SourceFolder, SourceItem};
     use crate::projection::target::{Origin, TargetFolder, TargetItem};
-
-    fn hash(n: u8) -> ContentHash {
-        ContentHash([n; 32])
-    }
-
-    fn id(n: &str) -> NativeId {
-        NativeId(n.into())
-    }
 
     /// A source folder INBOX with items (id, content), listed.
     fn source(items: &[(&str, u8)]) -> SourceState {

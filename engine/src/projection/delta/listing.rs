@@ -194,15 +194,8 @@ pub fn checked(known: &TargetFolder, read: Vec<Event>) -> Checked {
 mod tests {
     use super::*;
     use crate::flags::{Flags, SystemFlag};
+    use crate::projection::delta::fixtures::{hash, id};
     use crate::projection::target::{Origin, TargetItem};
-
-    fn hash(n: u8) -> ContentHash {
-        ContentHash([n; 32])
-    }
-
-    fn id(n: &str) -> NativeId {
-        NativeId(n.into())
-    }
 
     fn seen() -> Flags {
         Flags::new().with(SystemFlag::Seen)

@@ -2,6 +2,7 @@
 //! target projections, as a run replays them), how the run is asked to work, and the plan
 //! expected, written action by action.
 
+use super::fixtures::{hash, id};
 use super::*;
 use crate::event::{CheckState, Event, FailureClass, OpId, Side};
 use crate::flags::SystemFlag;
@@ -92,14 +93,6 @@ fn described(plan: &Delta) -> Vec<String> {
         lines.push(format!("in place {}", plan.in_place));
     }
     lines
-}
-
-fn hash(n: u8) -> ContentHash {
-    ContentHash([n; 32])
-}
-
-fn id(id: &str) -> NativeId {
-    NativeId(id.into())
 }
 
 /// A source folder, listed in full.

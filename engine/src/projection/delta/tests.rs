@@ -1,10 +1,7 @@
 //! Tests of the planner's folder decisions.
+use super::fixtures::hash;
 use super::*;
 use crate::projection::source::SourceFolder;
-
-fn hash(n: u8) -> ContentHash {
-    ContentHash([n; 32])
-}
 
 fn ours(n: u8) -> TargetItem {
     TargetItem {

@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use ferry_engine::Body;
-
-use super::{Rig, bodies, failed, text_piece};
-use crate::conn::{Collect, ConnError, MAX_RESPONSE_BYTES, Piece};
+use super::{Rig, bodies, failed, text_piece, with_literal};
+use crate::conn::{Collect, ConnError, MAX_RESPONSE_BYTES};
 
 #[test]
 fn an_unanswered_command_times_out_at_its_deadline() {
@@ -79,14 +77,7 @@ fn an_idle_connection_has_no_deadline_and_silence_counts_from_the_next_command()
 #[test]
 fn literal_bytes_sent_extend_the_deadline_until_the_server_speaks() {
     let mut rig = Rig::new();
-    let pieces = vec![
-        Piece::Text(b"APPEND INBOX {1048576+}\r\n".to_vec()),
-        Piece::Literal {
-            data: Body::from(vec![b'x'; 1 << 20]),
-            sync: false,
-        },
-        Piece::Text(b"\r\n".to_vec()),
-    ];
+    let pieces = with_literal("APPEND INBOX {1048576+}\r\n", vec![b'x'; 1 << 20], false);
     rig.submit("f1", pieces, Collect::Nothing);
     let announcement = b"f1 APPEND INBOX {1048576+}\r\n".len();
     assert_eq!(rig.sent().len(), announcement + (1 << 20) + 2);
@@ -108,14 +99,7 @@ fn bye_unavailable_fails_every_pending_command_with_its_reason() {
     let mut rig = Rig::new();
     rig.command("f1", "UID FETCH 1:* (UID FLAGS)\r\n", Collect::All);
     rig.command("f2", "UID FETCH 7 (BODY.PEEK[])\r\n", bodies(&[7]));
-    let append = vec![
-        Piece::Text(b"APPEND INBOX {5}\r\n".to_vec()),
-        Piece::Literal {
-            data: Body::from(b"hello"),
-            sync: true,
-        },
-        Piece::Text(b"\r\n".to_vec()),
-    ];
+    let append = with_literal("APPEND INBOX {5}\r\n", b"hello", true);
     rig.submit("f3", append, Collect::Nothing);
     rig.sent();
     rig.feed(

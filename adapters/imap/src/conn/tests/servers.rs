@@ -9,7 +9,7 @@
 
 use ferry_engine::Body;
 
-use super::{Rig, bodies, body_response, failed, fetches, message};
+use super::{Rig, bodies, body_response, failed, fetches, message, with_literal};
 use crate::conn::machine::Completion;
 use crate::conn::{Collect, DoneCode, FetchItem, Outcome, Piece, Untagged};
 use crate::framer::Framer;
@@ -198,14 +198,7 @@ fn a_literal_in_many_small_reads_is_read_as_in_one() {
 #[test]
 fn a_refusal_over_quota_completes_with_that_code() {
     let mut rig = Rig::new();
-    let pieces = vec![
-        Piece::Text(b"APPEND INBOX {5+}\r\n".to_vec()),
-        Piece::Literal {
-            data: Body::from(b"hello"),
-            sync: false,
-        },
-        Piece::Text(b"\r\n".to_vec()),
-    ];
+    let pieces = with_literal("APPEND INBOX {5+}\r\n", b"hello", false);
     rig.submit("f3", pieces, Collect::Nothing);
     rig.sent();
     rig.feed(
