@@ -569,6 +569,7 @@ pub fn migrate(
             clock: &SystemClock,
             watcher: &progress,
             stop,
+            pacers: None,
         });
         let summary = run
             .execute(history.as_ref().map(|(s, t)| (s.as_str(), t.as_str())))

@@ -44,8 +44,8 @@ mod types;
 mod write;
 
 pub use types::{
-    Clock, Config, Counts, Note, Quiet, RunContext, RunError, RunSummary, StopSignal, SystemClock,
-    Watcher,
+    Clock, Config, Counts, Note, Pacers, Quiet, RunContext, RunError, RunSummary, StopSignal,
+    SystemClock, Watcher,
 };
 
 /// The two projections the planner needs, folded together. Serializable only for checkpoints
@@ -175,6 +175,8 @@ pub struct Run<'a> {
     touched: BTreeSet<String>,
     /// Whether the run must end before its plan is done (see `halt`).
     halt: halt::Halt,
+    /// Every store call goes through its side's pacer.
+    pacers: Pacers,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -207,6 +209,8 @@ struct Worker<'a> {
     prefetched: &'a Prefetched,
     /// Whether the run is ending (see `halt`).
     halt: &'a halt::Halt,
+    /// The pacers store calls go through (see [`crate::pacer`]).
+    pacers: &'a Pacers,
 }
 
 impl<'a> Worker<'a> {
@@ -221,6 +225,7 @@ impl<'a> Worker<'a> {
         known: &'a TargetState,
         prefetched: &'a Prefetched,
         halt: &'a halt::Halt,
+        pacers: &'a Pacers,
     ) -> Worker<'a> {
         Worker {
             source,
@@ -236,6 +241,7 @@ impl<'a> Worker<'a> {
             finished: Mutex::new(BTreeSet::new()),
             prefetched,
             halt,
+            pacers,
         }
     }
 }

@@ -12,13 +12,14 @@ pub mod event;
 pub mod executor;
 pub mod flags;
 pub mod log;
+pub mod pacer;
 pub mod projection;
 pub mod store;
 
 pub use body::Body;
 pub use event::{Action, ContentHash, Event, NativeId, RunOptions, Side, SpecialUse};
 pub use executor::{
-    Clock, Config, Note, Quiet, Run, RunContext, RunError, RunSummary, State, StopSignal,
+    Clock, Config, Note, Pacers, Quiet, Run, RunContext, RunError, RunSummary, State, StopSignal,
     SystemClock, Watcher,
 };
 pub use ferry_journal as journal;

@@ -45,6 +45,9 @@ pub struct Capabilities {
     /// The store is across a network (IMAP): each batch of writes costs round trips, so
     /// larger chunks pay; a local store (Maildir) keeps chunks, and memory, smaller.
     pub remote: bool,
+    /// The limits the server states for one mailbox (calls in flight, requests and bytes per
+    /// window), which the run's pacer keeps every call within; none for IMAP and Maildir.
+    pub limits: crate::pacer::Limits,
 }
 
 /// One message for [`Store::append_many`].

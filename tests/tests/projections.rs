@@ -61,6 +61,7 @@ async fn run(
         clock,
         watcher: &Quiet,
         stop: StopSignal::new(),
+        pacers: None,
     });
     run.execute(Some(("memory:source", "memory:target")))
         .await
@@ -148,6 +149,7 @@ fn record() -> (Vec<Event>, ferry_engine::projection::delta::Delta) {
                 clock: &clock,
                 watcher: &Quiet,
                 stop: StopSignal::new(),
+                pacers: None,
             });
             planning
                 .execute(Some(("memory:source", "memory:target")))

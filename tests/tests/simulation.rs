@@ -263,6 +263,7 @@ impl World {
             clock: &self.clock,
             watcher: &Quiet,
             stop: StopSignal::new(),
+            pacers: None,
         });
         let result = run
             .execute(history.as_ref().map(|(s, t)| (s.as_str(), t.as_str())))

@@ -57,6 +57,7 @@ async fn migrate(source: String, spool: PathBuf, target: PathBuf, journal: PathB
             clock: &SystemClock,
             watcher: &Quiet,
             stop: StopSignal::new(),
+            pacers: None,
         });
         run.execute(None).await.expect("the run ends")
     };

@@ -139,6 +139,7 @@ impl Pair {
             clock: &self.clock,
             watcher: &failures,
             stop: StopSignal::new(),
+            pacers: None,
         });
         let summary = run
             .execute(Some(("memory:source", "memory:target")))

@@ -31,6 +31,7 @@ impl Store for ImapStore {
             update_many: true,
             moves: caps.moves && caps.uidplus,
             remote: true,
+            limits: ferry_engine::pacer::Limits::default(),
         }
     }
 

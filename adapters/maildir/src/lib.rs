@@ -379,6 +379,7 @@ impl Store for MaildirStore {
             update_many: false,
             moves: false,
             remote: false,
+            limits: ferry_engine::pacer::Limits::default(),
         }
     }
 

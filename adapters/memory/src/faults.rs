@@ -1,4 +1,11 @@
-//! What the memory store can be told to do wrong, and how it lists changed folders.
+//! What the memory store can be told to do wrong, how every call meets its faults and the
+//! server's limits, and how it lists changed folders.
+
+use std::time::Duration;
+
+use ferry_engine::store::{StoreError, StoreResult};
+
+use super::{Inner, MemoryStore};
 
 /// Probabilities (0.0–1.0) and limits of injected faults.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,4 +56,106 @@ pub enum ChangeListings {
     /// As `Changes`, except that a new item is told among the flags of items seen before:
     /// a listing the caller cannot use, for testing that it lists the folder in full.
     ChangesWithPhantom,
+}
+
+/// What a faulty call does.
+pub(super) enum Fate {
+    Proceed,
+    Fail(StoreError),
+    /// Do the write, then lose the reply.
+    LoseReply,
+    /// Hang; when `land` the write happens first.
+    Hang {
+        land: bool,
+    },
+}
+
+impl MemoryStore {
+    pub(super) fn fate(&self, write: bool) -> Fate {
+        let mut inner = self.lock();
+        inner.steps += 1;
+        let faults = inner.faults.clone();
+        if faults.crash_at_step.is_some_and(|at| inner.steps >= at) {
+            return Fate::Fail(StoreError::Unusable(
+                "the server is gone (simulated crash)".into(),
+            ));
+        }
+        let rng = &mut inner.rng;
+        if rng.f64() < faults.error {
+            return Fate::Fail(StoreError::Transient("connection reset (simulated)".into()));
+        }
+        if rng.f64() < faults.throttle {
+            let retry_after_ms = rng.u64(1_000..=5_000);
+            return Fate::Fail(StoreError::Throttled {
+                retry_after_ms: Some(retry_after_ms),
+                reason: "too many requests (simulated)".into(),
+            });
+        }
+        if rng.f64() < faults.timeout {
+            return Fate::Hang {
+                land: write && rng.bool(),
+            };
+        }
+        if write && rng.f64() < faults.partial_write {
+            return Fate::Fail(StoreError::Transient(
+                "connection dropped during the write (simulated)".into(),
+            ));
+        }
+        if write && rng.f64() < faults.lost_reply {
+            return Fate::LoseReply;
+        }
+        Fate::Proceed
+    }
+
+    /// Applies the fault plan around a read.
+    pub(super) async fn read<T>(
+        &self,
+        op: impl FnOnce(&mut Inner) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let _call = self.enter(0).await?;
+        match self.fate(false) {
+            Fate::Fail(error) => Err(error),
+            Fate::Hang { .. } => hang().await,
+            Fate::Proceed | Fate::LoseReply => op(&mut self.lock()),
+        }
+    }
+
+    /// Applies the fault plan around a write.
+    pub(super) async fn write<T>(
+        &self,
+        op: impl FnOnce(&mut Inner) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.write_sized(0, op).await
+    }
+
+    /// Applies the server's limits and the fault plan around a write of `bytes`.
+    pub(super) async fn write_sized<T>(
+        &self,
+        bytes: u64,
+        op: impl FnOnce(&mut Inner) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let _call = self.enter(bytes).await?;
+        match self.fate(true) {
+            Fate::Fail(error) => Err(error),
+            Fate::Hang { land } => {
+                if land {
+                    let _ = op(&mut self.lock());
+                }
+                hang().await
+            }
+            Fate::LoseReply => {
+                op(&mut self.lock())?;
+                Err(StoreError::Transient(
+                    "connection reset before the reply (simulated)".into(),
+                ))
+            }
+            Fate::Proceed => op(&mut self.lock()),
+        }
+    }
+}
+
+async fn hang<T>() -> StoreResult<T> {
+    // Longer than any caller's timeout; with tokio's paused clock this costs no real time.
+    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    Err(StoreError::Transient("no answer (simulated)".into()))
 }

@@ -10,11 +10,12 @@
 //! re-flag, delete, move, rename, recreate a folder), which never fail.
 
 mod faults;
+mod limits;
 pub use faults::{ChangeListings, Faults, Unreadable};
+pub use limits::{CallFigures, ServerLimits};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use ferry_engine::body::read_back;
@@ -56,6 +57,8 @@ struct Inner {
     moves_refused: bool,
     /// Folders that cannot be read, and how they show.
     unreadable: BTreeMap<String, Unreadable>,
+    /// The server's limits and what it saw of the calls ([`MemoryStore::set_limits`]).
+    gate: limits::Gate,
 }
 
 /// The in-memory store.
@@ -67,18 +70,6 @@ pub struct MemoryStore {
 
 /// One stored message as [`MemoryStore::contents`] shows it: id, bytes, flags.
 pub type StoredItem = (NativeId, Arc<Vec<u8>>, Flags);
-
-/// What a faulty call does.
-enum Fate {
-    Proceed,
-    Fail(StoreError),
-    /// Do the write, then lose the reply.
-    LoseReply,
-    /// Hang; when `land` the write happens first.
-    Hang {
-        land: bool,
-    },
-}
 
 impl MemoryStore {
     /// An empty store with an INBOX, named `memory:<name>`, faults seeded by `seed`.
@@ -107,6 +98,7 @@ impl MemoryStore {
                 moves_refused: false,
                 unreadable: BTreeMap::new(),
                 max_message_bytes: None,
+                gate: limits::Gate::default(),
             })),
         }
     }
@@ -173,71 +165,6 @@ impl MemoryStore {
     /// Calls made since the fault plan was set.
     pub fn steps(&self) -> u64 {
         self.lock().steps
-    }
-
-    fn fate(&self, write: bool) -> Fate {
-        let mut inner = self.lock();
-        inner.steps += 1;
-        let faults = inner.faults.clone();
-        if faults.crash_at_step.is_some_and(|at| inner.steps >= at) {
-            return Fate::Fail(StoreError::Unusable(
-                "the server is gone (simulated crash)".into(),
-            ));
-        }
-        let rng = &mut inner.rng;
-        if rng.f64() < faults.error {
-            return Fate::Fail(StoreError::Transient("connection reset (simulated)".into()));
-        }
-        if rng.f64() < faults.throttle {
-            let retry_after_ms = rng.u64(1_000..=5_000);
-            return Fate::Fail(StoreError::Throttled {
-                retry_after_ms: Some(retry_after_ms),
-                reason: "too many requests (simulated)".into(),
-            });
-        }
-        if rng.f64() < faults.timeout {
-            return Fate::Hang {
-                land: write && rng.bool(),
-            };
-        }
-        if write && rng.f64() < faults.partial_write {
-            return Fate::Fail(StoreError::Transient(
-                "connection dropped during the write (simulated)".into(),
-            ));
-        }
-        if write && rng.f64() < faults.lost_reply {
-            return Fate::LoseReply;
-        }
-        Fate::Proceed
-    }
-
-    /// Applies the fault plan around a read.
-    async fn read<T>(&self, op: impl FnOnce(&mut Inner) -> StoreResult<T>) -> StoreResult<T> {
-        match self.fate(false) {
-            Fate::Fail(error) => Err(error),
-            Fate::Hang { .. } => hang().await,
-            Fate::Proceed | Fate::LoseReply => op(&mut self.lock()),
-        }
-    }
-
-    /// Applies the fault plan around a write.
-    async fn write<T>(&self, op: impl FnOnce(&mut Inner) -> StoreResult<T>) -> StoreResult<T> {
-        match self.fate(true) {
-            Fate::Fail(error) => Err(error),
-            Fate::Hang { land } => {
-                if land {
-                    let _ = op(&mut self.lock());
-                }
-                hang().await
-            }
-            Fate::LoseReply => {
-                op(&mut self.lock())?;
-                Err(StoreError::Transient(
-                    "connection reset before the reply (simulated)".into(),
-                ))
-            }
-            Fate::Proceed => op(&mut self.lock()),
-        }
     }
 
     // ---- what users do between runs; never faulty ----
@@ -386,12 +313,6 @@ impl MemoryStore {
     }
 }
 
-async fn hang<T>() -> StoreResult<T> {
-    // Longer than any caller's timeout; with tokio's paused clock this costs no real time.
-    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
-    Err(StoreError::Transient("no answer (simulated)".into()))
-}
-
 /// A folder's change token: its UIDVALIDITY, UIDNEXT and a hash (FNV-1a) of every UID with its
 /// flags. Message bytes never change under a UID, so this changes exactly when the folder does.
 fn folder_token(folder: &Folder) -> String {
@@ -468,6 +389,7 @@ impl Store for MemoryStore {
             update_many: inner.append_many,
             moves: inner.moves,
             remote: false,
+            limits: inner.gate.limits.declared_limits(),
         }
     }
 
@@ -657,10 +579,11 @@ impl Store for MemoryStore {
                 message.len()
             )));
         }
+        let size = message.len();
         let message = message
             .to_vec()
             .map_err(|e| StoreError::Transient(read_back(&e)))?;
-        self.write(|inner| {
+        self.write_sized(size, |inner| {
             let entry = inner
                 .folders
                 .get_mut(folder)

@@ -14,8 +14,8 @@ use crate::projection::Projection;
 use crate::projection::delta::{self, after_moves::after_moves};
 
 use super::{
-    Counts, NOTICES_PER_SIDE_MAX, Note, Progress, Run, RunContext, RunError, RunSummary, State,
-    Worker, halt, observe,
+    Counts, NOTICES_PER_SIDE_MAX, Note, Pacers, Progress, Run, RunContext, RunError, RunSummary,
+    State, Worker, halt, observe,
 };
 
 impl<'a> Run<'a> {
@@ -31,7 +31,9 @@ impl<'a> Run<'a> {
             clock,
             watcher,
             stop,
+            pacers,
         } = context;
+        let pacers = pacers.unwrap_or_else(|| Pacers::for_stores(source, target));
         let rng = Mutex::new(fastrand::Rng::with_seed(config.seed));
         let halt = halt::Halt::new(stop.clone(), config.jobs);
         Run {
@@ -52,6 +54,7 @@ impl<'a> Run<'a> {
             movable: BTreeSet::new(),
             touched: BTreeSet::new(),
             halt,
+            pacers,
         }
     }
 
@@ -115,6 +118,7 @@ impl<'a> Run<'a> {
             &self.state.target,
             &self.prefetched,
             &self.halt,
+            &self.pacers,
         )
     }
 

@@ -61,6 +61,8 @@ impl Run<'_> {
         let (reader_config, reader_rng) = (self.config.clone(), Mutex::new(self.rng_fork()));
         let (no_target, no_prefetched) = (TargetState::default(), Prefetched::default());
         let reader_halt = halt::Halt::new(self.stop.clone(), reader_config.jobs);
+        // The same pacers: reads and writes share each side's limits.
+        let reader_pacers = self.pacers.clone();
         let reader = Worker::new(
             (self.source, self.target),
             &reader_config,
@@ -70,6 +72,7 @@ impl Run<'_> {
             &no_target,
             &no_prefetched,
             &reader_halt,
+            &reader_pacers,
         );
         let read_chunk = |position: usize| {
             let (index, chunk) = sequence[position];
@@ -393,7 +396,7 @@ impl Worker<'_> {
             // Throttling is retried inside (nothing was written); a transient failure is not,
             // because the message may have landed: look first.
             let result = self
-                .retry_with(Side::Target, events, 1, || {
+                .retry_sized(Side::Target, events, 1, bytes.len(), || {
                     self.target.append(folder, bytes, flags, date, probe)
                 })
                 .await;

@@ -1,7 +1,8 @@
 //! Retries and backoff: every store call goes through [`Worker::retry`] (or
 //! [`Worker::retry_with`]): bounded in time, retried with jittered, doubling waits on transient
-//! failures, waiting out throttling (each wait journaled), and cut short when the run is ending
-//! (see `halt`).
+//! failures, waiting out throttling (each pause of a side journaled once), and cut short when
+//! the run is ending (see `halt`). Every attempt is admitted by its side's pacer first
+//! (`crate::pacer`).
 
 use std::time::Duration;
 
@@ -46,15 +47,35 @@ impl Worker<'_> {
         side: Side,
         events: &mut Vec<Event>,
         attempts: u32,
+        call: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        self.retry_sized(side, events, attempts, 0, call).await
+    }
+
+    /// Like [`Worker::retry_with`] for a call that uploads `bytes` (paced against the store's
+    /// byte budget). Every attempt waits for the side's pacer first; a throttled answer pauses
+    /// the whole side (one pause, journaled once, however many calls it answered).
+    pub(super) async fn retry_sized<T, F, Fut>(
+        &self,
+        side: Side,
+        events: &mut Vec<Event>,
+        attempts: u32,
+        bytes: u64,
         mut call: F,
     ) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
+        let pacer = self.pacers.side(side);
         let mut attempt = 0;
         let mut throttled = 0;
         loop {
+            let permit = pacer.admit(bytes).await;
             let result = match tokio::time::timeout(
                 Duration::from_millis(self.config.call_timeout_ms),
                 call(),
@@ -67,6 +88,11 @@ impl Worker<'_> {
                     self.config.call_timeout_ms
                 ))),
             };
+            if result.is_ok() {
+                permit.done();
+            } else {
+                drop(permit);
+            }
             match result {
                 Ok(value) => return Ok(value),
                 Err(StoreError::Throttled {
@@ -83,8 +109,17 @@ impl Worker<'_> {
                     let wait_ms = retry_after_ms.unwrap_or_else(|| {
                         self.backoff_ms(throttled.min(THROTTLE_BACKOFF_ATTEMPT_MAX))
                     });
-                    self.watcher.note(Note::Throttled(side, wait_ms));
-                    events.push(Event::Throttled { side, wait_ms });
+                    // The side pauses; the wall time this adds is what the journal says
+                    // (calls answered by the same throttling add nothing more).
+                    let added = pacer.throttled(Duration::from_millis(wait_ms));
+                    if !added.is_zero() {
+                        let added_ms = u64::try_from(added.as_millis()).unwrap_or(u64::MAX);
+                        self.watcher.note(Note::Throttled(side, added_ms));
+                        events.push(Event::Throttled {
+                            side,
+                            wait_ms: added_ms,
+                        });
+                    }
                     self.halt.pause(wait_ms).await;
                 }
                 Err(StoreError::Transient(reason)) => {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::event::{Millis, RunId, RunOptions, RunOutcome, Side};
 use crate::log::{EventLog, LogError};
+use crate::pacer::Pacer;
 use crate::projection::delta::Delta;
 use crate::store::{Store, StoreError};
 
@@ -33,6 +34,36 @@ pub struct RunContext<'a> {
     pub watcher: &'a dyn Watcher,
     /// Raised to pause the run.
     pub stop: StopSignal,
+    /// The pacers every store call goes through, when the caller shares them across runs
+    /// (a budget per tenant); `None` makes one per side from the stores' declared limits.
+    pub pacers: Option<Pacers>,
+}
+
+/// The pacers of a run's two sides ([`crate::pacer`]).
+#[derive(Debug, Clone)]
+pub struct Pacers {
+    /// Paces the calls to the source.
+    pub source: Arc<Pacer>,
+    /// Paces the calls to the target.
+    pub target: Arc<Pacer>,
+}
+
+impl Pacers {
+    /// One pacer per store, from the limits it declares.
+    pub fn for_stores(source: &dyn Store, target: &dyn Store) -> Pacers {
+        Pacers {
+            source: Arc::new(Pacer::new(source.capabilities().limits)),
+            target: Arc::new(Pacer::new(target.capabilities().limits)),
+        }
+    }
+
+    /// The pacer of one side.
+    pub fn side(&self, side: Side) -> &Pacer {
+        match side {
+            Side::Source => &self.source,
+            Side::Target => &self.target,
+        }
+    }
 }
 
 impl std::fmt::Debug for RunContext<'_> {

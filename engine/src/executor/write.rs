@@ -288,7 +288,20 @@ impl Worker<'_> {
             .collect();
         // Not retried, not even when throttled: part of it may be stored. A failure falls back
         // to one message at a time, each looked for first and retried on its own.
+        let size = messages.iter().map(|m| m.bytes.len()).sum();
+        let permit = self.pacers.target.admit(size).await;
         let stored = self.target.append_many(folder, &messages, &probe).await;
+        // Released before anything else is sent (the fallback below goes through the pacer).
+        if let Err(StoreError::Throttled { retry_after_ms, .. }) = &stored {
+            drop(permit);
+            self.pacers
+                .target
+                .throttled(Duration::from_millis(retry_after_ms.unwrap_or(0)));
+        } else if stored.is_ok() {
+            permit.done();
+        } else {
+            drop(permit);
+        }
         match stored {
             Ok(ids) if ids.len() == ready.len() => {
                 for ((op, action, _), id) in ready.iter().zip(ids) {

@@ -1,0 +1,336 @@
+//! One pacer per side of a run: every store call is admitted by it before it is sent.
+//!
+//! Servers state their limits in two ways. Some are declared up front (Microsoft 365: 4
+//! requests in flight per mailbox, 10,000 requests per 10 minutes, 150 MB of upload per
+//! 5 minutes); the store says them in [`Limits`] and the pacer keeps every call inside them,
+//! so they are not hit at all. The rest are learned from throttling answers (HTTP 429 with
+//! Retry-After, IMAP `[UNAVAILABLE]`): then the whole side pauses together, once, for as long
+//! as the server asked (no call hammers a throttling server while another waits), and the cap
+//! on calls in flight halves and recovers slowly as calls succeed (additive increase,
+//! multiplicative decrease). Stores classify and declare; they never sleep themselves.
+//!
+//! The policy is [`Core`], a value driven by calls with the current instant, tested without a
+//! clock; [`Pacer`] is the thin async side (Tokio's clock, so paused-time tests cost nothing).
+//! A pacer can be shared by several runs (`Arc<Pacer>`), for budgets that span mailboxes.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+/// A budget over a sliding window: at most `max` (requests, or bytes) in any `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The most the window may hold.
+    pub max: u64,
+    /// Its length.
+    pub per: Duration,
+}
+
+/// The limits a store declares for one mailbox (`None`: no such limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Calls in flight at once.
+    pub in_flight: Option<usize>,
+    /// Requests per window.
+    pub requests: Option<Window>,
+    /// Bytes uploaded per window.
+    pub bytes: Option<Window>,
+}
+
+/// Which limit made a call wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Limit {
+    /// The server said to wait (Retry-After or its like).
+    Server,
+    /// Calls in flight (declared, or lowered after throttling).
+    InFlight,
+    /// Requests per window.
+    Requests,
+    /// Bytes per window.
+    Bytes,
+}
+
+impl Limit {
+    /// The limit in words, for events and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Server => "server's retry-after",
+            Limit::InFlight => "calls in flight",
+            Limit::Requests => "requests per window",
+            Limit::Bytes => "bytes per window",
+        }
+    }
+}
+
+/// How much longer than its window an admitted call counts in it: the server starts its own
+/// window when the call reaches it, a little after the pacer let it go.
+fn slack(per: Duration) -> Duration {
+    per / 50
+}
+
+/// What [`Core::admit`] decides for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Send it now (it is counted in flight until [`Core::release`]).
+    Go,
+    /// Ask again at this instant.
+    Until(Instant, Limit),
+    /// Ask again when a call in flight ends.
+    Release,
+}
+
+/// The pacing policy, without a clock.
+#[derive(Debug)]
+pub struct Core {
+    limits: Limits,
+    /// The cap on calls in flight, adaptive: starts at the declared limit (unbounded when none),
+    /// halves on throttling, grows by one per `cap` successes.
+    cap: f64,
+    in_flight: usize,
+    /// No call goes out before this instant (the server asked for a pause).
+    paused_until: Option<Instant>,
+    requests: VecDeque<Instant>,
+    bytes: VecDeque<(Instant, u64)>,
+    bytes_in_window: u64,
+    /// Wall time covered by pauses so far (their union, not a sum of parallel waits).
+    paused: Duration,
+    /// The most calls ever in flight after the first throttling (`None` before one).
+    peak_after_throttle: Option<usize>,
+    /// Whether throttling is learned from at all (off: each call waits out its own answer, as
+    /// a client without a pacer does; for comparison in the benchmark).
+    learns: bool,
+}
+
+impl Core {
+    /// A pacer for a store with these limits.
+    pub fn new(limits: Limits) -> Core {
+        Core {
+            limits,
+            cap: limits.in_flight.map_or(f64::INFINITY, |n| n.max(1) as f64),
+            in_flight: 0,
+            paused_until: None,
+            requests: VecDeque::new(),
+            bytes: VecDeque::new(),
+            bytes_in_window: 0,
+            paused: Duration::ZERO,
+            peak_after_throttle: None,
+            learns: true,
+        }
+    }
+
+    /// A pacer that paces nothing: no declared limit, and a throttled call pauses only itself
+    /// (what a client without one does; the benchmark's baseline).
+    pub fn unpaced() -> Core {
+        Core {
+            learns: false,
+            ..Core::new(Limits::default())
+        }
+    }
+
+    /// Whether a call carrying `bytes` may go out at `now`; when it may, it is counted.
+    pub fn admit(&mut self, now: Instant, bytes: u64) -> Admit {
+        if let Some(until) = self.paused_until.filter(|until| *until > now) {
+            return Admit::Until(until, Limit::Server);
+        }
+        if self.in_flight as f64 >= self.cap.floor().max(1.0) {
+            return Admit::Release;
+        }
+        if let Some(window) = self.limits.requests {
+            let span = window.per + slack(window.per);
+            while self
+                .requests
+                .front()
+                .is_some_and(|at| now.saturating_duration_since(*at) >= span)
+            {
+                self.requests.pop_front();
+            }
+            if let Some(oldest) = self.requests.front()
+                && self.requests.len() as u64 >= window.max
+            {
+                return Admit::Until(*oldest + span, Limit::Requests);
+            }
+        }
+        if let Some(window) = self.limits.bytes
+            && bytes > 0
+        {
+            let span = window.per + slack(window.per);
+            while let Some((at, size)) = self.bytes.front().copied()
+                && now.saturating_duration_since(at) >= span
+            {
+                self.bytes.pop_front();
+                self.bytes_in_window -= size;
+            }
+            // A call larger than the whole budget goes alone, into an empty window.
+            if let Some((oldest, _)) = self.bytes.front()
+                && self.bytes_in_window + bytes > window.max
+            {
+                return Admit::Until(*oldest + span, Limit::Bytes);
+            }
+        }
+        self.in_flight += 1;
+        if let Some(peak) = &mut self.peak_after_throttle {
+            *peak = (*peak).max(self.in_flight);
+        }
+        if self.limits.requests.is_some() {
+            self.requests.push_back(now);
+        }
+        if self.limits.bytes.is_some() && bytes > 0 {
+            self.bytes.push_back((now, bytes));
+            self.bytes_in_window += bytes;
+        }
+        Admit::Go
+    }
+
+    /// A call admitted earlier ended; `succeeded` lets the cap grow back.
+    pub fn release(&mut self, succeeded: bool) {
+        debug_assert!(self.in_flight > 0, "a release without a call in flight");
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if succeeded && self.cap.is_finite() {
+            let ceiling = self.limits.in_flight.map_or(f64::INFINITY, |n| n as f64);
+            self.cap = (self.cap + 1.0 / self.cap.floor().max(1.0)).min(ceiling);
+        }
+    }
+
+    /// The server throttled a call at `now` and asked for `wait`: the whole side pauses until
+    /// then, and the cap halves (once per pause: the other calls throttled by the same limit
+    /// do not halve it again). Returns the wall time this adds to the pauses so far.
+    pub fn throttled(&mut self, now: Instant, wait: Duration) -> Duration {
+        if !self.learns {
+            return wait;
+        }
+        let until = now + wait;
+        let ongoing = self.paused_until.filter(|paused| *paused > now);
+        let added = match ongoing {
+            Some(paused) => until.saturating_duration_since(paused),
+            None => wait,
+        };
+        if ongoing.is_none() {
+            let base = self.cap.min(self.in_flight.max(1) as f64);
+            self.cap = (base / 2.0).max(1.0);
+            self.peak_after_throttle.get_or_insert(0);
+        }
+        if ongoing.is_none_or(|paused| until > paused) {
+            self.paused_until = Some(until);
+        }
+        self.paused += added;
+        added
+    }
+
+    /// The cap on calls in flight now (`None`: unbounded).
+    pub fn cap(&self) -> Option<usize> {
+        self.cap
+            .is_finite()
+            .then(|| self.cap.floor().max(1.0) as usize)
+    }
+
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Wall time spent paused so far.
+    pub fn paused(&self) -> Duration {
+        self.paused
+    }
+
+    /// The most calls in flight at once since the first throttling (`None`: never throttled).
+    pub fn peak_after_throttle(&self) -> Option<usize> {
+        self.peak_after_throttle
+    }
+}
+
+/// The async side of a [`Core`]: calls wait in [`Pacer::admit`] until it lets them go.
+#[derive(Debug)]
+pub struct Pacer {
+    core: Mutex<Core>,
+    changed: Notify,
+}
+
+/// A call admitted by a [`Pacer`]; its end is told by [`Permit::done`] or by dropping it.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    pacer: &'a Pacer,
+    succeeded: bool,
+}
+
+impl Permit<'_> {
+    /// The call succeeded (the cap may grow back).
+    pub fn done(mut self) {
+        self.succeeded = true;
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.pacer.lock().release(self.succeeded);
+        self.pacer.changed.notify_waiters();
+    }
+}
+
+impl Pacer {
+    /// A pacer for a store with these limits.
+    pub fn new(limits: Limits) -> Pacer {
+        Pacer::with_core(Core::new(limits))
+    }
+
+    /// A pacer with this policy (e.g. [`Core::unpaced`]).
+    pub fn with_core(core: Core) -> Pacer {
+        Pacer {
+            core: Mutex::new(core),
+            changed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until a call carrying `bytes` may go out; the call is in flight until the permit
+    /// is dropped.
+    pub async fn admit(&self, bytes: u64) -> Permit<'_> {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let decision = self.lock().admit(now(), bytes);
+            match decision {
+                Admit::Go => {
+                    return Permit {
+                        pacer: self,
+                        succeeded: false,
+                    };
+                }
+                Admit::Until(at, _) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at.into()) => {}
+                        () = &mut changed => {}
+                    }
+                }
+                Admit::Release => changed.await,
+            }
+        }
+    }
+
+    /// The server throttled a call and asked for `wait`; returns the wall time this adds to
+    /// the side's pauses (zero when an ongoing pause already covers it).
+    pub fn throttled(&self, wait: Duration) -> Duration {
+        let added = self.lock().throttled(now(), wait);
+        self.changed.notify_waiters();
+        added
+    }
+
+    /// A look at the policy's figures (cap, calls in flight, time paused).
+    pub fn look<T>(&self, look: impl FnOnce(&Core) -> T) -> T {
+        look(&self.lock())
+    }
+}
+
+/// Tokio's clock, so that tests on a paused runtime advance it without waiting.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+#[cfg(test)]
+mod tests;
