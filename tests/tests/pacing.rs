@@ -143,3 +143,69 @@ fn learned_limits_cost_few_throttles_and_the_journal_says_how_long_the_side_was_
         unpaced.figures.paused_asked
     );
 }
+
+#[test]
+fn items_of_a_batch_throttled_on_their_own_are_sent_again_together_not_one_by_one() {
+    let source = MemoryStore::new("source", 1);
+    let mut ids = Vec::new();
+    for n in 0..120 {
+        let message = format!("Message-ID: <{n}@batch>\r\n\r\nbody {n}\r\n").into_bytes();
+        ids.push(source.deliver("INBOX", message, Flags::new(), None));
+    }
+    let target = MemoryStore::new("target", 2);
+    target.set_append_many(true);
+    let log = MemoryLog::new(ContentKey::from_secret([5; 32]), Vec::new());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let run = |target: &MemoryStore| {
+        runtime.block_on(async {
+            let mut run = Run::new(RunContext {
+                source: &source,
+                target,
+                log: &log,
+                state: State::replay(&log.events()),
+                options: RunOptions::default(),
+                config: Config::default(),
+                clock: &SystemClock,
+                watcher: &Quiet,
+                stop: StopSignal::new(),
+                pacers: None,
+            });
+            run.execute(Some(("memory:source", "memory:target")))
+                .await
+                .expect("run")
+        })
+    };
+    assert_eq!(run(&target).counts.copied, 120);
+    // Every message flagged on the source; the target answers 30% of a batch's items
+    // "throttled" on their own.
+    let mut seen = Flags::new();
+    seen.set(ferry_engine::SystemFlag::Seen, true);
+    for id in &ids {
+        assert!(source.user_set_flags("INBOX", id, seen.clone()));
+    }
+    target.set_faults(ferry_memory::Faults {
+        inner_throttle: 0.3,
+        ..ferry_memory::Faults::default()
+    });
+    let (batches_before, singles_before) = target.update_calls();
+    let summary = run(&target);
+    assert_eq!(summary.counts.flags_updated, 120, "{summary:?}");
+    let (batches, singles) = target.update_calls();
+    assert_eq!(singles, singles_before, "no change was sent one by one");
+    assert!(
+        batches - batches_before >= 2,
+        "the throttled ones went again in a batch"
+    );
+    assert!(
+        target
+            .contents()
+            .values()
+            .flatten()
+            .all(|(_, _, flags)| *flags == seen),
+        "every message is flagged on the target"
+    );
+}

@@ -236,6 +236,7 @@ impl World {
             partial_write: rate(&mut self.rng),
             lost_reply: rate(&mut self.rng),
             crash_at_step: crash.then(|| 1 + self.rng.u64(0..120)),
+            inner_throttle: rate(&mut self.rng),
         }
     }
 

@@ -22,6 +22,9 @@ pub struct Faults {
     pub lost_reply: f64,
     /// From this call on (counting from 1), every call fails as if the server died.
     pub crash_at_step: Option<u64>,
+    /// An item of a batch of flag changes or deletions is answered "throttled" on its own, the
+    /// others done (as Microsoft Graph's JSON batches answer 429 per request).
+    pub inner_throttle: f64,
 }
 
 /// How a folder the store cannot read shows ([`MemoryStore::set_unreadable`]); each holds the

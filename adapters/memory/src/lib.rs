@@ -59,6 +59,8 @@ struct Inner {
     unreadable: BTreeMap<String, Unreadable>,
     /// The server's limits and what it saw of the calls ([`MemoryStore::set_limits`]).
     gate: limits::Gate,
+    /// Flag changes and deletions asked for: (in batches, one by one).
+    update_calls: (u64, u64),
 }
 
 /// The in-memory store.
@@ -66,6 +68,27 @@ struct Inner {
 pub struct MemoryStore {
     name: String,
     inner: Arc<Mutex<Inner>>,
+}
+
+/// Removes item `id` of `folder`, if it is there.
+fn remove(inner: &mut Inner, folder: &str, id: &NativeId) {
+    if let Some((validity, uid)) = parse_id(id)
+        && let Some(entry) = inner.folders.get_mut(folder)
+        && entry.validity == validity
+    {
+        entry.items.remove(&uid);
+    }
+}
+
+/// An item of a batch answered "throttled" on its own ([`Faults::inner_throttle`]).
+fn inner_throttled(inner: &mut Inner) -> StoreResult<()> {
+    if inner.rng.f64() < inner.faults.inner_throttle {
+        return Err(StoreError::Throttled {
+            retry_after_ms: Some(inner.rng.u64(100..=2_000)),
+            reason: "too many requests in the batch (simulated)".into(),
+        });
+    }
+    Ok(())
 }
 
 /// One stored message as [`MemoryStore::contents`] shows it: id, bytes, flags.
@@ -99,6 +122,7 @@ impl MemoryStore {
                 unreadable: BTreeMap::new(),
                 max_message_bytes: None,
                 gate: limits::Gate::default(),
+                update_calls: (0, 0),
             })),
         }
     }
@@ -160,6 +184,11 @@ impl MemoryStore {
                 inner.unreadable.remove(folder);
             }
         }
+    }
+
+    /// Flag changes and deletions asked for since the store was made: (batches, one by one).
+    pub fn update_calls(&self) -> (u64, u64) {
+        self.lock().update_calls
     }
 
     /// Calls made since the fault plan was set.
@@ -605,6 +634,7 @@ impl Store for MemoryStore {
 
     async fn set_flags(&self, folder: &str, id: &NativeId, flags: &Flags) -> StoreResult<()> {
         self.write(|inner| {
+            inner.update_calls.1 += 1;
             let item = locate(inner, folder, id)
                 .ok_or_else(|| StoreError::NotFound(format!("{folder}/{id}")))?;
             item.flags = flags.clone();
@@ -613,14 +643,50 @@ impl Store for MemoryStore {
         .await
     }
 
+    async fn set_flags_many(
+        &self,
+        folder: &str,
+        items: &[(&NativeId, &Flags)],
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        self.write(|inner| {
+            inner.update_calls.0 += 1;
+            Ok(items
+                .iter()
+                .map(|(id, flags)| {
+                    inner_throttled(inner)?;
+                    let item = locate(inner, folder, id)
+                        .ok_or_else(|| StoreError::NotFound(format!("{folder}/{id}")))?;
+                    item.flags = (*flags).clone();
+                    Ok(())
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn delete_many(
+        &self,
+        folder: &str,
+        ids: &[&NativeId],
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        self.write(|inner| {
+            inner.update_calls.0 += 1;
+            Ok(ids
+                .iter()
+                .map(|id| {
+                    inner_throttled(inner)?;
+                    remove(inner, folder, id);
+                    Ok(())
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn delete(&self, folder: &str, id: &NativeId) -> StoreResult<()> {
         self.write(|inner| {
-            if let Some((validity, uid)) = parse_id(id)
-                && let Some(entry) = inner.folders.get_mut(folder)
-                && entry.validity == validity
-            {
-                entry.items.remove(&uid);
-            }
+            inner.update_calls.1 += 1;
+            remove(inner, folder, id);
             Ok(())
         })
         .await

@@ -408,7 +408,10 @@ impl Worker<'_> {
                 Ok(None) => {
                     // Stored, but the store did not say under which id (IMAP without UIDPLUS):
                     // find it the way a write in doubt is found.
-                    return Ok(self.look_for(folder, probe, content, events).await);
+                    return Ok(self
+                        .look_for(folder, probe, content, events)
+                        .await
+                        .unwrap_or(None));
                 }
                 Err(StoreError::Transient(reason)) => {
                     // The append may have landed with its reply lost, or its bytes may still be
@@ -416,8 +419,14 @@ impl Worker<'_> {
                     // writing again.
                     attempt += 1;
                     self.halt.pause(self.backoff_ms(attempt)).await;
-                    if let Some(id) = self.look_for(folder, probe, content, events).await {
-                        return Ok(Some(id));
+                    match self.look_for(folder, probe, content, events).await {
+                        Ok(Some(id)) => return Ok(Some(id)),
+                        Ok(None) => {}
+                        // Unknown whether it landed: never written again blind. The next run
+                        // observes the target and finds it by content if it is there.
+                        Err((class, looked)) => {
+                            return Err((class, format!("writing: {reason}; {looked}")));
+                        }
                     }
                     if attempt >= self.config.retry_count_max || self.halt.halted() {
                         return Err((FailureClass::Transient, format!("writing: {reason}")));

@@ -24,6 +24,23 @@ impl Worker<'_> {
         ceiling / 2 + rng.u64(0..=ceiling / 2)
     }
 
+    /// The server asked one side to wait `wait_ms`: the side pauses, and the wall time this
+    /// adds is what the journal says (calls answered by the same throttling add nothing more).
+    pub(super) fn throttled(&self, side: Side, wait_ms: u64, events: &mut Vec<Event>) {
+        let added = self
+            .pacers
+            .side(side)
+            .throttled(Duration::from_millis(wait_ms));
+        if !added.is_zero() {
+            let added_ms = u64::try_from(added.as_millis()).unwrap_or(u64::MAX);
+            self.watcher.note(Note::Throttled(side, added_ms));
+            events.push(Event::Throttled {
+                side,
+                wait_ms: added_ms,
+            });
+        }
+    }
+
     /// Calls `call` until it succeeds, fails for good, or runs out of attempts; waits out
     /// throttling (recording each wait as an event in `events`).
     pub(super) async fn retry<T, F, Fut>(
@@ -109,17 +126,7 @@ impl Worker<'_> {
                     let wait_ms = retry_after_ms.unwrap_or_else(|| {
                         self.backoff_ms(throttled.min(THROTTLE_BACKOFF_ATTEMPT_MAX))
                     });
-                    // The side pauses; the wall time this adds is what the journal says
-                    // (calls answered by the same throttling add nothing more).
-                    let added = pacer.throttled(Duration::from_millis(wait_ms));
-                    if !added.is_zero() {
-                        let added_ms = u64::try_from(added.as_millis()).unwrap_or(u64::MAX);
-                        self.watcher.note(Note::Throttled(side, added_ms));
-                        events.push(Event::Throttled {
-                            side,
-                            wait_ms: added_ms,
-                        });
-                    }
+                    self.throttled(side, wait_ms, events);
                     self.halt.pause(wait_ms).await;
                 }
                 Err(StoreError::Transient(reason)) => {

@@ -8,9 +8,13 @@
 
 use std::time::Duration;
 
+/// How many times the items of a batch answered "throttled" on their own are sent again
+/// together before each is written alone.
+const REQUEUES_MAX: u32 = 8;
+
 use crate::body::resident_bytes;
 use crate::event::{Action, ContentHash, Event, FailureClass, NativeId, OpId, Side};
-use crate::store::{AppendProbe, NewMessage, StoreError};
+use crate::store::{AppendProbe, NewMessage, StoreError, StoreResult};
 
 use super::{Note, Worker, WriteResult, class_of};
 
@@ -188,8 +192,9 @@ impl Worker<'_> {
                 return Ok(Vec::new());
             }
             let called = self
-                .retry(Side::Target, &mut flag_events, || {
-                    self.target.set_flags_many(folder, &flags)
+                .requeuing(&mut flag_events, flags.len(), |positions| {
+                    let some: Vec<_> = positions.iter().map(|&at| flags[at]).collect();
+                    async move { self.target.set_flags_many(folder, &some).await }
                 })
                 .await;
             update_results(called, flags.len(), folder, false)
@@ -199,8 +204,9 @@ impl Worker<'_> {
                 return Ok(Vec::new());
             }
             let called = self
-                .retry(Side::Target, &mut deletion_events, || {
-                    self.target.delete_many(folder, &deletions)
+                .requeuing(&mut deletion_events, deletions.len(), |positions| {
+                    let some: Vec<_> = positions.iter().map(|&at| deletions[at]).collect();
+                    async move { self.target.delete_many(folder, &some).await }
                 })
                 .await;
             update_results(called, deletions.len(), folder, true)
@@ -229,6 +235,64 @@ impl Worker<'_> {
             });
         }
         outcomes
+    }
+
+    /// A batch of changes to target items (`call` with the positions to send, one result
+    /// each): the items the server answers "throttled" on their own are sent again together
+    /// once the side's pause is over, not one by one; after [`REQUEUES_MAX`] rounds, what is
+    /// still throttled is left to the caller (written alone, with retries).
+    async fn requeuing<F, Fut>(
+        &self,
+        events: &mut Vec<Event>,
+        count: usize,
+        mut call: F,
+    ) -> StoreResult<Vec<StoreResult<()>>>
+    where
+        F: FnMut(&[usize]) -> Fut,
+        Fut: Future<Output = StoreResult<Vec<StoreResult<()>>>>,
+    {
+        let mut results: Vec<Option<StoreResult<()>>> = (0..count).map(|_| None).collect();
+        let mut todo: Vec<usize> = (0..count).collect();
+        let mut requeues = 0;
+        loop {
+            let answered = self.retry(Side::Target, events, || call(&todo)).await?;
+            if answered.len() != todo.len() {
+                if requeues == 0 {
+                    return Ok(answered);
+                }
+                break;
+            }
+            let (mut again, mut wait_ms) = (Vec::new(), 0);
+            for (&at, result) in todo.iter().zip(answered) {
+                match result {
+                    Err(StoreError::Throttled { retry_after_ms, .. })
+                        if requeues < REQUEUES_MAX =>
+                    {
+                        again.push(at);
+                        let wait = retry_after_ms.unwrap_or_else(|| self.backoff_ms(requeues + 1));
+                        wait_ms = wait_ms.max(wait);
+                    }
+                    other => results[at] = Some(other),
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            requeues += 1;
+            self.throttled(Side::Target, wait_ms, events);
+            self.halt.pause(wait_ms).await;
+            todo = again;
+        }
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| {
+                    Err(StoreError::Transient(
+                        "the target gave no answer for it in the batch".into(),
+                    ))
+                })
+            })
+            .collect())
     }
 
     /// Appends of one folder stored with one [`crate::store::Store::append_many`]; their outcome
@@ -313,7 +377,11 @@ impl Worker<'_> {
                             self.claim_first(folder, vec![id.clone()]);
                             Some(id)
                         }
-                        None => self.look_for(folder, &probe, content, events).await,
+                        // Stored; which id it got is only worth knowing.
+                        None => self
+                            .look_for(folder, &probe, content, events)
+                            .await
+                            .unwrap_or(None),
                     };
                     outcomes.push(self.finish(*op, action, Ok(id)));
                 }
@@ -336,11 +404,12 @@ impl Worker<'_> {
                         continue;
                     };
                     let result = match self.look_for(folder, &probe, content, events).await {
-                        Some(id) => Ok(Some(id)),
-                        None => {
+                        Ok(Some(id)) => Ok(Some(id)),
+                        Ok(None) => {
                             self.store_bytes(folder, bytes, flags, *date, &probe, content, events)
                                 .await
                         }
+                        Err(failure) => Err(failure),
                     };
                     outcomes.push(self.finish(*op, action, result));
                 }
@@ -401,12 +470,13 @@ impl Worker<'_> {
                     Err((class_of(&error), format!("moving {from} {id}: {error}")))
                 }
                 _ => match self.look_for(folder, &probe, content, events).await {
-                    Some(new) => Ok(Some(new)),
+                    Ok(Some(new)) => Ok(Some(new)),
                     // Not there: moved alone (a move of an item already gone fails).
-                    None => {
+                    Ok(None) => {
                         self.move_item(from, id, folder, content, &probe.0, events)
                             .await
                     }
+                    Err(failure) => Err(failure),
                 },
             };
             outcomes.push(self.finish(op, action, result));
@@ -438,7 +508,7 @@ impl Worker<'_> {
                 Ok(Some(new))
             }
             Ok(None) | Err(StoreError::Transient(_) | StoreError::NotFound(_)) => {
-                match self.look_for(folder, &probe, content, events).await {
+                match self.look_for(folder, &probe, content, events).await? {
                     Some(new) => Ok(Some(new)),
                     None => Err((
                         FailureClass::Transient,
@@ -457,14 +527,20 @@ impl Worker<'_> {
         probe: &AppendProbe,
         content: &ContentHash,
         events: &mut Vec<Event>,
-    ) -> Option<NativeId> {
+    ) -> Result<Option<NativeId>, (FailureClass, String)> {
+        // A look that failed is not "not there": writing again then could duplicate.
         let found = self
             .retry(Side::Target, events, || {
                 self.target.find_appended(folder, probe, content, self.key)
             })
             .await
-            .unwrap_or_default();
-        self.claim_first(folder, found)
+            .map_err(|error| {
+                (
+                    FailureClass::Transient,
+                    format!("could not look on the target whether it landed: {error}"),
+                )
+            })?;
+        Ok(self.claim_first(folder, found))
     }
 }
 
