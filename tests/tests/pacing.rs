@@ -3,11 +3,10 @@
 //! clock (the latencies and pauses cost no real time). Declared limits are never passed; limits
 //! learned from throttling cost one pause per throttling, journaled as the wall time it took.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_engine::journal::ContentKey;
-use ferry_engine::pacer::{Core, Limits, Pacer, Window};
+use ferry_engine::pacer::Window;
 use ferry_engine::{
     Config, Event, Flags, MemoryLog, Pacers, Quiet, Run, RunContext, RunOptions, State, StopSignal,
     SystemClock,
@@ -56,10 +55,7 @@ fn migrate(limits: ServerLimits, paced: bool) -> Ran {
             clock: &SystemClock,
             watcher: &Quiet,
             stop: StopSignal::new(),
-            pacers: (!paced).then(|| Pacers {
-                source: Arc::new(Pacer::new(Limits::default())),
-                target: Arc::new(Pacer::with_core(Core::unpaced())),
-            }),
+            pacers: (!paced).then(Pacers::unpaced),
         });
         run.execute(None).await.expect("run")
     });

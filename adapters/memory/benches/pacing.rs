@@ -5,11 +5,10 @@
 //! Retry-After and no more); the limits left to the pacer to learn from throttling; the limits
 //! declared up front. `cargo bench -p ferry-memory --bench pacing [-- MESSAGES]`.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_engine::journal::ContentKey;
-use ferry_engine::pacer::{Core, Limits, Pacer, Window};
+use ferry_engine::pacer::Window;
 use ferry_engine::{
     Config, Flags, MemoryLog, Pacers, Quiet, Run, RunContext, RunOptions, State, StopSignal,
     SystemClock,
@@ -67,10 +66,7 @@ fn migrate(messages: usize, limits: ServerLimits, paced: bool) -> Measured {
             clock: &SystemClock,
             watcher: &Quiet,
             stop: StopSignal::new(),
-            pacers: (!paced).then(|| Pacers {
-                source: Arc::new(Pacer::new(Limits::default())),
-                target: Arc::new(Pacer::with_core(Core::unpaced())),
-            }),
+            pacers: (!paced).then(Pacers::unpaced),
         });
         run.execute(None).await.expect("run")
     });

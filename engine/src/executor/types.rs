@@ -57,6 +57,15 @@ impl Pacers {
         }
     }
 
+    /// Pacers that pace nothing: each throttled call waits out its own answer and no more
+    /// (a client without a pacer; for comparison in tests and benchmarks).
+    pub fn unpaced() -> Pacers {
+        Pacers {
+            source: Arc::new(Pacer::with_core(crate::pacer::Core::unpaced())),
+            target: Arc::new(Pacer::with_core(crate::pacer::Core::unpaced())),
+        }
+    }
+
     /// The pacer of one side.
     pub fn side(&self, side: Side) -> &Pacer {
         match side {
