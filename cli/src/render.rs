@@ -114,6 +114,7 @@ struct JsonRun<'a> {
     folders_deleted: u64,
     failed: u64,
     throttled_ms: u64,
+    paced_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -151,6 +152,7 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 folders_deleted: run.folders_deleted,
                 failed: run.failed,
                 throttled_ms: run.throttled_ms,
+                paced_ms: run.paced_ms,
             })
             .collect(),
         folders: report
@@ -188,7 +190,7 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
     for run in &report.runs {
         writeln!(
             out,
-            "  run {} {} → {}: {}; copied {} ({:.1} MB), flags updated {}, deleted {}, moved {}, folders created {}, renamed {}{}, failed {}{}",
+            "  run {} {} → {}: {}; copied {} ({:.1} MB), flags updated {}, deleted {}, moved {}, folders created {}, renamed {}{}, failed {}{}{}",
             run.run,
             time(run.started),
             run.ended.map(time).unwrap_or_else(|| "-".into()),
@@ -208,6 +210,14 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
             run.failed,
             if run.throttled_ms > 0 {
                 format!(", throttled {:.1} s", run.throttled_ms as f64 / 1e3)
+            } else {
+                String::new()
+            },
+            if run.paced_ms > 0 {
+                format!(
+                    ", held {:.1} s by the limits the stores declare",
+                    run.paced_ms as f64 / 1e3
+                )
             } else {
                 String::new()
             }

@@ -384,6 +384,17 @@ pub enum Event {
         /// Why, in words (the store's error; never a secret).
         reason: String,
     },
+    /// Calls to one side waited for a limit the store declared (requests or bytes per
+    /// window): the wall time of the run they spent waiting for it (the union of the waits,
+    /// not their sum). Recorded at the end of a run, once per side and limit.
+    Paced {
+        /// Which side.
+        side: Side,
+        /// Which limit, in words (`requests per window`, `bytes per window`).
+        limit: String,
+        /// How long, in ms.
+        wait_ms: u64,
+    },
 }
 
 impl Event {

@@ -98,6 +98,9 @@ pub struct Core {
     paused: Duration,
     /// The most calls ever in flight after the first throttling (`None` before one).
     peak_after_throttle: Option<usize>,
+    /// Per declared window limit: wall time calls waited for it (a union), and until when
+    /// the latest wait runs.
+    waited: [(Duration, Option<Instant>); 2],
     /// Whether throttling is learned from at all (off: each call waits out its own answer, as
     /// a client without a pacer does; for comparison in the benchmark).
     learns: bool,
@@ -116,6 +119,7 @@ impl Core {
             bytes_in_window: 0,
             paused: Duration::ZERO,
             peak_after_throttle: None,
+            waited: [(Duration::ZERO, None); 2],
             learns: true,
         }
     }
@@ -149,7 +153,9 @@ impl Core {
             if let Some(oldest) = self.requests.front()
                 && self.requests.len() as u64 >= window.max
             {
-                return Admit::Until(*oldest + span, Limit::Requests);
+                let until = *oldest + span;
+                self.waits(0, now, until);
+                return Admit::Until(until, Limit::Requests);
             }
         }
         if let Some(window) = self.limits.bytes
@@ -166,7 +172,9 @@ impl Core {
             if let Some((oldest, _)) = self.bytes.front()
                 && self.bytes_in_window + bytes > window.max
             {
-                return Admit::Until(*oldest + span, Limit::Bytes);
+                let until = *oldest + span;
+                self.waits(1, now, until);
+                return Admit::Until(until, Limit::Bytes);
             }
         }
         self.in_flight += 1;
@@ -181,6 +189,24 @@ impl Core {
             self.bytes_in_window += bytes;
         }
         Admit::Go
+    }
+
+    /// Counts a wait from `now` to `until` for window limit `which` (its union with the
+    /// waits counted before).
+    fn waits(&mut self, which: usize, now: Instant, until: Instant) {
+        let (total, latest) = &mut self.waited[which];
+        let from = latest.map_or(now, |latest| latest.max(now));
+        *total += until.saturating_duration_since(from);
+        *latest = Some(latest.map_or(until, |latest| latest.max(until)));
+    }
+
+    /// Wall time calls waited for each declared window limit (only those waited for).
+    pub fn waited(&self) -> Vec<(Limit, Duration)> {
+        [Limit::Requests, Limit::Bytes]
+            .into_iter()
+            .zip(self.waited.iter().map(|(total, _)| *total))
+            .filter(|(_, total)| !total.is_zero())
+            .collect()
     }
 
     /// A call admitted earlier ended; `succeeded` lets the cap grow back.

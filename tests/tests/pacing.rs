@@ -19,6 +19,8 @@ struct Ran {
     copied: u64,
     figures: CallFigures,
     journaled_pause: Duration,
+    /// What the journal says the target's calls waited for its declared limits.
+    paced: Vec<(String, u64)>,
     target: MemoryStore,
     source: MemoryStore,
 }
@@ -68,7 +70,21 @@ fn migrate(limits: ServerLimits, paced: bool) -> Ran {
             _ => None,
         })
         .sum();
+    let paced = log
+        .events()
+        .into_iter()
+        .flat_map(Event::flatten)
+        .filter_map(|event| match event {
+            Event::Paced {
+                side: ferry_engine::Side::Target,
+                limit,
+                wait_ms,
+            } => Some((limit, wait_ms)),
+            _ => None,
+        })
+        .collect();
     Ran {
+        paced,
         copied: summary.counts.copied,
         figures: target.call_figures(),
         journaled_pause: Duration::from_millis(journaled_ms),
@@ -110,6 +126,10 @@ fn declared_limits_are_kept_without_a_single_throttled_call() {
     assert!(figures.bytes_in_window_most <= 300_000, "{figures:?}");
     assert!(figures.calls >= MESSAGES as u64);
     assert_eq!(ran.journaled_pause, Duration::ZERO);
+    // The journal says which declared limits held the calls back, and for how long.
+    let limits: Vec<&str> = ran.paced.iter().map(|(limit, _)| limit.as_str()).collect();
+    assert!(limits.contains(&"requests per window"), "{:?}", ran.paced);
+    assert!(ran.paced.iter().all(|(_, ms)| *ms > 0));
 }
 
 #[test]

@@ -122,6 +122,21 @@ impl<'a> Run<'a> {
         )
     }
 
+    /// How long each side's calls waited for the limits its store declared.
+    fn paced(&self) -> Vec<Event> {
+        let mut events = Vec::new();
+        for side in [Side::Source, Side::Target] {
+            for (limit, waited) in self.pacers.side(side).look(crate::pacer::Core::waited) {
+                events.push(Event::Paced {
+                    side,
+                    limit: limit.name().to_owned(),
+                    wait_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+        }
+        events
+    }
+
     /// Whether deletions paired with copies of the same content become moves on the target.
     pub(super) fn moves(&self) -> bool {
         self.options.delete_removed && self.target.capabilities().moves
@@ -287,11 +302,13 @@ impl<'a> Run<'a> {
         } else {
             RunOutcome::Completed
         };
-        self.record(vec![Event::RunEnded {
+        let mut ended = self.paced();
+        ended.push(Event::RunEnded {
             run,
             at: self.clock.now_ms(),
             outcome,
-        }])?;
+        });
+        self.record(ended)?;
         Ok(RunSummary {
             run: Some(run),
             outcome,

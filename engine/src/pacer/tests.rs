@@ -104,6 +104,29 @@ fn bytes_per_window_hold_and_a_call_larger_than_the_budget_goes_alone() {
 }
 
 #[test]
+fn waits_for_declared_windows_count_as_their_union() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Limits {
+        requests: Some(Window {
+            max: 1,
+            per: secs(10),
+        }),
+        ..Limits::default()
+    });
+    assert_eq!(core.admit(t0, 0), Admit::Go);
+    // Two calls told to wait until 10.2 s, from 0 s and from 5 s: 10.2 s of waiting, not 15.4.
+    assert!(matches!(
+        core.admit(t0, 0),
+        Admit::Until(_, Limit::Requests)
+    ));
+    assert!(matches!(
+        core.admit(t0 + secs(5), 0),
+        Admit::Until(_, Limit::Requests)
+    ));
+    assert_eq!(core.waited(), vec![(Limit::Requests, ms(10_200))]);
+}
+
+#[test]
 fn a_throttle_pauses_the_whole_side_and_pauses_count_as_their_union() {
     let t0 = Instant::now();
     let mut core = Core::new(Limits::default());

@@ -51,6 +51,8 @@ pub struct RunSummary {
     pub failed: u64,
     /// Time spent waiting because a side throttled, in ms.
     pub throttled_ms: u64,
+    /// Time calls spent waiting for limits a side declared, in ms (per side and limit, added).
+    pub paced_ms: u64,
 }
 
 /// One folder, over all runs.
@@ -216,6 +218,7 @@ impl Projection for Report {
                     folders_deleted: 0,
                     failed: 0,
                     throttled_ms: 0,
+                    paced_ms: 0,
                 });
             }
             Event::FolderSeen {
@@ -381,6 +384,11 @@ impl Projection for Report {
             Event::Throttled { wait_ms, .. } => {
                 if let Some(run) = self.current() {
                     run.throttled_ms += wait_ms;
+                }
+            }
+            Event::Paced { wait_ms, .. } => {
+                if let Some(run) = self.current() {
+                    run.paced_ms += wait_ms;
                 }
             }
             Event::RunEnded { at, outcome, .. } => {
