@@ -81,6 +81,73 @@ pub enum Admit {
     Release,
 }
 
+/// A union of waits: how much wall time they cover together, and until when the latest runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Union {
+    /// The wall time covered so far.
+    pub total: Duration,
+    /// When the latest wait ends (`None`: none yet).
+    pub until: Option<Instant>,
+}
+
+impl Union {
+    /// Adds a wait from `now` to `until`; returns the wall time it adds (zero when a wait
+    /// counted before already covers it).
+    pub fn add(&mut self, now: Instant, until: Instant) -> Duration {
+        let from = self.until.map_or(now, |latest| latest.max(now));
+        let added = until.saturating_duration_since(from);
+        self.total += added;
+        self.until = Some(self.until.map_or(until, |latest| latest.max(until)));
+        added
+    }
+
+    /// Whether a wait runs at `now`, and until when.
+    pub fn ongoing(&self, now: Instant) -> Option<Instant> {
+        self.until.filter(|until| *until > now)
+    }
+}
+
+/// What a sliding window holds: each admitted amount (1 per request, or bytes) with when it
+/// was admitted, for as long as it counts.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    entries: VecDeque<(Instant, u64)>,
+    total: u64,
+}
+
+impl Ledger {
+    /// Forgets what was admitted `span` or more before `now`; then, when `amount` more would
+    /// pass `max`, the instant the oldest entry leaves. An amount larger than `max` goes
+    /// alone, into an empty window.
+    pub fn full_until(
+        &mut self,
+        now: Instant,
+        span: Duration,
+        amount: u64,
+        max: u64,
+    ) -> Option<Instant> {
+        while let Some((at, size)) = self.entries.front().copied()
+            && now.saturating_duration_since(at) >= span
+        {
+            self.entries.pop_front();
+            self.total -= size;
+        }
+        let (oldest, _) = self.entries.front()?;
+        (self.total + amount > max).then_some(*oldest + span)
+    }
+
+    /// Counts `amount` admitted at `now`.
+    pub fn add(&mut self, now: Instant, amount: u64) {
+        self.entries.push_back((now, amount));
+        self.total += amount;
+    }
+
+    /// What the window holds now (as of the last [`Ledger::full_until`]).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
 /// The pacing policy, without a clock.
 #[derive(Debug)]
 pub struct Core {
@@ -89,18 +156,15 @@ pub struct Core {
     /// halves on throttling, grows by one per `cap` successes.
     cap: f64,
     in_flight: usize,
-    /// No call goes out before this instant (the server asked for a pause).
-    paused_until: Option<Instant>,
-    requests: VecDeque<Instant>,
-    bytes: VecDeque<(Instant, u64)>,
-    bytes_in_window: u64,
-    /// Wall time covered by pauses so far (their union, not a sum of parallel waits).
-    paused: Duration,
+    /// The pauses the server asked for (their union, not a sum of parallel waits); no call
+    /// goes out before the latest ends.
+    pause: Union,
+    requests: Ledger,
+    bytes: Ledger,
     /// The most calls ever in flight after the first throttling (`None` before one).
     peak_after_throttle: Option<usize>,
-    /// Per declared window limit: wall time calls waited for it (a union), and until when
-    /// the latest wait runs.
-    waited: [(Duration, Option<Instant>); 2],
+    /// Per declared window limit (requests, bytes): the waits for it.
+    waited: [Union; 2],
     /// Whether throttling is learned from at all (off: each call waits out its own answer, as
     /// a client without a pacer does; for comparison in the benchmark).
     learns: bool,
@@ -113,13 +177,11 @@ impl Core {
             limits,
             cap: limits.in_flight.map_or(f64::INFINITY, |n| n.max(1) as f64),
             in_flight: 0,
-            paused_until: None,
-            requests: VecDeque::new(),
-            bytes: VecDeque::new(),
-            bytes_in_window: 0,
-            paused: Duration::ZERO,
+            pause: Union::default(),
+            requests: Ledger::default(),
+            bytes: Ledger::default(),
             peak_after_throttle: None,
-            waited: [(Duration::ZERO, None); 2],
+            waited: [Union::default(); 2],
             learns: true,
         }
     }
@@ -135,7 +197,7 @@ impl Core {
 
     /// Whether a call carrying `bytes` may go out at `now`; when it may, it is counted.
     pub fn admit(&mut self, now: Instant, bytes: u64) -> Admit {
-        if let Some(until) = self.paused_until.filter(|until| *until > now) {
+        if let Some(until) = self.pause.ongoing(now) {
             return Admit::Until(until, Limit::Server);
         }
         if self.in_flight as f64 >= self.cap.floor().max(1.0) {
@@ -143,18 +205,8 @@ impl Core {
         }
         if let Some(window) = self.limits.requests {
             let span = window.per + slack(window.per);
-            while self
-                .requests
-                .front()
-                .is_some_and(|at| now.saturating_duration_since(*at) >= span)
-            {
-                self.requests.pop_front();
-            }
-            if let Some(oldest) = self.requests.front()
-                && self.requests.len() as u64 >= window.max
-            {
-                let until = *oldest + span;
-                self.waits(0, now, until);
+            if let Some(until) = self.requests.full_until(now, span, 1, window.max) {
+                self.waited[0].add(now, until);
                 return Admit::Until(until, Limit::Requests);
             }
         }
@@ -162,18 +214,8 @@ impl Core {
             && bytes > 0
         {
             let span = window.per + slack(window.per);
-            while let Some((at, size)) = self.bytes.front().copied()
-                && now.saturating_duration_since(at) >= span
-            {
-                self.bytes.pop_front();
-                self.bytes_in_window -= size;
-            }
-            // A call larger than the whole budget goes alone, into an empty window.
-            if let Some((oldest, _)) = self.bytes.front()
-                && self.bytes_in_window + bytes > window.max
-            {
-                let until = *oldest + span;
-                self.waits(1, now, until);
+            if let Some(until) = self.bytes.full_until(now, span, bytes, window.max) {
+                self.waited[1].add(now, until);
                 return Admit::Until(until, Limit::Bytes);
             }
         }
@@ -182,29 +224,19 @@ impl Core {
             *peak = (*peak).max(self.in_flight);
         }
         if self.limits.requests.is_some() {
-            self.requests.push_back(now);
+            self.requests.add(now, 1);
         }
         if self.limits.bytes.is_some() && bytes > 0 {
-            self.bytes.push_back((now, bytes));
-            self.bytes_in_window += bytes;
+            self.bytes.add(now, bytes);
         }
         Admit::Go
-    }
-
-    /// Counts a wait from `now` to `until` for window limit `which` (its union with the
-    /// waits counted before).
-    fn waits(&mut self, which: usize, now: Instant, until: Instant) {
-        let (total, latest) = &mut self.waited[which];
-        let from = latest.map_or(now, |latest| latest.max(now));
-        *total += until.saturating_duration_since(from);
-        *latest = Some(latest.map_or(until, |latest| latest.max(until)));
     }
 
     /// Wall time calls waited for each declared window limit (only those waited for).
     pub fn waited(&self) -> Vec<(Limit, Duration)> {
         [Limit::Requests, Limit::Bytes]
             .into_iter()
-            .zip(self.waited.iter().map(|(total, _)| *total))
+            .zip(self.waited.iter().map(|waits| waits.total))
             .filter(|(_, total)| !total.is_zero())
             .collect()
     }
@@ -226,22 +258,12 @@ impl Core {
         if !self.learns {
             return wait;
         }
-        let until = now + wait;
-        let ongoing = self.paused_until.filter(|paused| *paused > now);
-        let added = match ongoing {
-            Some(paused) => until.saturating_duration_since(paused),
-            None => wait,
-        };
-        if ongoing.is_none() {
+        if self.pause.ongoing(now).is_none() {
             let base = self.cap.min(self.in_flight.max(1) as f64);
             self.cap = (base / 2.0).max(1.0);
             self.peak_after_throttle.get_or_insert(0);
         }
-        if ongoing.is_none_or(|paused| until > paused) {
-            self.paused_until = Some(until);
-        }
-        self.paused += added;
-        added
+        self.pause.add(now, now + wait)
     }
 
     /// The cap on calls in flight now (`None`: unbounded).
@@ -258,7 +280,7 @@ impl Core {
 
     /// Wall time spent paused so far.
     pub fn paused(&self) -> Duration {
-        self.paused
+        self.pause.total
     }
 
     /// The most calls in flight at once since the first throttling (`None`: never throttled).

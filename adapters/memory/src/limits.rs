@@ -4,10 +4,9 @@
 //! frees, as such a server answers (HTTP 429 with Retry-After); the store never sleeps to
 //! spare its caller. What it saw is counted, for the tests and the pacing benchmark.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
-use ferry_engine::pacer::{Limits, Window};
+use ferry_engine::pacer::{Ledger, Limits, Union, Window};
 use ferry_engine::store::StoreError;
 use tokio::time::Instant;
 
@@ -110,17 +109,18 @@ impl Drop for InFlight {
 pub(crate) struct Gate {
     pub(crate) limits: ServerLimits,
     in_flight: usize,
-    requests: VecDeque<Instant>,
-    bytes: VecDeque<(Instant, u64)>,
-    bytes_in_window: u64,
+    requests: Ledger,
+    bytes: Ledger,
     throttled_once: bool,
-    paused_until: Option<Instant>,
+    /// The pauses asked for.
+    paused: Union,
     pub(crate) figures: CallFigures,
 }
 
 impl Gate {
     /// Admits a call carrying `bytes` at `now`, or says how long to wait.
     pub(crate) fn enter(&mut self, now: Instant, bytes: u64) -> Result<(), StoreError> {
+        let now = now.into_std();
         self.figures.calls += 1;
         if self.throttled_once {
             self.figures.in_flight_most_after_throttle = self
@@ -129,17 +129,11 @@ impl Gate {
                 .max(self.in_flight + 1);
         }
         let limits = self.limits;
-        let wait = self.over(now, bytes);
-        if let Some(wait) = wait {
+        if let Some(wait) = self.over(now, bytes) {
             self.figures.throttled += 1;
             self.throttled_once = true;
-            let until = now + wait;
-            let added = match self.paused_until.filter(|p| *p > now) {
-                Some(paused) => until.saturating_duration_since(paused),
-                None => wait,
-            };
-            self.figures.paused_asked += added;
-            self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+            self.paused.add(now, now + wait);
+            self.figures.paused_asked = self.paused.total;
             return Err(StoreError::Throttled {
                 retry_after_ms: Some((wait.as_millis() as u64).max(1)),
                 reason: "too many requests (simulated server limits)".into(),
@@ -147,20 +141,13 @@ impl Gate {
         }
         self.in_flight += 1;
         self.figures.in_flight_most = self.figures.in_flight_most.max(self.in_flight);
-        if self.throttled_once {
-            self.figures.in_flight_most_after_throttle = self
-                .figures
-                .in_flight_most_after_throttle
-                .max(self.in_flight);
-        }
         if limits.requests.is_some() {
-            self.requests.push_back(now);
+            self.requests.add(now, 1);
         }
         if limits.bytes.is_some() && bytes > 0 {
-            self.bytes.push_back((now, bytes));
-            self.bytes_in_window += bytes;
+            self.bytes.add(now, bytes);
             self.figures.bytes_in_window_most =
-                self.figures.bytes_in_window_most.max(self.bytes_in_window);
+                self.figures.bytes_in_window_most.max(self.bytes.total());
         }
         self.figures.bytes += bytes;
         Ok(())
@@ -172,42 +159,22 @@ impl Gate {
     }
 
     /// How long a call at `now` must wait, when it is over a limit.
-    fn over(&mut self, now: Instant, bytes: u64) -> Option<Duration> {
+    fn over(&mut self, now: std::time::Instant, bytes: u64) -> Option<Duration> {
         let limits = self.limits;
         if limits.in_flight.is_some_and(|max| self.in_flight >= max) {
             // No way to know when one ends: ask for a latency's worth.
             return Some(limits.latency.max(Duration::from_millis(1)));
         }
-        if let Some(Window { max, per }) = limits.requests {
-            while self
-                .requests
-                .front()
-                .is_some_and(|at| now.saturating_duration_since(*at) >= per)
-            {
-                self.requests.pop_front();
-            }
-            if let Some(oldest) = self.requests.front()
-                && self.requests.len() as u64 >= max
-            {
-                return Some((*oldest + per).saturating_duration_since(now));
-            }
-        }
-        if let Some(Window { max, per }) = limits.bytes
-            && bytes > 0
-        {
-            while let Some((at, size)) = self.bytes.front().copied()
-                && now.saturating_duration_since(at) >= per
-            {
-                self.bytes.pop_front();
-                self.bytes_in_window -= size;
-            }
-            if let Some((oldest, _)) = self.bytes.front()
-                && self.bytes_in_window + bytes > max
-            {
-                return Some((*oldest + per).saturating_duration_since(now));
-            }
-        }
-        None
+        let full = |ledger: &mut Ledger, window: Option<Window>, amount: u64| {
+            let Window { max, per } = window?;
+            ledger.full_until(now, per, amount, max)
+        };
+        let until = full(&mut self.requests, limits.requests, 1).or_else(|| {
+            (bytes > 0)
+                .then(|| full(&mut self.bytes, limits.bytes, bytes))
+                .flatten()
+        })?;
+        Some(until.saturating_duration_since(now))
     }
 }
 

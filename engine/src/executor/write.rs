@@ -187,30 +187,17 @@ impl Worker<'_> {
         // Flags and deletions at once: one selection of the folder serves both, and their
         // requests share round trips (they touch different items).
         let (mut flag_events, mut deletion_events) = (Vec::new(), Vec::new());
-        let flagging = async {
-            if flags.is_empty() {
-                return Ok(Vec::new());
-            }
-            let called = self
-                .requeuing(&mut flag_events, flags.len(), |positions| {
-                    let some: Vec<_> = positions.iter().map(|&at| flags[at]).collect();
-                    async move { self.target.set_flags_many(folder, &some).await }
-                })
-                .await;
-            update_results(called, flags.len(), folder, false)
-        };
-        let deleting = async {
-            if deletions.is_empty() {
-                return Ok(Vec::new());
-            }
-            let called = self
-                .requeuing(&mut deletion_events, deletions.len(), |positions| {
-                    let some: Vec<_> = positions.iter().map(|&at| deletions[at]).collect();
-                    async move { self.target.delete_many(folder, &some).await }
-                })
-                .await;
-            update_results(called, deletions.len(), folder, true)
-        };
+        let flagging =
+            self.update_batch(&mut flag_events, &flags, folder, false, |some| async move {
+                self.target.set_flags_many(folder, &some).await
+            });
+        let deleting = self.update_batch(
+            &mut deletion_events,
+            &deletions,
+            folder,
+            true,
+            |some| async move { self.target.delete_many(folder, &some).await },
+        );
         let (flagged, deleted) = futures::future::join(flagging, deleting).await;
         events.append(&mut flag_events);
         events.append(&mut deletion_events);
@@ -237,25 +224,52 @@ impl Worker<'_> {
         outcomes
     }
 
-    /// A batch of changes to target items (`call` with the positions to send, one result
-    /// each): the items the server answers "throttled" on their own are sent again together
-    /// once the side's pause is over, not one by one; after [`REQUEUES_MAX`] rounds, what is
-    /// still throttled is left to the caller (written alone, with retries).
-    async fn requeuing<F, Fut>(
+    /// The results of one batch of changes to target items of `folder` (flags, or deletions):
+    /// `call` sends the items given, one result each. The items the server answers
+    /// "throttled" on their own are sent again together once the side's pause is over, not
+    /// one by one; after [`REQUEUES_MAX`] rounds, what is still throttled is left to the
+    /// caller (written alone, with retries).
+    async fn update_batch<T, F, Fut>(
         &self,
         events: &mut Vec<Event>,
-        count: usize,
+        items: &[T],
+        folder: &str,
+        deletions: bool,
+        call: F,
+    ) -> Result<Vec<WriteResult>, (FailureClass, String)>
+    where
+        T: Copy,
+        F: FnMut(Vec<T>) -> Fut,
+        Fut: Future<Output = StoreResult<Vec<StoreResult<()>>>>,
+    {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let called = self.requeuing(events, items, call).await;
+        update_results(called, items.len(), folder, deletions)
+    }
+
+    async fn requeuing<T, F, Fut>(
+        &self,
+        events: &mut Vec<Event>,
+        items: &[T],
         mut call: F,
     ) -> StoreResult<Vec<StoreResult<()>>>
     where
-        F: FnMut(&[usize]) -> Fut,
+        T: Copy,
+        F: FnMut(Vec<T>) -> Fut,
         Fut: Future<Output = StoreResult<Vec<StoreResult<()>>>>,
     {
+        let count = items.len();
         let mut results: Vec<Option<StoreResult<()>>> = (0..count).map(|_| None).collect();
         let mut todo: Vec<usize> = (0..count).collect();
         let mut requeues = 0;
         loop {
-            let answered = self.retry(Side::Target, events, || call(&todo)).await?;
+            let answered = self
+                .retry(Side::Target, events, || {
+                    call(todo.iter().map(|&at| items[at]).collect())
+                })
+                .await?;
             if answered.len() != todo.len() {
                 if requeues == 0 {
                     return Ok(answered);
@@ -358,9 +372,7 @@ impl Worker<'_> {
         // Released before anything else is sent (the fallback below goes through the pacer).
         if let Err(StoreError::Throttled { retry_after_ms, .. }) = &stored {
             drop(permit);
-            self.pacers
-                .target
-                .throttled(Duration::from_millis(retry_after_ms.unwrap_or(0)));
+            self.throttled(Side::Target, retry_after_ms.unwrap_or(0), events);
         } else if stored.is_ok() {
             permit.done();
         } else {
