@@ -38,6 +38,15 @@ pub fn run_line(summary: &ferry_engine::RunSummary) -> String {
             "; {refused} source items not copied (refused by the target or unreadable: see ferry report)"
         ));
     }
+    if counts.updated > 0 {
+        line.push_str(&format!("; {} items updated in place", counts.updated));
+    }
+    if counts.conflicts > 0 {
+        line.push_str(&format!(
+            "; {} items in conflict, left as they are on the target (changed there behind ferry's back: see ferry report)",
+            counts.conflicts
+        ));
+    }
     line.push_str(&format!(
         ". {} source messages were already on the target before this run.",
         summary.already
@@ -94,6 +103,7 @@ struct JsonReport<'a> {
     failed_items: u64,
     refused_items: u64,
     unreadable_items: u64,
+    conflict_items: u64,
 }
 
 #[derive(Serialize)]
@@ -115,6 +125,8 @@ struct JsonRun<'a> {
     failed: u64,
     throttled_ms: u64,
     paced_ms: u64,
+    updated: u64,
+    conflicts: u64,
 }
 
 #[derive(Serialize)]
@@ -127,6 +139,8 @@ struct JsonFolder<'a> {
     failed: &'a std::collections::BTreeMap<String, u64>,
     refused: &'a std::collections::BTreeMap<String, u64>,
     unreadable: &'a std::collections::BTreeMap<String, u64>,
+    updated: u64,
+    conflicts: &'a std::collections::BTreeMap<String, u64>,
 }
 
 /// The report as JSON.
@@ -153,6 +167,8 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 failed: run.failed,
                 throttled_ms: run.throttled_ms,
                 paced_ms: run.paced_ms,
+                updated: run.updated,
+                conflicts: run.conflicts,
             })
             .collect(),
         folders: report
@@ -167,6 +183,8 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 failed: &f.failed,
                 refused: &f.refused,
                 unreadable: &f.unreadable,
+                updated: f.updated,
+                conflicts: &f.conflicts,
             })
             .collect(),
         renames: report
@@ -178,6 +196,7 @@ pub fn report_json(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
         failed_items: report.failed_items(),
         refused_items: report.refused_items(),
         unreadable_items: report.unreadable_items(),
+        conflict_items: report.conflict_items(),
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)?;
@@ -256,6 +275,15 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 "      unreadable on the source {count} (tried again next run): {reason}"
             )?;
         }
+        if f.updated > 0 {
+            writeln!(out, "      updated in place {}", f.updated)?;
+        }
+        for (reason, count) in &f.conflicts {
+            writeln!(
+                out,
+                "      in conflict {count} (not retried until resolved: delete or restore the target item): {reason}"
+            )?;
+        }
     }
     for (run, from, to) in &report.renames {
         writeln!(out, "renamed in run {run}: {from} → {to}")?;
@@ -277,6 +305,13 @@ pub fn report_text(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
         report.refused_items(),
         report.unreadable_items()
     )?;
+    if report.conflict_items() > 0 {
+        writeln!(
+            out,
+            "       and {} in conflict: changed on the target behind ferry's back, left as they are",
+            report.conflict_items()
+        )?;
+    }
     Ok(())
 }
 
@@ -400,6 +435,42 @@ pub fn audit_lines(
             Action::DeleteFolder { folder } => {
                 format!("delete folder {folder} (its source folder is gone)")
             }
+            Action::CreateCollection { folder, spec } => {
+                format!("create {} {folder}", spec.kind.name())
+            }
+            Action::Create {
+                source_folder,
+                source_id,
+                folder,
+                key,
+                content,
+                size,
+                ..
+            } => format!(
+                "create {source_folder}/{source_id} → {folder} key {key} ({size} bytes, content {content})"
+            ),
+            Action::Update {
+                source_folder,
+                source_id,
+                folder,
+                id,
+                content,
+                expect,
+                ..
+            } => format!(
+                "update {folder}/{id} from {source_folder}/{source_id} if at version {} (content {content})",
+                expect.as_deref().unwrap_or("any")
+            ),
+            Action::DeleteIf {
+                folder,
+                id,
+                content,
+                expect,
+                ..
+            } => format!(
+                "delete {folder}/{id} if at version {} (content {content})",
+                expect.as_deref().unwrap_or("any")
+            ),
         };
         let result = match &entry.outcome {
             AuditOutcome::Done(Some(id)) => format!("done as {id}"),
@@ -407,6 +478,7 @@ pub fn audit_lines(
             AuditOutcome::Failed(FailureClass::NotApplied, _) => {
                 "never landed (in doubt after an interruption); copied again".into()
             }
+            AuditOutcome::Failed(FailureClass::Conflict, reason) => format!("conflict: {reason}"),
             AuditOutcome::Failed(_, reason) => format!("failed: {reason}"),
         };
         writeln!(

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::flags::Flags;
+pub use crate::item::{FolderKind, FolderSpec, Keyed, Kind};
 pub use ferry_journal::ContentHash;
 
 /// Which end of the migration.
@@ -155,6 +156,68 @@ pub enum Action {
         /// Target folder path.
         folder: String,
     },
+    /// Create a target folder that holds more than mail (a calendar, an address book), with
+    /// its source folder's kind and properties.
+    CreateCollection {
+        /// Target folder path.
+        folder: String,
+        /// Its kind and properties.
+        spec: FolderSpec,
+    },
+    /// Create a keyed item (an event, a contact) that the target collection does not hold
+    /// under its key. The target refuses it if an item with that key is there already, so a
+    /// create sent twice never makes two.
+    Create {
+        /// Source folder path.
+        source_folder: String,
+        /// Source native id.
+        source_id: NativeId,
+        /// Target folder path.
+        folder: String,
+        /// Its stable key.
+        key: String,
+        /// What it is.
+        kind: Kind,
+        /// Keyed hash of the exact bytes.
+        content: ContentHash,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// Replace a keyed target item ferry wrote with its source item's new version, only if
+    /// the target item is still at the version ferry last knew (If-Match): an item changed
+    /// behind ferry's back is never overwritten.
+    Update {
+        /// Source folder path.
+        source_folder: String,
+        /// Source native id.
+        source_id: NativeId,
+        /// Target folder path.
+        folder: String,
+        /// Target native id.
+        id: NativeId,
+        /// Its stable key.
+        key: String,
+        /// Keyed hash of the new bytes.
+        content: ContentHash,
+        /// Size in bytes.
+        size: u64,
+        /// The target version the update expects to replace.
+        expect: Option<String>,
+    },
+    /// Delete a keyed target item ferry wrote whose source item is gone (under
+    /// `--delete-removed`), only if it is still at the version ferry last knew.
+    DeleteIf {
+        /// Target folder path.
+        folder: String,
+        /// Target native id.
+        id: NativeId,
+        /// Its stable key.
+        key: String,
+        /// Its content hash, for the audit trail.
+        content: ContentHash,
+        /// The target version the deletion expects.
+        expect: Option<String>,
+    },
 }
 
 /// Why a write or read failed, as the executor classed it.
@@ -167,6 +230,10 @@ pub enum FailureClass {
     Permanent,
     /// An in-doubt write was looked for on the target and not found: it never landed.
     NotApplied,
+    /// The target item changed behind ferry's back: ferry did not overwrite or delete it. The
+    /// item is reported on every run, not retried, until someone resolves it (deletes or
+    /// restores the target item).
+    Conflict,
 }
 
 /// The result of checking one migrated item on the target (`--verify-target`).
@@ -394,6 +461,60 @@ pub enum Event {
         limit: String,
         /// How long, in ms.
         wait_ms: u64,
+    },
+    /// An item that changes in place (an event, a contact) has this stable key and version.
+    /// Recorded right after the `ItemSeen` of the same item (or on its own, after a
+    /// `TargetChecked`, when a target item's version changed).
+    ItemKeyed {
+        /// Which side.
+        side: Side,
+        /// Its folder.
+        folder: String,
+        /// Where it lives.
+        id: NativeId,
+        /// Its stable key.
+        key: String,
+        /// Its version, when the side gives one.
+        version: Option<String>,
+        /// What it is.
+        kind: Kind,
+    },
+    /// A folder holds more than mail: its kind and properties. Recorded after its
+    /// `FolderSeen`, when they are not those of a mail folder or changed.
+    CollectionSeen {
+        /// Which side.
+        side: Side,
+        /// Its path.
+        folder: String,
+        /// Its kind and properties.
+        spec: FolderSpec,
+    },
+    /// The target confirmed a write of a keyed item (a create or an update): the id it has
+    /// there and the version the write produced, when the target told.
+    WriteStored {
+        /// The intent.
+        op: OpId,
+        /// The target's id for it.
+        id: NativeId,
+        /// Its version after the write.
+        version: Option<String>,
+        /// When.
+        at: Millis,
+    },
+    /// A source item ferry does not bring to the target, because the target item it would
+    /// replace or delete changed behind ferry's back. Nothing was written; recorded on every
+    /// run until it is resolved.
+    Conflict {
+        /// Source folder path.
+        source_folder: String,
+        /// Source native id (none when the source item was deleted).
+        source_id: Option<NativeId>,
+        /// Target folder path.
+        folder: String,
+        /// Target native id.
+        id: NativeId,
+        /// What happened on each side, in words.
+        reason: String,
     },
 }
 

@@ -35,6 +35,7 @@ mod carry;
 mod folders;
 mod halt;
 mod in_doubt;
+mod keyed;
 mod lifecycle;
 mod observe;
 mod read;
@@ -256,6 +257,7 @@ fn permits_for(config: &Config) -> usize {
 fn class_of(error: &StoreError) -> FailureClass {
     match error {
         StoreError::Permanent(_) => FailureClass::Permanent,
+        StoreError::Conflict(_) => FailureClass::Conflict,
         _ => FailureClass::Transient,
     }
 }

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod event;
 pub mod executor;
 pub mod flags;
+pub mod item;
 pub mod log;
 pub mod pacer;
 pub mod projection;
@@ -24,7 +25,9 @@ pub use executor::{
 };
 pub use ferry_journal as journal;
 pub use flags::{Flags, SystemFlag};
+pub use item::{FolderKind, FolderSpec, Keyed, Kind};
 pub use log::{EventLog, LogError, MemoryLog};
 pub use store::{
-    AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, Store, StoreError, StoreResult,
+    AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, NewItem, Store, StoreError,
+    StoreResult, Stored,
 };

@@ -19,6 +19,7 @@ use ferry_journal::ContentKey;
 use crate::body::Body;
 use crate::event::{ContentHash, Millis, NativeId, SpecialUse};
 use crate::flags::Flags;
+use crate::item::{FolderSpec, Keyed, Kind};
 
 /// What a store can do, so the planner and executor can choose.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +49,40 @@ pub struct Capabilities {
     /// The limits the server states for one mailbox (calls in flight, requests and bytes per
     /// window), which the run's pacer keeps every call within; none for IMAP and Maildir.
     pub limits: crate::pacer::Limits,
+    /// The kinds of item it holds; empty: messages only (every mail store). A kind a
+    /// target cannot hold is reported per item as skipped, never dropped silently.
+    pub kinds: Vec<Kind>,
+}
+
+impl Capabilities {
+    /// Whether it holds items of `kind`.
+    pub fn holds(&self, kind: Kind) -> bool {
+        if self.kinds.is_empty() {
+            kind == Kind::Message
+        } else {
+            self.kinds.contains(&kind)
+        }
+    }
+}
+
+/// One keyed item for [`Store::create_item`] and [`Store::update`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewItem<'a> {
+    /// Its stable key (UID).
+    pub key: &'a str,
+    /// What it is.
+    pub kind: Kind,
+    /// Its exact bytes.
+    pub bytes: &'a Body,
+}
+
+/// Where a write of a keyed item left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Its id on the store.
+    pub id: NativeId,
+    /// Its version after the write, when the store tells.
+    pub version: Option<String>,
 }
 
 /// One message for [`Store::append_many`].
@@ -76,6 +111,8 @@ pub struct FolderInfo {
     /// open, then lists it as `\Noselect`). The folder exists: it is not taken as deleted,
     /// and what ferry copied from it stays; the next run asks again.
     pub unreadable: Option<String>,
+    /// What it holds (mail, a calendar, an address book) and its properties.
+    pub spec: FolderSpec,
 }
 
 /// An item as listed: everything but its content.
@@ -89,6 +126,9 @@ pub struct ItemInfo {
     pub flags: Flags,
     /// Internal date (received time).
     pub date: Option<Millis>,
+    /// Its stable key, version and kind, for an item that changes in place (an event, a
+    /// contact); `None` for a message, which is known by its content.
+    pub keyed: Option<Keyed>,
 }
 
 /// What `list_items` found.
@@ -152,6 +192,11 @@ pub enum StoreError {
     /// The store cannot be used at all (unreachable, authentication refused, not a mailbox).
     #[error("unusable: {0}")]
     Unusable(String),
+    /// A conditional write found the item not as expected: it is at another version than the
+    /// one named (HTTP 412), or an item with the key to create is there already. Nothing was
+    /// written.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// Result of a store operation.
@@ -214,8 +259,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(out)
     }
 
-    /// Creates a folder (and its parents). Succeeds if it exists.
-    async fn create_folder(&self, folder: &str) -> StoreResult<()>;
+    /// Creates a folder (and its parents) of the kind and with the properties `spec` gives.
+    /// Succeeds if it exists. A store that cannot hold that kind refuses with
+    /// [`StoreError::Permanent`].
+    async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()>;
 
     /// Renames a folder. Succeeds if `from` is gone and `to` exists (a repeated rename).
     async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()>;
@@ -363,6 +410,55 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         content: &ContentHash,
         key: &ContentKey,
     ) -> StoreResult<Vec<NativeId>>;
+
+    /// Creates a keyed item (an event, a contact) in `folder`; where it is and its version.
+    /// Refuses with [`StoreError::Conflict`] when the folder holds an item with that key
+    /// already (CalDAV `If-None-Match: *`), so a create sent twice never makes two. Atomic.
+    /// The default refuses: the store holds messages only.
+    async fn create_item(&self, folder: &str, item: NewItem<'_>) -> StoreResult<Stored> {
+        Err(StoreError::Permanent(format!(
+            "{folder}: this store cannot hold {} ({})",
+            item.kind.plural(),
+            item.key
+        )))
+    }
+
+    /// Replaces keyed item `id` of `folder` with `item`, only if it is at version `expect`
+    /// (If-Match; any version when `None`): otherwise [`StoreError::Conflict`], and nothing
+    /// changes. [`StoreError::NotFound`] when it is gone. Atomic. The default refuses.
+    async fn update(
+        &self,
+        folder: &str,
+        id: &NativeId,
+        item: NewItem<'_>,
+        _expect: Option<&str>,
+    ) -> StoreResult<Stored> {
+        Err(StoreError::Permanent(format!(
+            "{folder}/{id}: this store cannot update {} in place",
+            item.kind.plural()
+        )))
+    }
+
+    /// Deletes keyed item `id` of `folder`, only if it is at version `expect` (any when
+    /// `None`): otherwise [`StoreError::Conflict`], and it stays. Succeeds if it is gone.
+    /// The default refuses.
+    async fn delete_if(
+        &self,
+        folder: &str,
+        id: &NativeId,
+        _expect: Option<&str>,
+    ) -> StoreResult<()> {
+        Err(StoreError::Permanent(format!(
+            "{folder}/{id}: this store cannot delete items conditionally"
+        )))
+    }
+
+    /// The keyed item of `folder` with stable key `key`, as a listing would show it, or `None`
+    /// when the folder holds none: how a keyed write in doubt is settled. The default finds
+    /// none (a store without keyed items).
+    async fn find_key(&self, _folder: &str, _key: &str) -> StoreResult<Option<ItemInfo>> {
+        Ok(None)
+    }
 
     /// What the store could not do as asked in this process and the report should say (e.g.
     /// keywords the target cannot keep); each once.

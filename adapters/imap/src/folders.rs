@@ -161,6 +161,7 @@ pub(crate) async fn list_folders(store: &ImapStore) -> StoreResult<Vec<FolderInf
             validity,
             unreadable,
             path,
+            spec: Default::default(),
         });
     }
     Ok(folders)

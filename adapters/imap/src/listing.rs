@@ -40,6 +40,7 @@ fn item_info(validity: u32, fetch: &FetchItem) -> Option<ItemInfo> {
         size: u64::from(fetch.size?),
         flags: wire::parse_flags(fetch.flags.as_deref().unwrap_or_default()),
         date: fetch.date,
+        keyed: None,
     })
 }
 

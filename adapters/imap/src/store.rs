@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use ferry_engine::body::Body;
 use ferry_engine::event::{Millis, NativeId};
 use ferry_engine::flags::Flags;
+use ferry_engine::item::{FolderKind, FolderSpec};
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::store::{
     AppendProbe, Capabilities, FolderInfo, Listing, NewMessage, Store, StoreError, StoreResult,
@@ -32,6 +33,7 @@ impl Store for ImapStore {
             moves: caps.moves && caps.uidplus,
             remote: true,
             limits: ferry_engine::pacer::Limits::default(),
+            kinds: Vec::new(),
         }
     }
 
@@ -66,7 +68,13 @@ impl Store for ImapStore {
         reads::fetch_many(self, folder, ids).await
     }
 
-    async fn create_folder(&self, folder: &str) -> StoreResult<()> {
+    async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()> {
+        if spec.kind != FolderKind::Mail {
+            return Err(StoreError::Permanent(format!(
+                "{folder}: an IMAP server holds mail folders, not a {}",
+                spec.kind.name()
+            )));
+        }
         folders::create_folder(self, folder).await
     }
 

@@ -52,8 +52,8 @@ use ferry_engine::body::PIECE_BYTES;
 use ferry_engine::event::Millis;
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::{
-    AppendProbe, Body, Capabilities, Flags, FolderInfo, Listing, NativeId, Store, StoreError,
-    StoreResult,
+    AppendProbe, Body, Capabilities, Flags, FolderInfo, FolderKind, FolderSpec, Listing, NativeId,
+    Store, StoreError, StoreResult,
 };
 
 use files::{io_error, open_beneath, read_error, relative};
@@ -380,6 +380,7 @@ impl Store for MaildirStore {
             moves: false,
             remote: false,
             limits: ferry_engine::pacer::Limits::default(),
+            kinds: Vec::new(),
         }
     }
 
@@ -397,7 +398,13 @@ impl Store for MaildirStore {
         blocking(move || this.fetch_blocking(&folder, &id)).await
     }
 
-    async fn create_folder(&self, folder: &str) -> StoreResult<()> {
+    async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()> {
+        if spec.kind != FolderKind::Mail {
+            return Err(StoreError::Permanent(format!(
+                "{folder}: a Maildir holds mail folders, not a {}",
+                spec.kind.name()
+            )));
+        }
         if is_inbox(folder) {
             return Ok(());
         }

@@ -128,6 +128,7 @@ impl MaildirStore {
                 path,
                 validity: None,
                 unreadable: None,
+                spec: Default::default(),
             })
             .collect())
     }
@@ -145,6 +146,7 @@ impl MaildirStore {
                 size: 0,
                 flags: Flags::new(),
                 date: None,
+                keyed: None,
             })
             .collect();
         items.sort_by(|a, b| a.id.cmp(&b.id));
@@ -264,6 +266,7 @@ impl MaildirStore {
                         size: 0,
                         flags: Flags::new(),
                         date: None,
+                        keyed: None,
                     }
                 } else {
                     let path = sub_dir.join(&file_name);
@@ -286,6 +289,7 @@ impl MaildirStore {
                             size: meta.len(),
                             flags,
                             date: meta.modified().ok().map(to_millis),
+                            keyed: None,
                         }
                     } else {
                         ItemInfo {
@@ -293,6 +297,7 @@ impl MaildirStore {
                             size: 0,
                             flags,
                             date: None,
+                            keyed: None,
                         }
                     }
                 };

@@ -251,11 +251,17 @@ async fn folder_directories_that_are_links_are_not_followed() {
     fs::write(elsewhere.join("cur/1.a.host:2,S"), b"someone else's mail").unwrap();
     symlink(&elsewhere, root.join(".Linked")).unwrap();
     // ...a folder of the tree linked in under another name...
-    store.create_folder("Real").await.unwrap();
+    store
+        .create_folder("Real", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     fs::write(root.join(".Real/cur/2.b.host:2,"), b"mail").unwrap();
     symlink(root.join(".Real"), root.join(".Alias")).unwrap();
     // ...and a folder whose cur/ is a link.
-    store.create_folder("Work").await.unwrap();
+    store
+        .create_folder("Work", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     fs::remove_dir(root.join(".Work/cur")).unwrap();
     symlink(elsewhere.join("cur"), root.join(".Work/cur")).unwrap();
 
@@ -282,7 +288,10 @@ async fn folder_directories_that_are_links_are_not_followed() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
-    let err = store.create_folder("Linked").await.unwrap_err();
+    let err = store
+        .create_folder("Linked", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
     let err = store.rename_folder("Real", "Linked").await.unwrap_err();
     assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
@@ -294,7 +303,10 @@ async fn folder_directories_that_are_links_are_not_followed() {
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
     symlink(&empty, root.join(".Fresh")).unwrap();
-    let err = store.create_folder("Fresh").await.unwrap_err();
+    let err = store
+        .create_folder("Fresh", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
     assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
 }
@@ -343,7 +355,10 @@ async fn two_files_with_one_unique_name_are_both_accounted_for() {
 #[tokio::test]
 async fn a_keywords_file_that_is_a_link_is_not_followed() {
     let (tmp, store) = new_store();
-    store.create_folder("Work").await.unwrap();
+    store
+        .create_folder("Work", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     let dir = store.root().join(".Work");
     let outside = tmp.path().join("outside");
     fs::write(&outside, "0 secret\n").unwrap();

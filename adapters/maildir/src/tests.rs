@@ -76,7 +76,8 @@ async fn append_list_fetch_set_flags_delete() {
             id: id.clone(),
             size: 21,
             flags: flags.clone(),
-            date: Some(date)
+            date: Some(date),
+            keyed: None,
         }]
     );
     assert_eq!(
@@ -142,7 +143,10 @@ async fn reads_new_and_cur_and_follows_renames_by_others() {
 #[tokio::test]
 async fn keywords_use_the_dovecot_keywords_file() {
     let (_tmp, store) = new_store();
-    store.create_folder("Work").await.unwrap();
+    store
+        .create_folder("Work", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     let dir = store.root().join(".Work");
     fs::write(dir.join("dovecot-keywords"), "0 $Junk\n2 Later\n").unwrap();
     let flags = Flags::new()
@@ -178,10 +182,19 @@ async fn keywords_use_the_dovecot_keywords_file() {
 async fn folders_nested_encoded_and_special() {
     let (_tmp, store) = new_store();
     for folder in ["Archive/2025", "Entwürfe", "Sent", "spam", "R&D"] {
-        store.create_folder(folder).await.unwrap();
+        store
+            .create_folder(folder, &ferry_engine::FolderSpec::mail())
+            .await
+            .unwrap();
     }
-    store.create_folder("Archive/2025").await.unwrap(); // exists: fine
-    store.create_folder("INBOX").await.unwrap();
+    store
+        .create_folder("Archive/2025", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap(); // exists: fine
+    store
+        .create_folder("INBOX", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     let root = store.root();
     // Only the folder asked for: ferry mirrors the source's folder list, parents included.
     assert!(!root.join(".Archive").exists());
@@ -229,10 +242,16 @@ async fn folders_nested_encoded_and_special() {
     assert_eq!(names(&root.join(".Работа/cur")).len(), 1);
 
     for bad in ["a.b", "x//y", "/lead", ""] {
-        let err = store.create_folder(bad).await.unwrap_err();
+        let err = store
+            .create_folder(bad, &ferry_engine::FolderSpec::mail())
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Permanent(_)), "{bad:?}: {err:?}");
     }
-    let err = store.create_folder("v1.2").await.unwrap_err();
+    let err = store
+        .create_folder("v1.2", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("hierarchy separator"), "{err}");
     let err = store.list_items("Nope", None).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
@@ -251,8 +270,14 @@ async fn two_directories_for_one_folder_are_refused() {
 #[tokio::test]
 async fn rename_moves_only_that_folder() {
     let (_tmp, store) = new_store();
-    store.create_folder("Old").await.unwrap();
-    store.create_folder("Old/Child").await.unwrap();
+    store
+        .create_folder("Old", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
+    store
+        .create_folder("Old/Child", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     let probe = store.prepare_append("Old").await.unwrap();
     let id = store
         .append("Old", &Body::from(b"kept"), &Flags::new(), None, &probe)
@@ -387,7 +412,10 @@ async fn a_large_message_is_read_from_its_file_in_pieces_even_after_a_rename() {
         .unwrap();
     assert!(body == message);
     // Written back piece by piece into another folder: the same bytes.
-    store.create_folder("Copy").await.unwrap();
+    store
+        .create_folder("Copy", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     let (copied, probe) = put("Copy", &body).await;
     assert!(store.fetch("Copy", &copied).await.unwrap() == message);
     assert_eq!(
@@ -413,8 +441,14 @@ async fn a_large_message_is_read_from_its_file_in_pieces_even_after_a_rename() {
 async fn delete_folder_removes_an_empty_folder_and_nothing_else() {
     let (_tmp, store) = new_store();
     let root = store.root().to_path_buf();
-    store.create_folder("Old").await.unwrap();
-    store.create_folder("Old/Child").await.unwrap();
+    store
+        .create_folder("Old", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
+    store
+        .create_folder("Old/Child", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     // Dovecot's files beside the messages, and a leftover in tmp/ older than 36 hours.
     fs::write(root.join(".Old/dovecot-uidlist"), "3 V1 N1\n").unwrap();
     fs::write(root.join(".Old/dovecot.index.log"), "").unwrap();
@@ -444,7 +478,10 @@ async fn delete_folder_refuses_a_folder_holding_anything_and_leaves_it_intact() 
     let root = store.root().to_path_buf();
 
     // A message ferry wrote.
-    store.create_folder("Full").await.unwrap();
+    store
+        .create_folder("Full", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     let probe = store.prepare_append("Full").await.unwrap();
     let id = store
         .append("Full", &Body::from(b"kept"), &Flags::new(), None, &probe)
@@ -461,7 +498,10 @@ async fn delete_folder_refuses_a_folder_holding_anything_and_leaves_it_intact() 
     );
 
     // A message someone delivered into new/.
-    store.create_folder("Fresh").await.unwrap();
+    store
+        .create_folder("Fresh", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     fs::write(root.join(".Fresh/new/1.delivered.host"), "hi").unwrap();
     let err = store.delete_folder("Fresh").await.unwrap_err();
     assert!(matches!(err, StoreError::Permanent(_)), "{err:?}");
@@ -469,7 +509,10 @@ async fn delete_folder_refuses_a_folder_holding_anything_and_leaves_it_intact() 
     assert!(root.join(".Fresh/cur").is_dir());
 
     // A delivery in progress in tmp/.
-    store.create_folder("Busy").await.unwrap();
+    store
+        .create_folder("Busy", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     fs::write(root.join(".Busy/tmp/2.partial.host"), "par").unwrap();
     let err = store.delete_folder("Busy").await.unwrap_err();
     assert!(err.to_string().contains("being delivered"), "{err}");
@@ -477,7 +520,10 @@ async fn delete_folder_refuses_a_folder_holding_anything_and_leaves_it_intact() 
     assert!(root.join(".Busy/cur").is_dir() && root.join(".Busy/new").is_dir());
 
     // A file that is no part of a Maildir folder.
-    store.create_folder("Odd").await.unwrap();
+    store
+        .create_folder("Odd", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     fs::write(root.join(".Odd/notes.txt"), "mine").unwrap();
     let err = store.delete_folder("Odd").await.unwrap_err();
     assert!(err.to_string().contains("notes.txt"), "{err}");
@@ -491,7 +537,10 @@ async fn delete_folder_refuses_a_folder_holding_anything_and_leaves_it_intact() 
     let elsewhere = root.parent().unwrap().join("elsewhere");
     fs::create_dir_all(&elsewhere).unwrap();
     fs::write(elsewhere.join("precious"), "x").unwrap();
-    store.create_folder("Linked").await.unwrap();
+    store
+        .create_folder("Linked", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     fs::remove_dir(root.join(".Linked/cur")).unwrap();
     std::os::unix::fs::symlink(&elsewhere, root.join(".Linked/cur")).unwrap();
     let err = store.delete_folder("Linked").await.unwrap_err();

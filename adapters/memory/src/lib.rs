@@ -10,8 +10,11 @@
 //! re-flag, delete, move, rename, recreate a folder), which never fail.
 
 mod faults;
+mod keyed;
 mod limits;
+mod user;
 pub use faults::{ChangeListings, Faults, Unreadable};
+pub use keyed::KeyedItem;
 pub use limits::{CallFigures, ServerLimits};
 
 use std::collections::BTreeMap;
@@ -21,8 +24,8 @@ use async_trait::async_trait;
 use ferry_engine::body::read_back;
 use ferry_engine::journal::{ContentHash, ContentKey};
 use ferry_engine::{
-    AppendProbe, Body, Capabilities, Flags, FolderInfo, ItemInfo, Listing, NativeId, Store,
-    StoreError, StoreResult,
+    AppendProbe, Body, Capabilities, Flags, FolderInfo, FolderSpec, ItemInfo, Listing, NativeId,
+    NewItem, Store, StoreError, StoreResult, Stored,
 };
 
 #[derive(Debug, Clone)]
@@ -30,6 +33,8 @@ struct Item {
     bytes: Arc<Vec<u8>>,
     flags: Flags,
     date: Option<i64>,
+    /// For an item that changes in place (an event, a contact): its key, kind and version.
+    keyed: Option<keyed::ItemKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +42,8 @@ struct Folder {
     validity: u64,
     next_uid: u64,
     items: BTreeMap<u64, Item>,
+    /// What it holds (mail unless made a collection).
+    spec: ferry_engine::FolderSpec,
 }
 
 #[derive(Debug)]
@@ -61,6 +68,10 @@ struct Inner {
     gate: limits::Gate,
     /// Flag changes and deletions asked for: (in batches, one by one).
     update_calls: (u64, u64),
+    /// The kinds of item it holds besides messages ([`MemoryStore::set_kinds`]).
+    kinds: Vec<ferry_engine::Kind>,
+    /// The version the next write of a keyed item gets: versions are never reused.
+    next_version: u64,
 }
 
 /// The in-memory store.
@@ -104,6 +115,7 @@ impl MemoryStore {
                 validity: 1,
                 next_uid: 1,
                 items: BTreeMap::new(),
+                spec: ferry_engine::FolderSpec::mail(),
             },
         );
         MemoryStore {
@@ -123,6 +135,8 @@ impl MemoryStore {
                 max_message_bytes: None,
                 gate: limits::Gate::default(),
                 update_calls: (0, 0),
+                kinds: Vec::new(),
+                next_version: 1,
             })),
         }
     }
@@ -195,160 +209,23 @@ impl MemoryStore {
     pub fn steps(&self) -> u64 {
         self.lock().steps
     }
-
-    // ---- what users do between runs; never faulty ----
-
-    /// Delivers a message; returns its id.
-    pub fn deliver(
-        &self,
-        folder: &str,
-        bytes: Vec<u8>,
-        flags: Flags,
-        date: Option<i64>,
-    ) -> NativeId {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let next_validity = &mut inner.next_validity;
-        let entry = inner.folders.entry(folder.to_owned()).or_insert_with(|| {
-            *next_validity += 1;
-            Folder {
-                validity: *next_validity - 1,
-                next_uid: 1,
-                items: BTreeMap::new(),
-            }
-        });
-        let uid = entry.next_uid;
-        entry.next_uid += 1;
-        entry.items.insert(
-            uid,
-            Item {
-                bytes: Arc::new(bytes),
-                flags,
-                date,
-            },
-        );
-        NativeId(format!("{}:{uid}", entry.validity))
-    }
-
-    /// Creates an empty folder.
-    pub fn user_create_folder(&self, folder: &str) {
-        let mut inner = self.lock();
-        create(&mut inner, folder);
-    }
-
-    /// Replaces a message's flags; whether it exists.
-    pub fn user_set_flags(&self, folder: &str, id: &NativeId, flags: Flags) -> bool {
-        let mut inner = self.lock();
-        match locate(&mut inner, folder, id) {
-            Some(item) => {
-                item.flags = flags;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Deletes a message (expunge); whether it existed.
-    pub fn user_delete(&self, folder: &str, id: &NativeId) -> bool {
-        let mut inner = self.lock();
-        let Some((validity, uid)) = parse_id(id) else {
-            return false;
-        };
-        inner
-            .folders
-            .get_mut(folder)
-            .filter(|f| f.validity == validity)
-            .and_then(|f| f.items.remove(&uid))
-            .is_some()
-    }
-
-    /// Moves a message to another folder (which is created if missing); its new id.
-    pub fn user_move(&self, from: &str, id: &NativeId, to: &str) -> Option<NativeId> {
-        let item = {
-            let mut inner = self.lock();
-            let (validity, uid) = parse_id(id)?;
-            inner
-                .folders
-                .get_mut(from)
-                .filter(|f| f.validity == validity)
-                .and_then(|f| f.items.remove(&uid))?
-        };
-        Some(self.deliver(to, item.bytes.as_ref().clone(), item.flags, item.date))
-    }
-
-    /// Deletes a folder and everything in it (not INBOX); whether it existed.
-    pub fn user_delete_folder(&self, folder: &str) -> bool {
-        folder != "INBOX" && self.lock().folders.remove(folder).is_some()
-    }
-
-    /// Renames a folder, keeping its UIDVALIDITY and UIDs (as IMAP RENAME does); whether it
-    /// happened.
-    pub fn user_rename(&self, from: &str, to: &str) -> bool {
-        let mut inner = self.lock();
-        if from == "INBOX" || inner.folders.contains_key(to) {
-            return false;
-        }
-        match inner.folders.remove(from) {
-            Some(folder) => {
-                inner.folders.insert(to.to_owned(), folder);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Recreates a folder with the same messages under a new UIDVALIDITY (every id changes).
-    pub fn user_recreate(&self, folder: &str) -> bool {
-        let mut inner = self.lock();
-        let validity = inner.next_validity;
-        let Some(entry) = inner.folders.get_mut(folder) else {
-            return false;
-        };
-        let items: Vec<Item> = entry.items.values().cloned().collect();
-        entry.validity = validity;
-        entry.items = items
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| (index as u64 + 1, item))
-            .collect();
-        entry.next_uid = entry.items.len() as u64 + 1;
-        inner.next_validity += 1;
-        true
-    }
-
-    /// Every message: folder → (id, bytes, flags), sorted.
-    pub fn contents(&self) -> BTreeMap<String, Vec<StoredItem>> {
-        let inner = self.lock();
-        inner
-            .folders
-            .iter()
-            .map(|(path, folder)| {
-                (
-                    path.clone(),
-                    folder
-                        .items
-                        .iter()
-                        .map(|(uid, item)| {
-                            (
-                                NativeId(format!("{}:{uid}", folder.validity)),
-                                Arc::clone(&item.bytes),
-                                item.flags.clone(),
-                            )
-                        })
-                        .collect(),
-                )
-            })
-            .collect()
-    }
 }
 
 /// A folder's change token: its UIDVALIDITY, UIDNEXT and a hash (FNV-1a) of every UID with its
-/// flags. Message bytes never change under a UID, so this changes exactly when the folder does.
+/// flags and version. Message bytes never change under a UID, and a keyed item's change gets a
+/// new version, so this changes exactly when the folder does.
 fn folder_token(folder: &Folder) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for (uid, item) in &folder.items {
         let flags = item.flags.to_string();
-        for byte in uid.to_le_bytes().iter().chain(flags.as_bytes()).chain(b"|") {
+        let version = item.keyed.as_ref().map_or(0, |keyed| keyed.version);
+        for byte in uid
+            .to_le_bytes()
+            .iter()
+            .chain(flags.as_bytes())
+            .chain(&version.to_le_bytes())
+            .chain(b"|")
+        {
             hash ^= u64::from(*byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
@@ -356,12 +233,23 @@ fn folder_token(folder: &Folder) -> String {
     format!("{}:{}:{hash:016x}", folder.validity, folder.next_uid)
 }
 
+/// An item as a listing tells it.
+fn info(id: NativeId, item: &Item) -> ItemInfo {
+    ItemInfo {
+        id,
+        size: item.bytes.len() as u64,
+        flags: item.flags.clone(),
+        date: item.date,
+        keyed: item.keyed.as_ref().map(keyed::ItemKey::told),
+    }
+}
+
 fn parse_id(id: &NativeId) -> Option<(u64, u64)> {
     let (validity, uid) = id.0.split_once(':')?;
     Some((validity.parse().ok()?, uid.parse().ok()?))
 }
 
-fn create(inner: &mut Inner, folder: &str) {
+fn create(inner: &mut Inner, folder: &str, spec: &ferry_engine::FolderSpec) {
     if !inner.folders.contains_key(folder) {
         let validity = inner.next_validity;
         inner.next_validity += 1;
@@ -371,6 +259,7 @@ fn create(inner: &mut Inner, folder: &str) {
                 validity,
                 next_uid: 1,
                 items: BTreeMap::new(),
+                spec: spec.clone(),
             },
         );
     }
@@ -419,6 +308,7 @@ impl Store for MemoryStore {
             moves: inner.moves,
             remote: false,
             limits: inner.gate.limits.declared_limits(),
+            kinds: inner.kinds.clone(),
         }
     }
 
@@ -440,6 +330,7 @@ impl Store for MemoryStore {
                         special_use: None,
                         validity: refused.is_none().then_some(folder.validity),
                         unreadable: refused,
+                        spec: folder.spec.clone(),
                     }
                 })
                 .collect())
@@ -477,15 +368,11 @@ impl Store for MemoryStore {
                 let mut changed = Vec::new();
                 let mut flags = Vec::new();
                 for (&uid, item) in &entry.items {
-                    if uid < since_next {
+                    // An item that changes in place is told with its version, always.
+                    if uid < since_next && item.keyed.is_none() {
                         flags.push((id(uid), item.flags.clone()));
                     } else {
-                        changed.push(ItemInfo {
-                            id: id(uid),
-                            size: item.bytes.len() as u64,
-                            flags: item.flags.clone(),
-                            date: item.date,
-                        });
+                        changed.push(info(id(uid), item));
                     }
                 }
                 if inner.change_listings == ChangeListings::ChangesWithPhantom
@@ -509,12 +396,7 @@ impl Store for MemoryStore {
                 items: entry
                     .items
                     .iter()
-                    .map(|(uid, item)| ItemInfo {
-                        id: NativeId(format!("{}:{uid}", entry.validity)),
-                        size: item.bytes.len() as u64,
-                        flags: item.flags.clone(),
-                        date: item.date,
-                    })
+                    .map(|(uid, item)| info(NativeId(format!("{}:{uid}", entry.validity)), item))
                     .collect(),
                 token: inner.change_tokens.then_some(token),
             })
@@ -532,12 +414,40 @@ impl Store for MemoryStore {
         .await
     }
 
-    async fn create_folder(&self, folder: &str) -> StoreResult<()> {
+    async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()> {
         self.write(|inner| {
-            create(inner, folder);
+            keyed::may_create(inner, folder, spec)?;
+            create(inner, folder, spec);
             Ok(())
         })
         .await
+    }
+
+    async fn create_item(&self, folder: &str, item: NewItem<'_>) -> StoreResult<Stored> {
+        keyed::create_item(self, folder, item).await
+    }
+
+    async fn update(
+        &self,
+        folder: &str,
+        id: &NativeId,
+        item: NewItem<'_>,
+        expect: Option<&str>,
+    ) -> StoreResult<Stored> {
+        keyed::update(self, folder, id, item, expect).await
+    }
+
+    async fn delete_if(
+        &self,
+        folder: &str,
+        id: &NativeId,
+        expect: Option<&str>,
+    ) -> StoreResult<()> {
+        keyed::delete_if(self, folder, id, expect).await
+    }
+
+    async fn find_key(&self, folder: &str, key: &str) -> StoreResult<Option<ItemInfo>> {
+        keyed::find_key(self, folder, key).await
     }
 
     async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()> {
@@ -625,6 +535,7 @@ impl Store for MemoryStore {
                     bytes: Arc::new(message),
                     flags: flags.clone(),
                     date,
+                    keyed: None,
                 },
             );
             Ok(Some(NativeId(format!("{}:{uid}", entry.validity))))

@@ -4,8 +4,14 @@ use super::*;
 #[tokio::test]
 async fn delete_folder_removes_only_an_empty_folder() {
     let store = MemoryStore::new("target", 1);
-    store.create_folder("Old").await.unwrap();
-    store.create_folder("Full").await.unwrap();
+    store
+        .create_folder("Old", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
+    store
+        .create_folder("Full", &ferry_engine::FolderSpec::mail())
+        .await
+        .unwrap();
     let id = store.deliver("Full", b"kept".to_vec(), Flags::new(), None);
 
     store.delete_folder("Old").await.unwrap();

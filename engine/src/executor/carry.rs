@@ -23,7 +23,10 @@ impl Run<'_> {
         // Promise: nothing is deleted on the target (a deletion, or a move, which deletes the
         // old copy) unless the run was asked to delete what is gone from the source.
         assert!(
-            self.options.delete_removed || (plan.deletions.is_empty() && plan.moves.is_empty()),
+            self.options.delete_removed
+                || (plan.deletions.is_empty()
+                    && plan.moves.is_empty()
+                    && plan.keyed_deletions.is_empty()),
             "a plan deletes on the target without --delete-removed"
         );
         let (mut queue, folder_actions) = queue_of(plan);
@@ -221,6 +224,12 @@ fn queue_of(plan: &Delta) -> (VecDeque<Action>, usize) {
             folder: folder.clone(),
         });
     }
+    for (folder, spec) in &plan.collections {
+        queue.push_back(Action::CreateCollection {
+            folder: folder.clone(),
+            spec: spec.clone(),
+        });
+    }
     let folder_actions = queue.len();
     for copy in &plan.copies {
         queue.push_back(Action::Append {
@@ -232,6 +241,29 @@ fn queue_of(plan: &Delta) -> (VecDeque<Action>, usize) {
             flags: copy.flags.clone(),
             date: copy.date,
             probe: String::new(),
+        });
+    }
+    for put in &plan.puts {
+        queue.push_back(match &put.target {
+            None => Action::Create {
+                source_folder: put.source_folder.clone(),
+                source_id: put.source_id.clone(),
+                folder: put.folder.clone(),
+                key: put.key.clone(),
+                kind: put.kind,
+                content: put.content,
+                size: put.size,
+            },
+            Some((id, expect)) => Action::Update {
+                source_folder: put.source_folder.clone(),
+                source_id: put.source_id.clone(),
+                folder: put.folder.clone(),
+                id: id.clone(),
+                key: put.key.clone(),
+                content: put.content,
+                size: put.size,
+                expect: expect.clone(),
+            },
         });
     }
     for planned in &plan.moves {
@@ -260,6 +292,15 @@ fn queue_of(plan: &Delta) -> (VecDeque<Action>, usize) {
             content: deletion.content,
         });
     }
+    for deletion in &plan.keyed_deletions {
+        queue.push_back(Action::DeleteIf {
+            folder: deletion.folder.clone(),
+            id: deletion.id.clone(),
+            key: deletion.key.clone(),
+            content: deletion.content,
+            expect: deletion.expect.clone(),
+        });
+    }
     (queue, folder_actions)
 }
 
@@ -279,7 +320,9 @@ fn tally(intents: &[Action], first_op: OpId, outcomes: &[Event], progress: &mut 
                 e,
                 Event::WriteFailed {
                     op,
-                    class: FailureClass::Transient | FailureClass::Permanent,
+                    class: FailureClass::Transient
+                        | FailureClass::Permanent
+                        | FailureClass::Conflict,
                     ..
                 } if !moved(op)
             )
@@ -287,18 +330,28 @@ fn tally(intents: &[Action], first_op: OpId, outcomes: &[Event], progress: &mut 
         .count();
     let counts = &mut progress.counts;
     for outcome in outcomes {
-        if let Event::WriteDone { op, .. } = outcome
+        if let Event::WriteFailed {
+            class: FailureClass::Conflict,
+            ..
+        } = outcome
+        {
+            counts.conflicts += 1;
+        }
+        if let Event::WriteDone { op, .. } | Event::WriteStored { op, .. } = outcome
             && let Some(action) = intent_of(op)
         {
             match action {
-                Action::Append { size, .. } => {
+                Action::Append { size, .. } | Action::Create { size, .. } => {
                     counts.copied += 1;
                     counts.copied_bytes += size;
                 }
+                Action::Update { .. } => counts.updated += 1,
                 Action::SetFlags { .. } => counts.flags_updated += 1,
-                Action::Delete { .. } => counts.deleted += 1,
+                Action::Delete { .. } | Action::DeleteIf { .. } => counts.deleted += 1,
                 Action::Move { .. } => counts.moved += 1,
-                Action::CreateFolder { .. } | Action::RenameFolder { .. } => {
+                Action::CreateFolder { .. }
+                | Action::CreateCollection { .. }
+                | Action::RenameFolder { .. } => {
                     counts.folders += 1;
                 }
                 // Never planned here: counted by `delete_emptied_folders`.

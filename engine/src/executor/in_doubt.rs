@@ -1,7 +1,8 @@
 //! Settling writes an earlier run left in doubt (an intent recorded, no outcome: a crash, a
 //! lost reply): an append is looked for on the target before anything is written again (found:
-//! done; not found: never applied, and the plan copies it again); every other write is
-//! idempotent and is simply made again.
+//! done; not found: never applied, and the plan copies it again); a keyed write (a create, an
+//! update or a deletion of an event, a contact) by reading the target item's version and
+//! content (`keyed`); every other write is idempotent and is simply made again.
 
 use crate::event::{Action, Event, FailureClass, OpId, Side};
 use crate::store::StoreError;
@@ -69,6 +70,22 @@ impl Run<'_> {
                                 }
                             }
                         }
+                    }
+                    // A keyed write is conditional, not idempotent: read the target item.
+                    Action::Create { .. } | Action::Update { .. } | Action::DeleteIf { .. } => {
+                        let event = worker
+                            .settle_keyed(op, &action, &mut events)
+                            .await
+                            .map_err(RunError::on(Side::Target))?;
+                        match &event {
+                            Event::WriteFailed {
+                                class: FailureClass::NotApplied,
+                                ..
+                            } => not_applied += 1,
+                            Event::WriteDone { .. } | Event::WriteStored { .. } => done += 1,
+                            _ => {}
+                        }
+                        event
                     }
                     // Every other write is idempotent: do it again.
                     other => {

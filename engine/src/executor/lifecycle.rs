@@ -138,6 +138,34 @@ impl<'a> Run<'a> {
     }
 
     /// Whether deletions paired with copies of the same content become moves on the target.
+    /// Journals the plan's conflicts (stated afresh by every run that still finds them) and
+    /// the target items found in agreement with the source again.
+    fn record_conflicts(&mut self, plan: &delta::Delta) -> Result<(), RunError> {
+        let mut events: Vec<Event> = plan
+            .conflicts
+            .iter()
+            .map(|conflict| Event::Conflict {
+                source_folder: conflict.source_folder.clone(),
+                source_id: conflict.source_id.clone(),
+                folder: conflict.folder.clone(),
+                id: conflict.id.clone(),
+                reason: conflict.reason.clone(),
+            })
+            .collect();
+        for conflict in &plan.conflicts {
+            self.watcher.note(Note::ItemFailed(format!(
+                "conflict: {}/{}: {}",
+                conflict.folder, conflict.id, conflict.reason
+            )));
+        }
+        events.extend(plan.agreed.iter().map(|(folder, id)| Event::TargetChecked {
+            folder: folder.clone(),
+            id: id.clone(),
+            state: crate::event::CheckState::Intact,
+        }));
+        self.record(events)
+    }
+
     pub(super) fn moves(&self) -> bool {
         self.options.delete_removed && self.target.capabilities().moves
     }
@@ -195,8 +223,12 @@ impl<'a> Run<'a> {
         self.observe_target().await?;
         self.observe_source_items(&folders).await?;
         let mut plan = delta::delta(&self.state.source, &self.state.target, &self.options);
+        plan.held_by(&self.target.capabilities());
         if self.moves() {
             plan.pair_moves(&BTreeSet::new());
+        }
+        if !self.options.dry_run {
+            self.record_conflicts(&plan)?;
         }
         // Too many deletions at once (a source folder deleted, or listed empty by a faulty
         // server): everything else is done, the deletions wait for a confirmation.
@@ -207,6 +239,7 @@ impl<'a> Run<'a> {
         };
         if held.is_some() && !self.options.dry_run {
             plan.deletions.clear();
+            plan.keyed_deletions.clear();
         }
         // Copies made while observing count as planned (and done).
         self.watcher.note(Note::Planned {
@@ -214,8 +247,11 @@ impl<'a> Run<'a> {
             bytes: plan.copies.iter().map(|c| c.size).sum::<u64>() + self.ahead.counts.copied_bytes,
             other: plan.renames.len()
                 + plan.create_folders.len()
+                + plan.collections.len()
+                + plan.puts.len()
                 + plan.flag_updates.len()
                 + plan.deletions.len()
+                + plan.keyed_deletions.len()
                 + plan.moves.len(),
         });
         if self.options.dry_run {
@@ -248,6 +284,7 @@ impl<'a> Run<'a> {
         }
         // The plan counts what this run copied while reading as in place already.
         let already = plan.in_place.saturating_sub(self.ahead.counts.copied);
+        done.counts.conflicts += plan.conflicts.len() as u64;
         done += self.ahead;
         let Progress {
             mut failed,
@@ -295,7 +332,12 @@ impl<'a> Run<'a> {
             RunOutcome::Paused
         } else if held.is_some() {
             RunOutcome::DeletionsHeld
-        } else if failed > 0 || unreadable || self.folder_problems > 0 || !plan.skipped.is_empty() {
+        } else if failed > 0
+            || unreadable
+            || self.folder_problems > 0
+            || !plan.skipped.is_empty()
+            || !plan.conflicts.is_empty()
+        {
             // A source item left off the target (refused for good, unreadable) is never a
             // clean run.
             RunOutcome::CompletedWithFailures

@@ -26,7 +26,11 @@ pub(super) fn touch(touched: &mut BTreeSet<String>, event: &Event) {
         Event::Batch(events) => events.iter().for_each(|event| touch(touched, event)),
         Event::WriteIntent { action, .. } => match action {
             Action::CreateFolder { folder }
+            | Action::CreateCollection { folder, .. }
             | Action::Append { folder, .. }
+            | Action::Create { folder, .. }
+            | Action::Update { folder, .. }
+            | Action::DeleteIf { folder, .. }
             | Action::SetFlags { folder, .. }
             | Action::Delete { folder, .. }
             | Action::DeleteFolder { folder } => {

@@ -269,7 +269,7 @@ impl Worker<'_> {
         });
         match read {
             Ok((bytes, content)) => {
-                let event = Event::ItemSeen {
+                let mut events = vec![Event::ItemSeen {
                     side,
                     folder: folder.to_owned(),
                     id: item.id.clone(),
@@ -277,8 +277,18 @@ impl Worker<'_> {
                     size: bytes.len(),
                     flags: item.flags.clone(),
                     date: item.date,
-                };
-                (vec![event], keep.then(|| (item.id.clone(), bytes)))
+                }];
+                if let Some(keyed) = &item.keyed {
+                    events.push(Event::ItemKeyed {
+                        side,
+                        folder: folder.to_owned(),
+                        id: item.id.clone(),
+                        key: keyed.key.clone(),
+                        version: keyed.version.clone(),
+                        kind: keyed.kind,
+                    });
+                }
+                (events, keep.then(|| (item.id.clone(), bytes)))
             }
             // Gone between listing and reading: the next listing says so.
             Err(StoreError::NotFound(_)) => (Vec::new(), None),

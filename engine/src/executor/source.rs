@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::event::{Event, NativeId, Side};
+use crate::item::FolderSpec;
 use crate::projection::delta::{self, Delta};
 use crate::store::{FolderInfo, ItemInfo, Listing, StoreError};
 
@@ -55,6 +56,14 @@ impl Run<'_> {
                     folder: folder.path.clone(),
                     special_use: folder.special_use,
                     validity: folder.validity,
+                });
+            }
+            let mail = FolderSpec::mail();
+            if *known.map_or(&mail, |k| &k.spec) != folder.spec {
+                events.push(Event::CollectionSeen {
+                    side: Side::Source,
+                    folder: folder.path.clone(),
+                    spec: folder.spec.clone(),
                 });
             }
         }
@@ -309,7 +318,7 @@ impl Run<'_> {
                 match known.items.get(&item.id) {
                     Some(k)
                         if !self.options.full
-                            && k.size == item.size
+                            && unchanged(k, &item)
                             && !known.unreadable.contains_key(&item.id) =>
                     {
                         if k.flags != item.flags {
@@ -360,5 +369,26 @@ impl Run<'_> {
         let created: Vec<&str> = ahead.create_folders.iter().map(String::as_str).collect();
         let _ = self.target.prepare_folders(&created).await;
         Ok(())
+    }
+}
+
+/// Whether a known source item listed again still has the content ferry read: for an item
+/// with a version (an ETag, a changeKey), the same key and version; for a message, whose
+/// content never changes under its id, the same size (a check against a store that reuses
+/// ids). An edit that keeps the size (10:00 → 11:00) changes the version, so it is seen.
+fn unchanged(
+    known: &crate::projection::source::SourceItem,
+    listed: &crate::store::ItemInfo,
+) -> bool {
+    match (&known.keyed, &listed.keyed) {
+        (None, None) => known.size == listed.size,
+        (Some(known), Some(listed)) if listed.version.is_some() => {
+            known.key == listed.key && known.version == listed.version
+        }
+        // No version to tell by: the size, and the same key.
+        (Some(known_keyed), Some(listed_keyed)) => {
+            known_keyed.key == listed_keyed.key && known.size == listed.size
+        }
+        _ => false,
     }
 }

@@ -293,6 +293,10 @@ pub struct Counts {
     pub moved: u64,
     /// Folders created or renamed.
     pub folders: u64,
+    /// Keyed items (events, contacts) updated in place.
+    pub updated: u64,
+    /// Items left alone because their target item changed behind ferry's back.
+    pub conflicts: u64,
 }
 
 impl std::ops::AddAssign for Counts {
@@ -303,5 +307,7 @@ impl std::ops::AddAssign for Counts {
         self.deleted += other.deleted;
         self.moved += other.moved;
         self.folders += other.folders;
+        self.updated += other.updated;
+        self.conflicts += other.conflicts;
     }
 }

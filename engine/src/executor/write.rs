@@ -14,6 +14,7 @@ const REQUEUES_MAX: u32 = 8;
 
 use crate::body::resident_bytes;
 use crate::event::{Action, ContentHash, Event, FailureClass, NativeId, OpId, Side};
+use crate::item::FolderSpec;
 use crate::store::{AppendProbe, NewMessage, StoreError, StoreResult};
 
 use super::{Note, Worker, WriteResult, class_of};
@@ -43,12 +44,26 @@ impl Worker<'_> {
     /// Carries out one write; returns its outcome event. Throttling goes to `events`.
     pub(super) async fn write(&self, op: OpId, action: &Action, events: &mut Vec<Event>) -> Event {
         self.intended(op, action);
+        let mail = FolderSpec::mail();
         let result = match action {
             Action::CreateFolder { folder } => self
-                .retry(Side::Target, events, || self.target.create_folder(folder))
+                .retry(Side::Target, events, || {
+                    self.target.create_folder(folder, &mail)
+                })
                 .await
                 .map(|()| None)
                 .map_err(|e| (class_of(&e), e.to_string())),
+            Action::CreateCollection { folder, spec } => self
+                .retry(Side::Target, events, || {
+                    self.target.create_folder(folder, spec)
+                })
+                .await
+                .map(|()| None)
+                .map_err(|e| (class_of(&e), e.to_string())),
+            Action::Create { .. } | Action::Update { .. } => {
+                return self.put(op, action, events).await;
+            }
+            Action::DeleteIf { .. } => self.delete_keyed(action, events).await,
             Action::RenameFolder { from, to } => self
                 .retry(Side::Target, events, || self.target.rename_folder(from, to))
                 .await
@@ -120,7 +135,7 @@ impl Worker<'_> {
     }
 
     /// The outcome event of a write (and the note for the progress display).
-    fn finish(&self, op: OpId, action: &Action, result: WriteResult) -> Event {
+    pub(super) fn finish(&self, op: OpId, action: &Action, result: WriteResult) -> Event {
         let first = self
             .finished
             .lock()
@@ -131,7 +146,9 @@ impl Worker<'_> {
             Ok(id) => {
                 self.halt.write_outcome(true, "");
                 match action {
-                    Action::Append { size, .. } => self.watcher.note(Note::Copied(*size)),
+                    Action::Append { size, .. } | Action::Create { size, .. } => {
+                        self.watcher.note(Note::Copied(*size));
+                    }
                     _ => self.watcher.note(Note::Wrote),
                 }
                 Event::WriteDone {

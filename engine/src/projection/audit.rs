@@ -35,7 +35,11 @@ impl AuditEntry {
     pub fn folder(&self) -> &str {
         match &self.action {
             Action::CreateFolder { folder }
+            | Action::CreateCollection { folder, .. }
             | Action::Append { folder, .. }
+            | Action::Create { folder, .. }
+            | Action::Update { folder, .. }
+            | Action::DeleteIf { folder, .. }
             | Action::SetFlags { folder, .. }
             | Action::Delete { folder, .. }
             | Action::Move { folder, .. }
@@ -69,6 +73,21 @@ impl Audit {
     }
 }
 
+impl Audit {
+    fn done(&mut self, op: OpId, at: Millis, id: Option<NativeId>) {
+        self.now = at;
+        if let Some((run, action)) = self.pending.remove(&op) {
+            self.entries.push(AuditEntry {
+                at,
+                run,
+                op,
+                action,
+                outcome: AuditOutcome::Done(id),
+            });
+        }
+    }
+}
+
 impl Projection for Audit {
     fn apply(&mut self, event: &Event) {
         match event {
@@ -81,18 +100,8 @@ impl Projection for Audit {
             Event::WriteIntent { op, action } => {
                 self.pending.insert(*op, (self.run, action.clone()));
             }
-            Event::WriteDone { op, id, at } => {
-                self.now = *at;
-                if let Some((run, action)) = self.pending.remove(op) {
-                    self.entries.push(AuditEntry {
-                        at: *at,
-                        run,
-                        op: *op,
-                        action,
-                        outcome: AuditOutcome::Done(id.clone()),
-                    });
-                }
-            }
+            Event::WriteDone { op, id, at } => self.done(*op, *at, id.clone()),
+            Event::WriteStored { op, id, at, .. } => self.done(*op, *at, Some(id.clone())),
             Event::WriteFailed { op, class, reason } => {
                 if let Some((run, action)) = self.pending.remove(op) {
                     self.entries.push(AuditEntry {

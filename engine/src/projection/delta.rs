@@ -20,6 +20,7 @@ use crate::projection::target::{Origin, TargetFolder, TargetItem, TargetState};
 pub mod after_moves;
 pub mod ahead;
 pub mod folders;
+pub mod keyed;
 pub mod listing;
 
 /// Copy one source item.
@@ -76,6 +77,8 @@ pub struct Move {
     pub from: Deletion,
 }
 
+pub use keyed::{Conflict, KeyedDeletion, Put};
+
 /// An item the next run will not copy, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skip {
@@ -107,6 +110,18 @@ pub struct Delta {
     pub skipped: Vec<Skip>,
     /// Source items already on the target.
     pub in_place: u64,
+    /// Target folders to create that hold more than mail (calendars, address books), with
+    /// their source folder's kind and properties.
+    pub collections: Vec<(String, crate::item::FolderSpec)>,
+    /// Keyed items (events, contacts) to create, or to update in place.
+    pub puts: Vec<Put>,
+    /// Keyed target items to delete, if unchanged (only with `--delete-removed`).
+    pub keyed_deletions: Vec<KeyedDeletion>,
+    /// Source items left alone because their target item changed behind ferry's back.
+    pub conflicts: Vec<Conflict>,
+    /// Keyed target items that changed behind ferry's back and now hold the source's
+    /// content: in agreement again, so a later edit of the source updates them.
+    pub agreed: Vec<(String, NativeId)>,
 }
 
 impl Delta {
@@ -118,6 +133,49 @@ impl Delta {
             && self.flag_updates.is_empty()
             && self.deletions.is_empty()
             && self.moves.is_empty()
+            && self.collections.is_empty()
+            && self.puts.is_empty()
+            && self.keyed_deletions.is_empty()
+    }
+
+    /// Leaves out what a target with these capabilities cannot hold: each such item is
+    /// skipped with the reason (never dropped silently), and no folder is created for it.
+    pub fn held_by(&mut self, capabilities: &crate::store::Capabilities) {
+        let skip = |folder: &str, id: &NativeId, kind: crate::item::Kind| Skip {
+            folder: folder.to_owned(),
+            id: id.clone(),
+            reason: format!("the target cannot hold {}", kind.plural()),
+        };
+        let mut skipped = Vec::new();
+        self.puts.retain(|put| {
+            let held = capabilities.holds(put.kind);
+            if !held {
+                skipped.push(skip(&put.source_folder, &put.source_id, put.kind));
+            }
+            held
+        });
+        if !capabilities.holds(crate::item::Kind::Message) {
+            for copy in self.copies.drain(..) {
+                skipped.push(skip(
+                    &copy.source_folder,
+                    &copy.source_id,
+                    crate::item::Kind::Message,
+                ));
+            }
+            self.create_folders.clear();
+        }
+        self.collections.retain(|(_, spec)| {
+            [
+                crate::item::Kind::Event,
+                crate::item::Kind::Task,
+                crate::item::Kind::Contact,
+                crate::item::Kind::Note,
+                crate::item::Kind::Journal,
+            ]
+            .into_iter()
+            .any(|kind| spec.accepts(kind) && capabilities.holds(kind))
+        });
+        self.skipped.extend(skipped);
     }
 
     /// Turns each copy whose content is also to be deleted from another target folder into a
@@ -240,7 +298,9 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
                 continue;
             }
             for (target_id, target_item) in &folder.items {
-                if !target_item.altered {
+                if target_item.keyed.is_some() {
+                    keyed::gone_from_source(target_path, None, target_id, target_item, &mut delta);
+                } else if !target_item.altered {
                     delete_if_ours(target_path, target_id, target_item, &mut delta);
                 }
             }
@@ -249,7 +309,7 @@ pub fn delta(source: &SourceState, target: &TargetState, options: &RunOptions) -
     // Promises: a deletion only under --delete-removed, and only of an item ferry wrote (and
     // can address).
     assert!(
-        options.delete_removed || delta.deletions.is_empty(),
+        options.delete_removed || (delta.deletions.is_empty() && delta.keyed_deletions.is_empty()),
         "deletions planned without --delete-removed"
     );
     debug_assert!(
@@ -300,6 +360,11 @@ pub fn emptied_folders(
         .deletions
         .iter()
         .map(|d| (d.folder.as_str(), &d.id))
+        .chain(
+            plan.keyed_deletions
+                .iter()
+                .map(|d| (d.folder.as_str(), &d.id)),
+        )
         .chain(
             plan.moves
                 .iter()
@@ -383,7 +448,11 @@ pub fn emptied_folders(
 fn action_names(action: &Action, path: &str) -> bool {
     match action {
         Action::CreateFolder { folder }
+        | Action::CreateCollection { folder, .. }
         | Action::Append { folder, .. }
+        | Action::Create { folder, .. }
+        | Action::Update { folder, .. }
+        | Action::DeleteIf { folder, .. }
         | Action::SetFlags { folder, .. }
         | Action::Delete { folder, .. }
         | Action::DeleteFolder { folder } => folder == path,
@@ -449,7 +518,23 @@ fn plan_folder(
 ) {
     let wanted = |content: &ContentHash| only.is_none_or(|only| only.contains(content));
     if target_folder.is_none() {
-        delta.create_folders.push(target_path.to_owned());
+        if folder.spec.kind == crate::item::FolderKind::Mail {
+            delta.create_folders.push(target_path.to_owned());
+        } else {
+            delta
+                .collections
+                .push((target_path.to_owned(), folder.spec.clone()));
+        }
+    }
+    // Items that change in place are paired by key, not content (never ahead of the plan).
+    if only.is_none() {
+        keyed::plan_keyed(
+            (source_path, folder),
+            (target_path, target_folder),
+            target,
+            options,
+            delta,
+        );
     }
     for (id, reason) in folder.unreadable.iter().filter(|_| only.is_none()) {
         delta.skipped.push(Skip {
@@ -464,7 +549,7 @@ fn plan_folder(
     let mut sources: Vec<(ContentHash, (&NativeId, &SourceItem))> = folder
         .items
         .iter()
-        .filter(|(_, item)| wanted(&item.content))
+        .filter(|(_, item)| item.keyed.is_none() && wanted(&item.content))
         .map(|(id, item)| (item.content, (id, item)))
         .collect();
     by_content(&mut sources);
@@ -473,7 +558,7 @@ fn plan_folder(
             folder
                 .items
                 .iter()
-                .filter(|(_, item)| !item.altered && wanted(&item.content))
+                .filter(|(_, item)| !item.altered && item.keyed.is_none() && wanted(&item.content))
                 .map(|(id, item)| (item.content, (id, item)))
                 .collect()
         })

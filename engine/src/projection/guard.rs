@@ -60,20 +60,22 @@ fn percent(part: usize, whole: usize) -> usize {
 
 /// The deletions of `plan` to hold back, if they are more than the thresholds allow.
 pub fn held_deletions(plan: &Delta, target: &TargetState) -> Option<Held> {
-    let total = plan.deletions.len();
+    let total = plan.deletions.len() + plan.keyed_deletions.len();
     if total < HOLD_AT_LEAST {
         return None;
     }
     let mut folders: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for deletion in &plan.deletions {
+    let deleted = plan
+        .deletions
+        .iter()
+        .map(|d| &d.folder)
+        .chain(plan.keyed_deletions.iter().map(|d| &d.folder));
+    for folder in deleted {
         let known = target
             .folders
-            .get(&deletion.folder)
+            .get(folder)
             .map_or(0, |folder| folder.items.len());
-        folders
-            .entry(deletion.folder.clone())
-            .or_insert((0, known))
-            .0 += 1;
+        folders.entry(folder.clone()).or_insert((0, known)).0 += 1;
     }
     let mailbox: usize = target.folders.values().map(|f| f.items.len()).sum();
     let routine = |folder: &str| {

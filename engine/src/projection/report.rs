@@ -53,6 +53,10 @@ pub struct RunSummary {
     pub throttled_ms: u64,
     /// Time calls spent waiting for limits a side declared, in ms (per side and limit, added).
     pub paced_ms: u64,
+    /// Keyed items (events, contacts) updated in place on the target.
+    pub updated: u64,
+    /// Items left alone because their target item changed behind ferry's back.
+    pub conflicts: u64,
 }
 
 /// One folder, over all runs.
@@ -74,6 +78,11 @@ pub struct FolderReport {
     /// Source items (or whole folders) that could not be read on the source, by reason:
     /// tried again on every run.
     pub unreadable: BTreeMap<String, u64>,
+    /// Keyed items (events, contacts) ferry updated in place.
+    pub updated: u64,
+    /// Source items ferry left alone because their target item changed behind its back, by
+    /// reason: reported on every run, never retried, until someone resolves them.
+    pub conflicts: BTreeMap<String, u64>,
 }
 
 /// The report projection.
@@ -120,14 +129,15 @@ impl Report {
             folder.failed.clear();
             folder.refused.clear();
             folder.unreadable.clear();
+            folder.conflicts.clear();
         }
         for ((folder, _), outcome) in &self.attempts {
             if let Some((class, reason)) = outcome {
                 let entry = self.folders.entry(folder.clone()).or_default();
-                let map = if *class == FailureClass::Permanent {
-                    &mut entry.refused
-                } else {
-                    &mut entry.failed
+                let map = match class {
+                    FailureClass::Permanent => &mut entry.refused,
+                    FailureClass::Conflict => &mut entry.conflicts,
+                    _ => &mut entry.failed,
                 };
                 *map.entry(reason.clone()).or_default() += 1;
             }
@@ -176,9 +186,104 @@ impl Report {
             .sum()
     }
 
-    /// Source items that are not on the target: failed, refused or unreadable.
+    /// Source items left alone because their target item changed behind ferry's back.
+    pub fn conflict_items(&self) -> u64 {
+        self.folders
+            .values()
+            .map(|f| f.conflicts.values().sum::<u64>())
+            .sum()
+    }
+
+    /// Source items that are not on the target as they are on the source: failed, refused,
+    /// unreadable or in conflict.
     pub fn items_off_target(&self) -> u64 {
-        self.failed_items() + self.refused_items() + self.unreadable_items()
+        self.failed_items() + self.refused_items() + self.unreadable_items() + self.conflict_items()
+    }
+
+    /// A write confirmed: what it counts for.
+    fn written(&mut self, action: Action) {
+        match action {
+            Action::Append {
+                source_folder,
+                source_id,
+                folder,
+                size,
+                ..
+            }
+            | Action::Create {
+                source_folder,
+                source_id,
+                folder,
+                size,
+                ..
+            } => {
+                self.folders.entry(folder).or_default().copied += 1;
+                if let Some(run) = self.current() {
+                    run.copied += 1;
+                    run.copied_bytes += size;
+                }
+                self.landed(source_folder, source_id);
+            }
+            Action::Update {
+                source_folder,
+                source_id,
+                folder,
+                ..
+            } => {
+                self.folders.entry(folder).or_default().updated += 1;
+                if let Some(run) = self.current() {
+                    run.updated += 1;
+                }
+                self.landed(source_folder, source_id);
+            }
+            Action::SetFlags { folder, .. } => {
+                self.folders.entry(folder).or_default().flags_updated += 1;
+                if let Some(run) = self.current() {
+                    run.flags_updated += 1;
+                }
+            }
+            Action::Delete { folder, .. } | Action::DeleteIf { folder, .. } => {
+                self.folders.entry(folder).or_default().deleted += 1;
+                if let Some(run) = self.current() {
+                    run.deleted += 1;
+                }
+            }
+            Action::Move {
+                source_folder,
+                source_id,
+                folder,
+                ..
+            } => {
+                self.folders.entry(folder).or_default().moved_in += 1;
+                if let Some(run) = self.current() {
+                    run.moved += 1;
+                }
+                self.landed(source_folder, source_id);
+            }
+            Action::CreateFolder { folder } | Action::CreateCollection { folder, .. } => {
+                self.folders.entry(folder).or_default();
+                if let Some(run) = self.current() {
+                    run.folders_created += 1;
+                }
+            }
+            Action::RenameFolder { from, to } => {
+                let run_id = self.current().map(|run| {
+                    run.folders_renamed += 1;
+                    run.run
+                });
+                if let Some(moved) = self.folders.remove(&from) {
+                    self.folders.insert(to.clone(), moved);
+                }
+                self.renames.push((run_id.unwrap_or(0), from, to));
+            }
+            Action::DeleteFolder { folder } => {
+                // What ferry did in it stays in the report under its name.
+                self.folders.entry(folder).or_default();
+                if let Some(run) = self.current() {
+                    run.folders_deleted += 1;
+                }
+            }
+        }
     }
 }
 
@@ -219,7 +324,16 @@ impl Projection for Report {
                     failed: 0,
                     throttled_ms: 0,
                     paced_ms: 0,
+                    updated: 0,
+                    conflicts: 0,
                 });
+                // Conflicts are stated afresh by every run that still finds them.
+                let before = self.attempts.len();
+                self.attempts
+                    .retain(|_, outcome| !matches!(outcome, Some((FailureClass::Conflict, _))));
+                if self.attempts.len() != before {
+                    self.settle();
+                }
             }
             Event::FolderSeen {
                 side: Side::Source,
@@ -290,73 +404,27 @@ impl Projection for Report {
             Event::WriteIntent { op, action } => {
                 self.pending.insert(*op, action.clone());
             }
-            Event::WriteDone { op, .. } => {
-                let Some(action) = self.pending.remove(op) else {
-                    return;
-                };
-                match action {
-                    Action::Append {
-                        source_folder,
-                        source_id,
-                        folder,
-                        size,
-                        ..
-                    } => {
-                        self.folders.entry(folder).or_default().copied += 1;
-                        if let Some(run) = self.current() {
-                            run.copied += 1;
-                            run.copied_bytes += size;
-                        }
-                        self.landed(source_folder, source_id);
-                    }
-                    Action::SetFlags { folder, .. } => {
-                        self.folders.entry(folder).or_default().flags_updated += 1;
-                        if let Some(run) = self.current() {
-                            run.flags_updated += 1;
-                        }
-                    }
-                    Action::Delete { folder, .. } => {
-                        self.folders.entry(folder).or_default().deleted += 1;
-                        if let Some(run) = self.current() {
-                            run.deleted += 1;
-                        }
-                    }
-                    Action::Move {
-                        source_folder,
-                        source_id,
-                        folder,
-                        ..
-                    } => {
-                        self.folders.entry(folder).or_default().moved_in += 1;
-                        if let Some(run) = self.current() {
-                            run.moved += 1;
-                        }
-                        self.landed(source_folder, source_id);
-                    }
-                    Action::CreateFolder { folder } => {
-                        self.folders.entry(folder).or_default();
-                        if let Some(run) = self.current() {
-                            run.folders_created += 1;
-                        }
-                    }
-                    Action::RenameFolder { from, to } => {
-                        let run_id = self.current().map(|run| {
-                            run.folders_renamed += 1;
-                            run.run
-                        });
-                        if let Some(moved) = self.folders.remove(&from) {
-                            self.folders.insert(to.clone(), moved);
-                        }
-                        self.renames.push((run_id.unwrap_or(0), from, to));
-                    }
-                    Action::DeleteFolder { folder } => {
-                        // What ferry did in it stays in the report under its name.
-                        self.folders.entry(folder).or_default();
-                        if let Some(run) = self.current() {
-                            run.folders_deleted += 1;
-                        }
-                    }
+            Event::WriteDone { op, .. } | Event::WriteStored { op, .. } => {
+                if let Some(action) = self.pending.remove(op) {
+                    self.written(action);
                 }
+            }
+            Event::Conflict {
+                source_folder,
+                source_id,
+                id,
+                reason,
+                ..
+            } => {
+                if let Some(run) = self.current() {
+                    run.conflicts += 1;
+                }
+                let source_id = source_id.clone().unwrap_or_else(|| id.clone());
+                self.attempts.insert(
+                    (source_folder.clone(), source_id),
+                    Some((FailureClass::Conflict, reason.clone())),
+                );
+                self.settle();
             }
             Event::WriteFailed { op, class, reason } => {
                 let Some(action) = self.pending.remove(op) else {
@@ -374,8 +442,23 @@ impl Projection for Report {
                     source_folder,
                     source_id,
                     ..
+                }
+                | Action::Create {
+                    source_folder,
+                    source_id,
+                    ..
+                }
+                | Action::Update {
+                    source_folder,
+                    source_id,
+                    ..
                 } = action
                 {
+                    if *class == FailureClass::Conflict
+                        && let Some(run) = self.current()
+                    {
+                        run.conflicts += 1;
+                    }
                     self.attempts
                         .insert((source_folder, source_id), Some((*class, reason.clone())));
                     self.settle();

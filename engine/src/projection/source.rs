@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::event::{ContentHash, Event, Millis, NativeId, Side, SpecialUse};
 use crate::flags::Flags;
+use crate::item::{FolderSpec, Keyed};
 use crate::projection::Projection;
 
 /// One source item.
@@ -19,6 +20,9 @@ pub struct SourceItem {
     pub flags: Flags,
     /// Internal date.
     pub date: Option<Millis>,
+    /// Its stable key, version and kind, for an item that changes in place (boxed: a message
+    /// pays one pointer for it).
+    pub keyed: Option<Box<Keyed>>,
 }
 
 /// One source folder.
@@ -36,6 +40,8 @@ pub struct SourceFolder {
     pub token: Option<String>,
     /// Whether a listing has completed since the folder was (re)seen.
     pub listed: bool,
+    /// What it holds and its properties (a mail folder unless a `CollectionSeen` said).
+    pub spec: FolderSpec,
 }
 
 /// The source projection.
@@ -109,8 +115,36 @@ impl Projection for SourceState {
                         size: *size,
                         flags: flags.clone(),
                         date: *date,
+                        keyed: None,
                     },
                 );
+            }
+            Event::ItemKeyed {
+                side: Side::Source,
+                folder,
+                id,
+                key,
+                version,
+                kind,
+            } => {
+                if let Some(item) = self
+                    .folders
+                    .get_mut(folder)
+                    .and_then(|f| f.items.get_mut(id))
+                {
+                    item.keyed = Some(Box::new(Keyed {
+                        key: key.clone(),
+                        version: version.clone(),
+                        kind: *kind,
+                    }));
+                }
+            }
+            Event::CollectionSeen {
+                side: Side::Source,
+                folder,
+                spec,
+            } => {
+                self.folders.entry(folder.clone()).or_default().spec = spec.clone();
             }
             Event::FlagsSeen {
                 side: Side::Source,

@@ -8,6 +8,7 @@ use crate::event::{
     Action, CheckState, ContentHash, Event, FailureClass, NativeId, OpId, RunId, Side, SpecialUse,
 };
 use crate::flags::Flags;
+use crate::item::Keyed;
 use crate::projection::Projection;
 
 /// How an item came to be on the target.
@@ -37,8 +38,13 @@ pub struct TargetItem {
     pub origin: Origin,
     /// The source item it was copied from (folder, id), when ferry copied it.
     pub source: Option<(String, NativeId)>,
-    /// `--verify-target` found other bytes there than ferry wrote.
+    /// `--verify-target` found other bytes there than ferry wrote; for a keyed item, a new
+    /// version with other bytes, or a conditional write refused: it changed behind ferry's
+    /// back, and ferry never overwrites or deletes it.
     pub altered: bool,
+    /// Its stable key, kind and version as ferry last knew it, for an item that changes in
+    /// place (boxed: a message pays one pointer for it).
+    pub keyed: Option<Box<Keyed>>,
 }
 
 /// One target folder.
@@ -144,6 +150,15 @@ impl Projection for TargetState {
             } => {
                 let entry = self.folders.entry(folder.clone()).or_default();
                 match entry.items.get_mut(id) {
+                    Some(item) if item.keyed.is_some() => {
+                        // A keyed item read again because its version changed: changed
+                        // behind ferry's back if its content did (and it stays so until the
+                        // plan finds it in agreement with the source); what it holds now is
+                        // kept, so the plan can tell.
+                        item.altered |= item.content != *content;
+                        item.content = *content;
+                        item.flags = flags.clone();
+                    }
                     Some(item) => {
                         item.altered = item.content != *content;
                         item.flags = flags.clone();
@@ -157,6 +172,7 @@ impl Projection for TargetState {
                                 origin: Origin::Found,
                                 source: None,
                                 altered: false,
+                                keyed: None,
                             },
                         );
                     }
@@ -187,16 +203,54 @@ impl Projection for TargetState {
             }
             Event::WriteDone { op, id, .. } => {
                 if let Some(action) = self.pending.remove(op) {
-                    self.done(*op, action, id.clone());
+                    self.done(*op, action, id.clone(), None);
                 }
             }
-            Event::WriteFailed { op, class, reason } => {
-                if let Some(Action::Append {
-                    folder, content, ..
-                }) = self.pending.remove(op)
-                    && *class == FailureClass::Permanent
-                {
+            Event::WriteStored {
+                op, id, version, ..
+            } => {
+                if let Some(action) = self.pending.remove(op) {
+                    self.done(*op, action, Some(id.clone()), version.clone());
+                }
+            }
+            Event::WriteFailed { op, class, reason } => match self.pending.remove(op) {
+                Some(
+                    Action::Append {
+                        folder, content, ..
+                    }
+                    | Action::Create {
+                        folder, content, ..
+                    }
+                    | Action::Update {
+                        folder, content, ..
+                    },
+                ) if *class == FailureClass::Permanent => {
                     self.refused.insert((folder, content), reason.clone());
+                }
+                Some(Action::Update { folder, id, .. } | Action::DeleteIf { folder, id, .. })
+                    if *class == FailureClass::Conflict =>
+                {
+                    // The target item is not as ferry left it: changed behind its back.
+                    if let Some(item) = self.item_mut(&folder, &id) {
+                        item.altered = true;
+                    }
+                }
+                _ => {}
+            },
+            Event::ItemKeyed {
+                side: Side::Target,
+                folder,
+                id,
+                key,
+                version,
+                kind,
+            } => {
+                if let Some(item) = self.item_mut(folder, id) {
+                    item.keyed = Some(Box::new(Keyed {
+                        key: key.clone(),
+                        version: version.clone(),
+                        kind: *kind,
+                    }));
                 }
             }
             Event::TargetChecked { folder, id, state } => match state {
@@ -222,8 +276,67 @@ impl Projection for TargetState {
 }
 
 impl TargetState {
-    fn done(&mut self, op: OpId, action: Action, id: Option<NativeId>) {
+    fn done(&mut self, op: OpId, action: Action, id: Option<NativeId>, version: Option<String>) {
         match action {
+            Action::CreateCollection { folder, .. } => {
+                self.folders.entry(folder).or_default().created_by_ferry = true;
+            }
+            Action::Create {
+                source_folder,
+                source_id,
+                folder,
+                key,
+                kind,
+                content,
+                ..
+            } => {
+                let id = id.unwrap_or_else(|| NativeId(format!("op-{op}")));
+                self.refused.remove(&(folder.clone(), content));
+                self.folders.entry(folder).or_default().items.insert(
+                    id,
+                    TargetItem {
+                        content,
+                        flags: Flags::default(),
+                        origin: Origin::Copied { run: self.run, op },
+                        source: Some((source_folder, source_id)),
+                        altered: false,
+                        keyed: Some(Box::new(Keyed { key, version, kind })),
+                    },
+                );
+            }
+            Action::Update {
+                source_folder,
+                source_id,
+                folder,
+                id: old,
+                key,
+                content,
+                ..
+            } => {
+                self.refused.remove(&(folder.clone(), content));
+                let entry = self.folders.entry(folder).or_default();
+                let kind = entry
+                    .items
+                    .remove(&old)
+                    .and_then(|item| item.keyed.map(|keyed| keyed.kind))
+                    .unwrap_or_default();
+                entry.items.insert(
+                    id.unwrap_or(old),
+                    TargetItem {
+                        content,
+                        flags: Flags::default(),
+                        origin: Origin::Copied { run: self.run, op },
+                        source: Some((source_folder, source_id)),
+                        altered: false,
+                        keyed: Some(Box::new(Keyed { key, version, kind })),
+                    },
+                );
+            }
+            Action::DeleteIf { folder, id, .. } => {
+                if let Some(entry) = self.folders.get_mut(&folder) {
+                    entry.items.remove(&id);
+                }
+            }
             Action::CreateFolder { folder } => {
                 self.folders.entry(folder).or_default().created_by_ferry = true;
             }
@@ -255,6 +368,7 @@ impl TargetState {
                         origin: Origin::Copied { run: self.run, op },
                         source: Some((source_folder, source_id)),
                         altered: false,
+                        keyed: None,
                     },
                 );
             }
@@ -292,6 +406,7 @@ impl TargetState {
                         origin: Origin::Copied { run: self.run, op },
                         source: Some((source_folder, source_id)),
                         altered: false,
+                        keyed: None,
                     },
                 );
             }

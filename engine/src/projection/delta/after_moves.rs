@@ -62,6 +62,7 @@ mod tests {
             origin: Origin::Copied { run: 1, op: 1 },
             source: Some((from.0.into(), id(from.1))),
             altered: false,
+            keyed: None,
         }
     }
 
@@ -73,6 +74,7 @@ mod tests {
             size: 10,
             flags,
             date: None,
+            keyed: None,
         };
         let listed = SourceFolder {
             listed: true,

@@ -81,6 +81,7 @@ mod tests {
                             size: 10,
                             flags: Flags::new(),
                             date: None,
+                            keyed: None,
                         };
                         (id(i), item)
                     })
@@ -130,6 +131,7 @@ mod tests {
                 origin: Origin::Found,
                 source: None,
                 altered: false,
+                keyed: None,
             },
         );
         target.folders.insert("INBOX".into(), inbox);

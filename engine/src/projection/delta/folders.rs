@@ -110,6 +110,7 @@ mod tests {
             special_use,
             validity,
             unreadable: None,
+            spec: Default::default(),
         }
     }
 

@@ -87,6 +87,9 @@ pub fn target_listing(
     let mut to_read = Vec::new();
     for item in listed {
         match known.items.get(&item.id) {
+            // A keyed item at another version than ferry knows: read again, to tell what
+            // changed behind ferry's back.
+            Some(mine) if !verify && !same_version(mine, &item) => to_read.push(item),
             Some(mine) if !verify => {
                 if mine.flags != item.flags {
                     events.push(Event::FlagsSeen {
@@ -104,6 +107,15 @@ pub fn target_listing(
         events,
         to_read,
         token,
+    }
+}
+
+/// Whether a known target item listed again is at the version ferry knows (a message: always).
+fn same_version(known: &crate::projection::target::TargetItem, listed: &ItemInfo) -> bool {
+    match (&known.keyed, &listed.keyed) {
+        (Some(known), Some(listed)) => known.key == listed.key && known.version == listed.version,
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -141,6 +153,17 @@ pub fn checked(known: &TargetFolder, read: Vec<Event>) -> Checked {
                 flags,
                 date,
             } => match known.items.get(&id) {
+                // A keyed item read again: its content as it is now, which the target
+                // projection compares with what ferry wrote.
+                Some(item) if item.keyed.is_some() => events.push(Event::ItemSeen {
+                    side: Side::Target,
+                    folder,
+                    id,
+                    content,
+                    size,
+                    flags,
+                    date,
+                }),
                 Some(item) => {
                     let state = if item.content == content {
                         CheckState::Intact
@@ -214,6 +237,7 @@ mod tests {
                         origin: Origin::Copied { run: 1, op: 1 },
                         source: None,
                         altered: false,
+                        keyed: None,
                     };
                     (id(i), item)
                 })
@@ -228,6 +252,7 @@ mod tests {
             size: 10,
             flags,
             date: None,
+            keyed: None,
         }
     }
 

@@ -10,6 +10,7 @@ fn ours(n: u8) -> TargetItem {
         origin: Origin::Copied { run: 1, op: 1 },
         source: Some(("Old".into(), NativeId(format!("s{n}")))),
         altered: false,
+        keyed: None,
     }
 }
 
