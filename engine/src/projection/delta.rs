@@ -756,6 +756,8 @@ fn detect_renames(
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod keyed_tests;
+#[cfg(test)]
 mod plan_tests;
 #[cfg(test)]
 mod tests;

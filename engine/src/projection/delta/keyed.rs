@@ -194,11 +194,15 @@ pub(super) fn plan_keyed(
     // Promise: never two items with one key in a target folder, and never a write to an item
     // that changed behind ferry's back.
     debug_assert!(
-        delta.puts.iter().all(|put| put.target.is_some()
-            || target_folder.is_none_or(|f| f
-                .items
-                .values()
-                .all(|t| t.keyed.as_ref().is_none_or(|k| k.key != put.key)))),
+        delta
+            .puts
+            .iter()
+            .filter(|put| put.folder == target_path)
+            .all(|put| put.target.is_some()
+                || target_folder.is_none_or(|f| f
+                    .items
+                    .values()
+                    .all(|t| t.keyed.as_ref().is_none_or(|k| k.key != put.key)))),
         "a create planned of a key the target folder holds"
     );
 }
