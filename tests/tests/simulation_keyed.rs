@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferry_engine::event::RunOutcome;
 use ferry_engine::journal::ContentKey;
@@ -30,6 +31,10 @@ use ferry_engine::{
     State, StopSignal,
 };
 use ferry_memory::{ChangeListings, Faults, MemoryStore};
+
+/// What the seeds exercised, over all of them: (updates done, conflicts reported, keyed writes
+/// settled after an interruption, conditional deletions done).
+static EXERCISED: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
 struct TickClock(std::sync::atomic::AtomicI64);
 
@@ -144,7 +149,8 @@ impl World {
                 2..=4 => {
                     // An edit on the source; a third at the same size.
                     if let Some((key, old, _)) = pick(&mut self.rng, &on_source) {
-                        let mut bytes = self.document(kind, &key, self.rng.u8(8..18));
+                        let start = self.rng.u8(8..18);
+                        let mut bytes = self.document(kind, &key, start);
                         if self.rng.u8(0..3) == 0 {
                             bytes = same_size_edit(&old);
                         }
@@ -159,7 +165,8 @@ impl World {
                 6 => {
                     // Someone edits the target item behind ferry's back.
                     if let Some((key, old, _)) = pick(&mut self.rng, &on_target) {
-                        let bytes = same_size_edit(&old);
+                        self.next += 1;
+                        let bytes = target_edit(&old, self.next);
                         self.target.user_put(path, &key, kind, bytes.clone());
                         self.behind.insert((path.to_owned(), key), Arc::new(bytes));
                     }
@@ -244,6 +251,7 @@ impl World {
             .cloned()
             .flat_map(Event::flatten)
             .collect();
+        tally(&before, &new_events);
         let summary = result.map_err(|error| error.to_string())?;
         if *run.state() != State::replay(&after) {
             return Err("the run's state differs from a replay of its log".into());
@@ -281,6 +289,49 @@ impl World {
     }
 }
 
+/// Counts what a run's events (`new`, after the log `before`) exercised into [`EXERCISED`].
+fn tally(before: &[Event], new: &[Event]) {
+    let pending: BTreeMap<u64, &ferry_engine::Action> = before
+        .iter()
+        .chain(new)
+        .flat_map(|event| match event {
+            Event::Batch(events) => events.iter().collect::<Vec<_>>(),
+            single => vec![single],
+        })
+        .filter_map(|event| match event {
+            Event::WriteIntent { op, action } => Some((*op, action)),
+            _ => None,
+        })
+        .collect();
+    let intended: BTreeSet<u64> = new
+        .iter()
+        .filter_map(|event| match event {
+            Event::WriteIntent { op, .. } => Some(*op),
+            _ => None,
+        })
+        .collect();
+    for event in new {
+        let slot = match event {
+            Event::WriteStored { op, .. } if !intended.contains(op) => Some(2),
+            Event::WriteStored { op, .. }
+                if matches!(pending.get(op), Some(ferry_engine::Action::Update { .. })) =>
+            {
+                Some(0)
+            }
+            Event::Conflict { .. } => Some(1),
+            Event::WriteDone { op, .. }
+                if matches!(pending.get(op), Some(ferry_engine::Action::DeleteIf { .. })) =>
+            {
+                Some(3)
+            }
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            EXERCISED[slot].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Another text of the same size: one hour digit changed.
 fn same_size_edit(old: &[u8]) -> Vec<u8> {
     let mut bytes = old.to_vec();
@@ -290,6 +341,26 @@ fn same_size_edit(old: &[u8]) -> Vec<u8> {
         .map_or(0, |at| at + 1);
     if let Some(byte) = bytes.get_mut(at) {
         *byte = if *byte == b'1' { b'0' } else { b'1' };
+    }
+    bytes
+}
+
+/// A user's edit on the target, of the same size: a lowercase letter where the source writes
+/// digits, capitals or a space, so it never restores a version the source had (an edit that
+/// restored ferry's content would leave nothing changed behind ferry's back).
+fn target_edit(old: &[u8], n: u64) -> Vec<u8> {
+    let mut bytes = old.to_vec();
+    let at = bytes
+        .windows(2)
+        .position(|w| w[0] == b'T' && (w[1].is_ascii_digit() || w[1].is_ascii_uppercase()))
+        .or_else(|| bytes.windows(2).position(|w| w == b"on"))
+        .map_or(0, |at| at + 1);
+    if let Some(byte) = bytes.get_mut(at) {
+        let mut letter = b'a' + u8::try_from(n % 26).unwrap_or(0);
+        if letter == *byte {
+            letter = if letter == b'z' { b'a' } else { letter + 1 };
+        }
+        *byte = letter;
     }
     bytes
 }
@@ -329,7 +400,8 @@ fn simulate(seed: u64) -> Result<(), String> {
             for attempt in 0..4 {
                 let crash = attempt < 3 && world.rng.u8(0..3) == 0;
                 let log_crash = crash && world.rng.bool();
-                let source_faults = world.faults(crash && !log_crash && world.rng.bool());
+                let source_crash = crash && !log_crash && world.rng.bool();
+                let source_faults = world.faults(source_crash);
                 let target_faults = world.faults(crash && !log_crash);
                 world.source.set_faults(source_faults);
                 world.target.set_faults(target_faults);
@@ -341,7 +413,10 @@ fn simulate(seed: u64) -> Result<(), String> {
                 world.log.crash_at(usize::MAX);
                 world.source.set_faults(Faults::default());
                 world.target.set_faults(Faults::default());
-                world.check_untouched()?;
+                if let Err(problem) = world.check_untouched() {
+                    trace(&world);
+                    return Err(problem);
+                }
                 match result {
                     Ok(_) => break,
                     Err(_) if crash || attempt < 3 => {}
@@ -364,9 +439,32 @@ fn simulate(seed: u64) -> Result<(), String> {
             .run_once(options)
             .await
             .map_err(|error| format!("second clean run failed: {error}"))?;
-        world.check_untouched()?;
-        check_final(&world, delete_removed, outcome, &events)
+        let result = world
+            .check_untouched()
+            .and_then(|()| check_final(&world, delete_removed, outcome, &events));
+        if result.is_err() {
+            trace(&world);
+        }
+        result
     })
+}
+
+/// With `FERRY_SIM_TRACE`, the log and both sides, for a failing seed.
+fn trace(world: &World) {
+    if std::env::var_os("FERRY_SIM_TRACE").is_none() {
+        return;
+    }
+    for event in world.log.events().into_iter().flat_map(Event::flatten) {
+        eprintln!("{event:?}");
+    }
+    for (path, ..) in COLLECTIONS {
+        for (key, bytes, version) in world.source.keyed_contents(path) {
+            eprintln!("source {path} {key} {version} {}", world.key.hash(&bytes));
+        }
+        for (key, bytes, version) in world.target.keyed_contents(path) {
+            eprintln!("target {path} {key} {version} {}", world.key.hash(&bytes));
+        }
+    }
 }
 
 /// Invariant 2, after the final clean run (whose events are `events`).
@@ -511,6 +609,15 @@ fn simulated_keyed_migrations_keep_the_promises() {
             }
         }
     }
+    let count = |slot: usize| EXERCISED[slot].load(Ordering::Relaxed);
+    eprintln!(
+        "{} seeds: {} updates in place, {} conflicts reported, {} keyed writes settled after an interruption, {} conditional deletions",
+        seeds.len(),
+        count(0),
+        count(1),
+        count(2),
+        count(3)
+    );
     assert!(
         failures.is_empty(),
         "{} of {} seeds failed:\n{}",

@@ -308,7 +308,14 @@ impl Store for MemoryStore {
             moves: inner.moves,
             remote: false,
             limits: inner.gate.limits.declared_limits(),
-            kinds: inner.kinds.clone(),
+            // Messages always, and what it was told to hold besides.
+            kinds: if inner.kinds.is_empty() {
+                Vec::new()
+            } else {
+                std::iter::once(ferry_engine::Kind::Message)
+                    .chain(inner.kinds.iter().copied())
+                    .collect()
+            },
         }
     }
 

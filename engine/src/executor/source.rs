@@ -101,7 +101,10 @@ impl Run<'_> {
         &mut self,
         folders: &[FolderInfo],
     ) -> Result<(), RunError> {
-        let copy_ahead = !self.options.dry_run && self.state.source.vanished.is_empty();
+        // A target that holds no messages gets none ahead: the plan reports them as skipped.
+        let copy_ahead = !self.options.dry_run
+            && self.state.source.vanished.is_empty()
+            && self.target.capabilities().holds(crate::item::Kind::Message);
         let work = self.list_source_folders(folders).await?;
         // Only copies made while reading need their folders now (a run with nothing new to
         // read skips the plan this takes).
