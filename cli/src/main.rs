@@ -263,6 +263,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 report.refused_items(),
                 report.unreadable_items()
             )?;
+            if report.conflict_items() > 0 {
+                writeln!(
+                    stdout,
+                    "items in conflict: {} (changed on the target behind ferry's back and left as they are; not retried until resolved: see ferry report)",
+                    report.conflict_items()
+                )?;
+            }
             Ok(0)
         }
         Command::Report { journal, format } => {

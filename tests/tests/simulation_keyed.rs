@@ -18,7 +18,7 @@
 //!    unless it changed on the target; every message is on the target;
 //! 3. the run's state equals a replay of its log.
 //!
-//! `FERRY_SIM_SEEDS=N` runs N seeds (default 500); `FERRY_SIM_SEED=S` runs one seed.
+//! `FERRY_SIM_SEEDS=N` runs N seeds (default 2,000); `FERRY_SIM_SEED=S` runs one seed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -594,7 +594,7 @@ fn simulated_keyed_migrations_keep_the_promises() {
             let count = std::env::var("FERRY_SIM_SEEDS")
                 .ok()
                 .and_then(|n| n.parse().ok())
-                .unwrap_or(500u64);
+                .unwrap_or(2_000u64);
             (1..=count).collect()
         }
     };

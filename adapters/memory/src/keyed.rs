@@ -309,3 +309,13 @@ impl MemoryStore {
             .unwrap_or_default()
     }
 }
+
+impl MemoryStore {
+    /// A folder's kind and properties, if it exists.
+    pub fn spec(&self, folder: &str) -> Option<FolderSpec> {
+        self.lock()
+            .folders
+            .get(folder)
+            .map(|entry| entry.spec.clone())
+    }
+}

@@ -223,7 +223,21 @@ impl<'a> Run<'a> {
         self.observe_target().await?;
         self.observe_source_items(&folders).await?;
         let mut plan = delta::delta(&self.state.source, &self.state.target, &self.options);
-        plan.held_by(&self.target.capabilities());
+        let left_out = plan.held_by(&self.target.capabilities());
+        if !self.options.dry_run {
+            let notices = left_out
+                .into_iter()
+                .map(|((folder, kind), count)| Event::StoreNotice {
+                    side: Side::Target,
+                    text: format!(
+                        "{folder}: {count} {} not copied: the target cannot hold {}",
+                        if count == 1 { "item" } else { "items" },
+                        kind.plural()
+                    ),
+                })
+                .collect();
+            self.record(notices)?;
+        }
         if self.moves() {
             plan.pair_moves(&BTreeSet::new());
         }

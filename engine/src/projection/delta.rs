@@ -140,7 +140,11 @@ impl Delta {
 
     /// Leaves out what a target with these capabilities cannot hold: each such item is
     /// skipped with the reason (never dropped silently), and no folder is created for it.
-    pub fn held_by(&mut self, capabilities: &crate::store::Capabilities) {
+    /// Returns how many were left out, per source folder and kind.
+    pub fn held_by(
+        &mut self,
+        capabilities: &crate::store::Capabilities,
+    ) -> BTreeMap<(String, crate::item::Kind), usize> {
         let skip = |folder: &str, id: &NativeId, kind: crate::item::Kind| Skip {
             folder: folder.to_owned(),
             id: id.clone(),
@@ -150,17 +154,14 @@ impl Delta {
         self.puts.retain(|put| {
             let held = capabilities.holds(put.kind);
             if !held {
-                skipped.push(skip(&put.source_folder, &put.source_id, put.kind));
+                skipped.push((skip(&put.source_folder, &put.source_id, put.kind), put.kind));
             }
             held
         });
         if !capabilities.holds(crate::item::Kind::Message) {
             for copy in self.copies.drain(..) {
-                skipped.push(skip(
-                    &copy.source_folder,
-                    &copy.source_id,
-                    crate::item::Kind::Message,
-                ));
+                let kind = crate::item::Kind::Message;
+                skipped.push((skip(&copy.source_folder, &copy.source_id, kind), kind));
             }
             self.create_folders.clear();
         }
@@ -175,7 +176,13 @@ impl Delta {
             .into_iter()
             .any(|kind| spec.accepts(kind) && capabilities.holds(kind))
         });
-        self.skipped.extend(skipped);
+        let mut left_out = BTreeMap::new();
+        for (skip, kind) in &skipped {
+            *left_out.entry((skip.folder.clone(), *kind)).or_default() += 1;
+        }
+        self.skipped
+            .extend(skipped.into_iter().map(|(skip, _)| skip));
+        left_out
     }
 
     /// Turns each copy whose content is also to be deleted from another target folder into a
