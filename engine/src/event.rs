@@ -516,6 +516,17 @@ pub enum Event {
         /// What happened on each side, in words.
         reason: String,
     },
+    /// A side asked ferry to slow down (answered "throttled"): which limit, in the server's
+    /// words, and the wall time this added to the side's pause (calls answered by the same
+    /// throttling add nothing more). Replaces `Throttled`, which old journals keep.
+    ServerThrottled {
+        /// Which side.
+        side: Side,
+        /// Which limit, as the server named it (its reason).
+        limit: String,
+        /// How long ferry waited, in ms.
+        wait_ms: u64,
+    },
 }
 
 impl Event {

@@ -153,8 +153,15 @@ impl Ledger {
 pub struct Core {
     limits: Limits,
     /// The cap on calls in flight, adaptive: starts at the declared limit (unbounded when none),
-    /// halves on throttling, grows by one per `cap` successes.
+    /// halves on throttling, grows by one per `cap` successes, never past `ceiling`.
     cap: f64,
+    /// What the cap may grow back to: the declared limit, and below it the calls that were in
+    /// flight beside one the server throttled when that many had never succeeded together
+    /// (one more was too many): the cap never probes again past what the server refused.
+    ceiling: f64,
+    /// The most calls that were in flight together when one of them succeeded: a throttling
+    /// at or below it is a budget over time, not the number in flight.
+    proven: usize,
     in_flight: usize,
     /// The pauses the server asked for (their union, not a sum of parallel waits); no call
     /// goes out before the latest ends.
@@ -176,6 +183,8 @@ impl Core {
         Core {
             limits,
             cap: limits.in_flight.map_or(f64::INFINITY, |n| n.max(1) as f64),
+            ceiling: limits.in_flight.map_or(f64::INFINITY, |n| n.max(1) as f64),
+            proven: 0,
             in_flight: 0,
             pause: Union::default(),
             requests: Ledger::default(),
@@ -244,10 +253,12 @@ impl Core {
     /// A call admitted earlier ended; `succeeded` lets the cap grow back.
     pub fn release(&mut self, succeeded: bool) {
         debug_assert!(self.in_flight > 0, "a release without a call in flight");
+        if succeeded {
+            self.proven = self.proven.max(self.in_flight);
+        }
         self.in_flight = self.in_flight.saturating_sub(1);
         if succeeded && self.cap.is_finite() {
-            let ceiling = self.limits.in_flight.map_or(f64::INFINITY, |n| n as f64);
-            self.cap = (self.cap + 1.0 / self.cap.floor().max(1.0)).min(ceiling);
+            self.cap = (self.cap + 1.0 / self.cap.floor().max(1.0)).min(self.ceiling);
         }
     }
 
@@ -259,6 +270,11 @@ impl Core {
             return wait;
         }
         if self.pause.ongoing(now).is_none() {
+            // The throttled call has ended: with it, more were in flight than ever succeeded
+            // together, so those still in flight are as many as the server takes at once.
+            if self.in_flight + 1 > self.proven {
+                self.ceiling = self.ceiling.min(self.in_flight.max(1) as f64);
+            }
             let base = self.cap.min(self.in_flight.max(1) as f64);
             self.cap = (base / 2.0).max(1.0);
             self.peak_after_throttle.get_or_insert(0);

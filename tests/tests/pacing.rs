@@ -66,7 +66,7 @@ fn migrate(limits: ServerLimits, paced: bool) -> Ran {
         .into_iter()
         .flat_map(Event::flatten)
         .filter_map(|event| match event {
-            Event::Throttled { wait_ms, .. } => Some(wait_ms),
+            Event::ServerThrottled { wait_ms, .. } => Some(wait_ms),
             _ => None,
         })
         .sum();

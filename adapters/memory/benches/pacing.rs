@@ -76,7 +76,7 @@ fn migrate(messages: usize, limits: ServerLimits, paced: bool) -> Measured {
         .iter()
         .flat_map(|event| event.clone().flatten())
         .filter_map(|event| match event {
-            ferry_engine::Event::Throttled { wait_ms, .. } => Some(wait_ms),
+            ferry_engine::Event::ServerThrottled { wait_ms, .. } => Some(wait_ms),
             _ => None,
         })
         .sum();

@@ -11,6 +11,9 @@ use crate::store::StoreError;
 
 use super::{BACKOFF_DOUBLINGS_MAX, Note, THROTTLE_BACKOFF_ATTEMPT_MAX, Worker};
 
+/// Characters of a server's reason for throttling kept in the journal.
+const THROTTLE_REASON_CHARS_MAX: usize = 200;
+
 impl Worker<'_> {
     /// The wait before attempt `attempt`: half the doubled base (capped), plus up to as much
     /// again at random.
@@ -24,9 +27,10 @@ impl Worker<'_> {
         ceiling / 2 + rng.u64(0..=ceiling / 2)
     }
 
-    /// The server asked one side to wait `wait_ms`: the side pauses, and the wall time this
-    /// adds is what the journal says (calls answered by the same throttling add nothing more).
-    pub(super) fn throttled(&self, side: Side, wait_ms: u64, events: &mut Vec<Event>) {
+    /// The server asked one side to wait `wait_ms`, for the limit it names (`limit`, its
+    /// words): the side pauses, and the wall time this adds is what the journal says (calls
+    /// answered by the same throttling add nothing more).
+    pub(super) fn throttled(&self, side: Side, wait_ms: u64, limit: &str, events: &mut Vec<Event>) {
         let added = self
             .pacers
             .side(side)
@@ -34,8 +38,9 @@ impl Worker<'_> {
         if !added.is_zero() {
             let added_ms = u64::try_from(added.as_millis()).unwrap_or(u64::MAX);
             self.watcher.note(Note::Throttled(side, added_ms));
-            events.push(Event::Throttled {
+            events.push(Event::ServerThrottled {
                 side,
+                limit: limit.chars().take(THROTTLE_REASON_CHARS_MAX).collect(),
                 wait_ms: added_ms,
             });
         }
@@ -126,7 +131,7 @@ impl Worker<'_> {
                     let wait_ms = retry_after_ms.unwrap_or_else(|| {
                         self.backoff_ms(throttled.min(THROTTLE_BACKOFF_ATTEMPT_MAX))
                     });
-                    self.throttled(side, wait_ms, events);
+                    self.throttled(side, wait_ms, &reason, events);
                     self.halt.pause(wait_ms).await;
                 }
                 Err(StoreError::Transient(reason)) => {

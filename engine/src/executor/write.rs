@@ -293,13 +293,17 @@ impl Worker<'_> {
                 }
                 break;
             }
-            let (mut again, mut wait_ms) = (Vec::new(), 0);
+            let (mut again, mut wait_ms, mut limit) = (Vec::new(), 0, String::new());
             for (&at, result) in todo.iter().zip(answered) {
                 match result {
-                    Err(StoreError::Throttled { retry_after_ms, .. })
-                        if requeues < REQUEUES_MAX =>
-                    {
+                    Err(StoreError::Throttled {
+                        retry_after_ms,
+                        reason,
+                    }) if requeues < REQUEUES_MAX => {
                         again.push(at);
+                        if limit.is_empty() {
+                            limit = reason;
+                        }
                         let wait = retry_after_ms.unwrap_or_else(|| self.backoff_ms(requeues + 1));
                         wait_ms = wait_ms.max(wait);
                     }
@@ -310,7 +314,7 @@ impl Worker<'_> {
                 break;
             }
             requeues += 1;
-            self.throttled(Side::Target, wait_ms, events);
+            self.throttled(Side::Target, wait_ms, &limit, events);
             self.halt.pause(wait_ms).await;
             todo = again;
         }
@@ -387,9 +391,13 @@ impl Worker<'_> {
         let permit = self.pacers.target.admit(size).await;
         let stored = self.target.append_many(folder, &messages, &probe).await;
         // Released before anything else is sent (the fallback below goes through the pacer).
-        if let Err(StoreError::Throttled { retry_after_ms, .. }) = &stored {
+        if let Err(StoreError::Throttled {
+            retry_after_ms,
+            reason,
+        }) = &stored
+        {
             drop(permit);
-            self.throttled(Side::Target, retry_after_ms.unwrap_or(0), events);
+            self.throttled(Side::Target, retry_after_ms.unwrap_or(0), reason, events);
         } else if stored.is_ok() {
             permit.done();
         } else {

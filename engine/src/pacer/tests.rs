@@ -263,3 +263,31 @@ fn calls_wait_for_the_pacer_and_one_throttle_pauses_them_all_once() {
         assert!(elapsed >= secs(5) && elapsed < secs(7), "{elapsed:?}");
     });
 }
+
+#[test]
+fn after_a_throttling_the_cap_never_grows_past_what_the_server_took() {
+    // No declared limit; the server takes 4 calls at once and throttles the fifth.
+    let t0 = Instant::now();
+    let mut core = Core::new(Limits::default());
+    for _ in 0..5 {
+        assert_eq!(core.admit(t0, 0), Admit::Go);
+    }
+    core.release(false);
+    core.throttled(t0, ms(100));
+    let cap = core.cap().expect("a cap once throttled");
+    assert!(cap <= 4, "halved from what was in flight: {cap}");
+    for _ in 0..4 {
+        core.release(true);
+    }
+    // A long quiet stretch of successes: the cap grows back to 4, not beyond.
+    let later = t0 + secs(1);
+    for _ in 0..10_000 {
+        while core.admit(later, 0) == Admit::Go {}
+        assert!(core.in_flight() <= 4, "{} in flight", core.in_flight());
+        while core.in_flight() > 0 {
+            core.release(true);
+        }
+    }
+    assert_eq!(core.cap(), Some(4));
+    assert_eq!(core.peak_after_throttle(), Some(4));
+}

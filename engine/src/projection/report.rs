@@ -464,7 +464,7 @@ impl Projection for Report {
                     self.settle();
                 }
             }
-            Event::Throttled { wait_ms, .. } => {
+            Event::Throttled { wait_ms, .. } | Event::ServerThrottled { wait_ms, .. } => {
                 if let Some(run) = self.current() {
                     run.throttled_ms += wait_ms;
                 }
