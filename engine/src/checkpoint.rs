@@ -13,7 +13,7 @@ use crate::projection::{source::SourceState, target::TargetState};
 
 /// The layout of [`State`] in checkpoints. Bump it whenever a projection's fields change.
 /// Version 3 stores the source and target halves as separate byte strings, decoded in parallel.
-pub const CHECKPOINT_VERSION: u32 = 3;
+pub const CHECKPOINT_VERSION: u32 = 4;
 
 #[derive(Deserialize)]
 struct Stored<'a> {

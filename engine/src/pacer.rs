@@ -271,8 +271,9 @@ impl Core {
         }
         if self.pause.ongoing(now).is_none() {
             // The throttled call has ended: with it, more were in flight than ever succeeded
-            // together, so those still in flight are as many as the server takes at once.
-            if self.in_flight + 1 > self.proven {
+            // together, so those still in flight are as many as the server takes at once. (A
+            // call throttled alone says nothing about calls in flight.)
+            if self.in_flight > 0 && self.in_flight + 1 > self.proven {
                 self.ceiling = self.ceiling.min(self.in_flight.max(1) as f64);
             }
             let base = self.cap.min(self.in_flight.max(1) as f64);

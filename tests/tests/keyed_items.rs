@@ -258,3 +258,35 @@ async fn a_kind_the_target_cannot_hold_is_skipped_with_the_reason() {
     );
     assert_eq!(pair.target_events(), keyed(&pair.source, WORK));
 }
+
+#[tokio::test]
+async fn without_versions_an_edit_behind_ferrys_back_is_still_never_overwritten() {
+    // Neither side gives versions (no ETags): every item is read again on every run, and an
+    // update is preceded by a look at what the target holds.
+    let pair = Pair::new(vec![Kind::Event]);
+    pair.source.set_versions(false);
+    pair.target.set_versions(false);
+    pair.run(false).await;
+    // An edit at the same size on the source alone: seen, and carried.
+    pair.source
+        .user_put(WORK, "uid-c", Kind::Event, event("uid-c", 12, "planning"));
+    let (summary, _) = pair.run(false).await;
+    assert_eq!(
+        (summary.outcome, summary.counts.updated),
+        (RunOutcome::Completed, 1)
+    );
+    assert_eq!(pair.target_events(), keyed(&pair.source, WORK));
+    // Edited on both sides: a conflict, the target's edit stays.
+    pair.source
+        .user_put(WORK, "uid-a", Kind::Event, event("uid-a", 9, "review"));
+    let theirs = event("uid-a", 9, "moved");
+    pair.target
+        .user_put(WORK, "uid-a", Kind::Event, theirs.clone());
+    let (summary, _) = pair.run(true).await;
+    assert_eq!(summary.outcome, RunOutcome::CompletedWithFailures);
+    assert_eq!(summary.counts.conflicts, 1);
+    assert!(
+        pair.target_events()
+            .contains(&("uid-a".into(), String::from_utf8_lossy(&theirs).into()))
+    );
+}

@@ -401,8 +401,18 @@ fn render_state(state: &State) -> String {
         );
         for (id, item) in &folder.items {
             out += &format!(
-                "  {id}: {} {}, {:?}, from {:?}, altered {}\n",
-                item.content, item.flags, item.origin, item.source, item.altered
+                "  {id}: {} {}, {:?}, from {}, altered {}\n",
+                item.content,
+                item.flags,
+                item.origin,
+                if item.came_from("INBOX", &id_of(&item.origin)) {
+                    "INBOX/7:1"
+                } else if item.source.is_some() {
+                    "another source item"
+                } else {
+                    "no source item"
+                },
+                item.altered
             );
         }
     }
@@ -415,6 +425,14 @@ fn render_state(state: &State) -> String {
     }
     out += &format!("roles {:?}\n", target.roles);
     out
+}
+
+/// The source item the fixture's copy with `origin` came from.
+fn id_of(origin: &ferry_engine::projection::target::Origin) -> NativeId {
+    match origin {
+        ferry_engine::projection::target::Origin::Copied { op: 2, .. } => id("7:1"),
+        _ => id("none"),
+    }
 }
 
 fn render_report(report: &Report) -> String {

@@ -26,11 +26,11 @@ pub(super) struct ItemKey {
 }
 
 impl ItemKey {
-    /// As a listing tells it.
-    pub(super) fn told(&self) -> Keyed {
+    /// As a listing tells it (without its version, for a store without them).
+    pub(super) fn told(&self, versions: bool) -> Keyed {
         Keyed {
             key: self.key.clone(),
-            version: Some(version_text(self.version)),
+            version: versions.then(|| version_text(self.version)),
             kind: self.kind,
         }
     }
@@ -179,7 +179,11 @@ pub(super) async fn create_item(
                     item.key
                 )));
             }
-            Ok(insert(inner, folder, item.key, item.kind, bytes))
+            let mut stored = insert(inner, folder, item.key, item.kind, bytes);
+            if !inner.versions {
+                stored.version = None;
+            }
+            Ok(stored)
         })
         .await
 }
@@ -201,8 +205,12 @@ pub(super) async fn update(
             let (uid, have) = locate_keyed(inner, folder, id)?
                 .ok_or_else(|| StoreError::NotFound(format!("{folder}/{id}")))?;
             expecting(folder, id, &have, expect)?;
-            replace(inner, folder, uid, bytes)
-                .ok_or_else(|| StoreError::NotFound(format!("{folder}/{id}")))
+            let mut stored = replace(inner, folder, uid, bytes)
+                .ok_or_else(|| StoreError::NotFound(format!("{folder}/{id}")))?;
+            if !inner.versions {
+                stored.version = None;
+            }
+            Ok(stored)
         })
         .await
 }
@@ -239,7 +247,7 @@ pub(super) async fn find_key(
                 .folders
                 .get(folder)
                 .ok_or_else(|| missing_folder(folder))?;
-            Ok(by_key(entry, key).map(|(uid, item)| info(id_of(entry, uid), item)))
+            Ok(by_key(entry, key).map(|(uid, item)| info(id_of(entry, uid), item, inner.versions)))
         })
         .await
 }
@@ -248,6 +256,12 @@ pub(super) async fn find_key(
 pub type KeyedItem = (String, Arc<Vec<u8>>, String);
 
 impl MemoryStore {
+    /// Whether keyed items are told with a version (on by default; off: a store without
+    /// ETags, whose writes cannot be conditional).
+    pub fn set_versions(&self, on: bool) {
+        self.lock().versions = on;
+    }
+
     /// Which kinds of item besides messages the store holds (none by default: a mail store).
     pub fn set_kinds(&self, kinds: Vec<Kind>) {
         self.lock().kinds = kinds;

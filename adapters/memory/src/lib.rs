@@ -72,6 +72,9 @@ struct Inner {
     kinds: Vec<ferry_engine::Kind>,
     /// The version the next write of a keyed item gets: versions are never reused.
     next_version: u64,
+    /// Whether keyed items are told with their version (off: a store without ETags, whose
+    /// conditional writes cannot name one).
+    versions: bool,
 }
 
 /// The in-memory store.
@@ -137,6 +140,7 @@ impl MemoryStore {
                 update_calls: (0, 0),
                 kinds: Vec::new(),
                 next_version: 1,
+                versions: true,
             })),
         }
     }
@@ -234,13 +238,13 @@ fn folder_token(folder: &Folder) -> String {
 }
 
 /// An item as a listing tells it.
-fn info(id: NativeId, item: &Item) -> ItemInfo {
+fn info(id: NativeId, item: &Item, versions: bool) -> ItemInfo {
     ItemInfo {
         id,
         size: item.bytes.len() as u64,
         flags: item.flags.clone(),
         date: item.date,
-        keyed: item.keyed.as_ref().map(keyed::ItemKey::told),
+        keyed: item.keyed.as_ref().map(|keyed| keyed.told(versions)),
     }
 }
 
@@ -379,7 +383,7 @@ impl Store for MemoryStore {
                     if uid < since_next && item.keyed.is_none() {
                         flags.push((id(uid), item.flags.clone()));
                     } else {
-                        changed.push(info(id(uid), item));
+                        changed.push(info(id(uid), item, inner.versions));
                     }
                 }
                 if inner.change_listings == ChangeListings::ChangesWithPhantom
@@ -403,7 +407,13 @@ impl Store for MemoryStore {
                 items: entry
                     .items
                     .iter()
-                    .map(|(uid, item)| info(NativeId(format!("{}:{uid}", entry.validity)), item))
+                    .map(|(uid, item)| {
+                        info(
+                            NativeId(format!("{}:{uid}", entry.validity)),
+                            item,
+                            inner.versions,
+                        )
+                    })
                     .collect(),
                 token: inner.change_tokens.then_some(token),
             })

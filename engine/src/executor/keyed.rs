@@ -72,6 +72,12 @@ impl Worker<'_> {
                 .unwrap_or_default(),
             _ => crate::item::Kind::default(),
         };
+        if let Action::Update {
+            id, expect: None, ..
+        } = action
+        {
+            self.unchanged_since_known(folder, id, key, events).await?;
+        }
         let _permit = self.bytes_permit(resident_bytes(size)).await;
         let bytes = self
             .read_source(source_folder, source_id, content, size, events)
@@ -145,6 +151,9 @@ impl Worker<'_> {
         else {
             unreachable!("delete_keyed is called for conditional deletions");
         };
+        if expect.is_none() {
+            self.unchanged_since_known(folder, id, key, events).await?;
+        }
         let result = self
             .retry(Side::Target, events, || {
                 self.target.delete_if(folder, id, expect.as_deref())
@@ -164,6 +173,40 @@ impl Worker<'_> {
                 )),
             },
             Err(error) => Err((class_of(&error), format!("deleting: {error}"))),
+        }
+    }
+
+    /// For a target that gives no versions (so a write cannot be conditional): whether target
+    /// item `id` still holds the content ferry last knew there; a conflict otherwise. What
+    /// changed between this look and the write is not seen: such a store offers no better.
+    async fn unchanged_since_known(
+        &self,
+        folder: &str,
+        id: &crate::event::NativeId,
+        key: &str,
+        events: &mut Vec<Event>,
+    ) -> Result<(), (FailureClass, String)> {
+        let known = self
+            .known
+            .folders
+            .get(folder)
+            .and_then(|f| f.items.get(id))
+            .map(|item| item.content);
+        let Some(known) = known else {
+            return Ok(());
+        };
+        match self.look(folder, key, &known, events).await {
+            Ok(Some((_, true))) | Ok(None) => Ok(()),
+            Ok(Some((_, false))) => Err((
+                FailureClass::Conflict,
+                "the target item changed behind ferry's back (the target gives no versions): \
+                 left as it is"
+                    .into(),
+            )),
+            Err(error) => Err((
+                FailureClass::Transient,
+                format!("looking at the target item before writing it: {error}"),
+            )),
         }
     }
 
@@ -254,17 +297,29 @@ impl Worker<'_> {
                 "in doubt after an interruption and the target item unchanged: written again",
             ));
         }
-        let ours = if deletion {
-            false
-        } else {
-            let bytes = self
-                .retry(Side::Target, events, || self.target.fetch(folder, &info.id))
-                .await?;
-            let hash = bytes
-                .hash(self.key)
-                .map_err(|error| StoreError::Transient(crate::body::read_back(&error)))?;
-            hash == *content
+        let bytes = self
+            .retry(Side::Target, events, || self.target.fetch(folder, &info.id))
+            .await?;
+        let hash = bytes
+            .hash(self.key)
+            .map_err(|error| StoreError::Transient(crate::body::read_back(&error)))?;
+        // What ferry last knew there: the item before an update, the item a deletion deletes.
+        let before = match action {
+            Action::Update { id, .. } => self
+                .known
+                .folders
+                .get(folder)
+                .and_then(|f| f.items.get(id))
+                .map(|item| item.content),
+            Action::DeleteIf { content, .. } => Some(*content),
+            _ => None,
         };
+        if before == Some(hash) {
+            return Ok(not_applied(
+                "in doubt after an interruption and the target item as ferry knew it: written again",
+            ));
+        }
+        let ours = !deletion && hash == *content;
         if ours {
             let done = self.finish(op, action, Ok(Some(info.id.clone())));
             return Ok(match done {

@@ -79,7 +79,10 @@ impl<'a> Run<'a> {
         }
         for event in &events {
             // Promise: a write's outcome is recorded after its intent, and once.
-            if let Event::WriteDone { op, .. } | Event::WriteFailed { op, .. } = event {
+            if let Event::WriteDone { op, .. }
+            | Event::WriteStored { op, .. }
+            | Event::WriteFailed { op, .. } = event
+            {
                 assert!(
                     self.state.target.pending.contains_key(op),
                     "an outcome for write {op}, whose intent is not recorded or already settled"

@@ -378,7 +378,8 @@ impl Run<'_> {
 /// Whether a known source item listed again still has the content ferry read: for an item
 /// with a version (an ETag, a changeKey), the same key and version; for a message, whose
 /// content never changes under its id, the same size (a check against a store that reuses
-/// ids). An edit that keeps the size (10:00 → 11:00) changes the version, so it is seen.
+/// ids). An edit that keeps the size (10:00 → 11:00) changes the version, so it is seen; an
+/// item without a version is read again on every run.
 fn unchanged(
     known: &crate::projection::source::SourceItem,
     listed: &crate::store::ItemInfo,
@@ -388,10 +389,7 @@ fn unchanged(
         (Some(known), Some(listed)) if listed.version.is_some() => {
             known.key == listed.key && known.version == listed.version
         }
-        // No version to tell by: the size, and the same key.
-        (Some(known_keyed), Some(listed_keyed)) => {
-            known_keyed.key == listed_keyed.key && known.size == listed.size
-        }
+        // No version to tell by: read again (an edit may keep the size).
         _ => false,
     }
 }

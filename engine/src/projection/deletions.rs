@@ -78,8 +78,15 @@ impl Projection for Deletions {
             Event::WriteFailed { op, .. } => {
                 self.pending.remove(op);
             }
+            Event::WriteStored { op, id, .. } => {
+                if let Some(Action::Create { folder, .. } | Action::Update { folder, .. }) =
+                    self.pending.remove(op)
+                {
+                    self.written.insert((folder, id.clone()), *op);
+                }
+            }
             Event::WriteDone { op, id, at } => match self.pending.remove(op) {
-                Some(Action::Append { folder, .. }) => {
+                Some(Action::Append { folder, .. } | Action::Create { folder, .. }) => {
                     if let Some(id) = id {
                         self.written.insert((folder, id.clone()), *op);
                     }
@@ -96,7 +103,7 @@ impl Projection for Deletions {
                             .insert((folder, id.clone()), copied_by.unwrap_or(*op));
                     }
                 }
-                Some(Action::CreateFolder { folder }) => {
+                Some(Action::CreateFolder { folder } | Action::CreateCollection { folder, .. }) => {
                     self.created.entry(folder).or_insert(*op);
                 }
                 Some(Action::DeleteFolder { folder }) => {
@@ -123,11 +130,19 @@ impl Projection for Deletions {
                         self.written.insert((to.clone(), id), op);
                     }
                 }
-                Some(Action::Delete {
-                    folder,
-                    id: target_id,
-                    content,
-                }) => {
+                Some(
+                    Action::Delete {
+                        folder,
+                        id: target_id,
+                        content,
+                    }
+                    | Action::DeleteIf {
+                        folder,
+                        id: target_id,
+                        content,
+                        ..
+                    },
+                ) => {
                     let copied_by = self.written.remove(&(folder.clone(), target_id.clone()));
                     self.done.push(DeletionRecord {
                         run: self.run,

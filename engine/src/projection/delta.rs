@@ -407,7 +407,7 @@ pub fn emptied_folders(
                 continue;
             }
             match item.origin {
-                Origin::Found => foreign += 1,
+                Origin::Found | Origin::Adopted => foreign += 1,
                 Origin::Copied { .. } if item.altered => foreign += 1,
                 Origin::Copied { .. } => ours_left += 1,
             }
@@ -588,12 +588,10 @@ fn plan_folder(
         let mut unpaired_sources = Vec::new();
         // First pair each source item with the target item copied from it.
         for (_, (source_id, source_item)) in group {
-            let linked = targets.iter().position(|(_, target_item)| {
-                target_item
-                    .source
-                    .as_ref()
-                    .is_some_and(|(f, i)| f == source_path && i == *source_id)
-            });
+            let link = crate::projection::target::SourceLink::of(source_path, source_id);
+            let linked = targets
+                .iter()
+                .position(|(_, target_item)| target_item.source == Some(link));
             match linked {
                 Some(index) => {
                     let (target_id, target_item) = targets.remove(index);

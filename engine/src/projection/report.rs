@@ -103,6 +103,11 @@ pub struct Report {
     attempts: BTreeMap<(String, NativeId), Option<(FailureClass, String)>>,
     unreadable: BTreeMap<(String, NativeId), String>,
     unreadable_folders: BTreeMap<String, String>,
+    /// Conflicts as the last run that planned stated them, by (source folder, source id).
+    conflicts: BTreeMap<(String, NativeId), String>,
+    /// Conflicts the current run stated so far: they replace `conflicts` once it has planned
+    /// and ended (a run that stopped before planning leaves the last ones standing).
+    conflicts_stated: BTreeMap<(String, NativeId), String>,
     validity: BTreeMap<String, Option<u64>>,
 }
 
@@ -113,14 +118,22 @@ impl Report {
 
     /// A source item is on the target now: a failure of an earlier attempt no longer counts.
     fn landed(&mut self, source_folder: String, source_id: NativeId) {
-        if self
-            .attempts
-            .insert((source_folder, source_id), None)
-            .flatten()
-            .is_some()
-        {
+        let key = (source_folder, source_id);
+        self.conflicts_stated.remove(&key);
+        let conflicted = self.conflicts.remove(&key).is_some();
+        if self.attempts.insert(key, None).flatten().is_some() || conflicted {
             self.settle();
         }
+    }
+
+    /// A conflict stated now, for source item `key`.
+    fn conflict(&mut self, key: (String, NativeId), reason: String) {
+        if let Some(run) = self.current() {
+            run.conflicts += 1;
+        }
+        self.conflicts_stated.insert(key.clone(), reason.clone());
+        self.conflicts.insert(key, reason);
+        self.settle();
     }
 
     /// Recomputes the per-folder failed and skipped counts from the latest attempts.
@@ -131,12 +144,20 @@ impl Report {
             folder.unreadable.clear();
             folder.conflicts.clear();
         }
+        for ((folder, _), reason) in &self.conflicts {
+            *self
+                .folders
+                .entry(folder.clone())
+                .or_default()
+                .conflicts
+                .entry(reason.clone())
+                .or_default() += 1;
+        }
         for ((folder, _), outcome) in &self.attempts {
             if let Some((class, reason)) = outcome {
                 let entry = self.folders.entry(folder.clone()).or_default();
                 let map = match class {
                     FailureClass::Permanent => &mut entry.refused,
-                    FailureClass::Conflict => &mut entry.conflicts,
                     _ => &mut entry.failed,
                 };
                 *map.entry(reason.clone()).or_default() += 1;
@@ -328,12 +349,7 @@ impl Projection for Report {
                     conflicts: 0,
                 });
                 // Conflicts are stated afresh by every run that still finds them.
-                let before = self.attempts.len();
-                self.attempts
-                    .retain(|_, outcome| !matches!(outcome, Some((FailureClass::Conflict, _))));
-                if self.attempts.len() != before {
-                    self.settle();
-                }
+                self.conflicts_stated.clear();
             }
             Event::FolderSeen {
                 side: Side::Source,
@@ -416,15 +432,8 @@ impl Projection for Report {
                 reason,
                 ..
             } => {
-                if let Some(run) = self.current() {
-                    run.conflicts += 1;
-                }
                 let source_id = source_id.clone().unwrap_or_else(|| id.clone());
-                self.attempts.insert(
-                    (source_folder.clone(), source_id),
-                    Some((FailureClass::Conflict, reason.clone())),
-                );
-                self.settle();
+                self.conflict((source_folder.clone(), source_id), reason.clone());
             }
             Event::WriteFailed { op, class, reason } => {
                 let Some(action) = self.pending.remove(op) else {
@@ -454,10 +463,9 @@ impl Projection for Report {
                     ..
                 } = action
                 {
-                    if *class == FailureClass::Conflict
-                        && let Some(run) = self.current()
-                    {
-                        run.conflicts += 1;
+                    if *class == FailureClass::Conflict {
+                        self.conflict((source_folder, source_id), reason.clone());
+                        return;
                     }
                     self.attempts
                         .insert((source_folder, source_id), Some((*class, reason.clone())));
@@ -478,6 +486,17 @@ impl Projection for Report {
                 if let Some(run) = self.current() {
                     run.ended = Some(*at);
                     run.outcome = Some(*outcome);
+                }
+                // A run that planned stated every conflict it found: those it did not are
+                // resolved.
+                if matches!(
+                    outcome,
+                    RunOutcome::Completed
+                        | RunOutcome::CompletedWithFailures
+                        | RunOutcome::DeletionsHeld
+                ) {
+                    self.conflicts = std::mem::take(&mut self.conflicts_stated);
+                    self.settle();
                 }
             }
             Event::RunStopped {

@@ -18,13 +18,51 @@ use crate::projection::Projection;
 pub enum Origin {
     /// ferry wrote it, in this run, with this operation.
     Copied {
-        /// The run.
-        run: RunId,
+        /// The run (runs of one journal number far below 2³²; a later one saturates).
+        run: u32,
         /// The operation.
         op: OpId,
     },
     /// It was already there when ferry looked (another tool, the user, an earlier journal).
     Found,
+    /// A keyed item (an event, a contact) that was there when ferry looked, under the key of a
+    /// source item and with its content (ferry's own create whose outcome was lost, or the
+    /// same item put there by another tool): kept up to date from the source from then on,
+    /// but, as every item ferry did not write, never deleted.
+    Adopted,
+}
+
+/// Which source item a target item was copied from: a 64-bit keyed digest of the source
+/// folder and id, not the strings themselves (which would double what ferry keeps per item).
+/// The planner uses it only to prefer, among target items with the same content (or key), the
+/// one copied from exactly that source item; identical copies are interchangeable, so a
+/// collision could at most pair two of them the other way round.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct SourceLink(pub std::num::NonZeroU64);
+
+impl SourceLink {
+    /// The link to source item `id` of `folder`.
+    pub fn of(folder: &str, id: &NativeId) -> SourceLink {
+        let mut hasher = blake3::Hasher::new_derive_key("ferry 2026-12 target item source link");
+        hasher.update(&(folder.len() as u64).to_le_bytes());
+        hasher.update(folder.as_bytes());
+        hasher.update(id.0.as_bytes());
+        let mut first = [0_u8; 8];
+        first.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
+        SourceLink(
+            std::num::NonZeroU64::new(u64::from_le_bytes(first))
+                .unwrap_or(std::num::NonZeroU64::MIN),
+        )
+    }
+}
+
+impl TargetItem {
+    /// Whether ferry copied it from source item `id` of `folder`.
+    pub fn came_from(&self, folder: &str, id: &NativeId) -> bool {
+        self.source == Some(SourceLink::of(folder, id))
+    }
 }
 
 /// One target item.
@@ -36,8 +74,8 @@ pub struct TargetItem {
     pub flags: Flags,
     /// How it came there.
     pub origin: Origin,
-    /// The source item it was copied from (folder, id), when ferry copied it.
-    pub source: Option<(String, NativeId)>,
+    /// The source item it was copied from, when ferry copied it (see [`SourceLink`]).
+    pub source: Option<SourceLink>,
     /// `--verify-target` found other bytes there than ferry wrote; for a keyed item, a new
     /// version with other bytes, or a conditional write refused: it changed behind ferry's
     /// back, and ferry never overwrites or deletes it.
@@ -257,6 +295,9 @@ impl Projection for TargetState {
                 CheckState::Intact => {
                     if let Some(item) = self.item_mut(folder, id) {
                         item.altered = false;
+                        if item.keyed.is_some() && item.origin == Origin::Found {
+                            item.origin = Origin::Adopted;
+                        }
                     }
                 }
                 CheckState::Missing => {
@@ -297,8 +338,11 @@ impl TargetState {
                     TargetItem {
                         content,
                         flags: Flags::default(),
-                        origin: Origin::Copied { run: self.run, op },
-                        source: Some((source_folder, source_id)),
+                        origin: Origin::Copied {
+                            run: u32::try_from(self.run).unwrap_or(u32::MAX),
+                            op,
+                        },
+                        source: Some(SourceLink::of(&source_folder, &source_id)),
                         altered: false,
                         keyed: Some(Box::new(Keyed { key, version, kind })),
                     },
@@ -325,8 +369,11 @@ impl TargetState {
                     TargetItem {
                         content,
                         flags: Flags::default(),
-                        origin: Origin::Copied { run: self.run, op },
-                        source: Some((source_folder, source_id)),
+                        origin: Origin::Copied {
+                            run: u32::try_from(self.run).unwrap_or(u32::MAX),
+                            op,
+                        },
+                        source: Some(SourceLink::of(&source_folder, &source_id)),
                         altered: false,
                         keyed: Some(Box::new(Keyed { key, version, kind })),
                     },
@@ -365,8 +412,11 @@ impl TargetState {
                     TargetItem {
                         content,
                         flags,
-                        origin: Origin::Copied { run: self.run, op },
-                        source: Some((source_folder, source_id)),
+                        origin: Origin::Copied {
+                            run: u32::try_from(self.run).unwrap_or(u32::MAX),
+                            op,
+                        },
+                        source: Some(SourceLink::of(&source_folder, &source_id)),
                         altered: false,
                         keyed: None,
                     },
@@ -403,8 +453,11 @@ impl TargetState {
                     TargetItem {
                         content,
                         flags: moved.map(|item| item.flags).unwrap_or_default(),
-                        origin: Origin::Copied { run: self.run, op },
-                        source: Some((source_folder, source_id)),
+                        origin: Origin::Copied {
+                            run: u32::try_from(self.run).unwrap_or(u32::MAX),
+                            op,
+                        },
+                        source: Some(SourceLink::of(&source_folder, &source_id)),
                         altered: false,
                         keyed: None,
                     },

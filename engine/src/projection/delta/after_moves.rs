@@ -60,7 +60,10 @@ mod tests {
             content: hash(n),
             flags,
             origin: Origin::Copied { run: 1, op: 1 },
-            source: Some((from.0.into(), id(from.1))),
+            source: Some(crate::projection::target::SourceLink::of(
+                from.0,
+                &id(from.1),
+            )),
             altered: false,
             keyed: None,
         }

@@ -94,11 +94,21 @@ pub(super) fn plan_keyed(
         }
     }
     let retry = options.full || options.verify_target;
+    let mut keys_seen: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for (source_id, item) in &folder.items {
         let Some(keyed) = &item.keyed else {
             continue;
         };
-        if folder.unreadable.contains_key(source_id) {
+        if !keys_seen.insert(keyed.key.as_str()) {
+            // Two source items with one key in one folder: the target holds one per key.
+            delta.skipped.push(Skip {
+                folder: source_path.to_owned(),
+                id: source_id.clone(),
+                reason: format!(
+                    "another item of this folder has the same key ({}): only the first is copied",
+                    keyed.key
+                ),
+            });
             continue;
         }
         let holders = by_key.get_mut(keyed.key.as_str());
@@ -106,14 +116,14 @@ pub(super) fn plan_keyed(
         let paired = holders.and_then(|holders| {
             let at = holders
                 .iter()
-                .position(|(_, t)| {
-                    t.source
-                        .as_ref()
-                        .is_some_and(|(f, i)| f == source_path && i == source_id)
-                })
+                .position(|(_, t)| t.came_from(source_path, source_id))
                 .unwrap_or(0);
             (!holders.is_empty()).then(|| holders.remove(at))
         });
+        // Unreadable now: its known copy on the target is kept as it is (not orphaned).
+        if folder.unreadable.contains_key(source_id) {
+            continue;
+        }
         let refused = target
             .refused
             .get(&(target_path.to_owned(), item.content))
@@ -140,7 +150,7 @@ pub(super) fn plan_keyed(
             Some((target_id, target_item)) => {
                 if target_item.content == item.content {
                     delta.in_place += 1;
-                    if target_item.altered {
+                    if target_item.altered || target_item.origin == Origin::Found {
                         delta
                             .agreed
                             .push((target_path.to_owned(), target_id.clone()));
@@ -224,10 +234,7 @@ pub(super) fn gone_from_source(
         return;
     };
     if item.altered {
-        let source_folder = source_folder
-            .map(str::to_owned)
-            .or_else(|| item.source.as_ref().map(|(f, _)| f.clone()))
-            .unwrap_or_else(|| folder.to_owned());
+        let source_folder = source_folder.unwrap_or(folder).to_owned();
         delta.conflicts.push(Conflict {
             source_folder,
             source_id: None,

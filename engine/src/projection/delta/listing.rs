@@ -113,7 +113,11 @@ pub fn target_listing(
 /// Whether a known target item listed again is at the version ferry knows (a message: always).
 fn same_version(known: &crate::projection::target::TargetItem, listed: &ItemInfo) -> bool {
     match (&known.keyed, &listed.keyed) {
-        (Some(known), Some(listed)) => known.key == listed.key && known.version == listed.version,
+        // Without a version to tell by, it is read again every time: an edit behind ferry's
+        // back must be seen before anything is written over it.
+        (Some(known), Some(listed)) => {
+            known.key == listed.key && known.version.is_some() && known.version == listed.version
+        }
         (None, None) => true,
         _ => false,
     }

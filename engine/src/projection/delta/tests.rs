@@ -8,7 +8,10 @@ fn ours(n: u8) -> TargetItem {
         content: hash(n),
         flags: Flags::new(),
         origin: Origin::Copied { run: 1, op: 1 },
-        source: Some(("Old".into(), NativeId(format!("s{n}")))),
+        source: Some(crate::projection::target::SourceLink::of(
+            "Old",
+            &NativeId(format!("s{n}")),
+        )),
         altered: false,
         keyed: None,
     }
