@@ -630,7 +630,7 @@ fn plan_folder(
                             content: *content,
                             size: source_item.size,
                             flags: source_item.flags.clone(),
-                            date: source_item.date,
+                            date: source_item.date.get(),
                         });
                     }
                 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod deletions;
 pub mod delta;
 pub mod guard;
+pub mod items;
 pub mod report;
 pub mod source;
 pub mod target;

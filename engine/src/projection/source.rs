@@ -8,6 +8,7 @@ use crate::event::{ContentHash, Event, Millis, NativeId, Side, SpecialUse};
 use crate::flags::Flags;
 use crate::item::{FolderSpec, Keyed};
 use crate::projection::Projection;
+use crate::projection::items::ItemMap;
 
 /// One source item.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -19,10 +20,51 @@ pub struct SourceItem {
     /// Its flags.
     pub flags: Flags,
     /// Internal date.
-    pub date: Option<Millis>,
+    pub date: ItemDate,
     /// Its stable key, version and kind, for an item that changes in place (boxed: a message
     /// pays one pointer for it).
     pub keyed: Option<Box<Keyed>>,
+}
+
+/// An internal date or none, in the 8 bytes of the date alone (an `Option<Millis>` takes 16):
+/// `i64::MIN`, a date 292 million years before 1970, stands for none. Shown and serialized as
+/// the `Option<Millis>` it stands for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ItemDate(Millis);
+
+impl ItemDate {
+    /// No date.
+    pub const NONE: ItemDate = ItemDate(Millis::MIN);
+
+    /// The date, if there is one.
+    pub fn get(self) -> Option<Millis> {
+        (self != ItemDate::NONE).then_some(self.0)
+    }
+}
+
+impl From<Option<Millis>> for ItemDate {
+    /// `None` for none; a date at the very minimum, which no store gives, moves up by 1 ms.
+    fn from(date: Option<Millis>) -> ItemDate {
+        date.map_or(ItemDate::NONE, |at| ItemDate(at.max(Millis::MIN + 1)))
+    }
+}
+
+impl std::fmt::Debug for ItemDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl serde::Serialize for ItemDate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ItemDate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ItemDate, D::Error> {
+        Option::<Millis>::deserialize(deserializer).map(ItemDate::from)
+    }
 }
 
 /// One source folder.
@@ -33,7 +75,7 @@ pub struct SourceFolder {
     /// UIDVALIDITY or the equivalent.
     pub validity: Option<u64>,
     /// Items by native id.
-    pub items: BTreeMap<NativeId, SourceItem>,
+    pub items: ItemMap<SourceItem>,
     /// Items that could not be read at the last try, with the reason.
     pub unreadable: BTreeMap<NativeId, String>,
     /// The change token of the last complete listing.
@@ -114,7 +156,7 @@ impl Projection for SourceState {
                         content: *content,
                         size: *size,
                         flags: flags.clone(),
-                        date: *date,
+                        date: ItemDate::from(*date),
                         keyed: None,
                     },
                 );

@@ -10,6 +10,7 @@ use crate::event::{
 use crate::flags::Flags;
 use crate::item::Keyed;
 use crate::projection::Projection;
+use crate::projection::items::ItemMap;
 
 /// How an item came to be on the target.
 #[derive(
@@ -98,7 +99,7 @@ pub struct TargetFolder {
     /// changed since (see `executor::observe`).
     pub token: Option<String>,
     /// Items by target native id.
-    pub items: BTreeMap<NativeId, TargetItem>,
+    pub items: ItemMap<TargetItem>,
 }
 
 /// The target projection.

@@ -52,7 +52,7 @@ mod tests {
     use super::*;
     use crate::flags::{Flags, SystemFlag};
     use crate::projection::delta::fixtures::{hash, id};
-    use crate::projection::source::{SourceFolder, SourceItem};
+    use crate::projection::source::{ItemDate, SourceFolder, SourceItem};
     use crate::projection::target::{Origin, TargetFolder, TargetItem};
 
     fn ours(n: u8, from: (&str, &str), flags: Flags) -> TargetItem {
@@ -76,7 +76,7 @@ mod tests {
             content: hash(n),
             size: 10,
             flags,
-            date: None,
+            date: ItemDate::NONE,
             keyed: None,
         };
         let listed = SourceFolder {

@@ -64,7 +64,7 @@ mod tests {
     use super::*;
     use crate::flags::Flags;
     use crate::projection::delta::fixtures::{hash, id};
-    use crate::projection::source::{SourceFolder, SourceItem};
+    use crate::projection::source::{ItemDate, SourceFolder, SourceItem};
     use crate::projection::target::{Origin, TargetFolder, TargetItem};
 
     /// A source folder INBOX with items (id, content), listed.
@@ -80,7 +80,7 @@ mod tests {
                             content: hash(n),
                             size: 10,
                             flags: Flags::new(),
-                            date: None,
+                            date: ItemDate::NONE,
                             keyed: None,
                         };
                         (id(i), item)
