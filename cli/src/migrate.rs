@@ -600,7 +600,7 @@ pub fn migrate(
         match ferry_engine::checkpoint::encode(pair, run.state()) {
             Ok(bytes) => {
                 journal
-                    .put_checkpoint(&bytes)
+                    .put_checkpoint(bytes)
                     .with_context(|| format!("checkpointing the journal at {}", dir.display()))?;
                 // The records are durable already; this only spares the next run (a no-op
                 // rerun above all) reading them back from the store's write-ahead file.

@@ -6,7 +6,7 @@
 //! vocabulary, and any checkpoint this version cannot read is ignored — the journal is then
 //! replayed from the start, which gives the same state (the simulation checks that equality).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::executor::State;
 use crate::projection::{source::SourceState, target::TargetState};
@@ -35,24 +35,30 @@ pub struct Checkpoint {
     pub state: State,
 }
 
-/// Encodes a checkpoint.
+/// Encodes a checkpoint, into one buffer of exactly its size: at 100,000 messages a checkpoint
+/// is 17 MB, and encoding each half apart, then both into a growing vector, held three to four
+/// times that at the run's memory peak.
 pub fn encode(pair: Option<(String, String)>, state: &State) -> Result<Vec<u8>, String> {
-    #[derive(Serialize)]
-    struct Borrowed<'a> {
-        version: u32,
-        pair: Option<(String, String)>,
-        source: &'a [u8],
-        target: &'a [u8],
-    }
-    let source = postcard::to_stdvec(&state.source).map_err(|e| e.to_string())?;
-    let target = postcard::to_stdvec(&state.target).map_err(|e| e.to_string())?;
-    postcard::to_stdvec(&Borrowed {
-        version: CHECKPOINT_VERSION,
-        pair,
-        source: &source,
-        target: &target,
-    })
-    .map_err(|e| e.to_string())
+    let error = |e: postcard::Error| e.to_string();
+    // The layout `Stored` reads: the version, the pair, then each half as a byte string (its
+    // length as a varint, which is how postcard writes a u64 too, then its bytes).
+    let head = postcard::to_stdvec(&(CHECKPOINT_VERSION, &pair)).map_err(error)?;
+    let (source, target) = (size_of(&state.source)?, size_of(&state.target)?);
+    let lengths = |len: usize| postcard::to_stdvec(&(len as u64)).map_err(error);
+    let (source_len, target_len) = (lengths(source)?, lengths(target)?);
+    let mut out =
+        Vec::with_capacity(head.len() + source_len.len() + source + target_len.len() + target);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&source_len);
+    let mut out = postcard::to_extend(&state.source, out).map_err(error)?;
+    out.extend_from_slice(&target_len);
+    postcard::to_extend(&state.target, out).map_err(error)
+}
+
+/// The size of `value` encoded.
+fn size_of(value: &impl serde::Serialize) -> Result<usize, String> {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .map_err(|e| e.to_string())
 }
 
 /// Decodes a checkpoint; `None` when it is of another version or does not decode. The two
@@ -101,6 +107,24 @@ mod tests {
         });
         let pair = Some(("maildir:/a".to_owned(), "maildir:/b".to_owned()));
         let bytes = encode(pair.clone(), &state).expect("encode");
+        // One buffer of exactly its size, laid out as the halves encoded apart and then
+        // together would be.
+        assert_eq!(bytes.capacity(), bytes.len());
+        #[derive(serde::Serialize)]
+        struct Apart<'a> {
+            version: u32,
+            pair: &'a Option<(String, String)>,
+            source: &'a [u8],
+            target: &'a [u8],
+        }
+        let apart = postcard::to_stdvec(&Apart {
+            version: CHECKPOINT_VERSION,
+            pair: &pair,
+            source: &postcard::to_stdvec(&state.source).expect("encodes"),
+            target: &postcard::to_stdvec(&state.target).expect("encodes"),
+        })
+        .expect("encodes");
+        assert_eq!(bytes, apart);
         assert_eq!(decode(&bytes), Some(Checkpoint { pair, state }));
         let mut other = bytes.clone();
         other[0] = 1;

@@ -127,8 +127,9 @@ pub struct ItemInfo {
     /// Internal date (received time).
     pub date: Option<Millis>,
     /// Its stable key, version and kind, for an item that changes in place (an event, a
-    /// contact); `None` for a message, which is known by its content.
-    pub keyed: Option<Keyed>,
+    /// contact); `None` for a message, which is known by its content. Boxed: a listing of
+    /// 100,000 messages pays one pointer each for it.
+    pub keyed: Option<Box<Keyed>>,
 }
 
 /// What `list_items` found.

@@ -374,29 +374,28 @@ impl RecordCodec {
         aad
     }
 
-    /// Seals a checkpoint taken at record `at`: envelope ‖ seq (clear) ‖ nonce ‖ sealed bytes.
-    /// Bound to that record's chain hash, so it opens only over the very records it summarises.
-    pub fn seal_checkpoint(&self, at: &Head, plain: &[u8]) -> Result<Vec<u8>> {
+    /// Seals a checkpoint taken at record `at`, in place (a checkpoint runs to tens of
+    /// megabytes): returns the envelope ‖ seq (clear) ‖ nonce that goes before the sealed
+    /// bytes and the tag that goes after them. Bound to that record's chain hash, so it opens
+    /// only over the very records it summarises.
+    pub fn seal_checkpoint(
+        &self,
+        at: &Head,
+        plain: &mut [u8],
+    ) -> Result<([u8; 1 + 8 + NONCE_LEN], [u8; TAG_LEN])> {
         let mut nonce = [0_u8; NONCE_LEN];
         random_fill(&mut nonce)?;
-        let mut out = Vec::with_capacity(1 + 8 + NONCE_LEN + plain.len() + TAG_LEN);
-        out.push(ENVELOPE_V1);
-        out.extend_from_slice(&at.seq.to_be_bytes());
-        out.extend_from_slice(&nonce);
-        let start = out.len();
-        out.extend_from_slice(plain);
+        let mut head = [0_u8; 1 + 8 + NONCE_LEN];
+        head[0] = ENVELOPE_V1;
+        head[1..9].copy_from_slice(&at.seq.to_be_bytes());
+        head[9..].copy_from_slice(&nonce);
         let tag = self
             .cipher
-            .encrypt_inout_detached(
-                &nonce.into(),
-                &self.checkpoint_aad(at),
-                out[start..].as_mut().into(),
-            )
+            .encrypt_inout_detached(&nonce.into(), &self.checkpoint_aad(at), plain.into())
             .map_err(|_| Error::Encode {
                 reason: "sealing the checkpoint failed".into(),
             })?;
-        out.extend_from_slice(&tag);
-        Ok(out)
+        Ok((head, tag.into()))
     }
 
     /// The record a stored checkpoint claims to be taken at (unauthenticated until opened).

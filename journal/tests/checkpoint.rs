@@ -13,7 +13,10 @@ fn checkpoint_round_trips_across_reopen_and_appends() {
     let dir = tempfile::tempdir().unwrap();
     let journal = journal_with(dir.path(), 10);
     assert_eq!(journal.checkpoint().unwrap(), None);
-    assert_eq!(journal.put_checkpoint(b"state after ten").unwrap(), 10);
+    assert_eq!(
+        journal.put_checkpoint(b"state after ten".to_vec()).unwrap(),
+        10
+    );
     journal.append_batch(&[event(10), event(11)]).unwrap();
     drop(journal);
     let journal = Journal::<TestEvent>::open(dir.path(), &key_file()).unwrap();
@@ -21,7 +24,12 @@ fn checkpoint_round_trips_across_reopen_and_appends() {
         journal.checkpoint().unwrap(),
         Some((10, b"state after ten".to_vec()))
     );
-    assert_eq!(journal.put_checkpoint(b"state after twelve").unwrap(), 12);
+    assert_eq!(
+        journal
+            .put_checkpoint(b"state after twelve".to_vec())
+            .unwrap(),
+        12
+    );
     assert_eq!(
         journal.checkpoint().unwrap(),
         Some((12, b"state after twelve".to_vec()))
@@ -34,7 +42,7 @@ fn checkpoint_round_trips_across_reopen_and_appends() {
 fn tampered_checkpoint_or_records_under_it_are_not_used() {
     let dir = tempfile::tempdir().unwrap();
     let journal = journal_with(dir.path(), 5);
-    journal.put_checkpoint(b"five").unwrap();
+    journal.put_checkpoint(b"five".to_vec()).unwrap();
     let tamper = journal.tamper();
     let file = dir.path().join("checkpoint");
     let stored = std::fs::read(&file).unwrap();

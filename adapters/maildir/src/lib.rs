@@ -34,6 +34,7 @@
 //! following links, I/O errors as store errors), `writing` (deliveries, keywords, durability).
 
 mod files;
+mod index;
 pub mod info;
 mod listing;
 mod names;
@@ -95,7 +96,7 @@ pub struct Inner {
     hostname: String,
     /// Per folder (by normalized path): where each unique name was last seen. Refreshed by
     /// `list_items` and whenever an item is not where the index says.
-    index: Mutex<HashMap<String, HashMap<String, Location>>>,
+    index: Mutex<HashMap<String, index::FolderIndex>>,
     /// What was written since the last `flush`.
     pending: Mutex<Pending>,
     /// Serializes read-modify-write of `dovecot-keywords` files within this process.
@@ -253,7 +254,7 @@ impl MaildirStore {
     }
 
     fn lookup(&self, key: &str, id: &str) -> Option<Location> {
-        lock(&self.index).get(key)?.get(id).cloned()
+        lock(&self.index).get(key)?.get(id)
     }
 
     fn refresh(
@@ -271,9 +272,9 @@ impl MaildirStore {
         let mut index = lock(&self.index);
         let folder = index.entry(key.to_owned()).or_default();
         match location {
-            Some(location) => folder.insert(id.to_owned(), location),
+            Some(location) => folder.insert(id, location),
             None => folder.remove(id),
-        };
+        }
     }
 
     /// Runs `op` on the file of item `id`, looking it up again once if the index is stale

@@ -20,7 +20,7 @@
 //! `tmp/` (deliveries in progress), and entries of the root that are not directories with a
 //! `cur/` or `new/` (Dovecot's files, tmp-only leftovers, links to files or to nothing).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -29,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ferry_engine::{Flags, FolderInfo, ItemInfo, Listing, NativeId, StoreError, StoreResult};
 
 use super::files::{LINK, read_error, read_names, to_millis};
+use super::index::FolderIndex;
 use super::info::{self, Keywords};
 use super::names::{
     INBOX, decode_dir_name, folder_key, is_inbox, is_message_file_name, special_use,
@@ -320,10 +321,10 @@ impl MaildirStore {
                 doubles.push(item);
             }
         }
-        let mut index = HashMap::with_capacity(items.len());
+        let mut index = FolderIndex::with_capacity(items.len());
         let mut listed = Vec::with_capacity(items.len() + doubles.len());
         for (unique, (location, item)) in items {
-            index.insert(unique, location);
+            index.insert(&unique, location);
             listed.push(item);
         }
         listed.extend(doubles);
@@ -344,8 +345,8 @@ impl MaildirStore {
         &self,
         dir: &Path,
         classify: fn(String, io::Error) -> StoreError,
-    ) -> StoreResult<HashMap<String, Location>> {
-        let mut found: HashMap<String, Location> = HashMap::new();
+    ) -> StoreResult<FolderIndex> {
+        let mut found = FolderIndex::default();
         for sub in [Sub::New, Sub::Cur] {
             let sub_dir = dir.join(sub.name());
             let names = read_names(&sub_dir)
@@ -355,9 +356,9 @@ impl MaildirStore {
                 let location = Location { sub, file_name };
                 let replace = found
                     .get(&unique)
-                    .is_none_or(|held| prefer(held, &location));
+                    .is_none_or(|held| prefer(&held, &location));
                 if replace {
-                    found.insert(unique, location);
+                    found.insert(&unique, location);
                 }
             }
         }

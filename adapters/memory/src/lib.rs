@@ -244,7 +244,10 @@ fn info(id: NativeId, item: &Item, versions: bool) -> ItemInfo {
         size: item.bytes.len() as u64,
         flags: item.flags.clone(),
         date: item.date,
-        keyed: item.keyed.as_ref().map(|keyed| keyed.told(versions)),
+        keyed: item
+            .keyed
+            .as_ref()
+            .map(|keyed| Box::new(keyed.told(versions))),
     }
 }
 

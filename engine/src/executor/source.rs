@@ -316,25 +316,29 @@ impl Run<'_> {
                     id,
                 });
             }
-            let mut to_read = Vec::new();
-            for item in changed {
-                match known.items.get(&item.id) {
-                    Some(k)
-                        if !self.options.full
-                            && unchanged(k, &item)
-                            && !known.unreadable.contains_key(&item.id) =>
-                    {
-                        if k.flags != item.flags {
-                            events.push(Event::FlagsSeen {
-                                side: Side::Source,
-                                folder: path.to_owned(),
-                                id: item.id.clone(),
-                                flags: item.flags.clone(),
-                            });
-                        }
+            // The listing's own vector becomes the items to read (at 100,000 messages a
+            // second one, grown push by push, held twice the listing's memory at its peak).
+            let mut to_read = changed;
+            to_read.retain(|item| match known.items.get(&item.id) {
+                Some(k)
+                    if !self.options.full
+                        && unchanged(k, item)
+                        && !known.unreadable.contains_key(&item.id) =>
+                {
+                    if k.flags != item.flags {
+                        events.push(Event::FlagsSeen {
+                            side: Side::Source,
+                            folder: path.to_owned(),
+                            id: item.id.clone(),
+                            flags: item.flags.clone(),
+                        });
                     }
-                    _ => to_read.push(item),
+                    false
                 }
+                _ => true,
+            });
+            if to_read.len() < to_read.capacity() / 2 {
+                to_read.shrink_to_fit();
             }
             let listed = (since.is_none() || token != known.token || !known.listed).then(|| {
                 Event::FolderListed {

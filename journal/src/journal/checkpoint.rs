@@ -13,7 +13,10 @@ impl<E> Journal<E> {
     ///
     /// A checkpoint is a cache, never a source of truth: the records stay, and a caller that
     /// cannot use a checkpoint replays from the start.
-    pub fn put_checkpoint(&self, bytes: &[u8]) -> Result<u64> {
+    ///
+    /// The bytes are sealed where they are (hence taken by value), so a checkpoint of tens of
+    /// megabytes is never held twice.
+    pub fn put_checkpoint(&self, mut bytes: Vec<u8>) -> Result<u64> {
         let inner = &*self.inner;
         let tail = lock(&inner.tail)?;
         if lock(&inner.durable)?.poisoned {
@@ -24,7 +27,7 @@ impl<E> Journal<E> {
         let seq = self.last_seq();
         self.wait_durable(seq)?;
         let tail = lock(&inner.tail)?;
-        let sealed = inner.codec.seal_checkpoint(&tail, bytes)?;
+        let (head, tag) = inner.codec.seal_checkpoint(&tail, &mut bytes)?;
         // A file of its own beside the store, replaced atomically: a checkpoint is rewritten
         // whole after every run, and keeping it out of the store keeps the store's log short.
         let path = inner.path.join(CHECKPOINT_FILE);
@@ -34,7 +37,9 @@ impl<E> Journal<E> {
             source: error,
         };
         let mut file = std::fs::File::create(&staging).map_err(io)?;
-        std::io::Write::write_all(&mut file, &sealed).map_err(io)?;
+        for part in [&head[..], &bytes, &tag] {
+            std::io::Write::write_all(&mut file, part).map_err(io)?;
+        }
         file.sync_all().map_err(io)?;
         std::fs::rename(&staging, &path).map_err(io)?;
         std::fs::File::open(&inner.path)

@@ -13,10 +13,14 @@ pub(super) fn open_store(path: &Path) -> Result<(Database, Keyspace, Keyspace)> 
         .open()
         .map_err(|e| Error::storage(path, e))?;
     let records = db
-        .keyspace(RECORDS, KeyspaceCreateOptions::default)
+        .keyspace(RECORDS, || {
+            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+        })
         .map_err(|e| Error::storage(path, e))?;
     let meta = db
-        .keyspace(META, KeyspaceCreateOptions::default)
+        .keyspace(META, || {
+            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+        })
         .map_err(|e| Error::storage(path, e))?;
     Ok((db, records, meta))
 }
