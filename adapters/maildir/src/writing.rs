@@ -14,7 +14,7 @@ use super::files::{create_new, from_millis, io_error, write_file};
 use super::info::{self, INFO_SEP, Keywords};
 use super::listing::{is_link, linked_folder};
 use super::names::{check_id, encoded_dir_name, folder_key, is_inbox, unique_name};
-use super::{Location, MAILDIRFOLDER, MaildirStore, Pending, Sub, lock};
+use super::{MAILDIRFOLDER, MaildirStore, Pending, lock};
 
 impl MaildirStore {
     /// Creates one folder directory if it does not exist yet. A link in its place is not
@@ -225,14 +225,10 @@ impl MaildirStore {
                 e,
             ));
         }
-        self.remember(
-            &folder_key(folder),
-            unique,
-            Some(Location {
-                sub: Sub::Cur,
-                file_name,
-            }),
-        );
+        // Not remembered in the index: a copy of 100,000 messages would hold an entry for each
+        // for nothing, since nothing looks up what it just wrote. One that is looked up later
+        // is found by the rescan a miss makes (`with_item`), which the first lookup in a
+        // folder not listed in this run makes anyway.
         let mut pending = lock(&self.pending);
         pending.files.push(target);
         pending.dirs.insert(cur);

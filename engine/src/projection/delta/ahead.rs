@@ -33,7 +33,7 @@ pub fn copies_ahead(
         .get(folder)
         .map(|known| {
             read.iter()
-                .filter_map(|id| known.items.get(*id).map(|item| item.content))
+                .filter_map(|id| known.items.get(id).map(|item| item.content))
                 .collect()
         })
         .unwrap_or_default();

@@ -66,7 +66,7 @@ pub fn target_listing(
         } => {
             events.extend(
                 gone.iter()
-                    .filter(|id| known.items.contains_key(*id))
+                    .filter(|id| known.items.contains_key(id))
                     .map(missing),
             );
             for (id, flags) in flags {
