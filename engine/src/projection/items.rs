@@ -289,21 +289,61 @@ impl<V: Clone + Serialize> Serialize for ItemMap<V> {
 
 impl<'de, V: Clone + Deserialize<'de>> Deserialize<'de> for ItemMap<V> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // A map serialized by `ItemMap` comes in id order: it goes straight into `main`.
-        let map = BTreeMap::<NativeId, V>::deserialize(deserializer)?;
-        let main: Vec<(NativeId, V)> = map.into_iter().collect();
-        Ok(ItemMap {
-            live: main.len(),
-            main,
-            dead: Vec::new(),
-            recent: BTreeMap::new(),
-        })
+        struct Entries<V>(std::marker::PhantomData<V>);
+
+        impl<'de, V: Clone + Deserialize<'de>> serde::de::Visitor<'de> for Entries<V> {
+            type Value = ItemMap<V>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of items by native id")
+            }
+
+            // Straight into the sorted vector (a map serialized by `ItemMap` or a `BTreeMap`
+            // comes in id order): a checkpoint's largest folder is never held twice, once in
+            // B-tree nodes. Entries out of order, which no encoder here writes, are sorted;
+            // of two with one id the later wins, as a map's insert would have it.
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<ItemMap<V>, A::Error> {
+                let mut main: Vec<(NativeId, V)> =
+                    Vec::with_capacity(access.size_hint().unwrap_or(0).min(1 << 16));
+                let mut sorted = true;
+                while let Some((id, value)) = access.next_entry::<NativeId, V>()? {
+                    sorted &= main.last().is_none_or(|(last, _)| *last < id);
+                    main.push((id, value));
+                }
+                if !sorted {
+                    main.reverse();
+                    main.sort_by(|a, b| a.0.cmp(&b.0));
+                    main.dedup_by(|later, kept| later.0 == kept.0);
+                }
+                main.shrink_to_fit();
+                Ok(ItemMap {
+                    live: main.len(),
+                    main,
+                    dead: Vec::new(),
+                    recent: BTreeMap::new(),
+                })
+            }
+        }
+
+        deserializer.deserialize_map(Entries(std::marker::PhantomData))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pairs encoded as a map, in the order given.
+    struct Pairs<'a>(&'a [(NativeId, u32)]);
+
+    impl Serialize for Pairs<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        }
+    }
 
     fn id(n: u32) -> NativeId {
         NativeId(format!("{n:06}"))
@@ -340,6 +380,12 @@ mod tests {
         assert_eq!(bytes, postcard::to_stdvec(&model).expect("encodes"));
         let back: ItemMap<u32> = postcard::from_bytes(&bytes).expect("decodes");
         assert_eq!(back, map);
+        // Entries out of order, an id twice: as a map built by inserting them in turn.
+        let shuffled: Vec<(NativeId, u32)> = vec![(id(5), 1), (id(2), 2), (id(5), 3), (id(1), 4)];
+        let bytes = postcard::to_stdvec(&Pairs(&shuffled)).expect("encodes");
+        let back: ItemMap<u32> = postcard::from_bytes(&bytes).expect("decodes");
+        let expected: BTreeMap<NativeId, u32> = shuffled.iter().cloned().collect();
+        assert!(back.iter().eq(expected.iter()));
         assert_eq!(format!("{map:?}"), format!("{model:?}"));
         let owned: Vec<(NativeId, u32)> = map.clone().into_iter().collect();
         assert_eq!(owned, model.into_iter().collect::<Vec<_>>());
