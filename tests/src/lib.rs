@@ -11,6 +11,7 @@ pub mod dovecot;
 pub mod imap;
 pub mod proxy;
 pub mod scratch;
+pub mod seeds;
 
 /// The path of the `ferry` binary of this build, built on first use.
 ///

@@ -550,32 +550,6 @@ fn check(world: &World, delete_removed: bool, delete_removed_ever: bool) -> Resu
 
 #[test]
 fn simulated_migrations_keep_the_invariants() {
-    let seeds: Vec<u64> = match std::env::var("FERRY_SIM_SEED") {
-        Ok(seed) => vec![seed.parse().expect("FERRY_SIM_SEED is a number")],
-        Err(_) => {
-            let count = std::env::var("FERRY_SIM_SEEDS")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(2_000u64);
-            (1..=count).collect()
-        }
-    };
-    let mut failures = Vec::new();
-    for seed in &seeds {
-        if let Err(problem) = simulate(*seed) {
-            failures.push(format!(
-                "seed {seed}: {problem}\n  replay: FERRY_SIM_SEED={seed} cargo test -p ferry-tests --test simulation"
-            ));
-            if failures.len() >= 10 {
-                break;
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} seeds failed:\n{}",
-        failures.len(),
-        seeds.len(),
-        failures.join("\n")
-    );
+    let (seeds, failures) = ferry_tests::seeds::run("simulation", simulate);
+    ferry_tests::seeds::assert_none_failed(seeds, &failures);
 }

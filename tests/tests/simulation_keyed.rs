@@ -595,41 +595,15 @@ fn check_final(
 
 #[test]
 fn simulated_keyed_migrations_keep_the_promises() {
-    let seeds: Vec<u64> = match std::env::var("FERRY_SIM_SEED") {
-        Ok(seed) => vec![seed.parse().expect("FERRY_SIM_SEED is a number")],
-        Err(_) => {
-            let count = std::env::var("FERRY_SIM_SEEDS")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(2_000u64);
-            (1..=count).collect()
-        }
-    };
-    let mut failures = Vec::new();
-    for seed in &seeds {
-        if let Err(problem) = simulate(*seed) {
-            failures.push(format!(
-                "seed {seed}: {problem}\n  replay: FERRY_SIM_SEED={seed} cargo test -p ferry-tests --test simulation_keyed"
-            ));
-            if failures.len() >= 10 {
-                break;
-            }
-        }
-    }
+    let (seeds, failures) = ferry_tests::seeds::run("simulation_keyed", simulate);
     let count = |slot: usize| EXERCISED[slot].load(Ordering::Relaxed);
     eprintln!(
         "{} seeds: {} updates in place, {} conflicts reported, {} keyed writes settled after an interruption, {} conditional deletions",
-        seeds.len(),
+        seeds,
         count(0),
         count(1),
         count(2),
         count(3)
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {} seeds failed:\n{}",
-        failures.len(),
-        seeds.len(),
-        failures.join("\n")
-    );
+    ferry_tests::seeds::assert_none_failed(seeds, &failures);
 }

@@ -336,17 +336,14 @@ impl TargetState {
                 self.refused.remove(&(folder.clone(), content));
                 self.folders.entry(folder).or_default().items.insert(
                     id,
-                    TargetItem {
+                    copied(
+                        self.run,
+                        op,
                         content,
-                        flags: Flags::default(),
-                        origin: Origin::Copied {
-                            run: u32::try_from(self.run).unwrap_or(u32::MAX),
-                            op,
-                        },
-                        source: Some(SourceLink::of(&source_folder, &source_id)),
-                        altered: false,
-                        keyed: Some(Box::new(Keyed { key, version, kind })),
-                    },
+                        Flags::default(),
+                        SourceLink::of(&source_folder, &source_id),
+                        Some(Box::new(Keyed { key, version, kind })),
+                    ),
                 );
             }
             Action::Update {
@@ -367,17 +364,14 @@ impl TargetState {
                     .unwrap_or_default();
                 entry.items.insert(
                     id.unwrap_or(old),
-                    TargetItem {
+                    copied(
+                        self.run,
+                        op,
                         content,
-                        flags: Flags::default(),
-                        origin: Origin::Copied {
-                            run: u32::try_from(self.run).unwrap_or(u32::MAX),
-                            op,
-                        },
-                        source: Some(SourceLink::of(&source_folder, &source_id)),
-                        altered: false,
-                        keyed: Some(Box::new(Keyed { key, version, kind })),
-                    },
+                        Flags::default(),
+                        SourceLink::of(&source_folder, &source_id),
+                        Some(Box::new(Keyed { key, version, kind })),
+                    ),
                 );
             }
             Action::DeleteIf { folder, id, .. } => {
@@ -410,17 +404,14 @@ impl TargetState {
                 self.refused.remove(&(folder.clone(), content));
                 self.folders.entry(folder).or_default().items.insert(
                     id,
-                    TargetItem {
+                    copied(
+                        self.run,
+                        op,
                         content,
                         flags,
-                        origin: Origin::Copied {
-                            run: u32::try_from(self.run).unwrap_or(u32::MAX),
-                            op,
-                        },
-                        source: Some(SourceLink::of(&source_folder, &source_id)),
-                        altered: false,
-                        keyed: None,
-                    },
+                        SourceLink::of(&source_folder, &source_id),
+                        None,
+                    ),
                 );
             }
             Action::SetFlags { folder, id, flags } => {
@@ -451,17 +442,14 @@ impl TargetState {
                 self.refused.remove(&(folder.clone(), content));
                 self.folders.entry(folder).or_default().items.insert(
                     id,
-                    TargetItem {
+                    copied(
+                        self.run,
+                        op,
                         content,
-                        flags: moved.map(|item| item.flags).unwrap_or_default(),
-                        origin: Origin::Copied {
-                            run: u32::try_from(self.run).unwrap_or(u32::MAX),
-                            op,
-                        },
-                        source: Some(SourceLink::of(&source_folder, &source_id)),
-                        altered: false,
-                        keyed: None,
-                    },
+                        moved.map(|item| item.flags).unwrap_or_default(),
+                        SourceLink::of(&source_folder, &source_id),
+                        None,
+                    ),
                 );
             }
             Action::DeleteFolder { folder } => {
@@ -471,6 +459,28 @@ impl TargetState {
                 self.refused.retain(|(path, _), _| *path != folder);
             }
         }
+    }
+}
+
+/// A target item ferry wrote with operation `op` in run `run`.
+fn copied(
+    run: RunId,
+    op: OpId,
+    content: ContentHash,
+    flags: Flags,
+    source: SourceLink,
+    keyed: Option<Box<Keyed>>,
+) -> TargetItem {
+    TargetItem {
+        content,
+        flags,
+        origin: Origin::Copied {
+            run: u32::try_from(run).unwrap_or(u32::MAX),
+            op,
+        },
+        source: Some(source),
+        altered: false,
+        keyed,
     }
 }
 
