@@ -160,6 +160,18 @@ pub fn default_journal(from: &str, to: &str) -> PathBuf {
     PathBuf::from("ferry-state").join(format!("journal-{}", &pair.to_hex()[..16]))
 }
 
+/// Opens the pair's existing journal to be checked before a run writes to it: the store does
+/// no background work, so a damaged journal is left as it was (see `Journal::open_to_check`).
+pub fn open_to_check(
+    dir: &Path,
+    key: &KeyArgs,
+    notices: &mut dyn Write,
+) -> anyhow::Result<Journal<Event>> {
+    let key = keys::resolve(key, Missing::Refuse, notices)?;
+    Journal::<Event>::open_to_check(dir, &key)
+        .with_context(|| format!("opening the journal at {}", dir.display()))
+}
+
 /// Opens the pair's journal, creating it when missing (unless `create` is false).
 pub fn open_journal(
     dir: &Path,
@@ -452,10 +464,18 @@ pub fn migrate(
         let journal = if args.dry_run {
             open_read_only(&dir, &pair.key, notices)?
         } else {
-            open_journal(&dir, &pair.key, false, notices)?
+            open_to_check(&dir, &pair.key, notices)?
         };
         let (history, state, replayed) =
             crate::preflight::verified(&journal, || load_state(&journal))?;
+        // Checked whole: now it may be written (a plan's private copy is written to anyway).
+        let journal = if args.dry_run {
+            journal
+        } else {
+            journal
+                .writable()
+                .with_context(|| format!("opening the journal at {}", dir.display()))?
+        };
         if let Some((source_uri, target_uri)) = &history {
             let given = (
                 source.describe(),

@@ -210,6 +210,13 @@ pub enum Error {
         "journal is poisoned by an earlier failed flush to disk; restart to recover from what is durable"
     )]
     Poisoned,
+    /// The journal was opened to be checked ([`crate::Journal::open_to_check`]) and is not
+    /// written to until it is opened for appending ([`crate::Journal::writable`]).
+    #[error("the journal at {path} is open for checking only and is not written to")]
+    CheckOnly {
+        /// The journal's directory.
+        path: std::path::PathBuf,
+    },
 }
 
 /// The journal's result type.

@@ -25,7 +25,7 @@ mod tamper;
 
 use append::CommitThread;
 use create::exists;
-use recovery::{check_tail, decode_key, open_store, refine};
+use recovery::{Background, check_tail, decode_key, open_store, refine};
 pub use replay::Replay;
 #[cfg(feature = "tamper")]
 pub use tamper::Tamper;
@@ -163,6 +163,8 @@ struct Inner {
     copy: Option<tempfile::TempDir>,
     /// For a journal opened read-only: the directory it was copied from, which `path` names.
     origin: Option<PathBuf>,
+    /// Off for a journal opened to be checked, which refuses to be written.
+    background: Background,
 }
 
 impl Inner {
@@ -171,8 +173,19 @@ impl Inner {
         self.origin.as_deref().unwrap_or(&self.path)
     }
 
+    /// Refuses a write to a journal opened to be checked.
+    fn writable(&self) -> Result<()> {
+        match self.background {
+            Background::On => Ok(()),
+            Background::Off => Err(Error::CheckOnly {
+                path: self.shown().to_path_buf(),
+            }),
+        }
+    }
+
     /// See [`Journal::flush_to_tables`].
     fn flush_to_tables(&self) -> Result<()> {
+        self.writable()?;
         // fjall's own wait (`rotate_memtable_and_wait`) loops forever when its flush worker
         // died (a full disk): wait here, boundedly, and notice a poisoned store.
         let started = std::time::Instant::now();
@@ -251,12 +264,74 @@ impl<E> Journal<E> {
     /// Argon2id for a passphrase): the middle of the journal is checked as it is replayed, or
     /// all at once by [`Journal::verify`].
     pub fn open(path: &Path, key: &KeySource) -> Result<Journal<E>> {
+        Self::open_with(path, key, Background::On)
+    }
+
+    /// Opens an existing journal to check it before anything is written to it: as
+    /// [`Journal::open`], but the store does no work in the background (it neither flushes nor
+    /// compacts), so a journal found damaged by [`Journal::verify`] is left exactly as it was.
+    /// Such a journal is read, not written: appending to it is refused. [`Journal::writable`]
+    /// opens it for appending once it has passed.
+    pub fn open_to_check(path: &Path, key: &KeySource) -> Result<Journal<E>> {
+        Self::open_with(path, key, Background::Off)
+    }
+
+    /// The journal opened by [`Journal::open_to_check`], opened again for appending, with the
+    /// keys already unwrapped (no second Argon2id). The store's head must be the one the check
+    /// read. Fails when clones of the journal are still held (the store cannot be closed).
+    pub fn writable(self) -> Result<Journal<E>> {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => {
+                return Err(Error::Storage {
+                    path: shared.shown().to_path_buf(),
+                    message: "the journal opened for checking is still in use; it cannot be \
+                              opened for appending"
+                        .into(),
+                });
+            }
+        };
+        if inner.background == Background::On {
+            return Ok(Journal {
+                inner: Arc::new(inner),
+                _event: PhantomData,
+            });
+        }
+        let path = inner.path.clone();
+        let header = lock(&inner.header)?.clone();
+        let data_key = inner.data_key.duplicate();
+        let codec = RecordCodec::new(&data_key.record_key(), header.journal_id);
+        let head = *lock(&inner.tail)?;
+        let discarded = inner.discarded_at_open.load(Ordering::Relaxed);
+        // The store is closed before it is opened again (it holds the directory's lock).
+        drop(inner);
+        let (db, records, meta) = open_store(&path, Background::On)?;
+        let stored = meta
+            .get(HEAD_KEY)
+            .map_err(|e| Error::storage(&path, e))?
+            .and_then(|stored| codec.open_head(&stored));
+        if stored != Some(head) {
+            return Err(Error::HeadCorrupt {
+                reason: "the head changed between the check and the opening for appending \
+                         (did another process write to the journal?)"
+                    .into(),
+            });
+        }
+        let journal = Journal::assemble(&path, db, records, meta, header, data_key, codec, head);
+        journal
+            .inner
+            .discarded_at_open
+            .store(discarded, Ordering::Relaxed);
+        Ok(journal)
+    }
+
+    fn open_with(path: &Path, key: &KeySource, background: Background) -> Result<Journal<E>> {
         if !exists(path) {
             return Err(Error::NotFound {
                 path: path.to_path_buf(),
             });
         }
-        let (db, records, meta) = open_store(path)?;
+        let (db, records, meta) = open_store(path, background)?;
         let stored_header = meta
             .get(HEADER_KEY)
             .map_err(|e| Error::storage(path, e))?
@@ -290,7 +365,10 @@ impl<E> Journal<E> {
         };
         let discarded = check_tail(&store, &codec, &head)?;
         witness::check(path, &codec, &head)?;
-        let journal = Journal::assemble(path, db, records, meta, header, data_key, codec, head);
+        let mut journal = Journal::assemble(path, db, records, meta, header, data_key, codec, head);
+        if let Some(inner) = Arc::get_mut(&mut journal.inner) {
+            inner.background = background;
+        }
         journal
             .inner
             .discarded_at_open
@@ -334,6 +412,7 @@ impl<E> Journal<E> {
                 witness: Witness::new(),
                 copy: None,
                 origin: None,
+                background: Background::On,
             }),
             _event: PhantomData,
         }
@@ -373,6 +452,7 @@ impl<E> Journal<E> {
     /// the header changes, atomically and durably.
     pub fn change_key(&self, new_key: &KeySource, options: CreateOptions) -> Result<()> {
         let inner = &*self.inner;
+        inner.writable()?;
         let mut header = lock(&inner.header)?;
         let protection = key::new_protection(new_key, options.kdf)?;
         let wrap_key = key::wrap_key(new_key, &protection)?;

@@ -245,6 +245,11 @@ impl DataKey {
         Ok(DataKey(Zeroizing::new(bytes)))
     }
 
+    /// The same key, for a journal's store opened again.
+    pub(crate) fn duplicate(&self) -> DataKey {
+        DataKey(self.0.clone())
+    }
+
     pub(crate) fn record_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
         Zeroizing::new(blake3::derive_key(CONTEXT_RECORD, self.0.as_slice()))
     }

@@ -177,6 +177,7 @@ impl<E> Journal<E> {
         if encoded.is_empty() {
             return Ok(*tail);
         }
+        inner.writable()?;
         if lock(&inner.durable)?.poisoned {
             return Err(Error::Poisoned);
         }

@@ -18,6 +18,7 @@ impl<E> Journal<E> {
     /// megabytes is never held twice.
     pub fn put_checkpoint(&self, mut bytes: Vec<u8>) -> Result<u64> {
         let inner = &*self.inner;
+        inner.writable()?;
         let tail = lock(&inner.tail)?;
         if lock(&inner.durable)?.poisoned {
             return Err(Error::Poisoned);

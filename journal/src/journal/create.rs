@@ -62,7 +62,7 @@ impl<E> Journal<E> {
         File::open(&parent)
             .and_then(|dir| dir.sync_all())
             .map_err(io(format!("flushing the directory {}", parent.display())))?;
-        let (db, records, meta) = open_store(path)?;
+        let (db, records, meta) = open_store(path, Background::On)?;
         Ok(Journal::assemble(
             path,
             db,
@@ -81,7 +81,7 @@ impl<E> Journal<E> {
         key: &KeySource,
         options: CreateOptions,
     ) -> Result<(Header, DataKey, RecordCodec)> {
-        let (db, _records, meta) = open_store(dir)?;
+        let (db, _records, meta) = open_store(dir, Background::On)?;
         let mut journal_id = [0_u8; 16];
         key::random_fill(&mut journal_id)?;
         let data_key = DataKey::generate()?;

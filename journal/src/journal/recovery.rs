@@ -3,15 +3,33 @@
 
 use super::*;
 
-pub(super) fn open_store(path: &Path) -> Result<(Database, Keyspace, Keyspace)> {
+/// Whether the store may work in the background (flush memtables, compact tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Background {
+    /// For appending.
+    On,
+    /// For checking and reading: without its worker threads the store never flushes or compacts,
+    /// so nothing in the directory changes (an open otherwise lets it move a table left in its
+    /// first level by the last run into a lower one, rewriting its version files).
+    Off,
+}
+
+pub(super) fn open_store(
+    path: &Path,
+    background: Background,
+) -> Result<(Database, Keyspace, Keyspace)> {
     // The journal flushes by itself at the durability point (`append_batch`), so the store
     // must not flush on every batch commit.
-    let db = Database::builder(path)
+    let builder = Database::builder(path)
         .cache_size(BLOCK_CACHE_BYTES)
         .manual_journal_persist(true)
-        .max_journaling_size(WRITE_AHEAD_BYTES_MAX)
-        .open()
-        .map_err(|e| Error::storage(path, e))?;
+        .max_journaling_size(WRITE_AHEAD_BYTES_MAX);
+    let builder = match background {
+        Background::On => builder,
+        // fjall's own way to open a store with no workers (what its tests use).
+        Background::Off => builder.worker_threads_unchecked(0),
+    };
+    let db = builder.open().map_err(|e| Error::storage(path, e))?;
     let records = db
         .keyspace(RECORDS, || {
             KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
