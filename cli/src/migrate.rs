@@ -611,28 +611,26 @@ pub fn migrate(
     let recorded = counted.as_ref().map_or(0, |counted| {
         counted.events.load(std::sync::atomic::Ordering::Relaxed)
     });
+    let pair = history.or_else(|| Some((source.describe(), target.describe())));
+    // What the run held besides its state (the stores' indexes, the runtime's threads) goes
+    // before the checkpoint is encoded: the end of a large first run is its peak of memory.
+    let state = run.into_state();
+    drop((source, target, runtime));
     if let Some(journal) = journal
         .as_ref()
         .filter(|_| !args.dry_run && replayed + recorded >= CHECKPOINT_AFTER_EVENTS)
     {
-        // The next run starts from here instead of replaying every record.
-        let pair = history.or_else(|| Some((source.describe(), target.describe())));
-        match ferry_engine::checkpoint::encode(pair, run.state()) {
-            Ok(bytes) => {
-                journal
-                    .put_checkpoint(bytes)
-                    .with_context(|| format!("checkpointing the journal at {}", dir.display()))?;
-                // The records are durable already; this only spares the next run (a no-op
-                // rerun above all) reading them back from the store's write-ahead file.
-                journal
-                    .flush_to_tables()
-                    .with_context(|| format!("flushing the journal at {}", dir.display()))?;
-            }
-            Err(reason) => writeln!(
-                notices,
-                "warning: no checkpoint written ({reason}); the next run replays the whole journal"
-            )?,
-        }
+        // The store's memtables go to its tables first, for the same reason (the records are
+        // durable already: this also spares the next run, a no-op rerun above all, reading them
+        // back from the store's write-ahead file; the checkpoint is a file beside the store).
+        journal
+            .flush_to_tables()
+            .with_context(|| format!("flushing the journal at {}", dir.display()))?;
+        // The next run starts from here instead of replaying every record. Encoded as it is
+        // sealed and written: never held whole.
+        journal
+            .put_checkpoint_with(|out| ferry_engine::checkpoint::encode_to(pair, &state, out))
+            .with_context(|| format!("checkpointing the journal at {}", dir.display()))?;
     }
     Ok((summary, dir))
 }

@@ -41,6 +41,9 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::error::{Error, Problem, Result};
 use crate::key::{KEY_LEN, NONCE_LEN, TAG_LEN, random_fill};
 
+mod stream;
+pub use stream::StreamSealer;
+
 /// The envelope version written by this code.
 pub const ENVELOPE_V1: u8 = 1;
 /// Bytes a sealed record adds to the event's encoding.
@@ -374,28 +377,26 @@ impl RecordCodec {
         aad
     }
 
-    /// Seals a checkpoint taken at record `at`, in place (a checkpoint runs to tens of
-    /// megabytes): returns the envelope ‖ seq (clear) ‖ nonce that goes before the sealed
-    /// bytes and the tag that goes after them. Bound to that record's chain hash, so it opens
-    /// only over the very records it summarises.
-    pub fn seal_checkpoint(
-        &self,
-        at: &Head,
-        plain: &mut [u8],
-    ) -> Result<([u8; 1 + 8 + NONCE_LEN], [u8; TAG_LEN])> {
+    /// Starts sealing a checkpoint taken at record `at`: returns the envelope ‖ seq (clear) ‖
+    /// nonce that goes before the sealed bytes, and the sealer whose tag goes after them. Bound
+    /// to that record's chain hash, so it opens only over the very records it summarises.
+    pub fn checkpoint_sealer(&self, at: &Head) -> Result<([u8; 1 + 8 + NONCE_LEN], StreamSealer)> {
         let mut nonce = [0_u8; NONCE_LEN];
         random_fill(&mut nonce)?;
+        Ok(self.checkpoint_sealer_with(at, nonce))
+    }
+
+    fn checkpoint_sealer_with(
+        &self,
+        at: &Head,
+        nonce: [u8; NONCE_LEN],
+    ) -> ([u8; 1 + 8 + NONCE_LEN], StreamSealer) {
         let mut head = [0_u8; 1 + 8 + NONCE_LEN];
         head[0] = ENVELOPE_V1;
         head[1..9].copy_from_slice(&at.seq.to_be_bytes());
         head[9..].copy_from_slice(&nonce);
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(&nonce.into(), &self.checkpoint_aad(at), plain.into())
-            .map_err(|_| Error::Encode {
-                reason: "sealing the checkpoint failed".into(),
-            })?;
-        Ok((head, tag.into()))
+        let sealer = StreamSealer::new(&self.record_key, &nonce, &self.checkpoint_aad(at));
+        (head, sealer)
     }
 
     /// The record a stored checkpoint claims to be taken at (unauthenticated until opened).
@@ -452,6 +453,39 @@ mod tests {
 
     fn codec(id: u8) -> RecordCodec {
         RecordCodec::new(&[id; KEY_LEN], [id; 16])
+    }
+
+    proptest! {
+        // Goal: a checkpoint sealed in chunks is XChaCha20-Poly1305's sealing of the whole (the
+        // layout every stored checkpoint has), whatever the chunks, and opens to its bytes.
+        #[test]
+        fn a_checkpoint_sealed_in_chunks_is_the_one_shot_sealing(
+            plain in proptest::collection::vec(any::<u8>(), 0..3000),
+            chunk_blocks in 1_usize..8,
+            nonce in any::<[u8; NONCE_LEN]>(),
+        ) {
+            let codec = codec(7);
+            let at = Head { seq: 42, hash: [9; 32] };
+            let (head, mut sealer) = codec.checkpoint_sealer_with(&at, nonce);
+            let mut sealed = plain.clone();
+            for chunk in sealed.chunks_mut(chunk_blocks * 16) {
+                sealer.seal(chunk);
+            }
+            let tag = sealer.finish();
+            let mut whole = plain.clone();
+            let one_shot = codec
+                .cipher
+                .encrypt_inout_detached(
+                    &nonce.into(),
+                    &codec.checkpoint_aad(&at),
+                    whole.as_mut_slice().into(),
+                )
+                .unwrap();
+            prop_assert_eq!(&sealed, &whole);
+            prop_assert_eq!(tag, <[u8; TAG_LEN]>::from(one_shot));
+            let stored = [&head[..], &sealed, &tag].concat();
+            prop_assert_eq!(codec.open_checkpoint(&at, stored), Some(plain));
+        }
     }
 
     fn seal_one(codec: &RecordCodec, seq: u64, prev: &[u8; 32], plain: &[u8]) -> Vec<u8> {

@@ -61,3 +61,42 @@ fn tampered_checkpoint_or_records_under_it_are_not_used() {
     assert_eq!(journal.checkpoint().unwrap(), None);
     assert!(journal.verify().is_err());
 }
+
+// Goal: a checkpoint written piece by piece, over several of the 64 KiB chunks it is sealed in
+// and in pieces of odd sizes, reads back whole; one whose writer fails leaves the previous
+// checkpoint in place and no staging file.
+#[test]
+fn a_checkpoint_written_in_pieces_reads_back_and_a_failed_one_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal_with(dir.path(), 3);
+    let bytes: Vec<u8> = (0..200_003_u32).map(|i| (i * 7 % 251) as u8).collect();
+    let seq = journal
+        .put_checkpoint_with(|out| {
+            for piece in bytes.chunks(1_000) {
+                out.write_all(piece)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seq, 3);
+    let read = journal.checkpoint().unwrap();
+    assert!(
+        read == Some((3, bytes.clone())),
+        "the checkpoint read back differs"
+    );
+    journal.append(&event(3)).unwrap();
+    let failed = journal.put_checkpoint_with(|out| {
+        out.write_all(&[1; 100_000])?;
+        Err(std::io::Error::other("the encoder failed"))
+    });
+    assert!(failed.is_err());
+    let read = journal.checkpoint().unwrap();
+    assert!(
+        read == Some((3, bytes)),
+        "the previous checkpoint is not intact"
+    );
+    assert!(!dir.path().join("checkpoint.new").exists());
+    drop(journal);
+    let journal = Journal::<TestEvent>::open(dir.path(), &key_file()).unwrap();
+    assert_eq!(journal.verify().unwrap().records, 4);
+}

@@ -63,6 +63,11 @@ impl<'a> Run<'a> {
         &self.state
     }
 
+    /// The state as of the last recorded event, the run and what it borrowed let go.
+    pub fn into_state(self) -> State {
+        self.state
+    }
+
     /// Records events (unless this is a dry run) and folds them into the state.
     pub(super) fn record(&mut self, events: Vec<Event>) -> Result<(), RunError> {
         if events.is_empty() && self.deferred.is_empty() {

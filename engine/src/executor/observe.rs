@@ -19,6 +19,35 @@ use super::{Note, Run, RunError};
 
 /// Folders listed in one exchange.
 const LISTING_GROUP: usize = 64;
+/// Items the folders of one exchange may hold together, as far as the state knows them: the
+/// listings of a group are held at once, and a group of large folders (the end of a first run
+/// relists every folder it filled) would hold the whole mailbox twice. A larger folder is
+/// listed alone.
+const LISTING_GROUP_ITEMS: usize = 16_384;
+
+/// Splits folders, in order, into groups of at most [`LISTING_GROUP`] folders whose known
+/// items add up to at most [`LISTING_GROUP_ITEMS`] (a folder above that on its own).
+pub(super) fn listing_groups(
+    folders: Vec<String>,
+    known_items: impl Fn(&str) -> usize,
+) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut items = 0;
+    for folder in folders {
+        let count = known_items(&folder);
+        match groups.last_mut() {
+            Some(group) if group.len() < LISTING_GROUP && items + count <= LISTING_GROUP_ITEMS => {
+                items += count;
+                group.push(folder);
+            }
+            _ => {
+                items = count;
+                groups.push(vec![folder]);
+            }
+        }
+    }
+    groups
+}
 
 /// Records which target folders an event writes to.
 pub(super) fn touch(touched: &mut BTreeSet<String>, event: &Event) {
@@ -127,8 +156,14 @@ impl Run<'_> {
         validities: &BTreeMap<String, Option<u64>>,
         verify: bool,
     ) -> Result<(), RunError> {
-        let folders: Vec<String> = folders.into_iter().collect();
-        for group in folders.chunks(LISTING_GROUP) {
+        let known_items = |path: &str| {
+            self.state
+                .target
+                .folders
+                .get(path)
+                .map_or(0, |known| known.items.len())
+        };
+        for group in listing_groups(folders.into_iter().collect(), known_items) {
             if self.stop.is_stopped() {
                 break;
             }
@@ -278,5 +313,39 @@ impl Run<'_> {
             folder: path.to_owned(),
             token,
         }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_groups_bound_folders_and_known_items() {
+        let sizes = [
+            ("a", 10_000),
+            ("b", 6_000),
+            ("c", 1),
+            ("d", 40_000),
+            ("e", 0),
+        ];
+        let names = sizes.iter().map(|(name, _)| name.to_string()).collect();
+        let known = |path: &str| {
+            sizes
+                .iter()
+                .find(|(name, _)| *name == path)
+                .map_or(0, |s| s.1)
+        };
+        let groups = listing_groups(names, known);
+        assert_eq!(
+            groups,
+            vec![vec!["a", "b", "c"], vec!["d"], vec!["e"]]
+                .into_iter()
+                .map(|group| group.into_iter().map(String::from).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        );
+        let many: Vec<String> = (0..130).map(|i| format!("f{i}")).collect();
+        let lens: Vec<usize> = listing_groups(many, |_| 0).iter().map(Vec::len).collect();
+        assert_eq!(lens, vec![64, 64, 2]);
     }
 }

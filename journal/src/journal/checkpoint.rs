@@ -1,9 +1,58 @@
 //! Checkpoints: a sealed summary of every record up to a tail, in a file of its own beside
 //! the store, bound to that tail record so it only ever opens over the records it summarises.
 
+use std::io::Write;
+
 use super::{CHECKPOINT_FILE, CHECKPOINT_STAGING_FILE, Journal, lock};
 use crate::error::{Error, Result};
-use crate::record::{Head, RecordCodec, chain_hash};
+use crate::key::TAG_LEN;
+use crate::record::{Head, RecordCodec, StreamSealer, chain_hash};
+
+/// Plaintext gathered before it is sealed and written (a multiple of 64 bytes, see
+/// [`StreamSealer::seal`]).
+const SEAL_CHUNK: usize = 64 * 1024;
+
+/// Seals what is written to it a chunk at a time, into the checkpoint file being written.
+struct SealingWriter<'a> {
+    file: &'a mut std::fs::File,
+    sealer: StreamSealer,
+    chunk: Vec<u8>,
+}
+
+impl SealingWriter<'_> {
+    fn seal_chunk(&mut self) -> std::io::Result<()> {
+        self.sealer.seal(&mut self.chunk);
+        self.file.write_all(&self.chunk)?;
+        self.chunk.clear();
+        Ok(())
+    }
+
+    /// Seals what is left; returns the tag.
+    fn finish(mut self) -> std::io::Result<[u8; TAG_LEN]> {
+        self.seal_chunk()?;
+        Ok(self.sealer.finish())
+    }
+}
+
+impl Write for SealingWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let take = (SEAL_CHUNK - self.chunk.len()).min(rest.len());
+            self.chunk.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.chunk.len() == SEAL_CHUNK {
+                self.seal_chunk()?;
+            }
+        }
+        Ok(data.len())
+    }
+
+    /// Whole chunks are written as they fill; the last one by `finish`.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 impl<E> Journal<E> {
     /// Stores a checkpoint: opaque bytes that summarise every record up to the current tail
@@ -13,10 +62,17 @@ impl<E> Journal<E> {
     ///
     /// A checkpoint is a cache, never a source of truth: the records stay, and a caller that
     /// cannot use a checkpoint replays from the start.
-    ///
-    /// The bytes are sealed where they are (hence taken by value), so a checkpoint of tens of
-    /// megabytes is never held twice.
-    pub fn put_checkpoint(&self, mut bytes: Vec<u8>) -> Result<u64> {
+    pub fn put_checkpoint(&self, bytes: Vec<u8>) -> Result<u64> {
+        self.put_checkpoint_with(|out| out.write_all(&bytes))
+    }
+
+    /// As [`Journal::put_checkpoint`], the bytes written by `write` as they are made: they are
+    /// sealed and written to the file 64 KiB at a time, so a checkpoint of tens of megabytes
+    /// is never held in memory. The tail stays locked meanwhile (nothing is appended).
+    pub fn put_checkpoint_with(
+        &self,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<u64> {
         let inner = &*self.inner;
         inner.writable()?;
         let tail = lock(&inner.tail)?;
@@ -28,24 +84,33 @@ impl<E> Journal<E> {
         let seq = self.last_seq();
         self.wait_durable(seq)?;
         let tail = lock(&inner.tail)?;
-        let (head, tag) = inner.codec.seal_checkpoint(&tail, &mut bytes)?;
+        let (head, sealer) = inner.codec.checkpoint_sealer(&tail)?;
         // A file of its own beside the store, replaced atomically: a checkpoint is rewritten
         // whole after every run, and keeping it out of the store keeps the store's log short.
         let path = inner.path.join(CHECKPOINT_FILE);
         let staging = inner.path.join(CHECKPOINT_STAGING_FILE);
-        let io = |error| Error::Io {
-            context: format!("writing the checkpoint {}", path.display()),
-            source: error,
-        };
-        let mut file = std::fs::File::create(&staging).map_err(io)?;
-        for part in [&head[..], &bytes, &tag] {
-            std::io::Write::write_all(&mut file, part).map_err(io)?;
+        let written = (|| {
+            let mut file = std::fs::File::create(&staging)?;
+            file.write_all(&head)?;
+            let mut sealing = SealingWriter {
+                file: &mut file,
+                sealer,
+                chunk: Vec::with_capacity(SEAL_CHUNK),
+            };
+            write(&mut sealing)?;
+            let tag = sealing.finish()?;
+            file.write_all(&tag)?;
+            file.sync_all()?;
+            std::fs::rename(&staging, &path)?;
+            std::fs::File::open(&inner.path).and_then(|dir| dir.sync_all())
+        })();
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&staging);
+            return Err(Error::Io {
+                context: format!("writing the checkpoint {}", path.display()),
+                source,
+            });
         }
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&staging, &path).map_err(io)?;
-        std::fs::File::open(&inner.path)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io)?;
         Ok(tail.seq)
     }
 
