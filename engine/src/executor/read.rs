@@ -27,7 +27,7 @@ impl Run<'_> {
     /// its previous token next time and reads the rest.
     pub(super) async fn read_source_items(
         &mut self,
-        work: &[FolderWork],
+        mut work: Vec<FolderWork>,
         copy_ahead: bool,
     ) -> Result<(), RunError> {
         // With copy-ahead, the next chunk is read while the one just read is written (the
@@ -46,16 +46,25 @@ impl Run<'_> {
         } else {
             self.config.batch_max.min(LOCAL_CHUNK_ITEMS)
         };
-        let mut sequence: Vec<(usize, &[ItemInfo])> = Vec::new();
+        // Each chunk owns its items and lets them go once read: a first run's listings hold
+        // every message of the mailbox, released while the state grows by the same messages.
+        let mut sequence: Vec<(usize, Option<Vec<ItemInfo>>)> = Vec::new();
         let mut chunks_left = vec![0_usize; work.len()];
-        let mut listed: Vec<Option<Event>> = work.iter().map(|w| w.listed.clone()).collect();
-        for (index, folder) in work.iter().enumerate() {
-            let folder_chunks = chunks(&folder.to_read, chunk_items, chunk_bytes);
-            chunks_left[index] = folder_chunks.len();
-            if folder_chunks.is_empty() {
+        let mut listed: Vec<Option<Event>> = work.iter_mut().map(|w| w.listed.take()).collect();
+        for (index, folder) in work.iter_mut().enumerate() {
+            let to_read = std::mem::take(&mut folder.to_read);
+            let lengths: Vec<usize> = chunks(&to_read, chunk_items, chunk_bytes)
+                .iter()
+                .map(|chunk| chunk.len())
+                .collect();
+            chunks_left[index] = lengths.len();
+            if lengths.is_empty() {
                 self.defer(listed[index].take().into_iter().collect());
             }
-            sequence.extend(folder_chunks.into_iter().map(|chunk| (index, chunk)));
+            let mut items = to_read.into_iter();
+            for length in lengths {
+                sequence.push((index, Some(items.by_ref().take(length).collect())));
+            }
         }
         // A reader that borrows nothing of `self`, so it can run beside `copy_ahead`.
         let (reader_config, reader_rng) = (self.config.clone(), Mutex::new(self.rng_fork()));
@@ -74,14 +83,23 @@ impl Run<'_> {
             &reader_halt,
             &reader_pacers,
         );
-        let read_chunk = |position: usize| {
-            let (index, chunk) = sequence[position];
-            reader
-                .hash_items(Side::Source, &work[index].path, chunk, copy_ahead)
-                .boxed()
+        let (reader, work) = (&reader, &work);
+        let read_chunk = |(index, chunk): (usize, Vec<ItemInfo>)| {
+            async move {
+                reader
+                    .hash_items(Side::Source, &work[index].path, &chunk, copy_ahead)
+                    .await
+            }
+            .boxed()
         };
-        let mut next = (!sequence.is_empty()).then(|| read_chunk(0));
-        for (position, &(index, _)) in sequence.iter().enumerate() {
+        let order: Vec<usize> = sequence.iter().map(|(index, _)| *index).collect();
+        let mut take_chunk = |position: usize| {
+            sequence
+                .get_mut(position)
+                .and_then(|(index, chunk)| Some((*index, chunk.take()?)))
+        };
+        let mut next = take_chunk(0).map(read_chunk);
+        for (position, &index) in order.iter().enumerate() {
             if self.stop.is_stopped() {
                 // Items are left unread, so the plan cannot show them: the run is paused.
                 self.ahead.paused = true;
@@ -94,7 +112,7 @@ impl Run<'_> {
             }
             let Some(reading) = next.take() else { break };
             let (read, kept) = reading.await;
-            let following = (position + 1 < sequence.len()).then(|| read_chunk(position + 1));
+            let following = take_chunk(position + 1).map(read_chunk);
             self.defer(read);
             chunks_left[index] -= 1;
             if chunks_left[index] == 0 {

@@ -121,7 +121,7 @@ impl Run<'_> {
                 self.create_folders_ahead(plan.create_folders).await?;
             }
         }
-        self.read_source_items(&work, copy_ahead).await
+        self.read_source_items(work, copy_ahead).await
     }
 
     /// Lists every source folder, [`LISTINGS_PER_REQUEST`] at a time, and notes what each
