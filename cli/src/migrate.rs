@@ -167,9 +167,18 @@ pub fn open_to_check(
     key: &KeyArgs,
     notices: &mut dyn Write,
 ) -> anyhow::Result<Journal<Event>> {
+    open_existing(dir, key, notices, Journal::open_to_check)
+}
+
+/// Opens an existing journal with `open`, its key given or found (never created).
+fn open_existing(
+    dir: &Path,
+    key: &KeyArgs,
+    notices: &mut dyn Write,
+    open: fn(&Path, &ferry_journal::KeySource) -> ferry_journal::Result<Journal<Event>>,
+) -> anyhow::Result<Journal<Event>> {
     let key = keys::resolve(key, Missing::Refuse, notices)?;
-    Journal::<Event>::open_to_check(dir, &key)
-        .with_context(|| format!("opening the journal at {}", dir.display()))
+    open(dir, &key).with_context(|| format!("opening the journal at {}", dir.display()))
 }
 
 /// Opens the pair's journal, creating it when missing (unless `create` is false).
@@ -209,9 +218,7 @@ pub fn open_read_only(
     key: &KeyArgs,
     notices: &mut dyn Write,
 ) -> anyhow::Result<Journal<Event>> {
-    let key = keys::resolve(key, Missing::Refuse, notices)?;
-    Journal::<Event>::open_read_only(dir, &key)
-        .with_context(|| format!("opening the journal at {}", dir.display()))
+    open_existing(dir, key, notices, Journal::open_read_only)
 }
 
 /// Replays a journal into events (in memory: events are small, a few hundred bytes each).
