@@ -12,6 +12,92 @@ use std::hash::{Hash, Hasher};
 use crate::info;
 use crate::{Location, Sub};
 
+/// Entries the indexes of the folders used last may hold together (the folder used last is
+/// kept whatever its size). A copy reads and writes folder after folder: without a bound, the
+/// source's indexes would hold an entry for every message of the mailbox until the run ends.
+const ENTRIES_MAX: usize = 8_192;
+
+/// The store's indexes: one per folder used lately, the least recently used let go first.
+#[derive(Debug, Default)]
+pub(crate) struct Indexes {
+    folders: HashMap<String, Indexed>,
+    /// Counts uses and scans.
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct Indexed {
+    index: FolderIndex,
+    /// The clock at its last use.
+    used: u64,
+    /// The clock when it was scanned: tells a thread that found it stale whether another
+    /// scanned it again meanwhile.
+    scanned: u64,
+}
+
+impl Indexes {
+    /// Where message `id` of the folder `key` was last seen, if that folder is indexed, and
+    /// when that index was scanned ([`Indexes::scanned`]).
+    pub(crate) fn get(&mut self, key: &str, id: &str) -> (Option<Location>, Option<u64>) {
+        self.clock += 1;
+        match self.folders.get_mut(key) {
+            Some(indexed) => {
+                indexed.used = self.clock;
+                (indexed.index.get(id), Some(indexed.scanned))
+            }
+            None => (None, None),
+        }
+    }
+
+    /// When the folder `key` was scanned, if it is indexed.
+    pub(crate) fn scanned(&self, key: &str) -> Option<u64> {
+        self.folders.get(key).map(|indexed| indexed.scanned)
+    }
+
+    /// `index` is the folder `key` as just scanned; folders used least recently are let go
+    /// while the indexes hold more than [`ENTRIES_MAX`] entries.
+    pub(crate) fn put(&mut self, key: &str, index: FolderIndex) {
+        self.clock += 1;
+        let indexed = Indexed {
+            index,
+            used: self.clock,
+            scanned: self.clock,
+        };
+        self.folders.insert(key.to_owned(), indexed);
+        let mut total: usize = self.folders.values().map(|i| i.index.len()).sum();
+        while total > ENTRIES_MAX {
+            let Some(oldest) = self
+                .folders
+                .iter()
+                .filter(|(other, _)| other.as_str() != key)
+                .min_by_key(|(_, indexed)| indexed.used)
+                .map(|(other, _)| other.clone())
+            else {
+                break;
+            };
+            if let Some(indexed) = self.folders.remove(&oldest) {
+                total -= indexed.index.len();
+            }
+        }
+    }
+
+    /// Message `id` of the folder `key` is at `location` now (or gone), where that folder is
+    /// indexed; an unindexed folder is scanned when it is next used.
+    pub(crate) fn remember(&mut self, key: &str, id: &str, location: Option<Location>) {
+        if let Some(indexed) = self.folders.get_mut(key) {
+            match location {
+                Some(location) => indexed.index.insert(id, location),
+                None => indexed.index.remove(id),
+            }
+        }
+    }
+
+    /// The folder `key` is to be scanned again when next used.
+    pub(crate) fn forget(&mut self, key: &str) {
+        self.folders.remove(key);
+    }
+}
+
 /// One folder's index.
 #[derive(Debug, Default)]
 pub(crate) struct FolderIndex {
@@ -56,12 +142,9 @@ impl Hash for Entry {
 }
 
 impl FolderIndex {
-    /// An empty index with room for `items` messages.
-    pub(crate) fn with_capacity(items: usize) -> FolderIndex {
-        FolderIndex {
-            by_name: HashSet::with_capacity(items),
-            others: HashMap::new(),
-        }
+    /// Messages indexed.
+    pub(crate) fn len(&self) -> usize {
+        self.by_name.len() + self.others.len()
     }
 
     /// Where message `id` was last seen.
@@ -109,7 +192,7 @@ mod tests {
     #[test]
     fn finds_by_unique_name_whatever_the_flags_and_remembers_other_ids_as_given() {
         // Goal: the index answers as a map from id to location would.
-        let mut index = FolderIndex::with_capacity(4);
+        let mut index = FolderIndex::default();
         index.insert("1.a.host", at(Sub::New, "1.a.host"));
         index.insert("2.b.host", at(Sub::Cur, "2.b.host:2,S"));
         assert_eq!(index.get("1.a.host"), Some(at(Sub::New, "1.a.host")));
@@ -132,5 +215,51 @@ mod tests {
         assert_eq!(index.get("cur/3.c.host:2,S"), None);
         assert_eq!(index.get("1.a.host"), Some(at(Sub::Cur, "1.a.host:2,")));
         assert_eq!(index.get("1"), None);
+    }
+
+    fn folder_of(names: std::ops::Range<usize>) -> FolderIndex {
+        let mut index = FolderIndex::default();
+        for n in names {
+            let name = format!("{n}.x.host");
+            index.insert(&name, at(Sub::Cur, &format!("{name}:2,S")));
+        }
+        index
+    }
+
+    #[test]
+    fn indexes_let_the_least_recently_used_folders_go_beyond_their_bound() {
+        // Goal: the indexes of a store hold about ENTRIES_MAX entries whatever the mailbox
+        // holds, the folder used last whatever its size, and a folder let go answers nothing
+        // (so the store scans it again) rather than something stale.
+        let half = ENTRIES_MAX / 2;
+        let mut indexes = Indexes::default();
+        indexes.put("a", folder_of(0..half));
+        indexes.put("b", folder_of(half..2 * half));
+        let (found, a_scanned) = indexes.get("a", "1.x.host");
+        assert_eq!(found, Some(at(Sub::Cur, "1.x.host:2,S")));
+        // "b" is used less recently than "a" now: it goes when "c" comes.
+        indexes.put("c", folder_of(0..10));
+        assert_eq!(indexes.scanned("b"), None);
+        assert_eq!(indexes.scanned("a"), a_scanned);
+        assert!(indexes.get("c", "3.x.host").0.is_some());
+        // A folder above the bound on its own is kept, alone.
+        indexes.put("big", folder_of(0..ENTRIES_MAX + 1));
+        assert_eq!((indexes.scanned("a"), indexes.scanned("c")), (None, None));
+        assert!(indexes.get("big", "7.x.host").0.is_some());
+        // A scan again is told apart from the one a thread saw (see `MaildirStore::refresh`).
+        let before = indexes.scanned("big");
+        indexes.put("big", folder_of(0..5));
+        assert_ne!(indexes.scanned("big"), before);
+        // What a store's own writes tell is kept in an indexed folder, and not made into a
+        // partial index of one that is not.
+        indexes.remember("big", "9.y.host", Some(at(Sub::New, "9.y.host")));
+        assert_eq!(
+            indexes.get("big", "9.y.host").0,
+            Some(at(Sub::New, "9.y.host"))
+        );
+        indexes.remember("gone", "9.y.host", Some(at(Sub::New, "9.y.host")));
+        assert_eq!(indexes.scanned("gone"), None);
+        indexes.forget("big");
+        assert_eq!(indexes.get("big", "1.x.host"), (None, None));
     }
 }

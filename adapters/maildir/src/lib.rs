@@ -42,7 +42,7 @@ mod writing;
 
 pub use names::folder_dir_name;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -94,9 +94,13 @@ pub struct Inner {
     root_dir: File,
     /// This host's name as unique names carry it (`/` and `:` escaped).
     hostname: String,
-    /// Per folder (by normalized path): where each unique name was last seen. Refreshed by
-    /// `list_items` and whenever an item is not where the index says.
-    index: Mutex<HashMap<String, index::FolderIndex>>,
+    /// Per folder used lately (by normalized path): where each unique name was last seen.
+    /// Made by scanning the folder when an item is not where the index says (or the folder
+    /// is not indexed), kept up to date by this store's own renames.
+    index: Mutex<index::Indexes>,
+    /// Held while a folder is scanned: threads that find one folder unindexed at once (reads
+    /// run in parallel) scan it once, not each.
+    scanning: Mutex<()>,
     /// What was written since the last `flush`.
     pending: Mutex<Pending>,
     /// Serializes read-modify-write of `dovecot-keywords` files within this process.
@@ -213,7 +217,8 @@ impl MaildirStore {
                 hostname: unique_hostname(),
                 root_dir,
                 root,
-                index: Mutex::new(HashMap::new()),
+                index: Mutex::new(index::Indexes::default()),
+                scanning: Mutex::new(()),
                 pending: Mutex::new(Pending::default()),
                 keywords_lock: Mutex::new(()),
                 flush_failed: Mutex::new(None),
@@ -253,28 +258,29 @@ impl MaildirStore {
         Err(not_found())
     }
 
-    fn lookup(&self, key: &str, id: &str) -> Option<Location> {
-        lock(&self.index).get(key)?.get(id)
+    fn lookup(&self, key: &str, id: &str) -> (Option<Location>, Option<u64>) {
+        lock(&self.index).get(key, id)
     }
 
+    /// Scans the folder `key` again, unless another thread did since the index was `seen`.
     fn refresh(
         &self,
         key: &str,
         dir: &Path,
         classify: fn(String, io::Error) -> StoreError,
+        seen: Option<u64>,
     ) -> StoreResult<()> {
+        let _scanning = lock(&self.scanning);
+        if lock(&self.index).scanned(key) != seen {
+            return Ok(());
+        }
         let found = self.scan(dir, classify)?;
-        lock(&self.index).insert(key.to_owned(), found);
+        lock(&self.index).put(key, found);
         Ok(())
     }
 
     fn remember(&self, key: &str, id: &str, location: Option<Location>) {
-        let mut index = lock(&self.index);
-        let folder = index.entry(key.to_owned()).or_default();
-        match location {
-            Some(location) => folder.insert(id, location),
-            None => folder.remove(id),
-        }
+        lock(&self.index).remember(key, id, location);
     }
 
     /// Runs `op` on the file of item `id`, looking it up again once if the index is stale
@@ -293,11 +299,12 @@ impl MaildirStore {
         let not_found = || StoreError::NotFound(format!("message {id} in folder {folder:?}"));
         let mut refreshed = false;
         loop {
-            let Some(location) = self.lookup(&key, id) else {
+            let (location, seen) = self.lookup(&key, id);
+            let Some(location) = location else {
                 if refreshed {
                     return Err(not_found());
                 }
-                self.refresh(&key, dir, classify)?;
+                self.refresh(&key, dir, classify, seen)?;
                 refreshed = true;
                 continue;
             };
@@ -307,7 +314,7 @@ impl MaildirStore {
                     if refreshed {
                         return Err(not_found());
                     }
-                    self.refresh(&key, dir, classify)?;
+                    self.refresh(&key, dir, classify, seen)?;
                     refreshed = true;
                 }
                 Err(e) => {
@@ -460,8 +467,8 @@ impl Store for MaildirStore {
         })?;
         {
             let mut index = lock(&self.index);
-            index.remove(&folder_key(from));
-            index.remove(&folder_key(to));
+            index.forget(&folder_key(from));
+            index.forget(&folder_key(to));
         }
         lock(&self.pending).dirs.insert(self.root.clone());
         Ok(())

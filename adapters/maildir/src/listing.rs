@@ -35,7 +35,7 @@ use super::names::{
     INBOX, decode_dir_name, folder_key, is_inbox, is_message_file_name, special_use,
     unmappable_reason,
 };
-use super::{Location, MaildirStore, Sub, lock};
+use super::{Location, MaildirStore, Sub};
 
 /// How old a directory's modification time must be before it is trusted as a change token:
 /// file systems stamp with a coarse clock (a few ms on Linux), so a change in the same tick as
@@ -231,9 +231,11 @@ impl MaildirStore {
         let keywords_file = dir.join(info::KEYWORDS_FILE);
         let keywords = Keywords::load(&dir)
             .map_err(|e| read_error(format!("reading {}", keywords_file.display()), e))?;
-        let mut items: BTreeMap<String, (Location, ItemInfo)> = BTreeMap::new();
-        // Files whose unique name another file has: listed under `<sub>/<file name>`.
-        let mut doubles: Vec<ItemInfo> = Vec::new();
+        // Every entry with the file name it was found under; of two with one unique name, one
+        // is the message and the other is listed on its own (below). Not a map by unique name:
+        // a folder of 30,000 messages is listed at the end of a run that filled it, beside
+        // everything the run holds, and a map's nodes cost more than its entries.
+        let mut entries: Vec<(Location, ItemInfo)> = Vec::new();
         // new/ before cur/: see `scan`.
         for sub in [Sub::New, Sub::Cur] {
             let sub_dir = dir.join(sub.name());
@@ -256,9 +258,11 @@ impl MaildirStore {
             }
             let names = read_names(&sub_dir)
                 .map_err(|e| read_error(format!("listing {}", sub_dir.display()), e))?;
+            entries.reserve_exact(names.len());
             for file_name in names {
-                let (unique, letters) = info::split_name(&file_name);
-                let id = NativeId(unique.to_owned());
+                let letters = info::split_name(&file_name).1;
+                // Set below, from the file name, which ends as the id's allocation.
+                let id = NativeId(String::new());
                 let item = if file_name.contains(char::REPLACEMENT_CHARACTER) {
                     // A name that is not UTF-8 (see `read_names`): listed so that `fetch`
                     // reports it, with nothing read from it.
@@ -302,35 +306,49 @@ impl MaildirStore {
                         }
                     }
                 };
-                let location = Location {
-                    sub,
-                    file_name: file_name.clone(),
-                };
-                // Of two entries with one unique name, the other is listed on its own.
-                let (location, mut item) = match items.get_mut(unique) {
-                    None => {
-                        items.insert(unique.to_owned(), (location, item));
-                        continue;
-                    }
-                    Some(held) if prefer(&held.0, &location) => {
-                        std::mem::replace(held, (location, item))
-                    }
-                    Some(_) => (location, item),
-                };
-                item.id = NativeId(format!("{}/{}", location.sub.name(), location.file_name));
-                doubles.push(item);
+                entries.push((Location { sub, file_name }, item));
             }
         }
-        let mut index = FolderIndex::with_capacity(items.len());
-        let mut listed = Vec::with_capacity(items.len() + doubles.len());
-        for (unique, (location, item)) in items {
-            index.insert(&unique, location);
-            listed.push(item);
-        }
+        // By unique name, the message first: the entry `scan` keeps ([`prefer`]).
+        entries.sort_unstable_by(|(a, _), (b, _)| {
+            info::split_name(&a.file_name)
+                .0
+                .cmp(info::split_name(&b.file_name).0)
+                .then_with(|| (a.sub != Sub::Cur).cmp(&(b.sub != Sub::Cur)))
+                .then_with(|| a.file_name.cmp(&b.file_name))
+        });
+        // Files whose unique name another file has (an entry after one with its unique name):
+        // listed under `<sub>/<file name>`.
+        let is_double: Vec<bool> = std::iter::once(false)
+            .chain(entries.windows(2).map(|pair| {
+                info::split_name(&pair[0].0.file_name).0 == info::split_name(&pair[1].0.file_name).0
+            }))
+            .collect();
+        let mut doubles: Vec<ItemInfo> = Vec::new();
+        // Collected where the entries were (the standard library reuses the allocation of a
+        // vector turned into one of smaller elements): not both at once.
+        let mut listed: Vec<ItemInfo> = entries
+            .into_iter()
+            .zip(is_double)
+            .filter_map(|((location, mut item), double)| {
+                if double {
+                    item.id = NativeId(format!("{}/{}", location.sub.name(), location.file_name));
+                    doubles.push(item);
+                    return None;
+                }
+                let unique = info::split_name(&location.file_name).0.len();
+                let mut id = location.file_name;
+                id.truncate(unique);
+                item.id = NativeId(id);
+                Some(item)
+            })
+            .collect();
         listed.extend(doubles);
         listed.extend(unmappable);
         listed.sort_by(|a, b| a.id.cmp(&b.id));
-        lock(&self.index).insert(folder_key(folder), index);
+        // Not indexed: the first read or write by id in this folder scans it (`with_item`).
+        // The end of a run lists again every folder it filled, and an index kept from each
+        // would hold an entry per message copied.
         Ok(Listing::Full {
             items: listed,
             token: stamp,

@@ -128,7 +128,7 @@ impl MaildirStore {
         }
         remove_dir(&dir.join("tmp"))?;
         remove_dir(&dir)?;
-        lock(&self.index).remove(&folder_key(folder));
+        lock(&self.index).forget(&folder_key(folder));
         lock(&self.pending).dirs.insert(self.root.clone());
         Ok(())
     }

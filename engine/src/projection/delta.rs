@@ -657,26 +657,23 @@ fn plan_folder(
     }
 }
 
-/// Sorts `(content, …)` entries by content, keeping the given order among equal contents.
-/// Content hashes are uniform, so their first eight bytes as an integer order almost every
-/// pair in one comparison.
-fn by_content<E: std::marker::Copy>(entries: &mut [(ContentHash, E)]) {
-    let mut keyed: Vec<(u64, usize)> = entries
-        .iter()
-        .enumerate()
-        .map(|(index, (content, _))| {
-            let mut prefix = [0_u8; 8];
-            prefix.copy_from_slice(&content.0[..8]);
-            (u64::from_be_bytes(prefix), index)
-        })
-        .collect();
-    keyed.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| entries[a.1].0.cmp(&entries[b.1].0))
-            .then(a.1.cmp(&b.1))
+/// Sorts `(content, (id, item))` entries by content, and by id among equal contents (the
+/// order they come in), in place: a folder of 30,000 messages is planned beside the state of
+/// the whole mailbox, and a sorted copy of its entries would be one more of them. Content
+/// hashes are uniform, so their first eight bytes as an integer order almost every pair in
+/// one comparison.
+fn by_content<T>(entries: &mut [(ContentHash, (&NativeId, &T))]) {
+    fn prefix(content: &ContentHash) -> u64 {
+        let mut prefix = [0_u8; 8];
+        prefix.copy_from_slice(&content.0[..8]);
+        u64::from_be_bytes(prefix)
+    }
+    entries.sort_unstable_by(|(a, (a_id, _)), (b, (b_id, _))| {
+        prefix(a)
+            .cmp(&prefix(b))
+            .then_with(|| a.cmp(b))
+            .then_with(|| a_id.cmp(b_id))
     });
-    let sorted: Vec<(ContentHash, E)> = keyed.iter().map(|&(_, index)| entries[index]).collect();
-    entries.copy_from_slice(&sorted);
 }
 
 fn pair(
