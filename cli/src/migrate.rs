@@ -384,11 +384,12 @@ type Pair = (String, String);
 /// Also returns how many events it replayed after the checkpoint.
 pub fn load_state(journal: &Journal<Event>) -> anyhow::Result<(Option<Pair>, State, u64)> {
     let context = || format!("replaying the journal at {}", journal.path().display());
-    let (mut pair, mut state, from) = match journal.checkpoint().with_context(context)? {
-        Some((seq, bytes)) => match ferry_engine::checkpoint::decode(&bytes) {
-            Some(checkpoint) => (checkpoint.pair, checkpoint.state, seq + 1),
-            None => (None, State::default(), 1),
-        },
+    // Decoded as it is read and opened: the state is the only copy in memory.
+    let (mut pair, mut state, from) = match journal
+        .checkpoint_with(|reader| ferry_engine::checkpoint::decode_from(reader))
+        .with_context(context)?
+    {
+        Some((seq, checkpoint)) => (checkpoint.pair, checkpoint.state, seq + 1),
         None => (None, State::default(), 1),
     };
     let mut replayed = 0;

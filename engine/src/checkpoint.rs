@@ -77,6 +77,141 @@ fn size_of(value: &impl serde::Serialize) -> Result<usize, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Bytes read from the reader at a time while decoding.
+const READ_BYTES: usize = 64 * 1024;
+
+/// Decodes a checkpoint as it is read from `reader` (the journal opening it a chunk at a
+/// time): the state is the only copy of it in memory. `None` when it is of another version or
+/// does not decode. Nothing of it may be used before the journal says the whole was authentic.
+pub fn decode_from(reader: impl std::io::Read) -> Option<Checkpoint> {
+    let mut reading = Reading {
+        reader,
+        buffer: vec![0; READ_BYTES].into_boxed_slice(),
+        at: 0,
+        end: 0,
+        limit: u64::MAX,
+        scratch: Vec::new(),
+    };
+    let version: u32 = reading.decode()?;
+    if version != CHECKPOINT_VERSION {
+        return None;
+    }
+    let pair: Option<(String, String)> = reading.decode()?;
+    // Each half as a byte string: its length, then its encoding, read to its last byte.
+    let len: u64 = reading.decode()?;
+    let source: SourceState = reading.decode_exactly(len)?;
+    let len: u64 = reading.decode()?;
+    let target: TargetState = reading.decode_exactly(len)?;
+    Some(Checkpoint {
+        pair,
+        state: State { source, target },
+    })
+}
+
+/// A postcard flavor over a reader, read [`READ_BYTES`] at a time; a string that spans two
+/// reads is gathered in `scratch`. (postcard's own reader flavor asks the reader for every
+/// byte and needs a buffer as large as all the strings it reads.)
+struct Reading<R> {
+    reader: R,
+    buffer: Box<[u8]>,
+    /// What of `buffer` is read and not yet taken.
+    at: usize,
+    end: usize,
+    /// Bytes that may still be taken (the length of the half being decoded).
+    limit: u64,
+    scratch: Vec<u8>,
+}
+
+impl<R: std::io::Read> Reading<R> {
+    fn decode<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
+        let mut deserializer = postcard::Deserializer::from_flavor(&mut *self);
+        let value = T::deserialize(&mut deserializer).ok();
+        deserializer.finalize().ok()?;
+        value
+    }
+
+    /// Decodes a value whose encoding is exactly `len` bytes long.
+    fn decode_exactly<T: serde::de::DeserializeOwned>(&mut self, len: u64) -> Option<T> {
+        self.limit = len;
+        let value = self.decode();
+        let whole = self.limit == 0;
+        self.limit = u64::MAX;
+        value.filter(|_| whole)
+    }
+
+    /// Reads more once everything read is taken; an error at the end.
+    fn refill(&mut self) -> postcard::Result<()> {
+        let end = postcard::Error::DeserializeUnexpectedEnd;
+        let read = loop {
+            match self.reader.read(&mut self.buffer) {
+                Ok(read) => break read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(end),
+            }
+        };
+        if read == 0 {
+            return Err(end);
+        }
+        (self.at, self.end) = (0, read);
+        Ok(())
+    }
+
+    fn take_limit(&mut self, count: usize) -> postcard::Result<()> {
+        self.limit = self
+            .limit
+            .checked_sub(count as u64)
+            .ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
+        Ok(())
+    }
+}
+
+impl<'de, R: std::io::Read + 'de> postcard::de_flavors::Flavor<'de> for &'de mut Reading<R> {
+    type Remainder = ();
+    type Source = ();
+
+    #[inline]
+    fn pop(&mut self) -> postcard::Result<u8> {
+        self.take_limit(1)?;
+        if self.at == self.end {
+            self.refill()?;
+        }
+        let byte = self.buffer[self.at];
+        self.at += 1;
+        Ok(byte)
+    }
+
+    /// Nothing in a checkpoint is borrowed from it.
+    fn try_take_n(&mut self, _count: usize) -> postcard::Result<&'de [u8]> {
+        Err(postcard::Error::DeserializeUnexpectedEnd)
+    }
+
+    fn try_take_n_temp<'a>(&'a mut self, count: usize) -> postcard::Result<&'a [u8]>
+    where
+        'de: 'a,
+    {
+        self.take_limit(count)?;
+        if self.end - self.at >= count {
+            self.at += count;
+            return Ok(&self.buffer[self.at - count..self.at]);
+        }
+        self.scratch.clear();
+        while self.scratch.len() < count {
+            if self.at == self.end {
+                self.refill()?;
+            }
+            let take = (self.end - self.at).min(count - self.scratch.len());
+            self.scratch
+                .extend_from_slice(&self.buffer[self.at..self.at + take]);
+            self.at += take;
+        }
+        Ok(&self.scratch)
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// Decodes a checkpoint; `None` when it is of another version or does not decode. The two
 /// halves of the state decode on two threads: a no-op run at 20,000 messages spends more time
 /// here than anywhere else.
@@ -141,10 +276,28 @@ mod tests {
         })
         .expect("encodes");
         assert_eq!(bytes, apart);
-        assert_eq!(decode(&bytes), Some(Checkpoint { pair, state }));
+        let checkpoint = Some(Checkpoint {
+            pair: pair.clone(),
+            state: state.clone(),
+        });
+        assert_eq!(decode(&bytes), checkpoint);
+        // Decoded as it is read, a byte at a time at worst: the same.
+        assert_eq!(decode_from(&bytes[..]), checkpoint);
+        let byte_by_byte = std::io::BufReader::with_capacity(1, &bytes[..]);
+        assert_eq!(decode_from(byte_by_byte), checkpoint);
         let mut other = bytes.clone();
         other[0] = 1;
         assert_eq!(decode(&other), None);
+        assert_eq!(decode_from(&other[..]), None);
         assert_eq!(decode(&bytes[..bytes.len() / 2]), None);
+        assert_eq!(decode_from(&bytes[..bytes.len() / 2]), None);
+        // A half whose length says one byte more than its encoding: refused, not decoded
+        // into the next half.
+        let head = postcard::to_stdvec(&(CHECKPOINT_VERSION, &pair)).expect("encodes");
+        let source_len = postcard::to_stdvec(&state.source).expect("encodes").len();
+        assert!(source_len < 127, "one byte of length");
+        let mut longer = bytes.clone();
+        longer[head.len()] += 1;
+        assert_eq!(decode_from(&longer[..]), None);
     }
 }

@@ -1,12 +1,12 @@
 //! Checkpoints: a sealed summary of every record up to a tail, in a file of its own beside
 //! the store, bound to that tail record so it only ever opens over the records it summarises.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use super::{CHECKPOINT_FILE, CHECKPOINT_STAGING_FILE, Journal, lock};
 use crate::error::{Error, Result};
-use crate::key::TAG_LEN;
-use crate::record::{Head, RecordCodec, StreamSealer, chain_hash};
+use crate::key::{NONCE_LEN, TAG_LEN};
+use crate::record::{Head, RecordCodec, StreamOpener, StreamSealer, chain_hash};
 
 /// Plaintext gathered before it is sealed and written (a multiple of 64 bytes, see
 /// [`StreamSealer::seal`]).
@@ -51,6 +51,85 @@ impl Write for SealingWriter<'_> {
     /// Whole chunks are written as they fill; the last one by `finish`.
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// A checkpoint's plaintext as it is read and opened, [`SEAL_CHUNK`] bytes at a time (see
+/// [`Journal::checkpoint_with`]). Not authentic until the whole was read and its tag checked.
+pub struct CheckpointReader {
+    file: std::io::BufReader<std::fs::File>,
+    opener: StreamOpener,
+    /// Ciphertext bytes not read yet.
+    left: u64,
+    chunk: Vec<u8>,
+    /// Bytes of `chunk` handed out.
+    at: usize,
+    /// The first read error: the checkpoint is then not used, and the error reported.
+    failed: Option<std::io::Error>,
+}
+
+impl std::fmt::Debug for CheckpointReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointReader")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckpointReader {
+    /// Reads and opens the next chunk; `false` at the end.
+    fn next_chunk(&mut self) -> std::io::Result<bool> {
+        if self.left == 0 {
+            return Ok(false);
+        }
+        let len = usize::try_from(self.left).map_or(SEAL_CHUNK, |left| left.min(SEAL_CHUNK));
+        self.chunk.resize(len, 0);
+        self.file.read_exact(&mut self.chunk)?;
+        self.opener.open(&mut self.chunk);
+        self.left -= len as u64;
+        self.at = 0;
+        Ok(true)
+    }
+
+    /// Reads what the decoder left, then the tag: whether the whole is authentic.
+    fn finish(mut self) -> std::io::Result<bool> {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
+        while self.next_chunk()? {}
+        let mut tag = [0_u8; TAG_LEN];
+        self.file.read_exact(&mut tag)?;
+        Ok(self.opener.verify(&tag))
+    }
+}
+
+impl std::io::BufRead for CheckpointReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.at == self.chunk.len() {
+            match self.next_chunk() {
+                Ok(_) => {}
+                Err(error) => {
+                    let kind = error.kind();
+                    self.failed.get_or_insert(error);
+                    return Err(kind.into());
+                }
+            }
+        }
+        Ok(&self.chunk[self.at..])
+    }
+
+    fn consume(&mut self, count: usize) {
+        self.at = (self.at + count).min(self.chunk.len());
+    }
+}
+
+impl Read for CheckpointReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let available = std::io::BufRead::fill_buf(self)?;
+        let n = out.len().min(available.len());
+        out[..n].copy_from_slice(&available[..n]);
+        std::io::BufRead::consume(self, n);
+        Ok(n)
     }
 }
 
@@ -114,25 +193,60 @@ impl<E> Journal<E> {
         Ok(tail.seq)
     }
 
-    /// The latest checkpoint and the sequence number it was taken at, when there is one that
-    /// authenticates over the records now in the journal. `None` otherwise (none stored, or
-    /// stored over records that are no longer there): then replay from the start.
-    pub fn checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>> {
+    /// The latest checkpoint as `decode` makes it of the plaintext, read and opened 64 KiB at a
+    /// time (at 100,000 messages a checkpoint is 17 MB, which a run would otherwise hold beside
+    /// the state decoded from it), and the sequence number it was taken at. What `decode`
+    /// returns is handed back only once the whole checkpoint authenticated over the records now
+    /// in the journal; `None` otherwise (none stored, stored over records that are no longer
+    /// there, damaged, or `decode` gave nothing): then replay from the start.
+    pub fn checkpoint_with<T>(
+        &self,
+        decode: impl FnOnce(&mut CheckpointReader) -> Option<T>,
+    ) -> Result<Option<(u64, T)>> {
         let inner = &*self.inner;
         let path = inner.path.join(CHECKPOINT_FILE);
-        let stored = match std::fs::read(&path) {
-            Ok(stored) => stored,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => {
-                return Err(Error::Io {
-                    context: format!("reading the checkpoint {}", path.display()),
-                    source: error,
-                });
-            }
+        let io_error = |source| Error::Io {
+            context: format!("reading the checkpoint {}", path.display()),
+            source,
         };
-        let Some(seq) = RecordCodec::checkpoint_seq(&stored) else {
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(io_error(error)),
+        };
+        let len = file.metadata().map_err(io_error)?.len();
+        let mut file = std::io::BufReader::with_capacity(SEAL_CHUNK, file);
+        let mut head = [0_u8; 1 + 8 + NONCE_LEN];
+        let head_len = head.len() as u64;
+        if len < head_len + TAG_LEN as u64 {
+            return Ok(None);
+        }
+        file.read_exact(&mut head).map_err(io_error)?;
+        let Some(seq) = RecordCodec::checkpoint_head_seq(&head) else {
             return Ok(None);
         };
+        let Some(at) = self.checkpoint_head(seq)? else {
+            return Ok(None);
+        };
+        let mut nonce = [0_u8; NONCE_LEN];
+        nonce.copy_from_slice(&head[9..]);
+        let mut reader = CheckpointReader {
+            file,
+            opener: inner.codec.checkpoint_opener(&at, &nonce),
+            left: len - head_len - TAG_LEN as u64,
+            chunk: Vec::with_capacity(SEAL_CHUNK),
+            at: 0,
+            failed: None,
+        };
+        let decoded = decode(&mut reader);
+        let authentic = reader.finish().map_err(io_error)?;
+        Ok(decoded.filter(|_| authentic).map(|decoded| (seq, decoded)))
+    }
+
+    /// The record a checkpoint claims to be taken at, if the journal holds it (then the
+    /// checkpoint opens only if it was taken over that very record).
+    fn checkpoint_head(&self, seq: u64) -> Result<Option<Head>> {
+        let inner = &*self.inner;
         if seq > self.last_seq() {
             return Ok(None);
         }
@@ -148,9 +262,18 @@ impl<E> Journal<E> {
                 None => return Ok(None),
             }
         };
-        Ok(inner
-            .codec
-            .open_checkpoint(&Head { seq, hash }, stored)
-            .map(|plain| (seq, plain)))
+        Ok(Some(Head { seq, hash }))
+    }
+
+    /// The latest checkpoint and the sequence number it was taken at, when there is one that
+    /// authenticates over the records now in the journal. `None` otherwise (none stored, or
+    /// stored over records that are no longer there): then replay from the start. (Read whole:
+    /// [`Journal::checkpoint_with`] decodes it as it is read.)
+    pub fn checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        self.checkpoint_with(|reader| {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes).ok()?;
+            Some(bytes)
+        })
     }
 }
