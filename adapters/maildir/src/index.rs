@@ -30,38 +30,39 @@ struct Indexed {
     index: FolderIndex,
     /// The clock at its last use.
     used: u64,
-    /// The clock when it was scanned: tells a thread that found it stale whether another
-    /// scanned it again meanwhile.
+    /// The clock when its scan began: tells a thread that found it stale whether another
+    /// thread's scan began since (and so saw the folder as it is now).
     scanned: u64,
 }
 
 impl Indexes {
-    /// Where message `id` of the folder `key` was last seen, if that folder is indexed, and
-    /// when that index was scanned ([`Indexes::scanned`]).
-    pub(crate) fn get(&mut self, key: &str, id: &str) -> (Option<Location>, Option<u64>) {
+    /// Where message `id` of the folder `key` was last seen, if that folder is indexed.
+    pub(crate) fn get(&mut self, key: &str, id: &str) -> Option<Location> {
         self.clock += 1;
-        match self.folders.get_mut(key) {
-            Some(indexed) => {
-                indexed.used = self.clock;
-                (indexed.index.get(id), Some(indexed.scanned))
-            }
-            None => (None, None),
-        }
+        let indexed = self.folders.get_mut(key)?;
+        indexed.used = self.clock;
+        indexed.index.get(id)
     }
 
-    /// When the folder `key` was scanned, if it is indexed.
+    /// The clock now (it only moves forward).
+    pub(crate) fn now(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// When the scan of the folder `key` began, if it is indexed.
     pub(crate) fn scanned(&self, key: &str) -> Option<u64> {
         self.folders.get(key).map(|indexed| indexed.scanned)
     }
 
-    /// `index` is the folder `key` as just scanned; folders used least recently are let go
-    /// while the indexes hold more than [`ENTRIES_MAX`] entries.
-    pub(crate) fn put(&mut self, key: &str, index: FolderIndex) {
+    /// `index` is the folder `key` as scanned from `started` ([`Indexes::now`]) on; folders
+    /// used least recently are let go while the indexes hold more than [`ENTRIES_MAX`] entries.
+    pub(crate) fn put(&mut self, key: &str, index: FolderIndex, started: u64) {
         self.clock += 1;
         let indexed = Indexed {
             index,
             used: self.clock,
-            scanned: self.clock,
+            scanned: started,
         };
         self.folders.insert(key.to_owned(), indexed);
         let mut total: usize = self.folders.values().map(|i| i.index.len()).sum();
@@ -233,33 +234,41 @@ mod tests {
         // (so the store scans it again) rather than something stale.
         let half = ENTRIES_MAX / 2;
         let mut indexes = Indexes::default();
-        indexes.put("a", folder_of(0..half));
-        indexes.put("b", folder_of(half..2 * half));
-        let (found, a_scanned) = indexes.get("a", "1.x.host");
+        let started = indexes.now();
+        indexes.put("a", folder_of(0..half), started);
+        let started = indexes.now();
+        indexes.put("b", folder_of(half..2 * half), started);
+        let found = indexes.get("a", "1.x.host");
         assert_eq!(found, Some(at(Sub::Cur, "1.x.host:2,S")));
         // "b" is used less recently than "a" now: it goes when "c" comes.
-        indexes.put("c", folder_of(0..10));
+        let a_scanned = indexes.scanned("a");
+        let started = indexes.now();
+        indexes.put("c", folder_of(0..10), started);
         assert_eq!(indexes.scanned("b"), None);
         assert_eq!(indexes.scanned("a"), a_scanned);
-        assert!(indexes.get("c", "3.x.host").0.is_some());
+        assert!(indexes.get("c", "3.x.host").is_some());
         // A folder above the bound on its own is kept, alone.
-        indexes.put("big", folder_of(0..ENTRIES_MAX + 1));
+        let started = indexes.now();
+        indexes.put("big", folder_of(0..ENTRIES_MAX + 1), started);
         assert_eq!((indexes.scanned("a"), indexes.scanned("c")), (None, None));
-        assert!(indexes.get("big", "7.x.host").0.is_some());
-        // A scan again is told apart from the one a thread saw (see `MaildirStore::refresh`).
-        let before = indexes.scanned("big");
-        indexes.put("big", folder_of(0..5));
-        assert_ne!(indexes.scanned("big"), before);
+        assert!(indexes.get("big", "7.x.host").is_some());
+        // A scan that began after a thread found the index stale is told apart from one that
+        // began before (see `MaildirStore::refresh`).
+        let stale_at = indexes.now();
+        assert!(indexes.scanned("big").is_some_and(|scan| scan < stale_at));
+        let started = indexes.now();
+        indexes.put("big", folder_of(0..5), started);
+        assert!(indexes.scanned("big").is_some_and(|scan| scan > stale_at));
         // What a store's own writes tell is kept in an indexed folder, and not made into a
         // partial index of one that is not.
         indexes.remember("big", "9.y.host", Some(at(Sub::New, "9.y.host")));
         assert_eq!(
-            indexes.get("big", "9.y.host").0,
+            indexes.get("big", "9.y.host"),
             Some(at(Sub::New, "9.y.host"))
         );
         indexes.remember("gone", "9.y.host", Some(at(Sub::New, "9.y.host")));
         assert_eq!(indexes.scanned("gone"), None);
         indexes.forget("big");
-        assert_eq!(indexes.get("big", "1.x.host"), (None, None));
+        assert_eq!(indexes.get("big", "1.x.host"), None);
     }
 }

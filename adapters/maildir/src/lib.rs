@@ -258,24 +258,29 @@ impl MaildirStore {
         Err(not_found())
     }
 
-    fn lookup(&self, key: &str, id: &str) -> (Option<Location>, Option<u64>) {
+    fn lookup(&self, key: &str, id: &str) -> Option<Location> {
         lock(&self.index).get(key, id)
     }
 
-    /// Scans the folder `key` again, unless another thread did since the index was `seen`.
+    /// Scans the folder `key` again, unless a scan of it began since `since` (another
+    /// thread's: it saw the folder as it is now).
     fn refresh(
         &self,
         key: &str,
         dir: &Path,
         classify: fn(String, io::Error) -> StoreError,
-        seen: Option<u64>,
+        since: u64,
     ) -> StoreResult<()> {
         let _scanning = lock(&self.scanning);
-        if lock(&self.index).scanned(key) != seen {
+        if lock(&self.index)
+            .scanned(key)
+            .is_some_and(|scan| scan > since)
+        {
             return Ok(());
         }
+        let started = lock(&self.index).now();
         let found = self.scan(dir, classify)?;
-        lock(&self.index).put(key, found);
+        lock(&self.index).put(key, found, started);
         Ok(())
     }
 
@@ -299,12 +304,12 @@ impl MaildirStore {
         let not_found = || StoreError::NotFound(format!("message {id} in folder {folder:?}"));
         let mut refreshed = false;
         loop {
-            let (location, seen) = self.lookup(&key, id);
-            let Some(location) = location else {
+            let Some(location) = self.lookup(&key, id) else {
                 if refreshed {
                     return Err(not_found());
                 }
-                self.refresh(&key, dir, classify, seen)?;
+                let since = lock(&self.index).now();
+                self.refresh(&key, dir, classify, since)?;
                 refreshed = true;
                 continue;
             };
@@ -314,7 +319,8 @@ impl MaildirStore {
                     if refreshed {
                         return Err(not_found());
                     }
-                    self.refresh(&key, dir, classify, seen)?;
+                    let since = lock(&self.index).now();
+                    self.refresh(&key, dir, classify, since)?;
                     refreshed = true;
                 }
                 Err(e) => {
