@@ -384,13 +384,9 @@ type Pair = (String, String);
 /// Also returns how many events it replayed after the checkpoint.
 pub fn load_state(journal: &Journal<Event>) -> anyhow::Result<(Option<Pair>, State, u64)> {
     let context = || format!("replaying the journal at {}", journal.path().display());
-    // Decoded as it is read and opened: the state is the only copy in memory. Its two halves
-    // on two threads, each reading the checkpoint file from where its half starts.
+    // Decoded as it is read and opened: the state is the only copy in memory.
     let (mut pair, mut state, from) = match journal
-        .checkpoint_with(|reader| {
-            let fork = reader.fork();
-            ferry_engine::checkpoint::decode_split(reader, |offset| fork.at(offset).ok())
-        })
+        .checkpoint_with(|reader| ferry_engine::checkpoint::decode_from(reader))
         .with_context(context)?
     {
         Some((seq, checkpoint)) => (checkpoint.pair, checkpoint.state, seq + 1),

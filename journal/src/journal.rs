@@ -17,7 +17,7 @@ use crate::witness::{self, Witness};
 
 mod append;
 mod checkpoint;
-pub use checkpoint::{CheckpointFork, CheckpointRange, CheckpointReader};
+pub use checkpoint::CheckpointReader;
 mod create;
 mod recovery;
 mod replay;

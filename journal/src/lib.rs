@@ -47,10 +47,7 @@ pub use error::{Error, Problem, Result};
 pub use header::FORMAT_VERSION;
 #[cfg(feature = "tamper")]
 pub use journal::Tamper;
-pub use journal::{
-    CheckpointFork, CheckpointRange, CheckpointReader, CreateOptions, Entry, Journal, Replay,
-    VerifyReport,
-};
+pub use journal::{CheckpointReader, CreateOptions, Entry, Journal, Replay, VerifyReport};
 pub use key::{
     ContentHash, ContentHasher, ContentKey, KdfParams, KeyFileSecret, KeySource, Passphrase,
 };

@@ -42,7 +42,7 @@ use crate::error::{Error, Problem, Result};
 use crate::key::{KEY_LEN, NONCE_LEN, TAG_LEN, random_fill};
 
 mod stream;
-pub use stream::{StreamDecryptor, StreamOpener, StreamSealer};
+pub use stream::{StreamOpener, StreamSealer};
 
 /// The envelope version written by this code.
 pub const ENVELOPE_V1: u8 = 1;
@@ -402,11 +402,6 @@ impl RecordCodec {
     /// An opener for the checkpoint taken at `at` under `nonce` (read from its head).
     pub fn checkpoint_opener(&self, at: &Head, nonce: &[u8; NONCE_LEN]) -> StreamOpener {
         StreamOpener::new(&self.record_key, nonce, &self.checkpoint_aad(at))
-    }
-
-    /// A decryptor of the checkpoint under `nonce` from any offset (not authenticating it).
-    pub fn checkpoint_decryptor(&self, nonce: &[u8; NONCE_LEN]) -> StreamDecryptor {
-        StreamDecryptor::new(&self.record_key, nonce)
     }
 
     /// The record a stored checkpoint claims to be taken at (unauthenticated until opened).

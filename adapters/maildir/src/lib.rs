@@ -262,26 +262,30 @@ impl MaildirStore {
         lock(&self.index).get(key, id)
     }
 
-    /// Scans the folder `key` again, unless a scan of it began since `since` (another
-    /// thread's: it saw the folder as it is now).
+    /// Where message `id` of the folder `key` is now: from a scan of the folder, this thread's
+    /// or another's that began after this one found its index stale (`since`). The answer is
+    /// taken with the scan, not looked up after it: another folder's scan may let this one's
+    /// index go meanwhile.
     fn refresh(
         &self,
         key: &str,
         dir: &Path,
         classify: fn(String, io::Error) -> StoreError,
-        since: u64,
-    ) -> StoreResult<()> {
+        id: &str,
+    ) -> StoreResult<Option<Location>> {
+        let since = lock(&self.index).now();
         let _scanning = lock(&self.scanning);
-        if lock(&self.index)
-            .scanned(key)
-            .is_some_and(|scan| scan > since)
         {
-            return Ok(());
+            let mut index = lock(&self.index);
+            if index.scanned(key).is_some_and(|scan| scan > since) {
+                return Ok(index.get(key, id));
+            }
         }
         let started = lock(&self.index).now();
         let found = self.scan(dir, classify)?;
+        let location = found.get(id);
         lock(&self.index).put(key, found, started);
-        Ok(())
+        Ok(location)
     }
 
     fn remember(&self, key: &str, id: &str, location: Option<Location>) {
@@ -302,30 +306,29 @@ impl MaildirStore {
     ) -> StoreResult<T> {
         let key = folder_key(folder);
         let not_found = || StoreError::NotFound(format!("message {id} in folder {folder:?}"));
+        let mut location = self.lookup(&key, id);
         let mut refreshed = false;
         loop {
-            let Some(location) = self.lookup(&key, id) else {
+            let Some(at) = location.take() else {
                 if refreshed {
                     return Err(not_found());
                 }
-                let since = lock(&self.index).now();
-                self.refresh(&key, dir, classify, since)?;
+                location = self.refresh(&key, dir, classify, id)?;
                 refreshed = true;
                 continue;
             };
-            match op(&location) {
+            match op(&at) {
                 Ok(value) => return Ok(value),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     if refreshed {
                         return Err(not_found());
                     }
-                    let since = lock(&self.index).now();
-                    self.refresh(&key, dir, classify, since)?;
+                    location = self.refresh(&key, dir, classify, id)?;
                     refreshed = true;
                 }
                 Err(e) => {
                     return Err(classify(
-                        format!("message file {}", location.path(dir).display()),
+                        format!("message file {}", at.path(dir).display()),
                         e,
                     ));
                 }

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use super::{CHECKPOINT_FILE, CHECKPOINT_STAGING_FILE, Journal, lock};
 use crate::error::{Error, Result};
 use crate::key::{NONCE_LEN, TAG_LEN};
-use crate::record::{Head, RecordCodec, StreamDecryptor, StreamOpener, StreamSealer, chain_hash};
+use crate::record::{Head, RecordCodec, StreamOpener, StreamSealer, chain_hash};
 
 /// Plaintext gathered before it is sealed and written (a multiple of 64 bytes, see
 /// [`StreamSealer::seal`]).
@@ -59,11 +59,6 @@ impl Write for SealingWriter<'_> {
 pub struct CheckpointReader {
     file: std::io::BufReader<std::fs::File>,
     opener: StreamOpener,
-    /// What [`CheckpointReader::fork`] needs.
-    path: std::path::PathBuf,
-    decryptor: std::sync::Arc<StreamDecryptor>,
-    /// Ciphertext bytes in all.
-    total: u64,
     /// Ciphertext bytes not read yet.
     left: u64,
     chunk: Vec<u8>,
@@ -81,80 +76,10 @@ impl std::fmt::Debug for CheckpointReader {
     }
 }
 
-/// Where [`CheckpointReader::fork`] reads from: the checkpoint file and its keystream.
-#[derive(Debug, Clone)]
-pub struct CheckpointFork {
-    path: std::path::PathBuf,
-    decryptor: std::sync::Arc<StreamDecryptor>,
-    total: u64,
-}
-
-impl CheckpointFork {
-    /// A second reader of the plaintext, from byte `offset` to the end. It authenticates
-    /// nothing: what is decoded from it is kept only if the [`CheckpointReader`] it was forked
-    /// from verifies the whole (that reader reads every byte anyway).
-    pub fn at(&self, offset: u64) -> std::io::Result<CheckpointRange> {
-        use std::io::Seek;
-        let left = self
-            .total
-            .checked_sub(offset)
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
-        let mut file = std::fs::File::open(&self.path)?;
-        file.seek(std::io::SeekFrom::Start(HEAD_LEN as u64 + offset))?;
-        Ok(CheckpointRange {
-            file: std::io::BufReader::with_capacity(SEAL_CHUNK, file),
-            stream: self.decryptor.at(offset),
-            left,
-        })
-    }
-}
-
-/// The plaintext of a checkpoint from an offset on, decrypted as it is read, not authenticated
-/// (see [`CheckpointFork::at`]).
-pub struct CheckpointRange {
-    file: std::io::BufReader<std::fs::File>,
-    stream: chacha20::XChaCha20,
-    left: u64,
-}
-
-impl std::fmt::Debug for CheckpointRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckpointRange")
-            .field("left", &self.left)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Read for CheckpointRange {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        use chacha20::cipher::StreamCipher;
-        let want = usize::try_from(self.left).map_or(out.len(), |left| left.min(out.len()));
-        if want == 0 {
-            return Ok(0);
-        }
-        let read = self.file.read(&mut out[..want])?;
-        if read == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        self.stream.apply_keystream(&mut out[..read]);
-        self.left -= read as u64;
-        Ok(read)
-    }
-}
-
 /// A checkpoint file's clear head: version, sequence number, nonce.
 const HEAD_LEN: usize = 1 + 8 + NONCE_LEN;
 
 impl CheckpointReader {
-    /// What reads the same plaintext again from any offset, on another thread.
-    pub fn fork(&self) -> CheckpointFork {
-        CheckpointFork {
-            path: self.path.clone(),
-            decryptor: std::sync::Arc::clone(&self.decryptor),
-            total: self.total,
-        }
-    }
-
     /// Reads and opens the next chunk; `false` at the end.
     fn next_chunk(&mut self) -> std::io::Result<bool> {
         if self.left == 0 {
@@ -308,14 +233,10 @@ impl<E> Journal<E> {
         };
         let mut nonce = [0_u8; NONCE_LEN];
         nonce.copy_from_slice(&head[9..]);
-        let total = len - head_len - TAG_LEN as u64;
         let mut reader = CheckpointReader {
             file,
             opener: inner.codec.checkpoint_opener(&at, &nonce),
-            path: path.clone(),
-            decryptor: std::sync::Arc::new(inner.codec.checkpoint_decryptor(&nonce)),
-            total,
-            left: total,
+            left: len - head_len - TAG_LEN as u64,
             chunk: Vec::with_capacity(SEAL_CHUNK),
             at: 0,
             failed: None,

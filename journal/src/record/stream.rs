@@ -8,7 +8,7 @@ use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use chacha20poly1305::aead::KeyInit;
 use poly1305::Poly1305;
 use poly1305::universal_hash::UniversalHash;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 use crate::key::{KEY_LEN, NONCE_LEN, TAG_LEN};
 
@@ -135,35 +135,5 @@ impl StreamOpener {
     pub fn verify(mut self, tag: &[u8; TAG_LEN]) -> bool {
         self.mac.update(&[lengths(self.aad_len, self.opened)]);
         self.mac.verify(tag.into()).is_ok()
-    }
-}
-
-/// Decrypts a checkpoint from any offset of its plaintext, without authenticating it: a
-/// second reader of a checkpoint whose whole a [`StreamOpener`] authenticates (the halves of a
-/// checkpoint are decoded on two threads; nothing decoded is kept unless the opener verifies).
-pub struct StreamDecryptor {
-    key: Zeroizing<[u8; KEY_LEN]>,
-    nonce: [u8; NONCE_LEN],
-}
-
-impl std::fmt::Debug for StreamDecryptor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamDecryptor").finish_non_exhaustive()
-    }
-}
-
-impl StreamDecryptor {
-    pub(crate) fn new(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN]) -> StreamDecryptor {
-        StreamDecryptor {
-            key: Zeroizing::new(*key),
-            nonce: *nonce,
-        }
-    }
-
-    /// The keystream at byte `offset` of the plaintext: apply it to the ciphertext from there.
-    pub fn at(&self, offset: u64) -> XChaCha20 {
-        let mut stream = XChaCha20::new(&(*self.key).into(), &self.nonce.into());
-        stream.seek(64_u64 + offset);
-        stream
     }
 }
