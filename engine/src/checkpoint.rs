@@ -6,25 +6,12 @@
 //! vocabulary, and any checkpoint this version cannot read is ignored — the journal is then
 //! replayed from the start, which gives the same state (the simulation checks that equality).
 
-use serde::Deserialize;
-
 use crate::executor::State;
 use crate::projection::{source::SourceState, target::TargetState};
 
 /// The layout of [`State`] in checkpoints. Bump it whenever a projection's fields change.
-/// Version 3 stores the source and target halves as separate byte strings, decoded in parallel.
+/// Version 3 stores the source and target halves as separate byte strings (see [`encode_to`]).
 pub const CHECKPOINT_VERSION: u32 = 4;
-
-#[derive(Deserialize)]
-struct Stored<'a> {
-    /// Checked before decoding the rest.
-    _version: u32,
-    pair: Option<(String, String)>,
-    #[serde(borrow)]
-    source: &'a [u8],
-    #[serde(borrow)]
-    target: &'a [u8],
-}
 
 /// What a checkpoint holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +37,8 @@ pub fn encode(pair: Option<(String, String)>, state: &State) -> Result<Vec<u8>, 
 
 /// Encodes a checkpoint as it goes, into `out` (a journal sealing it a chunk at a time): at
 /// 100,000 messages a checkpoint is 17 MB, which a run would otherwise hold at its memory peak,
-/// beside the state it encodes. The layout `Stored` reads: the version, the pair, then each
-/// half as a byte string (its length as a varint, which is how postcard writes a u64 too, then
+/// beside the state it encodes. The layout [`decode_from`] reads: the version, the pair, then
+/// each half as a byte string (its length as a varint, which is how postcard writes a u64 too, then
 /// its bytes).
 pub fn encode_to(
     pair: Option<(String, String)>,
@@ -221,28 +208,9 @@ impl<'de, R: std::io::Read + 'de> postcard::de_flavors::Flavor<'de> for &'de mut
     }
 }
 
-/// Decodes a checkpoint; `None` when it is of another version or does not decode. The two
-/// halves of the state decode on two threads: a no-op run at 20,000 messages spends more time
-/// here than anywhere else.
+/// Decodes a checkpoint held in memory (see [`decode_from`]).
 pub fn decode(bytes: &[u8]) -> Option<Checkpoint> {
-    // The version leads, so a checkpoint of another layout is recognised before decoding it.
-    let (version, _) = postcard::take_from_bytes::<u32>(bytes).ok()?;
-    if version != CHECKPOINT_VERSION {
-        return None;
-    }
-    let stored: Stored<'_> = postcard::from_bytes(bytes).ok()?;
-    let (source, target) = std::thread::scope(|scope| {
-        let source = scope.spawn(|| postcard::from_bytes::<SourceState>(stored.source).ok());
-        let target = postcard::from_bytes::<TargetState>(stored.target).ok();
-        (source.join().ok().flatten(), target)
-    });
-    Some(Checkpoint {
-        pair: stored.pair,
-        state: State {
-            source: source?,
-            target: target?,
-        },
-    })
+    decode_from(bytes)
 }
 
 #[cfg(test)]

@@ -46,6 +46,9 @@ pub use stream::{StreamOpener, StreamSealer};
 
 /// The envelope version written by this code.
 pub const ENVELOPE_V1: u8 = 1;
+
+/// A checkpoint file's clear head: envelope version, the record it was taken at, nonce.
+pub const CHECKPOINT_HEAD_LEN: usize = 1 + 8 + NONCE_LEN;
 /// Bytes a sealed record adds to the event's encoding.
 pub const RECORD_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 const _: () = assert!(RECORD_OVERHEAD == 41);
@@ -380,7 +383,10 @@ impl RecordCodec {
     /// Starts sealing a checkpoint taken at record `at`: returns the envelope ‖ seq (clear) ‖
     /// nonce that goes before the sealed bytes, and the sealer whose tag goes after them. Bound
     /// to that record's chain hash, so it opens only over the very records it summarises.
-    pub fn checkpoint_sealer(&self, at: &Head) -> Result<([u8; 1 + 8 + NONCE_LEN], StreamSealer)> {
+    pub fn checkpoint_sealer(
+        &self,
+        at: &Head,
+    ) -> Result<([u8; CHECKPOINT_HEAD_LEN], StreamSealer)> {
         let mut nonce = [0_u8; NONCE_LEN];
         random_fill(&mut nonce)?;
         Ok(self.checkpoint_sealer_with(at, nonce))
@@ -390,8 +396,8 @@ impl RecordCodec {
         &self,
         at: &Head,
         nonce: [u8; NONCE_LEN],
-    ) -> ([u8; 1 + 8 + NONCE_LEN], StreamSealer) {
-        let mut head = [0_u8; 1 + 8 + NONCE_LEN];
+    ) -> ([u8; CHECKPOINT_HEAD_LEN], StreamSealer) {
+        let mut head = [0_u8; CHECKPOINT_HEAD_LEN];
         head[0] = ENVELOPE_V1;
         head[1..9].copy_from_slice(&at.seq.to_be_bytes());
         head[9..].copy_from_slice(&nonce);
@@ -404,43 +410,14 @@ impl RecordCodec {
         StreamOpener::new(&self.record_key, nonce, &self.checkpoint_aad(at))
     }
 
-    /// The record a stored checkpoint claims to be taken at (unauthenticated until opened).
-    pub fn checkpoint_seq(stored: &[u8]) -> Option<u64> {
-        if stored.len() < 1 + 8 + NONCE_LEN + TAG_LEN {
+    /// The record a checkpoint whose file begins with `head` claims to be taken at, and the
+    /// nonce it was sealed under (unauthenticated until the whole is opened).
+    pub fn checkpoint_head(head: &[u8; CHECKPOINT_HEAD_LEN]) -> Option<(u64, [u8; NONCE_LEN])> {
+        if head[0] != ENVELOPE_V1 {
             return None;
         }
-        Self::checkpoint_head_seq(stored)
-    }
-
-    /// The record a checkpoint whose first bytes are `head` claims to be taken at.
-    pub fn checkpoint_head_seq(head: &[u8]) -> Option<u64> {
-        if head.len() < 1 + 8 + NONCE_LEN || head[0] != ENVELOPE_V1 {
-            return None;
-        }
-        Some(u64::from_be_bytes(head[1..9].try_into().ok()?))
-    }
-
-    /// Opens a checkpoint taken at `at`, in place (a checkpoint runs to megabytes); `None` if
-    /// it does not authenticate.
-    pub fn open_checkpoint(&self, at: &Head, mut stored: Vec<u8>) -> Option<Vec<u8>> {
-        if Self::checkpoint_seq(&stored)? != at.seq {
-            return None;
-        }
-        let start = 9 + NONCE_LEN;
-        let nonce: [u8; NONCE_LEN] = stored[9..start].try_into().ok()?;
-        let end = stored.len() - TAG_LEN;
-        let tag: [u8; TAG_LEN] = stored[end..].try_into().ok()?;
-        self.cipher
-            .decrypt_inout_detached(
-                &nonce.into(),
-                &self.checkpoint_aad(at),
-                stored[start..end].as_mut().into(),
-                &tag.into(),
-            )
-            .ok()?;
-        stored.truncate(end);
-        stored.drain(..start);
-        Some(stored)
+        let seq = u64::from_be_bytes(head[1..9].try_into().ok()?);
+        Some((seq, head[9..].try_into().ok()?))
     }
 
     /// Opens the head; `None` if it does not authenticate.
@@ -496,8 +473,16 @@ mod tests {
                 .unwrap();
             prop_assert_eq!(&sealed, &whole);
             prop_assert_eq!(tag, <[u8; TAG_LEN]>::from(one_shot));
-            let stored = [&head[..], &sealed, &tag].concat();
-            prop_assert_eq!(codec.open_checkpoint(&at, stored), Some(plain));
+            prop_assert_eq!(RecordCodec::checkpoint_head(&head), Some((at.seq, nonce)));
+            let mut opened = sealed.clone();
+            let authentic = codec.cipher.decrypt_inout_detached(
+                &nonce.into(),
+                &codec.checkpoint_aad(&at),
+                opened.as_mut_slice().into(),
+                &tag.into(),
+            );
+            prop_assert!(authentic.is_ok());
+            prop_assert_eq!(opened, plain);
         }
 
         // Goal: opening in chunks gives the plaintext and accepts the one-shot tag, whatever

@@ -318,21 +318,20 @@ impl MaildirStore {
                 .then_with(|| a.file_name.cmp(&b.file_name))
         });
         // Files whose unique name another file has (an entry after one with its unique name):
-        // listed under `<sub>/<file name>`.
-        let is_double: Vec<bool> = std::iter::once(false)
-            .chain(entries.windows(2).map(|pair| {
-                info::split_name(&pair[0].0.file_name).0 == info::split_name(&pair[1].0.file_name).0
-            }))
-            .collect();
+        // listed under `<sub>/<file name>`, their id set now (every other id is still empty).
+        for at in 1..entries.len() {
+            let unique = |at: usize| info::split_name(&entries[at].0.file_name).0;
+            if unique(at - 1) == unique(at) {
+                let location = &entries[at].0;
+                entries[at].1.id =
+                    NativeId(format!("{}/{}", location.sub.name(), location.file_name));
+            }
+        }
         let mut doubles: Vec<ItemInfo> = Vec::new();
-        // Collected where the entries were (the standard library reuses the allocation of a
-        // vector turned into one of smaller elements): not both at once.
         let mut listed: Vec<ItemInfo> = entries
             .into_iter()
-            .zip(is_double)
-            .filter_map(|((location, mut item), double)| {
-                if double {
-                    item.id = NativeId(format!("{}/{}", location.sub.name(), location.file_name));
+            .filter_map(|(location, mut item)| {
+                if !item.id.0.is_empty() {
                     doubles.push(item);
                     return None;
                 }

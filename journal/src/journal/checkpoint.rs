@@ -5,8 +5,10 @@ use std::io::{Read, Write};
 
 use super::{CHECKPOINT_FILE, CHECKPOINT_STAGING_FILE, Journal, lock};
 use crate::error::{Error, Result};
-use crate::key::{NONCE_LEN, TAG_LEN};
-use crate::record::{Head, RecordCodec, StreamOpener, StreamSealer, chain_hash};
+use crate::key::TAG_LEN;
+use crate::record::{
+    CHECKPOINT_HEAD_LEN, Head, RecordCodec, StreamOpener, StreamSealer, chain_hash,
+};
 
 /// Plaintext gathered before it is sealed and written (a multiple of 64 bytes, see
 /// [`StreamSealer::seal`]).
@@ -57,7 +59,7 @@ impl Write for SealingWriter<'_> {
 /// A checkpoint's plaintext as it is read and opened, [`SEAL_CHUNK`] bytes at a time (see
 /// [`Journal::checkpoint_with`]). Not authentic until the whole was read and its tag checked.
 pub struct CheckpointReader {
-    file: std::io::BufReader<std::fs::File>,
+    file: std::fs::File,
     opener: StreamOpener,
     /// Ciphertext bytes not read yet.
     left: u64,
@@ -75,9 +77,6 @@ impl std::fmt::Debug for CheckpointReader {
             .finish_non_exhaustive()
     }
 }
-
-/// A checkpoint file's clear head: version, sequence number, nonce.
-const HEAD_LEN: usize = 1 + 8 + NONCE_LEN;
 
 impl CheckpointReader {
     /// Reads and opens the next chunk; `false` at the end.
@@ -106,32 +105,18 @@ impl CheckpointReader {
     }
 }
 
-impl std::io::BufRead for CheckpointReader {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        if self.at == self.chunk.len() {
-            match self.next_chunk() {
-                Ok(_) => {}
-                Err(error) => {
-                    let kind = error.kind();
-                    self.failed.get_or_insert(error);
-                    return Err(kind.into());
-                }
-            }
-        }
-        Ok(&self.chunk[self.at..])
-    }
-
-    fn consume(&mut self, count: usize) {
-        self.at = (self.at + count).min(self.chunk.len());
-    }
-}
-
 impl Read for CheckpointReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let available = std::io::BufRead::fill_buf(self)?;
-        let n = out.len().min(available.len());
-        out[..n].copy_from_slice(&available[..n]);
-        std::io::BufRead::consume(self, n);
+        if self.at == self.chunk.len()
+            && let Err(error) = self.next_chunk()
+        {
+            let kind = error.kind();
+            self.failed.get_or_insert(error);
+            return Err(kind.into());
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
@@ -212,31 +197,27 @@ impl<E> Journal<E> {
             context: format!("reading the checkpoint {}", path.display()),
             source,
         };
-        let file = match std::fs::File::open(&path) {
+        let mut file = match std::fs::File::open(&path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(io_error(error)),
         };
         let len = file.metadata().map_err(io_error)?.len();
-        let mut file = std::io::BufReader::with_capacity(SEAL_CHUNK, file);
-        let mut head = [0_u8; HEAD_LEN];
-        let head_len = head.len() as u64;
-        if len < head_len + TAG_LEN as u64 {
+        let Some(sealed) = len.checked_sub((CHECKPOINT_HEAD_LEN + TAG_LEN) as u64) else {
             return Ok(None);
-        }
+        };
+        let mut head = [0_u8; CHECKPOINT_HEAD_LEN];
         file.read_exact(&mut head).map_err(io_error)?;
-        let Some(seq) = RecordCodec::checkpoint_head_seq(&head) else {
+        let Some((seq, nonce)) = RecordCodec::checkpoint_head(&head) else {
             return Ok(None);
         };
-        let Some(at) = self.checkpoint_head(seq)? else {
+        let Some(at) = self.checkpoint_taken_at(seq)? else {
             return Ok(None);
         };
-        let mut nonce = [0_u8; NONCE_LEN];
-        nonce.copy_from_slice(&head[9..]);
         let mut reader = CheckpointReader {
             file,
             opener: inner.codec.checkpoint_opener(&at, &nonce),
-            left: len - head_len - TAG_LEN as u64,
+            left: sealed,
             chunk: Vec::with_capacity(SEAL_CHUNK),
             at: 0,
             failed: None,
@@ -248,7 +229,7 @@ impl<E> Journal<E> {
 
     /// The record a checkpoint claims to be taken at, if the journal holds it (then the
     /// checkpoint opens only if it was taken over that very record).
-    fn checkpoint_head(&self, seq: u64) -> Result<Option<Head>> {
+    fn checkpoint_taken_at(&self, seq: u64) -> Result<Option<Head>> {
         let inner = &*self.inner;
         if seq > self.last_seq() {
             return Ok(None);
