@@ -52,6 +52,10 @@ pub struct Capabilities {
     /// The kinds of item it holds; empty: messages only (every mail store). A kind a
     /// target cannot hold is reported per item as skipped, never dropped silently.
     pub kinds: Vec<Kind>,
+    /// Ids are the store's own across folders: an item moved to another folder keeps its id
+    /// (Graph immutable ids), so an id met in a new folder whose content ferry knew in
+    /// another is that content, not read again.
+    pub global_ids: bool,
 }
 
 impl Capabilities {
@@ -130,6 +134,12 @@ pub struct ItemInfo {
     /// contact); `None` for a message, which is known by its content. Boxed: a listing of
     /// 100,000 messages pays one pointer each for it.
     pub keyed: Option<Box<Keyed>>,
+    /// ferry's keyed identity of the content, as the store keeps it beside the item when
+    /// ferry wrote it (a Graph marker property, [`Store::prepare_appends_for`]): the engine
+    /// takes it instead of reading and hashing the item, for a store that renders an item
+    /// anew whenever it is read (Exchange converts to MIME on request), whose bytes would
+    /// never hash as what ferry wrote. `None` for every other item and store.
+    pub content: Option<Box<ContentHash>>,
 }
 
 /// What `list_items` found.
@@ -292,6 +302,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// reply is lost: one call per folder and batch (for IMAP one `STATUS UIDNEXT`, shared by
     /// the batch; for Maildir one fresh unique name per message).
     async fn prepare_appends(&self, folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>>;
+
+    /// [`Store::prepare_appends`] for appends of these contents (ferry's keyed hashes of
+    /// them), one probe each, in order: a store that keeps a marker with each item it is
+    /// given (Graph) makes the probe of it, so a write in doubt is found by its content, and
+    /// its listings can tell the content ([`ItemInfo::content`]). The default ignores them.
+    async fn prepare_appends_for(
+        &self,
+        folder: &str,
+        contents: &[ContentHash],
+    ) -> StoreResult<Vec<AppendProbe>> {
+        self.prepare_appends(folder, contents.len()).await
+    }
 
     /// [`Store::prepare_appends`] for a single append.
     async fn prepare_append(&self, folder: &str) -> StoreResult<AppendProbe> {

@@ -41,6 +41,7 @@ fn item_info(validity: u32, fetch: &FetchItem) -> Option<ItemInfo> {
         flags: wire::parse_flags(fetch.flags.as_deref().unwrap_or_default()),
         date: fetch.date,
         keyed: None,
+        content: None,
     })
 }
 

@@ -34,6 +34,7 @@ impl Store for ImapStore {
             remote: true,
             limits: ferry_engine::pacer::Limits::default(),
             kinds: Vec::new(),
+            global_ids: false,
         }
     }
 

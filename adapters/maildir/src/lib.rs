@@ -398,6 +398,7 @@ impl Store for MaildirStore {
             remote: false,
             limits: ferry_engine::pacer::Limits::default(),
             kinds: Vec::new(),
+            global_ids: false,
         }
     }
 

@@ -148,6 +148,7 @@ impl MaildirStore {
                 flags: Flags::new(),
                 date: None,
                 keyed: None,
+                content: None,
             })
             .collect();
         items.sort_by(|a, b| a.id.cmp(&b.id));
@@ -272,6 +273,7 @@ impl MaildirStore {
                         flags: Flags::new(),
                         date: None,
                         keyed: None,
+                        content: None,
                     }
                 } else {
                     let path = sub_dir.join(&file_name);
@@ -295,6 +297,7 @@ impl MaildirStore {
                             flags,
                             date: meta.modified().ok().map(to_millis),
                             keyed: None,
+                            content: None,
                         }
                     } else {
                         ItemInfo {
@@ -303,6 +306,7 @@ impl MaildirStore {
                             flags,
                             date: None,
                             keyed: None,
+                            content: None,
                         }
                     }
                 };

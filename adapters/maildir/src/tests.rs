@@ -78,6 +78,7 @@ async fn append_list_fetch_set_flags_delete() {
             flags: flags.clone(),
             date: Some(date),
             keyed: None,
+            content: None,
         }]
     );
     assert_eq!(

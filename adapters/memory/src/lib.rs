@@ -248,6 +248,7 @@ fn info(id: NativeId, item: &Item, versions: bool) -> ItemInfo {
             .keyed
             .as_ref()
             .map(|keyed| Box::new(keyed.told(versions))),
+        content: None,
     }
 }
 
@@ -323,6 +324,7 @@ impl Store for MemoryStore {
                     .chain(inner.kinds.iter().copied())
                     .collect()
             },
+            global_ids: false,
         }
     }
 

@@ -103,12 +103,21 @@ pub fn open(uri: &str, access: &Access) -> Result<Opened, OpenError> {
                 warnings,
             })
         }
-        Some((scheme @ ("graph" | "dav" | "davs"), _)) => Err(OpenError::Uri(format!(
+        Some(("graph", _)) => {
+            let store = ferry_graph::GraphStore::open(uri, access.secret.clone(), access.read_only)
+                .map_err(|error| OpenError::Uri(error.to_string()))?;
+            Ok(Opened {
+                store: Box::new(store),
+                warnings: Vec::new(),
+            })
+        }
+        Some((scheme @ ("dav" | "davs"), _)) => Err(OpenError::Uri(format!(
             "{scheme}: URIs are not supported yet; this version migrates between maildir:, \
-             imap: and imaps: stores"
+             imap:, imaps: and graph: stores"
         ))),
         _ => Err(OpenError::Uri(format!(
-            "{uri}: not a store URI; use maildir:PATH, imap://USER@HOST or imaps://USER@HOST"
+            "{uri}: not a store URI; use maildir:PATH, imap://USER@HOST, imaps://USER@HOST or \
+             graph://TENANT/USER?client_id=APP"
         ))),
     }
 }
@@ -151,7 +160,8 @@ mod tests {
     #[test]
     fn unknown_and_future_schemes_are_named() {
         assert!(error("pop3://alice@host").contains("not a store URI"));
-        assert!(error("graph://tenant/alice").contains("not supported yet"));
+        assert!(error("dav://alice@host/cal").contains("not supported yet"));
+        assert!(error("graph://tenant/alice").contains("client_id"));
         assert!(error("maildir:").contains("give a path"));
     }
 

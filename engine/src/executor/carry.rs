@@ -80,17 +80,24 @@ impl Run<'_> {
         {
             let worker = self.worker();
             let mut throttles = Vec::new();
-            let mut appends: BTreeMap<String, usize> = BTreeMap::new();
+            // The contents going into each folder, in the batch's order.
+            let mut appends: BTreeMap<String, Vec<ContentHash>> = BTreeMap::new();
             for action in &batch {
-                if let Action::Append { folder, .. } | Action::Move { folder, .. } = action {
-                    *appends.entry(folder.clone()).or_default() += 1;
+                if let Action::Append {
+                    folder, content, ..
+                }
+                | Action::Move {
+                    folder, content, ..
+                } = action
+                {
+                    appends.entry(folder.clone()).or_default().push(*content);
                 }
             }
             let mut probes: BTreeMap<String, std::vec::IntoIter<AppendProbe>> = BTreeMap::new();
-            for (folder, count) in appends {
+            for (folder, contents) in appends {
                 let prepared = worker
                     .retry(Side::Target, &mut throttles, || {
-                        worker.target.prepare_appends(&folder, count)
+                        worker.target.prepare_appends_for(&folder, &contents)
                     })
                     .await
                     .map_err(RunError::on(Side::Target))?;

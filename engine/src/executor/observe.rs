@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::event::{Action, CheckState, Event, NativeId, Side};
 use crate::projection::delta::{self, listing::TargetListing};
 use crate::projection::target::TargetFolder;
-use crate::store::{Listing, StoreError};
+use crate::store::{ItemInfo, Listing, StoreError};
 
 use super::{Note, Run, RunError};
 
@@ -289,6 +289,31 @@ impl Run<'_> {
             delta::listing::target_listing(path, known, validity, listing, verify)
         };
         self.record(events)?;
+        // An item whose store keeps ferry's identity of its content beside it is taken at
+        // that word, not read (its bytes are rendered anew at every read).
+        let (marked, to_read): (Vec<ItemInfo>, Vec<ItemInfo>) =
+            to_read.into_iter().partition(|item| item.content.is_some());
+        let marked: Vec<Event> = marked
+            .into_iter()
+            .filter_map(|item| {
+                Some(Event::ItemSeen {
+                    side: Side::Target,
+                    folder: path.to_owned(),
+                    content: *item.content?,
+                    id: item.id,
+                    size: item.size,
+                    flags: item.flags,
+                    date: item.date,
+                })
+            })
+            .collect();
+        if !marked.is_empty() {
+            let checked = {
+                let known = self.state.target.folders.get(path).unwrap_or(&empty);
+                delta::listing::checked(known, marked)
+            };
+            self.record(checked.events)?;
+        }
         let mut unread = false;
         for chunk in to_read.chunks(self.config.batch_max.max(1)) {
             let read = {

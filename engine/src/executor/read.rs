@@ -285,6 +285,14 @@ impl Worker<'_> {
             Ok(content) => Ok((body, content)),
             Err(error) => Err(StoreError::Transient(read_back(&error))),
         });
+        // A store whose ids hold across folders measures an item its own way (Graph's
+        // PR_MESSAGE_SIZE, not the length of a MIME rendering): its listed size is kept, so
+        // the next listing finds the item unchanged.
+        let store = match side {
+            Side::Source => self.source,
+            Side::Target => self.target,
+        };
+        let listed_size = store.capabilities().global_ids;
         match read {
             Ok((bytes, content)) => {
                 let mut events = vec![Event::ItemSeen {
@@ -292,7 +300,7 @@ impl Worker<'_> {
                     folder: folder.to_owned(),
                     id: item.id.clone(),
                     content,
-                    size: bytes.len(),
+                    size: if listed_size { item.size } else { bytes.len() },
                     flags: item.flags.clone(),
                     date: item.date,
                 }];

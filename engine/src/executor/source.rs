@@ -3,9 +3,9 @@
 //! changes is recorded (items gone, flags changed); items not seen before are read next (see
 //! `read`), with the target folders their copies need created first.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
-use crate::event::{Event, NativeId, Side};
+use crate::event::{ContentHash, Event, NativeId, Side};
 use crate::item::FolderSpec;
 use crate::projection::delta::{self, Delta};
 use crate::store::{FolderInfo, ItemInfo, Listing, StoreError};
@@ -208,6 +208,10 @@ impl Run<'_> {
                 Err(error) => return Err(RunError::on(Side::Source)(error)),
             }
         }
+        // Items that left a folder in this pass, by id, for a store whose ids hold across
+        // folders: met again in another folder, they moved, and their content is known.
+        let global_ids = self.source.capabilities().global_ids;
+        let mut departed: HashMap<NativeId, (ContentHash, u64)> = HashMap::new();
         let mut work = Vec::new();
         for ((path, since), listing) in asks.iter().zip(listings) {
             if self.stop.is_stopped() {
@@ -310,6 +314,9 @@ impl Run<'_> {
                 if !known.items.contains_key(&id) && !known.unreadable.contains_key(&id) {
                     continue;
                 }
+                if let Some(item) = known.items.get(&id).filter(|_| global_ids) {
+                    departed.insert(id.clone(), (item.content, item.size));
+                }
                 events.push(Event::ItemGone {
                     side: Side::Source,
                     folder: path.to_owned(),
@@ -337,6 +344,38 @@ impl Run<'_> {
                 }
                 _ => true,
             });
+            if global_ids {
+                // Moved here from another folder: its content is the one known there.
+                to_read.retain(|item| {
+                    if known.items.contains_key(&item.id) {
+                        return true;
+                    }
+                    let elsewhere = departed.get(&item.id).copied().or_else(|| {
+                        self.state
+                            .source
+                            .folders
+                            .iter()
+                            .filter(|(other, _)| other.as_str() != path)
+                            .find_map(|(_, folder)| folder.items.get(&item.id))
+                            .map(|known| (known.content, known.size))
+                    });
+                    match elsewhere {
+                        Some((content, size)) if size == item.size => {
+                            events.push(Event::ItemSeen {
+                                side: Side::Source,
+                                folder: path.to_owned(),
+                                id: item.id.clone(),
+                                content,
+                                size,
+                                flags: item.flags.clone(),
+                                date: item.date,
+                            });
+                            false
+                        }
+                        _ => true,
+                    }
+                });
+            }
             if to_read.len() < to_read.capacity() / 2 {
                 to_read.shrink_to_fit();
             }

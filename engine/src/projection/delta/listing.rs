@@ -257,6 +257,7 @@ mod tests {
             flags,
             date: None,
             keyed: None,
+            content: None,
         }
     }
 

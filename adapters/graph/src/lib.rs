@@ -1,0 +1,24 @@
+//! ferry's Microsoft 365 store: one mailbox of a tenant through Microsoft Graph, as source and
+//! as target, for mail. `graph://TENANT/USER?client_id=APP` ([`uri`]); the app's client
+//! secret from a file, a variable or a command ([`ferry_secret::Secret`]).
+//!
+//! - `uri.rs` — the URI, the endpoints (an emulator's on loopback), secrets refused in it.
+//! - `client.rs` — tokens (client credentials, refreshed before expiry), requests with
+//!   immutable ids, Graph's errors as `StoreError` classes.
+//! - `folders.rs` — the folder tree as paths, roles from the well-known folders.
+//! - `mime.rs` — MIME into a JSON create (not a draft, dates, flags, categories, the marker)
+//!   and Graph's MIME with canonical boundaries.
+//! - `store.rs` — `impl Store`: delta listings, fetch, create, flags, moves, deletions,
+//!   writes in doubt found by their marker.
+//!
+//! Deliberately absent (yet): the mailbox import/export API (tenant to tenant at full
+//! fidelity), attachments over Graph's 4 MB request (upload sessions), certificate
+//! credentials, calendars, contacts and tasks.
+
+mod client;
+mod folders;
+pub mod mime;
+mod store;
+pub mod uri;
+
+pub use store::{GraphStore, marker_of};

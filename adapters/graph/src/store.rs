@@ -1,0 +1,566 @@
+//! `impl Store for GraphStore`: one mailbox of a Microsoft 365 tenant.
+//! - Listings are per-folder message deltas
+//!   (https://learn.microsoft.com/en-us/graph/delta-query-messages): the delta link is the
+//!   change token; a link the service no longer knows (410, syncStateNotFound) is answered by
+//!   a full listing, which the engine reconciles against the journal (an item is gone only if
+//!   a complete listing lacks it).
+//! - Ids are immutable ids: a message moved keeps its id, so the engine knows its content in
+//!   its new folder without reading it (`Capabilities::global_ids`), and moves on the target
+//!   are one `move` call.
+//! - Every create carries ferry's marker (the keyed hash of the source content) in the same
+//!   request; a create whose reply was lost is found by `$filter` on it.
+//! - The limits Microsoft documents for a mailbox are declared to the engine's pacer.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferry_engine::body::Body;
+use ferry_engine::event::{ContentHash, Millis, NativeId};
+use ferry_engine::flags::Flags;
+use ferry_engine::item::{FolderKind, FolderSpec};
+use ferry_engine::pacer::{Limits, Window};
+use ferry_engine::store::{
+    AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, Store, StoreError, StoreResult,
+};
+use ferry_journal::ContentKey;
+use ferry_secret::Secret;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::client::{Client, Payload, check};
+use crate::folders::{self, Folder};
+use crate::mime;
+use crate::uri::GraphUri;
+
+/// Messages per delta page asked for.
+const PAGE: usize = 200;
+/// What a change token starts with: the version of the properties its delta link asks for (a
+/// link keeps the `$select` and `$expand` it was made with). A token of another version is
+/// not used: the folder is listed in full once.
+const TOKEN_VERSION: &str = "g1 ";
+
+/// A Microsoft 365 mailbox through Graph.
+#[derive(Debug)]
+pub struct GraphStore {
+    client: Client,
+    folders: Mutex<HashMap<String, Folder>>,
+    notices: Mutex<BTreeSet<String>>,
+    /// Opened as a source (or for a dry run): every write is refused before it is sent.
+    read_only: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A content hash as the marker holds it: 64 hex digits.
+pub fn marker_of(content: &ContentHash) -> String {
+    content.0.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn content_of(marker: &str) -> Option<ContentHash> {
+    if marker.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(marker.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(ContentHash(out))
+}
+
+fn property<'a>(message: &'a Value, id: &str) -> Option<&'a str> {
+    message["singleValueExtendedProperties"]
+        .as_array()?
+        .iter()
+        .find(|p| p["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))?["value"]
+        .as_str()
+}
+
+/// An item as a listing shows it.
+fn item_of(message: &Value) -> Option<ItemInfo> {
+    let id = message["id"].as_str()?;
+    let date = message["receivedDateTime"]
+        .as_str()
+        .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+        .map(|d| d.timestamp_millis() as Millis);
+    Some(ItemInfo {
+        id: NativeId(id.to_string()),
+        size: property(message, mime::SIZE)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        flags: mime::flags_of(message),
+        date,
+        keyed: None,
+        content: property(message, mime::MARKER)
+            .and_then(content_of)
+            .map(Box::new),
+    })
+}
+
+fn message_query() -> String {
+    format!(
+        "$select=receivedDateTime,isRead,isDraft,flag,categories&$expand=singleValueExtendedProperties($filter=id eq '{}' or id eq '{}' or id eq '{}' or id eq '{}')",
+        mime::SIZE,
+        mime::MARKER,
+        mime::LAST_VERB,
+        mime::DELETED
+    )
+}
+
+impl GraphStore {
+    /// Opens a `graph:` URI; nothing is sent until the first call.
+    pub fn open(uri: &str, secret: Option<Secret>, read_only: bool) -> StoreResult<GraphStore> {
+        let uri = GraphUri::parse(uri)?;
+        Ok(GraphStore {
+            client: Client::new(uri, secret)?,
+            folders: Mutex::new(HashMap::new()),
+            notices: Mutex::new(BTreeSet::new()),
+            read_only,
+        })
+    }
+
+    /// Refuses a write to a store opened for reading.
+    fn writable(&self) -> StoreResult<()> {
+        if self.read_only {
+            return Err(StoreError::Unusable(format!(
+                "{}: opened read-only (the source is never written)",
+                self.describe()
+            )));
+        }
+        Ok(())
+    }
+
+    fn user(&self) -> String {
+        self.client.uri().user_path()
+    }
+
+    async fn refresh(&self) -> StoreResult<Vec<Folder>> {
+        let listed = folders::list(&self.client).await?;
+        let mut map = lock(&self.folders);
+        map.clear();
+        for folder in &listed {
+            map.insert(folder.path.clone(), folder.clone());
+        }
+        Ok(listed)
+    }
+
+    /// The id of the folder at `path`, listing the folders again if it is not known.
+    async fn folder_id(&self, path: &str) -> StoreResult<String> {
+        if let Some(folder) = lock(&self.folders).get(path) {
+            return Ok(folder.id.clone());
+        }
+        self.refresh().await?;
+        lock(&self.folders)
+            .get(path)
+            .map(|f| f.id.clone())
+            .ok_or_else(|| StoreError::NotFound(format!("folder {path}")))
+    }
+
+    fn notice(&self, text: String) {
+        lock(&self.notices).insert(text);
+    }
+
+    /// One delta round from `start` to its delta link: items changed, ids removed, the link;
+    /// `None` when the service no longer knows the token.
+    async fn delta_round(
+        &self,
+        start: &str,
+    ) -> StoreResult<Option<(Vec<ItemInfo>, Vec<NativeId>, String)>> {
+        let prefer = format!("odata.maxpagesize={PAGE}");
+        let (mut changed, mut gone) = (Vec::new(), Vec::new());
+        let mut next = start.to_string();
+        loop {
+            let answer = self
+                .client
+                .send_raw(Method::GET, &next, Payload::None, &[&prefer])
+                .await?;
+            if answer.status == 410 {
+                return Ok(None);
+            }
+            let page = check(answer)?.json()?;
+            for message in page["value"].as_array().into_iter().flatten() {
+                if message.get("@removed").is_some() {
+                    if let Some(id) = message["id"].as_str() {
+                        gone.push(NativeId(id.to_string()));
+                    }
+                } else if let Some(item) = item_of(message) {
+                    changed.push(item);
+                }
+            }
+            if let Some(link) = page["@odata.nextLink"].as_str() {
+                next = link.to_string();
+            } else if let Some(link) = page["@odata.deltaLink"].as_str() {
+                return Ok(Some((changed, gone, link.to_string())));
+            } else {
+                return Err(StoreError::Transient(
+                    "a delta page with neither a next nor a delta link".into(),
+                ));
+            }
+        }
+    }
+
+    async fn create_one(&self, parent: Option<&str>, name: &str) -> StoreResult<()> {
+        let url = match parent {
+            None => format!("{}/mailFolders", self.user()),
+            Some(id) => format!("{}/mailFolders/{id}/childFolders", self.user()),
+        };
+        let body = json!({"displayName": folders::display_name(name)});
+        match self
+            .client
+            .send(Method::POST, &url, Payload::Json(body), &[])
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Made meanwhile (by an earlier try whose answer was lost): it is there.
+            Err(StoreError::Permanent(said)) if said.contains("ErrorFolderExists") => Ok(()),
+            Err(StoreError::Permanent(said)) if said.contains("HTTP 409") => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for GraphStore {
+    fn describe(&self) -> String {
+        self.client.uri().describe()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            change_tokens: true,
+            keywords: true,
+            rename: true,
+            // One JSON create carries the whole message (attachments inline) under Graph's
+            // 4 MB request limit; larger messages are reported, not carried (yet).
+            max_message_bytes: Some(mime::MAX_CREATE_BYTES as u64 * 3 / 4),
+            moves: true,
+            remote: true,
+            global_ids: true,
+            // https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+            limits: Limits {
+                in_flight: Some(4),
+                requests: Some(Window {
+                    max: 10_000,
+                    per: Duration::from_secs(600),
+                }),
+                bytes: Some(Window {
+                    max: 150 * 1024 * 1024,
+                    per: Duration::from_secs(300),
+                }),
+            },
+            ..Capabilities::default()
+        }
+    }
+
+    async fn list_folders(&self) -> StoreResult<Vec<FolderInfo>> {
+        Ok(self
+            .refresh()
+            .await?
+            .into_iter()
+            .map(|folder| FolderInfo {
+                path: folder.path,
+                special_use: folder.role,
+                validity: None,
+                unreadable: None,
+                spec: FolderSpec::mail(),
+            })
+            .collect())
+    }
+
+    async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
+        let link = since.and_then(|token| token.strip_prefix(TOKEN_VERSION));
+        if let Some(link) = link
+            && let Some((changed, gone, token)) = self.delta_round(link).await?
+        {
+            return Ok(Listing::Changes {
+                changed,
+                flags: Vec::new(),
+                gone,
+                token: Some(format!("{TOKEN_VERSION}{token}")),
+            });
+        }
+        // No token, one of another version, or one the service let go: a full listing,
+        // reconciled by the engine.
+        let id = self.folder_id(folder).await?;
+        let start = format!(
+            "{}/mailFolders/{id}/messages/delta?{}",
+            self.user(),
+            message_query()
+        );
+        match self.delta_round(&start).await? {
+            Some((items, _, token)) => Ok(Listing::Full {
+                items,
+                token: Some(format!("{TOKEN_VERSION}{token}")),
+            }),
+            None => Err(StoreError::Transient(format!(
+                "{folder}: a fresh delta round was refused as expired"
+            ))),
+        }
+    }
+
+    async fn fetch(&self, _folder: &str, id: &NativeId) -> StoreResult<Body> {
+        let url = format!("{}/messages/{}/$value", self.user(), id.0);
+        let answer = self
+            .client
+            .send(Method::GET, &url, Payload::None, &[])
+            .await?;
+        Ok(Body::from(mime::canonical_boundaries(&answer.body)))
+    }
+
+    async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()> {
+        self.writable()?;
+        if spec.kind != FolderKind::Mail {
+            return Err(StoreError::Permanent(format!(
+                "{folder}: this store holds mail only (calendars come in a later version)"
+            )));
+        }
+        if self.folder_id(folder).await.is_ok() {
+            return Ok(());
+        }
+        let mut parent: Option<String> = None;
+        let mut path = String::new();
+        for name in folder.split('/') {
+            path = if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}/{name}")
+            };
+            let known = lock(&self.folders).get(&path).map(|f| f.id.clone());
+            let id = match known {
+                Some(id) => id,
+                None => {
+                    self.create_one(parent.as_deref(), name).await?;
+                    self.refresh().await?;
+                    lock(&self.folders)
+                        .get(&path)
+                        .map(|f| f.id.clone())
+                        .ok_or_else(|| {
+                            StoreError::Transient(format!("{path}: created, then not listed"))
+                        })?
+                }
+            };
+            parent = Some(id);
+        }
+        Ok(())
+    }
+
+    async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()> {
+        self.writable()?;
+        let Ok(id) = self.folder_id(from).await else {
+            // Gone: a repeated rename succeeds if the new name is there.
+            return self.folder_id(to).await.map(|_| ());
+        };
+        let (from_parent, _) = from.rsplit_once('/').unwrap_or(("", from));
+        let (to_parent, to_name) = to.rsplit_once('/').unwrap_or(("", to));
+        if from_parent != to_parent {
+            let destination = if to_parent.is_empty() {
+                "msgfolderroot".to_string()
+            } else {
+                self.create_folder(to_parent, &FolderSpec::mail()).await?;
+                self.folder_id(to_parent).await?
+            };
+            let url = format!("{}/mailFolders/{id}/move", self.user());
+            self.client
+                .send(
+                    Method::POST,
+                    &url,
+                    Payload::Json(json!({"destinationId": destination})),
+                    &[],
+                )
+                .await?;
+        }
+        let url = format!("{}/mailFolders/{id}", self.user());
+        self.client
+            .send(
+                Method::PATCH,
+                &url,
+                Payload::Json(json!({"displayName": folders::display_name(to_name)})),
+                &[],
+            )
+            .await?;
+        self.refresh().await?;
+        Ok(())
+    }
+
+    async fn delete_folder(&self, folder: &str) -> StoreResult<()> {
+        self.writable()?;
+        let Ok(id) = self.folder_id(folder).await else {
+            return Ok(());
+        };
+        let url = format!(
+            "{}/mailFolders/{id}?$select=totalItemCount,childFolderCount",
+            self.user()
+        );
+        let now = self
+            .client
+            .send(Method::GET, &url, Payload::None, &[])
+            .await?
+            .json()?;
+        let (total, children) = (
+            now["totalItemCount"].as_u64().unwrap_or(1),
+            now["childFolderCount"].as_u64().unwrap_or(1),
+        );
+        if total > 0 || children > 0 {
+            return Err(StoreError::Permanent(format!(
+                "{folder}: not deleted, it still holds {total} messages and {children} folders"
+            )));
+        }
+        let url = format!("{}/mailFolders/{id}/permanentDelete", self.user());
+        match self
+            .client
+            .send(Method::POST, &url, Payload::None, &[])
+            .await
+        {
+            Ok(_) | Err(StoreError::NotFound(_)) => {}
+            Err(error) => return Err(error),
+        }
+        lock(&self.folders).remove(folder);
+        Ok(())
+    }
+
+    async fn prepare_appends(&self, _folder: &str, count: usize) -> StoreResult<Vec<AppendProbe>> {
+        // Without contents (not how the engine asks): random markers, found only by this run.
+        Ok((0..count)
+            .map(|_| {
+                let mut random = [0u8; 32];
+                for byte in &mut random {
+                    *byte = fastrand::u8(..);
+                }
+                AppendProbe(marker_of(&ContentHash(random)))
+            })
+            .collect())
+    }
+
+    async fn prepare_appends_for(
+        &self,
+        _folder: &str,
+        contents: &[ContentHash],
+    ) -> StoreResult<Vec<AppendProbe>> {
+        Ok(contents.iter().map(|c| AppendProbe(marker_of(c))).collect())
+    }
+
+    async fn append(
+        &self,
+        folder: &str,
+        message: &Body,
+        flags: &Flags,
+        date: Option<Millis>,
+        probe: &AppendProbe,
+    ) -> StoreResult<Option<NativeId>> {
+        self.writable()?;
+        let bytes = message
+            .to_vec()
+            .map_err(|e| StoreError::Transient(format!("reading the spooled message: {e}")))?;
+        let body =
+            mime::create_body(&bytes, flags, date, &probe.0).map_err(StoreError::Permanent)?;
+        self.notice(
+            "Microsoft 365 keeps a message as properties, not as its MIME: its subject, \
+             addresses, Message-ID, dates, body, attachments, flags and keywords (as categories) \
+             are carried; other headers and the MIME structure are not (README, fidelity table)"
+                .into(),
+        );
+        let encoded = body.to_string();
+        if encoded.len() > mime::MAX_CREATE_BYTES {
+            return Err(StoreError::Permanent(format!(
+                "{} bytes as one Graph create, over its 4 MB request limit: not carried",
+                encoded.len()
+            )));
+        }
+        let id = self.folder_id(folder).await?;
+        let url = format!("{}/mailFolders/{id}/messages", self.user());
+        let created = self
+            .client
+            .send(Method::POST, &url, Payload::Json(body), &[])
+            .await?
+            .json()?;
+        Ok(created["id"].as_str().map(|id| NativeId(id.to_string())))
+    }
+
+    async fn set_flags(&self, _folder: &str, id: &NativeId, flags: &Flags) -> StoreResult<()> {
+        self.writable()?;
+        let url = format!("{}/messages/{}", self.user(), id.0);
+        self.client
+            .send(
+                Method::PATCH,
+                &url,
+                Payload::Json(mime::flags_patch(flags)),
+                &[],
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete(&self, _folder: &str, id: &NativeId) -> StoreResult<()> {
+        self.writable()?;
+        let url = format!("{}/messages/{}/permanentDelete", self.user(), id.0);
+        match self
+            .client
+            .send(Method::POST, &url, Payload::None, &[])
+            .await
+        {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn move_item(
+        &self,
+        _from: &str,
+        id: &NativeId,
+        to: &str,
+        _probe: &AppendProbe,
+    ) -> StoreResult<Option<NativeId>> {
+        self.writable()?;
+        let destination = self.folder_id(to).await?;
+        let url = format!("{}/messages/{}/move", self.user(), id.0);
+        let moved = self
+            .client
+            .send(
+                Method::POST,
+                &url,
+                Payload::Json(json!({"destinationId": destination})),
+                &[],
+            )
+            .await?
+            .json()?;
+        Ok(moved["id"].as_str().map(|id| NativeId(id.to_string())))
+    }
+
+    async fn find_appended(
+        &self,
+        folder: &str,
+        probe: &AppendProbe,
+        _content: &ContentHash,
+        _key: &ContentKey,
+    ) -> StoreResult<Vec<NativeId>> {
+        let id = self.folder_id(folder).await?;
+        let filter = format!(
+            "singleValueExtendedProperties/Any(ep: ep/id eq '{}' and ep/value eq '{}')",
+            mime::MARKER,
+            probe.0
+        );
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("$filter", &filter)
+            .append_pair("$select", "id")
+            .finish();
+        let url = format!("{}/mailFolders/{id}/messages?{query}", self.user());
+        let found = folders::all_pages(&self.client, &url).await?;
+        Ok(found
+            .iter()
+            .filter_map(|m| m["id"].as_str().map(|id| NativeId(id.to_string())))
+            .collect())
+    }
+
+    fn notices(&self) -> Vec<String> {
+        lock(&self.notices).iter().cloned().collect()
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}
