@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn boundaries_become_canonical_whatever_they_were() {
         let make = |b: &str| {
-            format!("Content-Type: multipart/mixed; boundary=\"{b}\"\r\n\r\n--{b}\r\nContent-Type: text/plain\r\n\r\nhello --{b} inline\r\n--{b}--\r\n").into_bytes()
+            format!("Content-Type: multipart/mixed; boundary=\"{b}\"\r\n\r\n--{b}\r\nContent-Type: text/plain\r\n\r\nhello --AAAA1111 inline\r\n--{b}--\r\n").into_bytes()
         };
         let one = canonical_boundaries(&make("AAAA1111"));
         let two = canonical_boundaries(&make("ZZ99yy"));

@@ -1,0 +1,423 @@
+//! Microsoft 365 through Graph, against the emulator (no real tenant is reachable here): the
+//! real binary migrates a Maildir into a tenant mailbox and back out, and what landed is
+//! checked from the emulator's own state and counters, not from ferry's word. And Microsoft's
+//! own Graph SDK for Python drives the emulator (tests/graph_sdk/sdk_check.py), so the
+//! emulator is held to what a client that is not ferry's sends and expects.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use ferry_graph_emulator::{Config, Emulator};
+use ferry_sample::{SampleSpec, generate};
+use ferry_tests::ferry;
+use serde_json::Value;
+
+const UPN: &str = "alice@contoso.test";
+
+struct Tenant {
+    emulator: Emulator,
+    home: tempfile::TempDir,
+    /// Serves the emulator; dropped last.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Tenant {
+    fn start(tls: Option<(PathBuf, PathBuf)>) -> Tenant {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let home = tempfile::tempdir().expect("temp dir");
+        std::fs::write(home.path().join("secret"), "s3cret-value\n").expect("secret");
+        let mut config = Config::new("contoso", "app-1", "s3cret-value", &[UPN]);
+        // Short-lived tokens, so a run refreshes its token midway.
+        config.token_lifetime = std::time::Duration::from_secs(4);
+        config.limits = ferry_graph_emulator::Limits::documented();
+        config.tls = tls;
+        let emulator = runtime
+            .block_on(Emulator::start(
+                config,
+                "127.0.0.1:0".parse().expect("addr"),
+            ))
+            .expect("emulator starts");
+        Tenant {
+            emulator,
+            home,
+            _runtime: runtime,
+        }
+    }
+
+    fn uri(&self) -> String {
+        format!(
+            "graph://contoso/{UPN}?client_id=app-1&endpoint={}",
+            self.emulator.url()
+        )
+    }
+
+    /// `ferry migrate` with the app's secret from a file.
+    fn migrate(&self, from: &str, to: &str, journal: &str, extra: &[&str]) -> Output {
+        let secret = self.home.path().join("secret");
+        let side = if from.starts_with("graph:") {
+            "--from-password-file"
+        } else {
+            "--to-password-file"
+        };
+        let output = ferry(self.home.path())
+            .args(["migrate", "--from", from, "--to", to, "--journal"])
+            .arg(self.home.path().join(journal))
+            .arg(side)
+            .arg(&secret)
+            .args(extra)
+            .output()
+            .expect("run ferry");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// The mailbox as the emulator holds it: folder path → messages.
+    fn mailbox(&self) -> Vec<Value> {
+        let state = self.emulator.with_world(|world| {
+            let index = world.tenant.user_index(UPN).expect("user");
+            serde_json::to_value(&world.tenant.users[index].mailbox).expect("json")
+        });
+        let folders = state["folders"].as_object().expect("folders").clone();
+        let path = |mut id: String| {
+            let mut names = Vec::new();
+            while let Some(folder) = folders.get(&id) {
+                if folder["parent"].is_null() {
+                    break;
+                }
+                names.push(folder["display_name"].as_str().unwrap_or("").to_string());
+                id = folder["parent"].as_str().unwrap_or("").to_string();
+            }
+            names.reverse();
+            names.join("/")
+        };
+        state["messages"]
+            .as_object()
+            .expect("messages")
+            .values()
+            .map(|m| {
+                let mut m = m.clone();
+                m["path"] = Value::String(path(m["folder"].as_str().unwrap_or("").to_string()));
+                m
+            })
+            .collect()
+    }
+}
+
+/// What the source says of each message: Message-ID → (internal date in s, flags letters,
+/// keywords), from the Maildir's file names, mtimes and dovecot-keywords.
+fn source_messages(root: &Path) -> BTreeMap<String, Vec<(i64, String)>> {
+    let mut out: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    let mut dirs = vec![root.to_path_buf()];
+    for entry in std::fs::read_dir(root).expect("root") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            dirs.push(path);
+        }
+    }
+    for dir in dirs {
+        for sub in ["cur", "new"] {
+            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.expect("entry").path();
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let id = text
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("Message-ID: ")
+                            .or(l.strip_prefix("Message-Id: "))
+                    })
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                let mtime = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .expect("mtime")
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("after 1970")
+                    .as_secs() as i64;
+                let name = path
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .to_string();
+                let flags = name
+                    .rsplit_once(":2,")
+                    .map(|(_, f)| f.to_string())
+                    .unwrap_or_default();
+                out.entry(id).or_default().push((mtime, flags));
+            }
+        }
+    }
+    out
+}
+
+fn received_secs(message: &Value) -> i64 {
+    chrono_like_secs(message["received"].as_str().expect("received"))
+}
+
+/// Seconds of an RFC 3339 UTC date (`2025-06-04T11:30:08Z`), by hand: the test depends on no
+/// date crate.
+fn chrono_like_secs(text: &str) -> i64 {
+    let digits = |range: std::ops::Range<usize>| text[range].parse::<i64>().expect("digits");
+    let (y, m, d) = (digits(0..4), digits(5..7), digits(8..10));
+    let (hh, mm, ss) = (digits(11..13), digits(14..16), digits(17..19));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + hh * 3600 + mm * 60 + ss
+}
+
+#[test]
+fn maildir_into_the_tenant_and_back_initial_noop_delta_moves_and_faults() {
+    let tenant = Tenant::start(None);
+    let source = tenant.home.path().join("source");
+    let summary = generate(
+        &source,
+        &SampleSpec {
+            messages: 160,
+            seed: 15,
+        },
+    )
+    .expect("sample");
+    let from = format!("maildir:{}", source.display());
+
+    // A lost reply to every third of the first creates: found by the marker, never doubled.
+    tenant
+        .emulator
+        .with_world(|world| world.faults.lose_create_replies = 3);
+    tenant.migrate(&from, &tenant.uri(), "in", &[]);
+    let landed = tenant.mailbox();
+    assert_eq!(
+        landed.len(),
+        summary.messages,
+        "every message once, no duplicate"
+    );
+
+    // Every message read back from the emulator: not a draft unless the source said so, the
+    // received date the source's (±1 s), read state, flag and keywords as on the source.
+    let wanted = source_messages(&source);
+    for message in &landed {
+        let id = message["internet_message_id"].as_str().expect("id");
+        // A message without a Message-ID gets one from Exchange.
+        let id = if id.ends_with("@emulator.invalid>") {
+            ""
+        } else {
+            id
+        };
+        let candidates = wanted
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} not on the source"));
+        let got = received_secs(message);
+        let matching = candidates.iter().any(|(mtime, flags)| {
+            (got - mtime).abs() <= 1
+                && message["is_draft"] == flags.contains('D')
+                && message["is_read"] == flags.contains('S')
+                && (message["flag_status"] == "flagged") == flags.contains('F')
+        });
+        assert!(matching, "{id}: {message} is not like {candidates:?}");
+    }
+    let with_work = landed
+        .iter()
+        .filter(|m| {
+            m["categories"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|k| k == "Work"))
+        })
+        .count();
+    assert!(with_work > 0, "keywords become categories");
+    let creates = tenant.emulator.counters(UPN).creates;
+
+    // A no-op run writes nothing and downloads nothing.
+    tenant.migrate(&from, &tenant.uri(), "in", &[]);
+    let counters = tenant.emulator.counters(UPN);
+    assert_eq!((counters.creates, counters.downloads), (creates, 0));
+
+    // Re-flagging on the source: flags change in place, nothing is created or downloaded.
+    let inbox = source.join("cur");
+    let mut reflagged = 0;
+    for entry in std::fs::read_dir(&inbox).expect("inbox") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        if let Some((base, flags)) = name.rsplit_once(":2,")
+            && !flags.contains('F')
+            && reflagged < 10
+        {
+            let mut letters: Vec<char> = flags.chars().chain(['F']).collect();
+            letters.sort_unstable();
+            let renamed = format!("{base}:2,{}", letters.into_iter().collect::<String>());
+            std::fs::rename(&path, inbox.join(renamed)).expect("re-flag");
+            reflagged += 1;
+        }
+    }
+    let flagged_before = landed
+        .iter()
+        .filter(|m| m["flag_status"] == "flagged")
+        .count();
+    tenant.migrate(&from, &tenant.uri(), "in", &[]);
+    let after = tenant.mailbox();
+    let flagged_after = after
+        .iter()
+        .filter(|m| m["flag_status"] == "flagged")
+        .count();
+    assert_eq!(flagged_after, flagged_before + reflagged);
+    let counters = tenant.emulator.counters(UPN);
+    assert_eq!((counters.creates, counters.downloads), (creates, 0));
+
+    // Ten messages moved between folders on the source: moved in the tenant (one `move`
+    // each), nothing created, nothing downloaded.
+    let archive = source.join(".Archive").join("cur");
+    std::fs::create_dir_all(&archive).expect("archive");
+    let mut moved = 0;
+    for entry in std::fs::read_dir(&inbox).expect("inbox") {
+        let path = entry.expect("entry").path();
+        if moved < 10 {
+            std::fs::rename(&path, archive.join(path.file_name().expect("name"))).expect("move");
+            moved += 1;
+        }
+    }
+    let out = tenant.migrate(&from, &tenant.uri(), "in", &["--delete-removed"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("10 moves on the target"), "{stdout}");
+    let counters = tenant.emulator.counters(UPN);
+    assert_eq!(
+        (counters.creates, counters.downloads),
+        (creates, 0),
+        "{stdout}"
+    );
+    assert_eq!(tenant.mailbox().len(), summary.messages);
+
+    // Out of the tenant into a Maildir, with MIME boundaries new at every download.
+    tenant
+        .emulator
+        .with_world(|world| world.faults.fresh_boundaries = true);
+    let back = tenant.home.path().join("back");
+    let to_back = format!("maildir:{}", back.display());
+    tenant.migrate(&tenant.uri(), &to_back, "out", &["--delete-removed"]);
+    let downloads = tenant.emulator.counters(UPN).downloads;
+    assert_eq!(downloads, summary.messages as u64, "each message read once");
+    let out = tenant.migrate(&tenant.uri(), &to_back, "out", &["--delete-removed"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Copied 0 messages"),
+        "a no-op: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Delta tokens expired by the service: a full listing, nothing deleted, nothing copied.
+    tenant.emulator.with_world(|world| {
+        let index = world.tenant.user_index(UPN).expect("user");
+        let mailbox = &mut world.tenant.users[index].mailbox;
+        mailbox.tokens_valid_from = mailbox.bump() + 1;
+    });
+    let out = tenant.migrate(&tenant.uri(), &to_back, "out", &["--delete-removed"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Copied 0 messages") && stdout.contains("0 deletions"),
+        "{stdout}"
+    );
+    assert_eq!(tenant.emulator.counters(UPN).downloads, downloads);
+}
+
+/// Microsoft's Graph SDK for Python (msgraph-sdk with azure-identity, pinned in
+/// tests/graph_sdk/requirements.txt, installed by scripts/test) against the emulator over
+/// TLS: tokens, folders and messages with paging, a delta round and its link after changes,
+/// a `$batch`. The script must need no workaround.
+#[test]
+fn microsofts_graph_sdk_for_python_drives_the_emulator() {
+    let venv = std::env::var_os("FERRY_GRAPH_SDK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/ferry-test/graph-sdk"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: scripts/test installs Microsoft's Graph SDK for Python there",
+        python.display()
+    );
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tenant = Tenant::start(Some((cert.clone(), key)));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("graph_sdk/sdk_check.py");
+    let output = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(tenant.emulator.url())
+        .args(["contoso", "app-1"])
+        .arg(tenant.home.path().join("secret"))
+        .arg(&cert)
+        .arg(UPN)
+        .output()
+        .expect("run the SDK script");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(seen["users"], 1);
+    assert_eq!(seen["workarounds"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["child_folders"], serde_json::json!(["SDK Child"]));
+    assert_eq!(seen["listed_messages"], 7);
+    assert_eq!(
+        seen["listed_drafts"], 0,
+        "created with PidTagMessageFlags: not drafts"
+    );
+    assert!(seen["pages_followed"].as_u64() >= Some(2), "{seen}");
+    assert!(seen["folder_pages"].as_u64() >= Some(2), "{seen}");
+    assert_eq!(seen["delta_first_round"], 7);
+    assert_eq!(
+        seen["delta_changed"],
+        serde_json::json!([seen["actions"]["patched"]])
+    );
+    let removed = seen["delta_removed"].as_array().expect("removed");
+    assert_eq!(removed.len(), 2, "{seen}");
+    assert_eq!(
+        seen["batch"],
+        serde_json::json!({"folder": 200, "message": 200, "missing": 404})
+    );
+}
