@@ -125,15 +125,36 @@ pub async fn ends_answer(
     source: &dyn Store,
     target: Option<&dyn Store>,
 ) -> Result<(), (ferry_engine::Side, ferry_engine::StoreError)> {
-    source
-        .list_folders()
+    answers(source)
         .await
         .map_err(|error| (ferry_engine::Side::Source, error))?;
     if let Some(target) = target {
-        target
-            .list_folders()
+        answers(target)
             .await
             .map_err(|error| (ferry_engine::Side::Target, error))?;
     }
     Ok(())
+}
+
+/// Tries a store's folder listing; a throttled or transient answer is waited out and asked
+/// again a few times (as long as the server asks), like every call of a run.
+async fn answers(store: &dyn Store) -> Result<(), ferry_engine::StoreError> {
+    const ATTEMPTS: u32 = 8;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let wait_ms = match store.list_folders().await {
+            Ok(_) => return Ok(()),
+            Err(ferry_engine::StoreError::Throttled { retry_after_ms, .. })
+                if attempt < ATTEMPTS =>
+            {
+                retry_after_ms.unwrap_or(1000)
+            }
+            Err(ferry_engine::StoreError::Transient(_)) if attempt < ATTEMPTS => {
+                250 << attempt.min(5)
+            }
+            Err(error) => return Err(error),
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+    }
 }

@@ -37,6 +37,11 @@ pub struct Capabilities {
     pub append_many: bool,
     /// [`Store::fetch_many`] reads several messages in one request (one IMAP UID FETCH).
     pub fetch_many: bool,
+    /// [`Store::list_items_many`] lists several folders in one exchange (IMAP pipelines every
+    /// EXAMINE and FETCH of a group on one connection). Without it, folders are listed one
+    /// by one, each retried on its own: a store that throttles each request by itself (Graph)
+    /// would otherwise see a whole group listed again for one folder's 429.
+    pub list_many: bool,
     /// [`Store::set_flags_many`] and [`Store::delete_many`] change several items of a folder
     /// in one round trip (IMAP UID sets).
     pub update_many: bool,

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 pub mod courier;
 pub mod dovecot;
+pub mod graph;
 pub mod imap;
 pub mod proxy;
 pub mod scratch;

@@ -6,109 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use ferry_graph_emulator::{Config, Emulator};
 use ferry_sample::{SampleSpec, generate};
-use ferry_tests::ferry;
+use ferry_tests::graph::{Tenant, UPN};
 use serde_json::Value;
-
-const UPN: &str = "alice@contoso.test";
-
-struct Tenant {
-    emulator: Emulator,
-    home: tempfile::TempDir,
-    /// Serves the emulator; dropped last.
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl Tenant {
-    fn start(tls: Option<(PathBuf, PathBuf)>) -> Tenant {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let home = tempfile::tempdir().expect("temp dir");
-        std::fs::write(home.path().join("secret"), "s3cret-value\n").expect("secret");
-        let mut config = Config::new("contoso", "app-1", "s3cret-value", &[UPN]);
-        // Short-lived tokens, so a run refreshes its token midway.
-        config.token_lifetime = std::time::Duration::from_secs(4);
-        config.limits = ferry_graph_emulator::Limits::documented();
-        config.tls = tls;
-        let emulator = runtime
-            .block_on(Emulator::start(
-                config,
-                "127.0.0.1:0".parse().expect("addr"),
-            ))
-            .expect("emulator starts");
-        Tenant {
-            emulator,
-            home,
-            _runtime: runtime,
-        }
-    }
-
-    fn uri(&self) -> String {
-        format!(
-            "graph://contoso/{UPN}?client_id=app-1&endpoint={}",
-            self.emulator.url()
-        )
-    }
-
-    /// `ferry migrate` with the app's secret from a file.
-    fn migrate(&self, from: &str, to: &str, journal: &str, extra: &[&str]) -> Output {
-        let secret = self.home.path().join("secret");
-        let side = if from.starts_with("graph:") {
-            "--from-password-file"
-        } else {
-            "--to-password-file"
-        };
-        let output = ferry(self.home.path())
-            .args(["migrate", "--from", from, "--to", to, "--journal"])
-            .arg(self.home.path().join(journal))
-            .arg(side)
-            .arg(&secret)
-            .args(extra)
-            .output()
-            .expect("run ferry");
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    /// The mailbox as the emulator holds it: folder path → messages.
-    fn mailbox(&self) -> Vec<Value> {
-        let state = self.emulator.with_world(|world| {
-            let index = world.tenant.user_index(UPN).expect("user");
-            serde_json::to_value(&world.tenant.users[index].mailbox).expect("json")
-        });
-        let folders = state["folders"].as_object().expect("folders").clone();
-        let path = |mut id: String| {
-            let mut names = Vec::new();
-            while let Some(folder) = folders.get(&id) {
-                if folder["parent"].is_null() {
-                    break;
-                }
-                names.push(folder["display_name"].as_str().unwrap_or("").to_string());
-                id = folder["parent"].as_str().unwrap_or("").to_string();
-            }
-            names.reverse();
-            names.join("/")
-        };
-        state["messages"]
-            .as_object()
-            .expect("messages")
-            .values()
-            .map(|m| {
-                let mut m = m.clone();
-                m["path"] = Value::String(path(m["folder"].as_str().unwrap_or("").to_string()));
-                m
-            })
-            .collect()
-    }
-}
 
 /// What the source says of each message: Message-ID → (internal date in s, flags letters,
 /// keywords), from the Maildir's file names, mtimes and dovecot-keywords.
@@ -185,7 +86,7 @@ fn chrono_like_secs(text: &str) -> i64 {
 
 #[test]
 fn maildir_into_the_tenant_and_back_initial_noop_delta_moves_and_faults() {
-    let tenant = Tenant::start(None);
+    let tenant = Tenant::start(None, |_| {});
     let source = tenant.home.path().join("source");
     let summary = generate(
         &source,
@@ -381,7 +282,7 @@ fn microsofts_graph_sdk_for_python_drives_the_emulator() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let tenant = Tenant::start(Some((cert.clone(), key)));
+    let tenant = Tenant::start(Some((cert.clone(), key)), |_| {});
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("graph_sdk/sdk_check.py");
     let output = std::process::Command::new(&python)
         .arg(&script)

@@ -87,14 +87,8 @@ pub fn handle(shared: &Shared, request: &Request, rest: &[&str]) -> Response {
                 return Response::error(404, "NotFound", "No such user.");
             };
             let mailbox = &mut world.tenant.users[index].mailbox;
-            let Some(folder) = mailbox.folder_id(&folder) else {
-                return Response::error(404, "NotFound", "No such folder.");
-            };
-            match crate::messages::delivered(request.body.to_vec(), &folder, received) {
-                Ok(mut message) => {
-                    message.seq = mailbox.bump();
-                    let id = message.id.clone();
-                    mailbox.messages.insert(id.clone(), message);
+            match mailbox.deliver(&folder, request.body.to_vec(), received) {
+                Ok(id) => {
                     shared.mark_dirty("POST");
                     Response::json(201, &json!({"id": id}))
                 }

@@ -72,7 +72,17 @@ pub async fn serve(
         body,
         base: format!("{root}/v1.0"),
     };
+    let started = Instant::now();
+    let label = format!("{} {}", request.method, request.path);
     let response = route(&shared, request, &root).await;
+    if std::env::var_os("GRAPH_EMULATOR_TRACE").is_some() {
+        eprintln!(
+            "TRACE {:?} {label} {} {:?}",
+            std::time::SystemTime::now(),
+            response.status,
+            started.elapsed()
+        );
+    }
     if response.lose_reply {
         return Err(LostReply);
     }
@@ -131,6 +141,9 @@ async fn one(shared: &Arc<Shared>, request: &Request) -> Response {
         "POST" | "PUT" | "PATCH" => request.body.len() as u64,
         _ => 0,
     };
+    // Leaves the mailbox's in-flight count when dropped: also when the client hangs up
+    // during the latency and this future is dropped unanswered.
+    let mut _in_flight = None;
     if let Some(mailbox) = mailbox {
         let admitted = shared.meter(mailbox, |meter| {
             meter.admit(&limits, Instant::now(), upload)
@@ -138,6 +151,7 @@ async fn one(shared: &Arc<Shared>, request: &Request) -> Response {
         if let Err(refusal) = admitted {
             return refused(&refusal);
         }
+        _in_flight = Some(InFlight { shared, mailbox });
     }
     if !limits.latency.is_zero() {
         tokio::time::sleep(limits.latency).await;
@@ -151,13 +165,24 @@ async fn one(shared: &Arc<Shared>, request: &Request) -> Response {
             last == "messages" || last == "copy"
         };
         shared.meter(mailbox, |meter| {
-            meter.done();
             meter.counters.downloads += u64::from(download);
             meter.counters.creates += u64::from(create);
         });
     }
     shared.mark_dirty(&request.method);
     response
+}
+
+/// A request let in by its mailbox's meter, until answered or abandoned.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    mailbox: usize,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.shared.meter(self.mailbox, crate::limits::Meter::done);
+    }
 }
 
 /// 429 or 503/504 as documented (https://learn.microsoft.com/en-us/graph/throttling).

@@ -209,6 +209,38 @@ impl Mailbox {
         false
     }
 
+    /// Delivers a MIME message into the folder of that well-known name or display name, as
+    /// a mail server would (not a draft, received at `received`); returns its id.
+    pub fn deliver(
+        &mut self,
+        folder: &str,
+        bytes: Vec<u8>,
+        received: DateTime<Utc>,
+    ) -> Result<String, crate::api::Response> {
+        let Some(folder) = self.folder_id(folder) else {
+            return Err(crate::api::Response::error(
+                404,
+                "NotFound",
+                "No such folder.",
+            ));
+        };
+        let mut message = crate::messages::delivered(bytes, &folder, received)?;
+        message.seq = self.bump();
+        let id = message.id.clone();
+        self.messages.insert(id.clone(), message);
+        Ok(id)
+    }
+
+    /// Changes a message as its user would (read state, flag, categories): `change` edits it,
+    /// then it is recorded as changed, for delta to report.
+    pub fn edit(&mut self, id: &str, now: DateTime<Utc>, change: impl FnOnce(&mut Message)) {
+        let seq = self.bump();
+        if let Some(message) = self.messages.get_mut(id) {
+            change(message);
+            message.touch(seq, now);
+        }
+    }
+
     /// The next change number.
     pub fn bump(&mut self) -> u64 {
         self.seq += 1;

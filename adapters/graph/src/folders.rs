@@ -59,27 +59,60 @@ pub async fn all_pages(client: &Client, first: &str) -> StoreResult<Vec<Value>> 
     Ok(items)
 }
 
-/// The ids of the well-known folders, by role, and the root's id.
+/// Rounds of a `$batch` whose requests were throttled on their own before the throttling is
+/// the caller's.
+const BATCH_ROUNDS: usize = 8;
+
+/// The ids of the well-known folders, by role, and the root's id: one `$batch`, and again
+/// for those of its requests that were throttled on their own (each request of a batch is
+/// throttled by itself, https://learn.microsoft.com/en-us/graph/json-batching), after the
+/// longest wait they asked.
 async fn well_known(client: &Client) -> StoreResult<(HashMap<String, SpecialUse>, String)> {
     let user = client.uri().user_path();
-    let requests: Vec<Value> = ROLES
-        .iter()
-        .enumerate()
-        .map(|(index, (name, _))| {
-            json!({"id": index.to_string(), "method": "GET", "url": format!("{user}/mailFolders/{name}?$select=id")})
-        })
-        .collect();
-    let answer = client
-        .send(
-            Method::POST,
-            "/$batch",
-            Payload::Json(json!({"requests": requests})),
-            &[],
-        )
-        .await?
-        .json()?;
     let mut roles = HashMap::new();
     let mut root = String::new();
+    let mut pending: Vec<usize> = (0..ROLES.len()).collect();
+    for round in 0.. {
+        let requests: Vec<Value> = pending
+            .iter()
+            .map(|&index| {
+                let name = ROLES[index].0;
+                json!({"id": index.to_string(), "method": "GET", "url": format!("{user}/mailFolders/{name}?$select=id")})
+            })
+            .collect();
+        let answer = client
+            .send(
+                Method::POST,
+                "/$batch",
+                Payload::Json(json!({"requests": requests})),
+                &[],
+            )
+            .await?
+            .json()?;
+        let (throttled, wait) = well_known_answers(&answer, &mut roles, &mut root)?;
+        if throttled.is_empty() {
+            break;
+        }
+        if round + 1 >= BATCH_ROUNDS {
+            return Err(StoreError::Throttled {
+                retry_after_ms: Some(wait.max(1) * 1000),
+                reason: "listing the well-known folders".into(),
+            });
+        }
+        pending = throttled;
+        tokio::time::sleep(std::time::Duration::from_secs(wait.max(1))).await;
+    }
+    Ok((roles, root))
+}
+
+/// Takes one `$batch` answer of [`well_known`]: the requests throttled, and the longest wait
+/// they asked (seconds).
+fn well_known_answers(
+    answer: &Value,
+    roles: &mut HashMap<String, SpecialUse>,
+    root: &mut String,
+) -> StoreResult<(Vec<usize>, u64)> {
+    let (mut throttled, mut wait) = (Vec::new(), 0);
     for response in answer["responses"].as_array().into_iter().flatten() {
         let index: usize = response["id"]
             .as_str()
@@ -89,14 +122,18 @@ async fn well_known(client: &Client) -> StoreResult<(HashMap<String, SpecialUse>
             continue;
         };
         let status = response["status"].as_u64().unwrap_or(0) as u16;
-        if status == 429 {
-            return Err(StoreError::Throttled {
-                retry_after_ms: response["headers"]["retry-after"]
-                    .as_str()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .map(|s| s * 1000),
-                reason: "listing the well-known folders".into(),
-            });
+        if matches!(status, 429 | 503 | 504) {
+            throttled.push(index);
+            let asked = response["headers"]
+                .as_object()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                })
+                .and_then(|(_, v)| v.as_str()?.parse::<u64>().ok())
+                .unwrap_or(1);
+            wait = wait.max(asked);
+            continue;
         }
         if status == 404 {
             continue; // An archive folder is not in every mailbox.
@@ -111,16 +148,23 @@ async fn well_known(client: &Client) -> StoreResult<(HashMap<String, SpecialUse>
             Some(role) => {
                 roles.insert(id.to_string(), *role);
             }
-            None if *name == "msgfolderroot" => root = id.to_string(),
+            None if *name == "msgfolderroot" => *root = id.to_string(),
             None => {}
         }
     }
-    Ok((roles, root))
+    Ok((throttled, wait))
 }
 
-/// Every folder of the mailbox, parents before children.
-pub async fn list(client: &Client) -> StoreResult<Vec<Folder>> {
-    let (roles, _root) = well_known(client).await?;
+/// The roles of the well-known folders by id: they never change, so asked once per store.
+pub async fn roles(client: &Client) -> StoreResult<HashMap<String, SpecialUse>> {
+    Ok(well_known(client).await?.0)
+}
+
+/// Every folder of the mailbox, parents before children, with their roles.
+pub async fn list(
+    client: &Client,
+    roles: &HashMap<String, SpecialUse>,
+) -> StoreResult<Vec<Folder>> {
     let user = client.uri().user_path();
     let select = "$select=id,displayName,childFolderCount&$top=250";
     let mut out = Vec::new();

@@ -46,6 +46,8 @@ const TOKEN_VERSION: &str = "g1 ";
 pub struct GraphStore {
     client: Client,
     folders: Mutex<HashMap<String, Folder>>,
+    /// The well-known folders' roles by id, asked once.
+    roles: tokio::sync::OnceCell<HashMap<String, ferry_engine::event::SpecialUse>>,
     notices: Mutex<BTreeSet<String>>,
     /// Opened as a source (or for a dry run): every write is refused before it is sent.
     read_only: bool,
@@ -119,6 +121,7 @@ impl GraphStore {
         Ok(GraphStore {
             client: Client::new(uri, secret)?,
             folders: Mutex::new(HashMap::new()),
+            roles: tokio::sync::OnceCell::new(),
             notices: Mutex::new(BTreeSet::new()),
             read_only,
         })
@@ -140,7 +143,11 @@ impl GraphStore {
     }
 
     async fn refresh(&self) -> StoreResult<Vec<Folder>> {
-        let listed = folders::list(&self.client).await?;
+        let roles = self
+            .roles
+            .get_or_try_init(|| folders::roles(&self.client))
+            .await?;
+        let listed = folders::list(&self.client, roles).await?;
         let mut map = lock(&self.folders);
         map.clear();
         for folder in &listed {
@@ -204,7 +211,9 @@ impl GraphStore {
         }
     }
 
-    async fn create_one(&self, parent: Option<&str>, name: &str) -> StoreResult<()> {
+    /// Creates one folder; its id, or `None` when it was there already (made by an earlier
+    /// try whose answer was lost).
+    async fn create_one(&self, parent: Option<&str>, name: &str) -> StoreResult<Option<String>> {
         let url = match parent {
             None => format!("{}/mailFolders", self.user()),
             Some(id) => format!("{}/mailFolders/{id}/childFolders", self.user()),
@@ -215,10 +224,10 @@ impl GraphStore {
             .send(Method::POST, &url, Payload::Json(body), &[])
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(answer) => Ok(answer.json()?["id"].as_str().map(str::to_string)),
             // Made meanwhile (by an earlier try whose answer was lost): it is there.
-            Err(StoreError::Permanent(said)) if said.contains("ErrorFolderExists") => Ok(()),
-            Err(StoreError::Permanent(said)) if said.contains("HTTP 409") => Ok(()),
+            Err(StoreError::Permanent(said)) if said.contains("ErrorFolderExists") => Ok(None),
+            Err(StoreError::Permanent(said)) if said.contains("HTTP 409") => Ok(None),
             Err(error) => Err(error),
         }
     }
@@ -333,16 +342,28 @@ impl Store for GraphStore {
             let known = lock(&self.folders).get(&path).map(|f| f.id.clone());
             let id = match known {
                 Some(id) => id,
-                None => {
-                    self.create_one(parent.as_deref(), name).await?;
-                    self.refresh().await?;
-                    lock(&self.folders)
-                        .get(&path)
-                        .map(|f| f.id.clone())
-                        .ok_or_else(|| {
-                            StoreError::Transient(format!("{path}: created, then not listed"))
-                        })?
-                }
+                None => match self.create_one(parent.as_deref(), name).await? {
+                    Some(id) => {
+                        lock(&self.folders).insert(
+                            path.clone(),
+                            Folder {
+                                id: id.clone(),
+                                path: path.clone(),
+                                role: None,
+                            },
+                        );
+                        id
+                    }
+                    None => {
+                        self.refresh().await?;
+                        lock(&self.folders)
+                            .get(&path)
+                            .map(|f| f.id.clone())
+                            .ok_or_else(|| {
+                                StoreError::Transient(format!("{path}: there, then not listed"))
+                            })?
+                    }
+                },
             };
             parent = Some(id);
         }

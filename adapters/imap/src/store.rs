@@ -29,6 +29,7 @@ impl Store for ImapStore {
             max_message_bytes: caps.append_limit,
             append_many: caps.multiappend,
             fetch_many: true,
+            list_many: true,
             update_many: true,
             moves: caps.moves && caps.uidplus,
             remote: true,

@@ -393,6 +393,7 @@ impl Store for MaildirStore {
             max_message_bytes: None,
             append_many: false,
             fetch_many: false,
+            list_many: true,
             update_many: false,
             moves: false,
             remote: false,

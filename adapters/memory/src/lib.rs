@@ -312,6 +312,8 @@ impl Store for MemoryStore {
             max_message_bytes: inner.max_message_bytes,
             append_many: inner.append_many,
             fetch_many: inner.append_many,
+            // Listed in groups, as before the capability was told (the simulation's runs).
+            list_many: true,
             update_many: inner.append_many,
             moves: inner.moves,
             remote: false,

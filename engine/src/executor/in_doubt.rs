@@ -4,6 +4,8 @@
 //! update or a deletion of an event, a contact) by reading the target item's version and
 //! content (`keyed`); every other write is idempotent and is simply made again.
 
+use futures::StreamExt as _;
+
 use crate::event::{Action, Event, FailureClass, OpId, Side};
 use crate::store::StoreError;
 
@@ -28,22 +30,43 @@ impl Run<'_> {
         let mut events = Vec::new();
         {
             let worker = self.worker();
-            for (op, action) in pending {
+            // The appends are looked for first, several at once (each lookup is a request of
+            // its own on some targets); what they found is claimed below in order.
+            let (pending_ref, worker_ref) = (&pending, &worker);
+            let lookups = (0..pending.len()).map(move |index| async move {
+                let mut throttles = Vec::new();
+                let Action::Append {
+                    folder,
+                    content,
+                    probe,
+                    ..
+                } = &pending_ref[index].1
+                else {
+                    return None;
+                };
+                let probe = crate::store::AppendProbe(probe.clone());
+                let worker = worker_ref;
+                let found = worker
+                    .retry(Side::Target, &mut throttles, || {
+                        worker
+                            .target
+                            .find_appended(folder, &probe, content, worker.key)
+                    })
+                    .await;
+                Some((found, throttles))
+            });
+            let mut lookups: Vec<_> = futures::stream::iter(lookups)
+                .buffered(worker.config.jobs.max(1))
+                .collect()
+                .await;
+            for (index, (op, action)) in pending.iter().enumerate() {
+                let (op, action) = (*op, action.clone());
                 let event = match &action {
-                    Action::Append {
-                        folder,
-                        content,
-                        probe,
-                        ..
-                    } => {
-                        let probe = crate::store::AppendProbe(probe.clone());
-                        let found = worker
-                            .retry(Side::Target, &mut events, || {
-                                worker
-                                    .target
-                                    .find_appended(folder, &probe, content, worker.key)
-                            })
-                            .await;
+                    Action::Append { folder, .. } => {
+                        let Some((found, throttles)) = lookups[index].take() else {
+                            continue;
+                        };
+                        events.extend(throttles);
                         let found = match found {
                             Ok(found) => found,
                             // The folder is gone from the target: the write cannot be there.

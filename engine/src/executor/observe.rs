@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::StreamExt as _;
+
 use crate::event::{Action, CheckState, Event, NativeId, Side};
 use crate::projection::delta::{self, listing::TargetListing};
 use crate::projection::target::TargetFolder;
@@ -163,7 +165,17 @@ impl Run<'_> {
                 .get(path)
                 .map_or(0, |known| known.items.len())
         };
-        for group in listing_groups(folders.into_iter().collect(), known_items) {
+        let groups = if self.target.capabilities().list_many {
+            listing_groups(folders.into_iter().collect(), known_items)
+        } else {
+            // One folder per request, several requests in flight (see `list_many`).
+            let folders: Vec<String> = folders.into_iter().collect();
+            folders
+                .chunks(LISTING_GROUP)
+                .map(<[String]>::to_vec)
+                .collect()
+        };
+        for group in groups {
             if self.stop.is_stopped() {
                 break;
             }
@@ -235,17 +247,57 @@ impl Run<'_> {
             .map(|(path, since)| (path.as_str(), since.as_deref()))
             .collect();
         let mut events = Vec::new();
-        let listings = {
+        if self.target.capabilities().list_many {
+            let listings = {
+                let worker = self.worker();
+                worker
+                    .retry(Side::Target, &mut events, || {
+                        worker.target.list_items_many(&borrowed)
+                    })
+                    .await
+                    .map_err(RunError::on(Side::Target))?
+            };
+            self.record(events)?;
+            return Ok(listings);
+        }
+        // A store that lists one folder per request: several in flight.
+        let results: Vec<_> = {
             let worker = self.worker();
-            worker
-                .retry(Side::Target, &mut events, || {
-                    worker.target.list_items_many(&borrowed)
-                })
+            let worker = &worker;
+            // Indexes, not references, go through the stream (see `read`).
+            let borrowed = &borrowed;
+            let calls = (0..borrowed.len()).map(move |index| async move {
+                let mut throttles = Vec::new();
+                let asked = [borrowed[index]];
+                let listed = worker
+                    .retry(Side::Target, &mut throttles, || {
+                        worker.target.list_items_many(&asked)
+                    })
+                    .await;
+                (listed, throttles)
+            });
+            futures::stream::iter(calls)
+                .buffered(self.config.jobs.max(1))
+                .collect()
                 .await
-                .map_err(RunError::on(Side::Target))?
         };
+        let mut listings = Vec::with_capacity(asks.len());
+        let mut failed = None;
+        for ((listed, throttles), (path, _)) in results.into_iter().zip(asks) {
+            events.extend(throttles);
+            match listed {
+                Ok(mut one) => listings.push(
+                    one.pop()
+                        .unwrap_or_else(|| Err(StoreError::NotFound(path.clone()))),
+                ),
+                Err(error) => failed = failed.or(Some(error)),
+            }
+        }
         self.record(events)?;
-        Ok(listings)
+        match failed {
+            Some(error) => Err(RunError::on(Side::Target)(error)),
+            None => Ok(listings),
+        }
     }
 
     fn folder(&self, path: &str) -> TargetFolder {

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use futures::StreamExt as _;
+
 use crate::event::{ContentHash, Event, NativeId, Side};
 use crate::item::FolderSpec;
 use crate::projection::delta::{self, Delta};
@@ -176,36 +178,57 @@ impl Run<'_> {
             })
             .collect();
         // Folders are listed in groups, each in one exchange where the store can (IMAP sends
-        // every EXAMINE and FETCH of a group at once on one connection).
+        // every EXAMINE and FETCH of a group at once on one connection); a store that lists
+        // one folder per request gets several requests in flight instead.
         let mut listings = Vec::with_capacity(asks.len());
-        for group in asks.chunks(LISTINGS_PER_REQUEST) {
+        let (group_size, in_flight) = if self.source.capabilities().list_many {
+            (LISTINGS_PER_REQUEST, 1)
+        } else {
+            (1, self.config.jobs.max(1))
+        };
+        for batch in asks.chunks(group_size * in_flight) {
             if self.stop.is_stopped() {
                 break;
             }
-            let mut events = Vec::new();
-            let asked: Vec<(&str, Option<&str>)> = group
-                .iter()
-                .map(|(path, since)| (*path, since.as_deref()))
-                .collect();
-            let listed = {
+            let results: Vec<_> = {
                 let worker = self.worker();
-                worker
-                    .retry(Side::Source, &mut events, || {
-                        worker.source.list_items_many(&asked)
-                    })
+                let worker = &worker;
+                // Indexes, not references, go through the stream (see `read`).
+                let groups: Vec<_> = batch.chunks(group_size).collect();
+                let calls = (0..groups.len()).map(move |index| {
+                    let group = groups[index];
+                    async move {
+                        let asked: Vec<(&str, Option<&str>)> = group
+                            .iter()
+                            .map(|(path, since)| (*path, since.as_deref()))
+                            .collect();
+                        let mut events = Vec::new();
+                        let listed = worker
+                            .retry(Side::Source, &mut events, || {
+                                worker.source.list_items_many(&asked)
+                            })
+                            .await;
+                        (group.len(), listed, events)
+                    }
+                });
+                futures::stream::iter(calls)
+                    .buffered(in_flight)
+                    .collect()
                     .await
             };
-            self.defer(events);
-            match listed {
-                Ok(group_listings) if group_listings.len() == group.len() => {
-                    listings.extend(group_listings);
+            for (asked, listed, events) in results {
+                self.defer(events);
+                match listed {
+                    Ok(group_listings) if group_listings.len() == asked => {
+                        listings.extend(group_listings);
+                    }
+                    Ok(_) => {
+                        return Err(RunError::on(Side::Source)(StoreError::Transient(
+                            "the source gave a listing count other than the folders asked".into(),
+                        )));
+                    }
+                    Err(error) => return Err(RunError::on(Side::Source)(error)),
                 }
-                Ok(_) => {
-                    return Err(RunError::on(Side::Source)(StoreError::Transient(
-                        "the source gave a listing count other than the folders asked".into(),
-                    )));
-                }
-                Err(error) => return Err(RunError::on(Side::Source)(error)),
             }
         }
         // Items that left a folder in this pass, by id, for a store whose ids hold across

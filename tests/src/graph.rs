@@ -1,0 +1,129 @@
+//! An emulated Microsoft 365 tenant for the tests: the Graph emulator served in-process on a
+//! loopback port, ferry pointed at it, and its state read back as the emulator holds it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use ferry_graph_emulator::{Config, Emulator};
+use serde_json::Value;
+
+use crate::ferry;
+
+pub const UPN: &str = "alice@contoso.test";
+
+#[derive(Debug)]
+pub struct Tenant {
+    pub emulator: Emulator,
+    pub home: tempfile::TempDir,
+    /// Serves the emulator; dropped last.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Tenant {
+    /// A tenant with one user, documented limits, tokens of 4 s (so runs refresh them);
+    /// `adjust` changes the configuration first.
+    pub fn start(tls: Option<(PathBuf, PathBuf)>, adjust: impl FnOnce(&mut Config)) -> Tenant {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let home = tempfile::tempdir().expect("temp dir");
+        std::fs::write(home.path().join("secret"), "s3cret-value\n").expect("secret");
+        let mut config = Config::new("contoso", "app-1", "s3cret-value", &[UPN]);
+        // Short-lived tokens, so a run refreshes its token midway.
+        config.token_lifetime = std::time::Duration::from_secs(4);
+        config.limits = ferry_graph_emulator::Limits::documented();
+        config.tls = tls;
+        adjust(&mut config);
+        let emulator = runtime
+            .block_on(Emulator::start(
+                config,
+                "127.0.0.1:0".parse().expect("addr"),
+            ))
+            .expect("emulator starts");
+        Tenant {
+            emulator,
+            home,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        format!(
+            "graph://contoso/{UPN}?client_id=app-1&endpoint={}",
+            self.emulator.url()
+        )
+    }
+
+    /// The `ferry migrate` command, with the app's secret from a file for the Graph side(s).
+    pub fn command(&self, from: &str, to: &str, journal: &str, extra: &[&str]) -> Command {
+        let secret = self.home.path().join("secret");
+        let mut command = ferry(self.home.path());
+        command
+            .args(["migrate", "--from", from, "--to", to, "--journal"])
+            .arg(self.home.path().join(journal));
+        if from.starts_with("graph:") {
+            command.arg("--from-password-file").arg(&secret);
+        }
+        if to.starts_with("graph:") {
+            command.arg("--to-password-file").arg(&secret);
+        }
+        command.args(extra);
+        command
+    }
+
+    /// `ferry migrate`, which must exit 0.
+    pub fn migrate(&self, from: &str, to: &str, journal: &str, extra: &[&str]) -> Output {
+        let started = std::time::Instant::now();
+        let output = self
+            .command(from, to, journal, extra)
+            .output()
+            .expect("run ferry");
+        eprintln!(
+            "ferry migrate {from} → {to}: {:.1} s, {:?}",
+            started.elapsed().as_secs_f64(),
+            self.emulator.counters(UPN)
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// The mailbox as the emulator holds it, each message with its folder's `path`.
+    pub fn mailbox(&self) -> Vec<Value> {
+        self.mailbox_of(UPN)
+    }
+
+    /// The same of the mailbox of `upn`.
+    pub fn mailbox_of(&self, upn: &str) -> Vec<Value> {
+        let state = self.emulator.with_world(|world| {
+            let index = world.tenant.user_index(upn).expect("user");
+            serde_json::to_value(&world.tenant.users[index].mailbox).expect("json")
+        });
+        let folders = state["folders"].as_object().expect("folders").clone();
+        let path = |mut id: String| {
+            let mut names = Vec::new();
+            while let Some(folder) = folders.get(&id) {
+                if folder["parent"].is_null() {
+                    break;
+                }
+                names.push(folder["display_name"].as_str().unwrap_or("").to_string());
+                id = folder["parent"].as_str().unwrap_or("").to_string();
+            }
+            names.reverse();
+            names.join("/")
+        };
+        state["messages"]
+            .as_object()
+            .expect("messages")
+            .values()
+            .map(|m| {
+                let mut m = m.clone();
+                m["path"] = Value::String(path(m["folder"].as_str().unwrap_or("").to_string()));
+                m
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,166 @@
+//! Microsoft 365 through Graph under faults, against the emulator: the real binary killed
+//! with SIGKILL at random moments while replies to committed creates are lost, and a storm
+//! of 429s. What landed is counted from the emulator's own state.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use ferry_graph_emulator::Limits;
+use ferry_sample::{SampleSpec, generate};
+use ferry_tests::graph::{Tenant, UPN};
+use ferry_tests::kill_from_the_start;
+
+/// Message-ID → how many messages carry it, on a Maildir (a message without one counts
+/// under "").
+fn source_ids(root: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![root.to_path_buf()];
+    for entry in std::fs::read_dir(root).expect("root") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            dirs.push(path);
+        }
+    }
+    for dir in dirs {
+        for sub in ["cur", "new"] {
+            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
+            for entry in entries {
+                let text =
+                    std::fs::read_to_string(entry.expect("entry").path()).unwrap_or_default();
+                let id = text
+                    .lines()
+                    .take_while(|l| !l.is_empty())
+                    .find_map(|l| l.strip_prefix("Message-ID: "))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                *out.entry(id).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The same of the tenant's mailbox.
+fn tenant_ids(tenant: &Tenant) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for message in tenant.mailbox() {
+        let id = message["internet_message_id"].as_str().unwrap_or("");
+        let id = if id.ends_with("@emulator.invalid>") {
+            ""
+        } else {
+            id
+        };
+        *out.entry(id.to_string()).or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn killed_at_random_moments_with_lost_replies_nothing_is_missing_or_doubled() {
+    let tenant = Tenant::start(None, |config| {
+        // Slow enough that kills fall inside the copy.
+        config.limits.latency = Duration::from_millis(20);
+    });
+    let source = tenant.home.path().join("source");
+    let summary = generate(
+        &source,
+        &SampleSpec {
+            messages: 300,
+            seed: 1515,
+        },
+    )
+    .expect("sample");
+    let from = format!("maildir:{}", source.display());
+    let seed = std::env::var("FERRY_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("FERRY_KILL_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let landed = || {
+        tenant
+            .emulator
+            .with_world(|world| world.tenant.users[0].mailbox.messages.len())
+    };
+    let mut losses = 0;
+    let kills = kill_from_the_start(
+        &mut rng,
+        (6, 250),
+        30,
+        22,
+        12,
+        summary.messages,
+        landed,
+        || {
+            // Every few runs, the replies to the next creates are lost after they commit.
+            losses += 1;
+            if losses % 3 == 0 {
+                tenant
+                    .emulator
+                    .with_world(|world| world.faults.lose_create_replies = 2);
+            }
+            tenant
+                .command(&from, &tenant.uri(), "journal", &[])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn ferry")
+        },
+    );
+    assert!(
+        kills.mid_copy >= 10,
+        "too few kills inside the copy: {kills:?}"
+    );
+    tenant
+        .emulator
+        .with_world(|world| world.faults.lose_create_replies = 0);
+    tenant.migrate(&from, &tenant.uri(), "journal", &[]);
+    assert_eq!(
+        tenant_ids(&tenant),
+        source_ids(&source),
+        "0 missing, 0 duplicates"
+    );
+    // And a run more changes nothing.
+    let creates = tenant.emulator.counters(UPN).creates;
+    tenant.migrate(&from, &tenant.uri(), "journal", &[]);
+    assert_eq!(tenant.emulator.counters(UPN).creates, creates);
+}
+
+#[test]
+fn a_storm_of_429s_is_ridden_out_within_the_documented_limits() {
+    let budget = 150_000;
+    let tenant = Tenant::start(None, |config| {
+        config.limits = Limits {
+            throttle_rate: 0.34,
+            upload: Some((budget, Duration::from_secs(2))),
+            latency: Duration::from_millis(2),
+            ..Limits::documented()
+        };
+    });
+    let source = tenant.home.path().join("source");
+    generate(
+        &source,
+        &SampleSpec {
+            messages: 16,
+            seed: 429,
+        },
+    )
+    .expect("sample");
+    let from = format!("maildir:{}", source.display());
+    tenant.migrate(&from, &tenant.uri(), "journal", &[]);
+    assert_eq!(tenant_ids(&tenant), source_ids(&source));
+    let counters = tenant.emulator.counters(UPN);
+    assert!(
+        counters.throttled * 10 > counters.requests * 3,
+        "over 30% answered 429: {counters:?}"
+    );
+    assert!(counters.max_in_flight_after_throttle <= 4, "{counters:?}");
+    assert!(counters.max_window_upload_bytes <= budget, "{counters:?}");
+}
