@@ -11,6 +11,7 @@ mod help;
 mod keys;
 mod migrate;
 mod preflight;
+mod provision;
 mod render;
 
 use std::io::Write as _;

@@ -55,7 +55,7 @@ pub struct PairArgs {
 
 impl PairArgs {
     /// The password of one end: its file or command, else its environment variable, else none.
-    fn secret(&self, side: Side) -> Option<Secret> {
+    pub(crate) fn secret(&self, side: Side) -> Option<Secret> {
         let (file, command, variable) = match side {
             Side::Source => (
                 &self.from_password_file,
@@ -117,6 +117,15 @@ pub struct RunArgs {
     /// involved, where they are pipelined).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Microsoft 365 target: create the user when the tenant has none of that name and give
+    /// it a licence of this SKU (part number such as ENTERPRISEPACK, or id) unless it has one;
+    /// each step journaled. The new user's password is random and kept nowhere.
+    #[arg(long, value_name = "SKU")]
+    pub create_target_mailbox: Option<String>,
+    /// The usage location (ISO 3166 country code, e.g. DE) of a user ferry creates: a real
+    /// tenant licenses no user without one.
+    #[arg(long, value_name = "CC", requires = "create_target_mailbox")]
+    pub usage_location: Option<String>,
 }
 
 /// A store named by a URI. `end` says which end of the pair it is (for its password);
@@ -507,10 +516,39 @@ pub fn migrate(
         }
         Some((journal, history, state, replayed))
     };
-    let target_missing = pair
-        .to
-        .strip_prefix("maildir:")
-        .is_some_and(|path| !Path::new(path).exists());
+    // The target mailbox created first when asked (a plan only says it would be).
+    let mut user_missing = false;
+    if let Some(sku) = &args.create_target_mailbox {
+        let request = crate::provision::Request {
+            sku,
+            usage_location: args.usage_location.as_deref(),
+        };
+        if args.dry_run {
+            user_missing = !runtime.block_on(crate::provision::user_exists(pair))?;
+            if user_missing {
+                writeln!(
+                    notices,
+                    "the target user does not exist yet: a run creates it and assigns it a licence \
+                     of {sku}"
+                )?;
+            }
+        } else if let Some((journal, ..)) = &existing {
+            runtime.block_on(crate::provision::provision(
+                pair, &request, journal, notices,
+            ))?;
+        } else {
+            // A first run: the journal is made now, to hold the steps.
+            let journal = open_journal(&dir, &pair.key, true, notices)?;
+            runtime.block_on(crate::provision::provision(
+                pair, &request, &journal, notices,
+            ))?;
+        }
+    }
+    let target_missing = user_missing
+        || pair
+            .to
+            .strip_prefix("maildir:")
+            .is_some_and(|path| !Path::new(path).exists());
     let target: Box<dyn Store> = if args.dry_run && target_missing {
         // A plan must not create the target; one that does not exist yet is planned as empty.
         writeln!(

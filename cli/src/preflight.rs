@@ -136,15 +136,24 @@ pub async fn ends_answer(
     Ok(())
 }
 
-/// Tries a store's folder listing; a throttled or transient answer is waited out and asked
-/// again a few times (as long as the server asks), like every call of a run.
+/// Tries a store's folder listing, as long as the server asks (see [`retried`]).
 async fn answers(store: &dyn Store) -> Result<(), ferry_engine::StoreError> {
+    retried(|| store.list_folders()).await.map(|_| ())
+}
+
+/// Makes a call outside a run; a throttled or transient answer is waited out and the call
+/// made again a few times (as long as the server asks), like every call of a run.
+pub async fn retried<T, F, Fut>(mut call: F) -> Result<T, ferry_engine::StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ferry_engine::StoreError>>,
+{
     const ATTEMPTS: u32 = 8;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let wait_ms = match store.list_folders().await {
-            Ok(_) => return Ok(()),
+        let wait_ms = match call().await {
+            Ok(value) => return Ok(value),
             Err(ferry_engine::StoreError::Throttled { retry_after_ms, .. })
                 if attempt < ATTEMPTS =>
             {

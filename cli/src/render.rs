@@ -401,6 +401,32 @@ pub fn audit_lines(
     out: &mut dyn Write,
 ) -> anyhow::Result<usize> {
     let mut lines = 0;
+    for entry in &audit.provisioning {
+        if folder.is_some() || since.is_some_and(|since| entry.at < since) {
+            continue;
+        }
+        let user = &entry.user;
+        let (what, done) = match &entry.step {
+            ferry_engine::ProvisionStep::CreateUser => (
+                format!("create the user {user}"),
+                format!("created the user {user}"),
+            ),
+            ferry_engine::ProvisionStep::AssignLicense { sku } => (
+                format!("assign a licence of {sku} to {user}"),
+                format!("assigned a licence of {sku} to {user}"),
+            ),
+        };
+        let text = if entry.done {
+            done
+        } else {
+            format!(
+                "{what}: stopped inside the step (intent without outcome; every later run \
+                 asks the tenant before a step)"
+            )
+        };
+        writeln!(out, "{} target mailbox: {text}", time(entry.at))?;
+        lines += 1;
+    }
     for entry in audit.filtered(since, folder) {
         let what = match &entry.action {
             Action::CreateFolder { folder } => format!("create folder {folder}"),

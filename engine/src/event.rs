@@ -527,6 +527,31 @@ pub enum Event {
         /// How long ferry waited, in ms.
         wait_ms: u64,
     },
+    /// A step of creating the target mailbox (`--create-target-mailbox`), about to be taken
+    /// (the intent) or taken (the outcome). Each step is taken only after asking the target
+    /// whether it is done already, so an intent without its outcome is settled by asking.
+    Provisioning {
+        /// Which step.
+        step: ProvisionStep,
+        /// The user it is for (its user principal name).
+        user: String,
+        /// The outcome (`true`) or the intent.
+        done: bool,
+        /// When.
+        at: Millis,
+    },
+}
+
+/// A step of creating a target mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProvisionStep {
+    /// The user is created.
+    CreateUser,
+    /// A licence of this SKU (its id) is assigned to the user.
+    AssignLicense {
+        /// The SKU's id.
+        sku: String,
+    },
 }
 
 impl Event {

@@ -18,7 +18,9 @@ pub mod projection;
 pub mod store;
 
 pub use body::Body;
-pub use event::{Action, ContentHash, Event, NativeId, RunOptions, Side, SpecialUse};
+pub use event::{
+    Action, ContentHash, Event, NativeId, ProvisionStep, RunOptions, Side, SpecialUse,
+};
 pub use executor::{
     Clock, Config, Note, Pacers, Quiet, Run, RunContext, RunError, RunSummary, State, StopSignal,
     SystemClock, Watcher,

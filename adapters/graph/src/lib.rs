@@ -10,6 +10,7 @@
 //!   and Graph's MIME with canonical boundaries.
 //! - `store.rs` — `impl Store`: delta listings, fetch, create, flags, moves, deletions,
 //!   writes in doubt found by their marker.
+//! - `provision.rs` — the target user created and licensed (`--create-target-mailbox`).
 //!
 //! Deliberately absent (yet): the mailbox import/export API (tenant to tenant at full
 //! fidelity), attachments over Graph's 4 MB request (upload sessions), certificate
@@ -18,6 +19,7 @@
 mod client;
 mod folders;
 pub mod mime;
+pub mod provision;
 mod store;
 pub mod uri;
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::event::{Action, Event, FailureClass, Millis, NativeId, OpId, RunId};
+use crate::event::{Action, Event, FailureClass, Millis, NativeId, OpId, ProvisionStep, RunId};
 use crate::projection::Projection;
 
 /// How a write ended.
@@ -49,11 +49,27 @@ impl AuditEntry {
     }
 }
 
+/// A step of creating the target mailbox (`--create-target-mailbox`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionEntry {
+    /// When it was about to be taken.
+    pub at: Millis,
+    /// The step.
+    pub step: ProvisionStep,
+    /// The user.
+    pub user: String,
+    /// Whether its outcome was recorded (without one, the run stopped inside the step; the
+    /// next run with the option asked the tenant before doing anything).
+    pub done: bool,
+}
+
 /// The audit projection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Audit {
     /// Every settled write, in journal order.
     pub entries: Vec<AuditEntry>,
+    /// The steps of creating the target mailbox, in journal order.
+    pub provisioning: Vec<ProvisionEntry>,
     pending: BTreeMap<OpId, (RunId, Action)>,
     run: RunId,
     now: Millis,
@@ -102,6 +118,27 @@ impl Projection for Audit {
             }
             Event::WriteDone { op, id, at } => self.done(*op, *at, id.clone()),
             Event::WriteStored { op, id, at, .. } => self.done(*op, *at, Some(id.clone())),
+            Event::Provisioning {
+                step,
+                user,
+                done,
+                at,
+            } => {
+                let open = self
+                    .provisioning
+                    .iter()
+                    .rposition(|e| !e.done && &e.step == step && &e.user == user);
+                match (open, *done) {
+                    (Some(index), true) => self.provisioning[index].done = true,
+                    // An intent; or an outcome without its intent, kept as it is.
+                    _ => self.provisioning.push(ProvisionEntry {
+                        at: *at,
+                        step: step.clone(),
+                        user: user.clone(),
+                        done: *done,
+                    }),
+                }
+            }
             Event::WriteFailed { op, class, reason } => {
                 if let Some((run, action)) = self.pending.remove(op) {
                     self.entries.push(AuditEntry {
