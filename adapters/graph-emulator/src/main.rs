@@ -42,6 +42,10 @@ struct Args {
     /// Milliseconds each request takes.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// The upload budget per mailbox instead of the profile's, as BYTES/SECONDS (e.g.
+    /// 15728640/30: the documented budget scaled down ten times in time, for benchmarks).
+    #[arg(long, value_name = "BYTES/SECONDS")]
+    upload_budget: Option<String>,
     /// Serve https with this certificate chain (PEM)...
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -77,6 +81,16 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     limits.latency = Duration::from_millis(args.latency_ms);
+    if let Some(budget) = &args.upload_budget {
+        let parsed = budget
+            .split_once('/')
+            .and_then(|(b, s)| Some((b.parse::<u64>().ok()?, s.parse::<u64>().ok()?)));
+        let Some((bytes, seconds)) = parsed.filter(|(b, s)| *b > 0 && *s > 0) else {
+            eprintln!("graph-emulator: --upload-budget is BYTES/SECONDS, e.g. 15728640/30");
+            return ExitCode::from(2);
+        };
+        limits.upload = Some((bytes, Duration::from_secs(seconds)));
+    }
     let config = Config {
         tenant: args.tenant,
         client_id: args.client_id,

@@ -257,9 +257,15 @@ impl Store for GraphStore {
                     max: 10_000,
                     per: Duration::from_secs(600),
                 }),
-                bytes: Some(Window {
-                    max: 150 * 1024 * 1024,
-                    per: Duration::from_secs(300),
+                bytes: Some(match self.client.uri().upload_budget {
+                    Some((max, seconds)) => Window {
+                        max,
+                        per: Duration::from_secs(seconds),
+                    },
+                    None => Window {
+                        max: 150 * 1024 * 1024,
+                        per: Duration::from_secs(300),
+                    },
                 }),
             },
             ..Capabilities::default()

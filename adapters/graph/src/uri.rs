@@ -1,9 +1,11 @@
-//! `graph://TENANT/USER?client_id=ID[&endpoint=URL][&authority=URL]`: a mailbox of a
-//! Microsoft 365 tenant, reached as an app registration (client credentials). By default the
-//! endpoint is `https://graph.microsoft.com` and the authority
+//! `graph://TENANT/USER?client_id=ID[&endpoint=URL][&authority=URL][&upload_budget=B/S]`: a
+//! mailbox of a Microsoft 365 tenant, reached as an app registration (client credentials). By
+//! default the endpoint is `https://graph.microsoft.com` and the authority
 //! `https://login.microsoftonline.com`; `endpoint` alone points both somewhere else (an
-//! emulator serves both). Plain `http` only to a loopback address. A secret in the URI is
-//! refused: it comes from a file, a variable or a command.
+//! emulator serves both). Plain `http` only to a loopback address. `upload_budget` replaces
+//! the documented 150 MB per 5 minutes the store paces its uploads against (bytes/seconds;
+//! for an emulator with a budget scaled down in time). A secret in the URI is refused: it
+//! comes from a file, a variable or a command.
 
 use ferry_engine::store::StoreError;
 use url::Url;
@@ -21,6 +23,8 @@ pub struct GraphUri {
     pub endpoint: String,
     /// The token authority's root.
     pub authority: String,
+    /// The upload budget to pace against instead of the documented one: (bytes, seconds).
+    pub upload_budget: Option<(u64, u64)>,
 }
 
 impl GraphUri {
@@ -51,11 +55,21 @@ impl GraphUri {
             return Err(bad("give one user (UPN or id) after the tenant"));
         }
         let (mut client_id, mut endpoint, mut authority) = (None, None, None);
+        let mut upload_budget = None;
         for (name, value) in url.query_pairs() {
             match name.as_ref() {
                 "client_id" => client_id = Some(value.into_owned()),
                 "endpoint" => endpoint = Some(checked_root(&value).map_err(|why| bad(&why))?),
                 "authority" => authority = Some(checked_root(&value).map_err(|why| bad(&why))?),
+                "upload_budget" => {
+                    let budget = value
+                        .split_once('/')
+                        .and_then(|(b, s)| Some((b.parse::<u64>().ok()?, s.parse::<u64>().ok()?)))
+                        .filter(|(b, s)| *b > 0 && *s > 0);
+                    upload_budget = Some(budget.ok_or_else(|| {
+                        bad("upload_budget is BYTES/SECONDS, e.g. 157286400/300")
+                    })?);
+                }
                 "client_secret" | "secret" | "password" => {
                     return Err(bad(
                         "no secret in the URI: give it by file, variable or command",
@@ -79,6 +93,7 @@ impl GraphUri {
             client_id,
             endpoint,
             authority,
+            upload_budget,
         })
     }
 
@@ -151,6 +166,11 @@ mod tests {
         assert_eq!(local.authority, "http://127.0.0.1:9000");
         assert!(GraphUri::parse("graph://t/u?client_id=a&endpoint=http://example.com").is_err());
         assert!(GraphUri::parse("graph://t/u").is_err());
+        let scaled =
+            GraphUri::parse("graph://t/u?client_id=a&upload_budget=15728640/30").expect("a budget");
+        assert_eq!(scaled.upload_budget, Some((15_728_640, 30)));
+        assert!(GraphUri::parse("graph://t/u?client_id=a&upload_budget=15728640").is_err());
+        assert!(GraphUri::parse("graph://t/u?client_id=a&upload_budget=0/30").is_err());
         assert!(GraphUri::parse("graph://t/u?client_id=a&client_secret=x").is_err());
         let refused = GraphUri::parse("graph://app:hunter2@t/u?client_id=a").expect_err("secret");
         assert!(!refused.to_string().contains("hunter2"));
