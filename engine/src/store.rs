@@ -227,6 +227,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// What it can do.
     fn capabilities(&self) -> Capabilities;
 
+    /// The bytes appending `body` with `flags` sends, as the store's upload budget
+    /// ([`Capabilities::limits`]) counts them: the pacer admits the append by this. The
+    /// default is the message's size (a protocol that sends the bytes as they are).
+    fn upload_size(&self, body: &Body, _flags: &Flags) -> u64 {
+        body.len()
+    }
+
     /// Every folder.
     async fn list_folders(&self) -> StoreResult<Vec<FolderInfo>>;
 

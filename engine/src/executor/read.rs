@@ -432,9 +432,13 @@ impl Worker<'_> {
             // Throttling is retried inside (nothing was written); a transient failure is not,
             // because the message may have landed: look first.
             let result = self
-                .retry_sized(Side::Target, events, 1, bytes.len(), || {
-                    self.target.append(folder, bytes, flags, date, probe)
-                })
+                .retry_sized(
+                    Side::Target,
+                    events,
+                    1,
+                    self.target.upload_size(bytes, flags),
+                    || self.target.append(folder, bytes, flags, date, probe),
+                )
                 .await;
             match result {
                 Ok(Some(id)) => {
