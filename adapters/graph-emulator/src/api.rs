@@ -337,6 +337,37 @@ impl World {
                 mailbox.bump();
                 Ok(Response::empty(204))
             }
+            ("POST", ["permanentDelete"]) => {
+                // The folder, its subfolders and every item in them, for good
+                // (https://learn.microsoft.com/en-us/graph/api/mailfolder-permanentdelete).
+                if mailbox.folders[folder].well_known.is_some() {
+                    return Err(Response::error(
+                        403,
+                        "ErrorDeleteDistinguishedFolder",
+                        "Distinguished folders cannot be deleted.",
+                    ));
+                }
+                let doomed: Vec<String> = mailbox
+                    .folders
+                    .keys()
+                    .filter(|id| mailbox.is_within(id, folder))
+                    .cloned()
+                    .collect();
+                let messages: Vec<String> = mailbox
+                    .messages
+                    .values()
+                    .filter(|m| doomed.contains(&m.folder))
+                    .map(|m| m.id.clone())
+                    .collect();
+                for id in &messages {
+                    mailbox.purge(id);
+                }
+                for id in &doomed {
+                    mailbox.folders.remove(id);
+                }
+                mailbox.bump();
+                Ok(Response::empty(204))
+            }
             ("GET", ["childFolders"]) => self.list_folders(user, folder, request, query),
             ("POST", ["childFolders"]) => self.create_folder(user, folder, request),
             ("POST", ["move"]) => {
@@ -579,3 +610,7 @@ pub(crate) fn next_link(request: &Request, skip: usize, top: usize) -> String {
     pairs.append_pair("$skip", &skip.to_string());
     format!("{}{}?{}", request.base, request.path, pairs.finish())
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;
