@@ -160,6 +160,30 @@ fn walk_folder(dir: &Path) -> Vec<(String, Vec<String>)> {
     items
 }
 
+/// Every message file of a Maildir++ tree (its INBOX and every `.Folder`), `cur` and `new`.
+pub fn maildir_files(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![root.to_path_buf()];
+    for entry in std::fs::read_dir(root).expect("maildir root") {
+        let path = entry.expect("directory entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            dirs.push(path);
+        }
+    }
+    let mut files = Vec::new();
+    for dir in dirs {
+        for sub in ["cur", "new"] {
+            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
+            files.extend(entries.map(|entry| entry.expect("directory entry").path()));
+        }
+    }
+    files
+}
+
 /// An independent walk of a Maildir++ tree: every message's plain blake3 hash and flag names
 /// per decoded folder, read from the files themselves (never from ferry's journal).
 pub fn maildir_tree(root: &Path) -> Tree {

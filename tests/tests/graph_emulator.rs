@@ -15,73 +15,42 @@ use serde_json::Value;
 /// keywords), from the Maildir's file names, mtimes and dovecot-keywords.
 fn source_messages(root: &Path) -> BTreeMap<String, Vec<(i64, String)>> {
     let mut out: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
-    let mut dirs = vec![root.to_path_buf()];
-    for entry in std::fs::read_dir(root).expect("root") {
-        let path = entry.expect("entry").path();
-        if path
+    for path in ferry_tests::maildir_files(root) {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let id = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Message-ID: ")
+                    .or(l.strip_prefix("Message-Id: "))
+            })
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let mtime = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("mtime")
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs() as i64;
+        let name = path
             .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            dirs.push(path);
-        }
-    }
-    for dir in dirs {
-        for sub in ["cur", "new"] {
-            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
-                continue;
-            };
-            for entry in entries {
-                let path = entry.expect("entry").path();
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let id = text
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("Message-ID: ")
-                            .or(l.strip_prefix("Message-Id: "))
-                    })
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                let mtime = std::fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .expect("mtime")
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .expect("after 1970")
-                    .as_secs() as i64;
-                let name = path
-                    .file_name()
-                    .expect("name")
-                    .to_string_lossy()
-                    .to_string();
-                let flags = name
-                    .rsplit_once(":2,")
-                    .map(|(_, f)| f.to_string())
-                    .unwrap_or_default();
-                out.entry(id).or_default().push((mtime, flags));
-            }
-        }
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let flags = name
+            .rsplit_once(":2,")
+            .map(|(_, f)| f.to_string())
+            .unwrap_or_default();
+        out.entry(id).or_default().push((mtime, flags));
     }
     out
 }
 
 fn received_secs(message: &Value) -> i64 {
-    chrono_like_secs(message["received"].as_str().expect("received"))
-}
-
-/// Seconds of an RFC 3339 UTC date (`2025-06-04T11:30:08Z`), by hand: the test depends on no
-/// date crate.
-fn chrono_like_secs(text: &str) -> i64 {
-    let digits = |range: std::ops::Range<usize>| text[range].parse::<i64>().expect("digits");
-    let (y, m, d) = (digits(0..4), digits(5..7), digits(8..10));
-    let (hh, mm, ss) = (digits(11..13), digits(14..16), digits(17..19));
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + hh * 3600 + mm * 60 + ss
+    let text = message["received"].as_str().expect("received");
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .timestamp()
 }
 
 #[test]

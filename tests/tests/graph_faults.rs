@@ -9,40 +9,22 @@ use std::time::Duration;
 use ferry_graph_emulator::Limits;
 use ferry_sample::{SampleSpec, generate};
 use ferry_tests::graph::{Tenant, UPN};
-use ferry_tests::kill_from_the_start;
+use ferry_tests::{kill_from_the_start, maildir_files};
 
 /// Message-ID → how many messages carry it, on a Maildir (a message without one counts
 /// under "").
 fn source_ids(root: &Path) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
-    let mut dirs = vec![root.to_path_buf()];
-    for entry in std::fs::read_dir(root).expect("root") {
-        let path = entry.expect("entry").path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            dirs.push(path);
-        }
-    }
-    for dir in dirs {
-        for sub in ["cur", "new"] {
-            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
-                continue;
-            };
-            for entry in entries {
-                let text =
-                    std::fs::read_to_string(entry.expect("entry").path()).unwrap_or_default();
-                let id = text
-                    .lines()
-                    .take_while(|l| !l.is_empty())
-                    .find_map(|l| l.strip_prefix("Message-ID: "))
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                *out.entry(id).or_default() += 1;
-            }
-        }
+    for path in maildir_files(root) {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let id = text
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        *out.entry(id).or_default() += 1;
     }
     out
 }
