@@ -8,8 +8,13 @@ Store URIs (--from, --to):
   imaps://USER@HOST[:993]       IMAP over TLS from the first byte
   imap://USER@HOST[:143]        IMAP with STARTTLS (required)
   imap://USER@HOST/?tls=none    plaintext IMAP (warns unless the host is this machine)
+  graph://TENANT/USER?client_id=APP
+                                a Microsoft 365 mailbox through Microsoft Graph, as an app
+                                registration (client credentials; the client secret is the
+                                side's password); &endpoint=URL points it at an emulator
   A user name containing @ is written %40: imaps://alice%40example.com@mail.example.com
   Never put a password in a URI: it is refused.
+  --create-target-mailbox SKU creates a missing Microsoft 365 target user and licenses it.
 
 IMAP options, in the URI's query (imaps://alice@host/?auth=xoauth2&connections=8):
   auth=plain|login|xoauth2|oauthbearer   how to log in (default: PLAIN if offered, else LOGIN;
