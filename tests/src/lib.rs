@@ -160,6 +160,17 @@ fn walk_folder(dir: &Path) -> Vec<(String, Vec<String>)> {
     items
 }
 
+/// The random source of a kill test: seeded from `FERRY_KILL_SEED` when set, else at random,
+/// and the seed printed so that a failure can be replayed.
+pub fn kill_rng() -> fastrand::Rng {
+    let seed = std::env::var("FERRY_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("FERRY_KILL_SEED={seed}");
+    fastrand::Rng::with_seed(seed)
+}
+
 /// Every message file of a Maildir++ tree (its INBOX and every `.Folder`), `cur` and `new`.
 pub fn maildir_files(root: &Path) -> Vec<PathBuf> {
     let mut dirs = vec![root.to_path_buf()];

@@ -60,12 +60,7 @@ fn killed_at_random_moments_with_lost_replies_nothing_is_missing_or_doubled() {
     )
     .expect("sample");
     let from = format!("maildir:{}", source.display());
-    let seed = std::env::var("FERRY_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    eprintln!("FERRY_KILL_SEED={seed}");
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut rng = ferry_tests::kill_rng();
     let landed = || {
         tenant
             .emulator

@@ -75,12 +75,7 @@ fn a_missing_target_user_is_created_and_licensed_once_across_kills_and_a_lost_re
     tenant
         .emulator
         .with_world(|world| world.faults.lose_create_replies = 1);
-    let seed = std::env::var("FERRY_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    eprintln!("FERRY_KILL_SEED={seed}");
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut rng = ferry_tests::kill_rng();
     let mut states = Vec::new();
     for _ in 0..8 {
         let mut child = tenant

@@ -51,6 +51,8 @@ impl Answer {
 pub enum Payload {
     None,
     Json(Value),
+    /// JSON encoded already (a create whose size was checked as it will be sent).
+    Encoded(String),
 }
 
 #[derive(Debug)]
@@ -215,10 +217,15 @@ impl Client {
                 .request(method.clone(), &url)
                 .header("authorization", format!("Bearer {}", token.as_str()))
                 .header("prefer", preferences.join(", "));
-            if let Payload::Json(value) = &payload {
+            let encoded = match &payload {
+                Payload::None => None,
+                Payload::Json(value) => Some(value.to_string()),
+                Payload::Encoded(text) => Some(text.clone()),
+            };
+            if let Some(encoded) = encoded {
                 request = request
                     .header("content-type", "application/json")
-                    .body(value.to_string());
+                    .body(encoded);
             }
             let response = request.send().await.map_err(|e| {
                 StoreError::Transient(format!("{method} {}: {}", short(path), no_url(&e)))

@@ -515,7 +515,7 @@ impl Store for GraphStore {
         let url = format!("{}/mailFolders/{id}/messages", self.user());
         let created = self
             .client
-            .send(Method::POST, &url, Payload::Json(body), &[])
+            .send(Method::POST, &url, Payload::Encoded(encoded), &[])
             .await?
             .json()?;
         Ok(created["id"].as_str().map(|id| NativeId(id.to_string())))
