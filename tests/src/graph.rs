@@ -54,16 +54,27 @@ impl Tenant {
 
     /// The `ferry migrate` command, with the app's secret from a file for the Graph side(s).
     pub fn command(&self, from: &str, to: &str, journal: &str, extra: &[&str]) -> Command {
-        let secret = self.home.path().join("secret");
+        self.command_with(&self.home.path().join("secret"), from, to, journal, extra)
+    }
+
+    /// The same with the app's credential (a secret, or a certificate and key) from `secret`.
+    pub fn command_with(
+        &self,
+        secret: &std::path::Path,
+        from: &str,
+        to: &str,
+        journal: &str,
+        extra: &[&str],
+    ) -> Command {
         let mut command = ferry(self.home.path());
         command
             .args(["migrate", "--from", from, "--to", to, "--journal"])
             .arg(self.home.path().join(journal));
         if from.starts_with("graph:") {
-            command.arg("--from-password-file").arg(&secret);
+            command.arg("--from-password-file").arg(secret);
         }
         if to.starts_with("graph:") {
-            command.arg("--to-password-file").arg(&secret);
+            command.arg("--to-password-file").arg(secret);
         }
         command.args(extra);
         command

@@ -10,6 +10,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::json;
 
 use crate::api::{Request, Response};
@@ -21,13 +24,66 @@ pub struct Tokens {
     issued: HashMap<String, Instant>,
 }
 
-/// The app registration the tenant knows.
+/// The app registration the tenant knows: a client secret, a certificate, or both.
 #[derive(Debug, Clone)]
 pub struct App {
     pub tenant: String,
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Option<String>,
+    pub certificate: Option<Registered>,
     pub lifetime: Duration,
+}
+
+/// A certificate uploaded to the app registration: what its assertions are checked against.
+#[derive(Clone)]
+pub struct Registered {
+    /// base64url SHA-1 of the DER certificate, as `x5t` names it (with RS256)...
+    pub x5t: String,
+    /// ...and its SHA-256, as `x5t#S256` does (with PS256).
+    pub x5t_s256: String,
+    key: DecodingKey,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Registered(x5t {})", self.x5t)
+    }
+}
+
+impl Registered {
+    /// The certificate (PEM) with an RSA public key.
+    pub fn from_pem(pem: &str) -> Result<Registered, String> {
+        let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .map_err(|e| format!("not a PEM certificate: {e}"))?;
+        let certificate = block
+            .parse_x509()
+            .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+        let public = &certificate.tbs_certificate.subject_pki;
+        // rsaEncryption: the bit string is PKCS#1 RSAPublicKey.
+        if public.algorithm.algorithm.to_id_string() != "1.2.840.113549.1.1.1" {
+            return Err("the certificate's key is not RSA".into());
+        }
+        let key = DecodingKey::from_rsa_der(&public.subject_public_key.data);
+        let digest = |algorithm| ring::digest::digest(algorithm, &block.contents);
+        Ok(Registered {
+            x5t: URL_SAFE_NO_PAD.encode(digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY)),
+            x5t_s256: URL_SAFE_NO_PAD.encode(digest(&ring::digest::SHA256)),
+            key,
+        })
+    }
+}
+
+/// What a client assertion claims
+/// (https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials#claims-payload).
+#[derive(Debug, serde::Deserialize)]
+struct Claims {
+    aud: String,
+    iss: String,
+    sub: String,
+    #[allow(dead_code)]
+    jti: String,
+    exp: i64,
+    nbf: Option<i64>,
 }
 
 fn oauth_error(status: u16, error: &str, code: u32, description: &str) -> Response {
@@ -44,7 +100,15 @@ fn oauth_error(status: u16, error: &str, code: u32, description: &str) -> Respon
 
 impl Tokens {
     /// `POST /{tenant}/oauth2/v2.0/token`.
-    pub fn token(&mut self, app: &App, tenant: &str, request: &Request, now: Instant) -> Response {
+    /// `audience` is the token endpoint's URL, which a client assertion must name.
+    pub fn token(
+        &mut self,
+        app: &App,
+        tenant: &str,
+        audience: &str,
+        request: &Request,
+        now: Instant,
+    ) -> Response {
         if !tenant.eq_ignore_ascii_case(&app.tenant) {
             return oauth_error(
                 400,
@@ -72,13 +136,8 @@ impl Tokens {
                 "Application was not found in the directory.",
             );
         }
-        if form.get("client_secret") != Some(&app.client_secret) {
-            return oauth_error(
-                401,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
-            );
+        if let Some(refused) = proof(app, &form, audience) {
+            return refused;
         }
         if !form
             .get("scope")
@@ -131,6 +190,113 @@ impl Tokens {
     }
 }
 
+/// Whether the form proves the app's identity: `None` if so, else the refusal. A secret is
+/// compared; an assertion is checked as the platform documents
+/// (https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials): signed
+/// RS256 by the key of the certificate its `x5t` names, `iss` and `sub` the client id, `aud`
+/// the token endpoint, within `nbf`..`exp`.
+fn proof(app: &App, form: &HashMap<String, String>, audience: &str) -> Option<Response> {
+    if let Some(kind) = form.get("client_assertion_type") {
+        if kind != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+            return Some(oauth_error(
+                400,
+                "invalid_request",
+                50027,
+                "Invalid client_assertion_type.",
+            ));
+        }
+        let Some(assertion) = form.get("client_assertion") else {
+            return Some(oauth_error(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'client_assertion'.",
+            ));
+        };
+        return assertion_refused(app, assertion, audience);
+    }
+    match (&app.client_secret, form.get("client_secret")) {
+        (Some(expected), Some(given)) if given == expected => None,
+        (_, None) => Some(oauth_error(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )),
+        _ => Some(oauth_error(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        )),
+    }
+}
+
+fn assertion_refused(app: &App, assertion: &str, audience: &str) -> Option<Response> {
+    let invalid =
+        |code: u32, description: &str| Some(oauth_error(401, "invalid_client", code, description));
+    // azure-identity pads its base64url segments and thumbprints with `=`; the platform takes
+    // them (its own SDK), so they are read without it.
+    let unpadded: Vec<&str> = assertion
+        .split('.')
+        .map(|s| s.trim_end_matches('='))
+        .collect();
+    let assertion = unpadded.join(".");
+    let assertion = assertion.as_str();
+    let same = |given: Option<&String>, known: &str| {
+        given.is_some_and(|given| given.trim_end_matches('=') == known)
+    };
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else {
+        return invalid(50012, "Client assertion failed to parse.");
+    };
+    // The page's two forms: PS256 naming the certificate by `x5t#S256`, or the older RS256
+    // by `x5t`; a mix of the two is refused (entra-docs PR #1301).
+    let named = |registered: &&Registered| match header.alg {
+        Algorithm::PS256 => same(header.x5t_s256.as_ref(), &registered.x5t_s256),
+        Algorithm::RS256 => header.x5t_s256.is_none() && same(header.x5t.as_ref(), &registered.x5t),
+        _ => false,
+    };
+    let Some(registered) = app.certificate.as_ref().filter(named) else {
+        return invalid(
+            700027,
+            "Client assertion failed signature validation. Reason - The key was not found.",
+        );
+    };
+    let mut validation = Validation::new(header.alg);
+    // Times are checked below, with the platform's own words.
+    validation.validate_exp = false;
+    validation.required_spec_claims.clear();
+    validation.validate_aud = false;
+    let claims = match jsonwebtoken::decode::<Claims>(assertion, &registered.key, &validation) {
+        Ok(data) => data.claims,
+        Err(_) => return invalid(700027, "Client assertion contains an invalid signature."),
+    };
+    if claims.iss != app.client_id || claims.sub != app.client_id {
+        return invalid(
+            50048,
+            "Subject mismatches Issuer claim in the client assertion.",
+        );
+    }
+    if claims.aud != audience {
+        return invalid(
+            50027,
+            &format!(
+                "JWT token is invalid or malformed: the audience '{}' is not this token endpoint.",
+                claims.aud
+            ),
+        );
+    }
+    let now = chrono::Utc::now().timestamp();
+    // Five minutes of clock skew are allowed.
+    if claims.exp + 300 < now || claims.nbf.is_some_and(|nbf| nbf - 300 > now) {
+        return invalid(
+            700024,
+            "Client assertion is not within its valid time range.",
+        );
+    }
+    None
+}
+
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`
 /// (https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols-oidc).
 pub fn openid_configuration(root: &str, tenant: &str) -> Response {
@@ -167,15 +333,16 @@ mod tests {
         let app = App {
             tenant: "contoso".into(),
             client_id: "app".into(),
-            client_secret: "s3cret".into(),
+            client_secret: Some("s3cret".into()),
+            certificate: None,
             lifetime: Duration::from_secs(2),
         };
         let mut tokens = Tokens::default();
         let now = Instant::now();
-        let bad = tokens.token(&app, "contoso", &form("grant_type=client_credentials&client_id=app&client_secret=nope&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"), now);
+        let bad = tokens.token(&app, "contoso", "https://x/contoso/oauth2/v2.0/token", &form("grant_type=client_credentials&client_id=app&client_secret=nope&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"), now);
         assert_eq!(bad.status, 401);
         assert!(String::from_utf8_lossy(&bad.body).contains("AADSTS7000215"));
-        let good = tokens.token(&app, "contoso", &form("grant_type=client_credentials&client_id=app&client_secret=s3cret&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"), now);
+        let good = tokens.token(&app, "contoso", "https://x/contoso/oauth2/v2.0/token", &form("grant_type=client_credentials&client_id=app&client_secret=s3cret&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"), now);
         assert_eq!(good.status, 200);
         let body: serde_json::Value = serde_json::from_slice(&good.body).expect("json");
         let token = body["access_token"].as_str().expect("token");

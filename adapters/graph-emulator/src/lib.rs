@@ -41,7 +41,10 @@ pub use world::Tenant;
 pub struct Config {
     pub tenant: String,
     pub client_id: String,
+    /// The app's client secret; empty: the app has none.
     pub client_secret: String,
+    /// A certificate (PEM) uploaded to the app registration, whose key signs client assertions.
+    pub client_certificate: Option<String>,
     /// User principal names, each with an empty, licensed mailbox.
     pub users: Vec<String>,
     /// How long an access token lives.
@@ -60,6 +63,7 @@ impl Config {
             tenant: tenant.into(),
             client_id: client_id.into(),
             client_secret: client_secret.into(),
+            client_certificate: None,
             users: users.iter().map(|u| u.to_string()).collect(),
             token_lifetime: Duration::from_secs(3599),
             limits: Limits::none(),
@@ -137,6 +141,8 @@ pub enum StartError {
     State(PathBuf, String),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("the app's certificate: {0}")]
+    Certificate(String),
 }
 
 impl Emulator {
@@ -172,7 +178,13 @@ impl Emulator {
             app: auth::App {
                 tenant: config.tenant.clone(),
                 client_id: config.client_id.clone(),
-                client_secret: config.client_secret.clone(),
+                client_secret: Some(config.client_secret.clone()).filter(|s| !s.is_empty()),
+                certificate: match &config.client_certificate {
+                    Some(pem) => {
+                        Some(auth::Registered::from_pem(pem).map_err(StartError::Certificate)?)
+                    }
+                    None => None,
+                },
                 lifetime: config.token_lifetime,
             },
             world: Mutex::new(World::new(tenant)),

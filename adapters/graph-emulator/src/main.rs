@@ -24,8 +24,12 @@ struct Args {
     #[arg(long)]
     client_id: String,
     /// A file holding the app's client secret.
+    #[arg(long, required_unless_present = "client_certificate_file")]
+    client_secret_file: Option<PathBuf>,
+    /// A file holding a certificate (PEM) uploaded to the app, whose key signs the app's
+    /// client assertions (instead of, or besides, a secret).
     #[arg(long)]
-    client_secret_file: PathBuf,
+    client_certificate_file: Option<PathBuf>,
     /// A user (UPN) with an empty, licensed mailbox; repeat for more.
     #[arg(long = "user")]
     users: Vec<String>,
@@ -56,20 +60,25 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let secret = match std::fs::read_to_string(&args.client_secret_file) {
-        Ok(secret) if !secret.trim().is_empty() => secret.trim().to_string(),
-        Ok(_) => {
-            eprintln!(
-                "graph-emulator: {} is empty",
-                args.client_secret_file.display()
-            );
+    let read = |path: &PathBuf| match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_string()),
+        Ok(_) => Err(format!("graph-emulator: {} is empty", path.display())),
+        Err(error) => Err(format!(
+            "graph-emulator: cannot read {}: {error}",
+            path.display()
+        )),
+    };
+    let secret = match args.client_secret_file.as_ref().map(read).transpose() {
+        Ok(secret) => secret.unwrap_or_default(),
+        Err(said) => {
+            eprintln!("{said}");
             return ExitCode::from(2);
         }
-        Err(error) => {
-            eprintln!(
-                "graph-emulator: cannot read {}: {error}",
-                args.client_secret_file.display()
-            );
+    };
+    let certificate = match args.client_certificate_file.as_ref().map(read).transpose() {
+        Ok(certificate) => certificate,
+        Err(said) => {
+            eprintln!("{said}");
             return ExitCode::from(2);
         }
     };
@@ -95,6 +104,7 @@ fn main() -> ExitCode {
         tenant: args.tenant,
         client_id: args.client_id,
         client_secret: secret,
+        client_certificate: certificate,
         users: args.users,
         token_lifetime: Duration::from_secs(args.token_lifetime.max(1)),
         limits,

@@ -105,7 +105,8 @@ async fn route(shared: &Arc<Shared>, mut request: Request, root: &str) -> Respon
     match (request.method.as_str(), parts.as_slice()) {
         ("POST", [tenant, "oauth2", "v2.0", "token"]) => {
             let mut tokens = shared.tokens();
-            tokens.token(&shared.app, tenant, &request, Instant::now())
+            let audience = format!("{root}/{tenant}/oauth2/v2.0/token");
+            tokens.token(&shared.app, tenant, &audience, &request, Instant::now())
         }
         ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
             crate::auth::openid_configuration(root, tenant)

@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
+use crate::credential::Credential;
 use crate::uri::GraphUri;
 
 /// How long before its expiry a token is replaced: a tenth of its life, at most 5 minutes.
@@ -109,22 +110,30 @@ impl Client {
             .as_ref()
             .ok_or_else(|| {
                 StoreError::Unusable(format!(
-                    "{}: the app's client secret is needed (a file, a variable or a command)",
+                    "{}: the app's client secret or certificate is needed (a file, a variable \
+                     or a command)",
                     self.uri.describe()
                 ))
             })?
             .read()?;
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", &self.uri.client_id)
-            .append_pair("client_secret", &secret)
-            .append_pair("grant_type", "client_credentials")
-            .append_pair("scope", &format!("{}/.default", self.uri.resource()))
-            .finish();
-        let body = Zeroizing::new(body);
         let url = format!(
             "{}/{}/oauth2/v2.0/token",
             self.uri.authority, self.uri.tenant
         );
+        let credential = Credential::parse(secret)?;
+        let now = chrono::Utc::now().timestamp();
+        let proof = credential.fields(&self.uri.client_id, &url, now)?;
+        let body: String = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("client_id", &self.uri.client_id);
+            for (name, value) in &proof {
+                form.append_pair(name, value);
+            }
+            form.append_pair("grant_type", "client_credentials")
+                .append_pair("scope", &format!("{}/.default", self.uri.resource()))
+                .finish()
+        };
+        let body = Zeroizing::new(body);
         let started = Instant::now();
         let response = self
             .http

@@ -1,8 +1,10 @@
 //! ferry's Microsoft 365 store: one mailbox of a tenant through Microsoft Graph, as source and
 //! as target, for mail. `graph://TENANT/USER?client_id=APP` ([`uri`]); the app's client
-//! secret from a file, a variable or a command ([`ferry_secret::Secret`]).
+//! secret, or its certificate and key (PEM), from a file, a variable or a command
+//! ([`ferry_secret::Secret`]).
 //!
 //! - `uri.rs` — the URI, the endpoints (an emulator's on loopback), secrets refused in it.
+//! - `credential.rs` — a client secret, or a client assertion signed by a certificate's key.
 //! - `client.rs` — tokens (client credentials, refreshed before expiry), requests with
 //!   immutable ids, Graph's errors as `StoreError` classes.
 //! - `folders.rs` — the folder tree as paths, roles from the well-known folders.
@@ -13,10 +15,10 @@
 //! - `provision.rs` — the target user created and licensed (`--create-target-mailbox`).
 //!
 //! Deliberately absent (yet): the mailbox import/export API (tenant to tenant at full
-//! fidelity), attachments over Graph's 4 MB request (upload sessions), certificate
-//! credentials, calendars, contacts and tasks.
+//! fidelity), attachments over Graph's 4 MB request (upload sessions), calendars, contacts and tasks.
 
 mod client;
+pub mod credential;
 mod folders;
 pub mod mime;
 pub mod provision;
