@@ -51,8 +51,12 @@ pub fn read_back(error: &io::Error) -> String {
 
 /// A message's exact bytes. Cloning is cheap (the bytes are shared), and `Debug` shows the
 /// length only, never content.
+///
+/// Its keyed identity is the hash of its bytes, or of the identity its store gave it
+/// ([`Body::with_identity`]): a store whose bytes are an opaque stream made anew at every
+/// read (an Exchange export) names what stays the same instead.
 #[derive(Clone)]
-pub struct Body(Repr);
+pub struct Body(Repr, Option<Bytes>);
 
 #[derive(Clone)]
 enum Repr {
@@ -129,19 +133,19 @@ impl<const N: usize> From<&[u8; N]> for Body {
 
 impl From<Vec<u8>> for Body {
     fn from(bytes: Vec<u8>) -> Body {
-        Body(Repr::Memory(Bytes::from(bytes)))
+        Body(Repr::Memory(Bytes::from(bytes)), None)
     }
 }
 
 impl From<&[u8]> for Body {
     fn from(bytes: &[u8]) -> Body {
-        Body(Repr::Memory(Bytes::copy_from_slice(bytes)))
+        Body(Repr::Memory(Bytes::copy_from_slice(bytes)), None)
     }
 }
 
 impl From<Bytes> for Body {
     fn from(bytes: Bytes) -> Body {
-        Body(Repr::Memory(bytes))
+        Body(Repr::Memory(bytes), None)
     }
 }
 
@@ -150,11 +154,14 @@ impl Body {
     /// not change while the body is used (Maildir message files never do).
     pub fn open_file(file: File) -> io::Result<Body> {
         let len = file.metadata()?.len();
-        Ok(Body(Repr::File(Arc::new(FileBody {
-            file,
-            len,
-            seal: None,
-        }))))
+        Ok(Body(
+            Repr::File(Arc::new(FileBody {
+                file,
+                len,
+                seal: None,
+            })),
+            None,
+        ))
     }
 
     /// Its length in bytes.
@@ -197,8 +204,23 @@ impl Body {
         Ok(out)
     }
 
-    /// Its keyed content hash, read piece by piece.
+    /// The same bytes, known by `identity` instead of by their bytes: what its hash is made
+    /// of (see the type's documentation).
+    pub fn with_identity(self, identity: impl Into<Bytes>) -> Body {
+        Body(self.0, Some(identity.into()))
+    }
+
+    /// What its store names it by instead of its bytes, if anything.
+    pub fn identity(&self) -> Option<&[u8]> {
+        self.1.as_deref()
+    }
+
+    /// Its keyed content hash: of its identity if it has one, else of its bytes, read piece
+    /// by piece.
     pub fn hash(&self, key: &ContentKey) -> io::Result<ContentHash> {
+        if let Some(identity) = self.identity() {
+            return Ok(key.hash(identity));
+        }
         if let Some(bytes) = self.in_memory() {
             return Ok(key.hash(bytes));
         }
@@ -323,11 +345,14 @@ impl Spool {
 
     /// The message written.
     pub fn finish(self) -> Body {
-        Body(Repr::File(Arc::new(FileBody {
-            file: self.file,
-            len: self.len,
-            seal: Some(self.seal),
-        })))
+        Body(
+            Repr::File(Arc::new(FileBody {
+                file: self.file,
+                len: self.len,
+                seal: Some(self.seal),
+            })),
+            None,
+        )
     }
 }
 
@@ -402,11 +427,14 @@ mod tests {
     impl Spool {
         /// The spool's file as a body without its seal: what rests on disk.
         fn file_view(&self) -> Body {
-            Body(Repr::File(Arc::new(FileBody {
-                file: self.file.try_clone().expect("clone"),
-                len: self.len,
-                seal: None,
-            })))
+            Body(
+                Repr::File(Arc::new(FileBody {
+                    file: self.file.try_clone().expect("clone"),
+                    len: self.len,
+                    seal: None,
+                })),
+                None,
+            )
         }
     }
 }

@@ -143,6 +143,8 @@ pub struct World {
     pub tenant: Tenant,
     pub faults: Faults,
     pub uploads: HashMap<String, UploadSession>,
+    /// Import sessions by their token.
+    pub imports: HashMap<String, crate::exchange::ImportSession>,
     /// Messages per page when the client does not say.
     pub page_size: usize,
 }
@@ -188,6 +190,7 @@ impl World {
             tenant,
             faults: Faults::default(),
             uploads: HashMap::new(),
+            imports: HashMap::new(),
             page_size: 10,
         }
     }
@@ -197,13 +200,25 @@ impl World {
         let segments = segments(path);
         match segments.as_slice() {
             [users, user, ..] if users == "users" => self.tenant.user_index(user),
+            [admin, _, _, mailbox, ..] if admin == "admin" => {
+                crate::exchange::user_of_mailbox(self, mailbox)
+            }
+            [import, mailbox] if import == "import" => {
+                crate::exchange::user_of_mailbox(self, mailbox)
+            }
             _ => None,
         }
     }
 
     /// Answers one request.
     pub fn handle(&mut self, request: &Request) -> Response {
-        let query = match Query::parse(&request.query) {
+        // An import URL's query is its session token, not OData.
+        let odata = if request.path.starts_with("/import/") {
+            ""
+        } else {
+            &request.query
+        };
+        let query = match Query::parse(odata) {
             Ok(query) => query,
             Err(invalid) => return Response::error(400, "BadRequest", &invalid.0),
         };
@@ -225,6 +240,10 @@ impl World {
                 Some(index) => self.user_request(index, method, rest, request, &query),
             },
             ("PUT", ["upload", session]) => self.upload_piece(session, request),
+            (_, ["admin", "exchange", "mailboxes", mailbox, tail @ ..]) => {
+                self.exchange_request(mailbox, method, tail, request, &query)
+            }
+            ("POST", ["import", mailbox]) => self.import_item(mailbox, request),
             _ => Err(Response::error(
                 400,
                 "BadRequest",
@@ -254,6 +273,7 @@ impl World {
                     "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
                 ))
             }
+            ("GET", ["settings", "exchange"]) => Ok(self.exchange_settings(user)),
             ("GET", ["mailFolders"]) => {
                 let root = self.tenant.users[user].mailbox.well_known("msgfolderroot");
                 self.list_folders(user, &root, request, query)

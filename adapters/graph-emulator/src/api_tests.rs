@@ -85,3 +85,174 @@ fn a_folder_deleted_for_good_takes_its_subfolders_and_their_messages() {
     let (status, _) = call(&mut world, "GET", &format!("/mailFolders/{old}"), None);
     assert_eq!(status, 404);
 }
+
+fn call_at(
+    world: &mut World,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let response = world.handle(&Request {
+        method: method.into(),
+        path: path.into(),
+        query: query.into(),
+        body: body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string())),
+        base: "http://127.0.0.1/v1.0".into(),
+        ..Request::default()
+    });
+    let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, json)
+}
+
+#[test]
+fn an_export_imported_into_another_mailbox_keeps_the_item_and_its_search_key() {
+    let mut world = World::new(Tenant::new(
+        "contoso",
+        "app-1",
+        &[UPN.to_string(), "bob@contoso.test".to_string()],
+    ));
+    let sku = world.tenant.skus[0].sku_id.clone();
+    for user in &mut world.tenant.users {
+        user.licenses.push(sku.clone());
+    }
+    let mime =
+        b"From: a@example.com\r\nSubject: kept\r\nMessage-ID: <k@x>\r\n\r\nhello\r\n".to_vec();
+    let source = world.tenant.users[0]
+        .mailbox
+        .deliver(
+            "inbox",
+            mime,
+            chrono::Utc::now() - chrono::Duration::days(3),
+        )
+        .expect("deliver");
+    world.tenant.users[0]
+        .mailbox
+        .edit(&source, chrono::Utc::now(), |m| {
+            m.is_read = true;
+            m.categories = vec!["Blue".into()];
+        });
+    let (_, settings) = call(&mut world, "GET", "/settings/exchange", None);
+    let from = settings["primaryMailboxId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (_, settings) = call_at(
+        &mut world,
+        "GET",
+        "/users/bob@contoso.test/settings/exchange",
+        "",
+        None,
+    );
+    let to = settings["primaryMailboxId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // More than 20 ids at once are refused; an unknown id is an error of its own in a 200.
+    let many: Vec<String> = (0..21).map(|i| format!("id{i}")).collect();
+    let (status, _) = call_at(
+        &mut world,
+        "POST",
+        &format!("/admin/exchange/mailboxes/{from}/exportItems"),
+        "",
+        Some(json!({"itemIds": many})),
+    );
+    assert_eq!(status, 400);
+    let (status, exported) = call_at(
+        &mut world,
+        "POST",
+        &format!("/admin/exchange/mailboxes/{from}/exportItems"),
+        "",
+        Some(json!({"itemIds": [source, "missing"]})),
+    );
+    assert_eq!(status, 200);
+    let data = exported["value"][0]["data"]
+        .as_str()
+        .expect("data")
+        .to_string();
+    assert_eq!(exported["value"][1]["error"]["code"], "ErrorItemNotFound");
+
+    let (status, session) = call_at(
+        &mut world,
+        "POST",
+        &format!("/admin/exchange/mailboxes/{to}/createImportSession"),
+        "",
+        None,
+    );
+    assert_eq!(status, 200);
+    let url = session["importUrl"].as_str().expect("url");
+    let token = url.split("authtoken=").nth(1).expect("token").to_string();
+    let inbox = world.tenant.users[1].mailbox.well_known("inbox");
+    let import = |world: &mut World, body: Value| {
+        call_at(
+            world,
+            "POST",
+            &format!("/import/{to}"),
+            &format!("authtoken={token}"),
+            Some(body),
+        )
+    };
+    let (status, made) = import(
+        &mut world,
+        json!({"FolderId": inbox, "Mode": "create", "Data": data}),
+    );
+    assert_eq!(status, 200, "{made}");
+    let made_id = made["itemId"].as_str().expect("itemId").to_string();
+    let (kept, copy) = (
+        &world.tenant.users[0].mailbox.messages[&source],
+        &world.tenant.users[1].mailbox.messages[&made_id],
+    );
+    assert_ne!(made_id, source);
+    assert_eq!(
+        (copy.is_read, &copy.categories, copy.received),
+        (true, &vec!["Blue".to_string()], kept.received)
+    );
+    assert_eq!(copy.search_key, kept.search_key, "the search key travels");
+    assert_eq!(copy.internet_message_id, kept.internet_message_id);
+
+    // Sent again, a create makes a second item: nothing makes imports idempotent.
+    let (status, _) = import(
+        &mut world,
+        json!({"FolderId": inbox, "Mode": "create", "Data": data}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(world.tenant.users[1].mailbox.in_folder(&inbox).len(), 2);
+    // An update names the item and its change key; a stale change key is refused.
+    let (status, _) = import(
+        &mut world,
+        json!({"FolderId": inbox, "Mode": "update", "Data": data, "ItemId": made_id, "ChangeKey": "stale"}),
+    );
+    assert_eq!(status, 409);
+    let (status, updated) = import(
+        &mut world,
+        json!({"FolderId": inbox, "Mode": "update", "Data": data, "ItemId": made_id, "ChangeKey": made["changeKey"]}),
+    );
+    assert_eq!(
+        (status, updated["itemId"].as_str()),
+        (200, Some(made_id.as_str()))
+    );
+    assert_ne!(updated["changeKey"], made["changeKey"]);
+    // Without its token the URL is refused; the items list shows the search key on request.
+    let (status, _) = call_at(
+        &mut world,
+        "POST",
+        &format!("/import/{to}"),
+        "authtoken=nope",
+        Some(json!({"FolderId": inbox, "Mode": "create", "Data": data})),
+    );
+    assert_eq!(status, 401);
+    let (status, items) = call_at(
+        &mut world,
+        "GET",
+        &format!("/admin/exchange/mailboxes/{to}/folders/inbox/items"),
+        "$expand=singleValueExtendedProperties($filter=id eq 'Binary 0x300B')",
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(items["value"].as_array().map(Vec::len), Some(2));
+    assert!(
+        items["value"][0]["singleValueExtendedProperties"][0]["value"].is_string(),
+        "{items}"
+    );
+}

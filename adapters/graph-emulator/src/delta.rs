@@ -11,6 +11,10 @@
 //!   (the "synchronization reset" section of the overview), with a `Location` for a fresh
 //!   round: the client starts over with a full listing.
 //!
+//! The import/export API's `folders/{id}/items/delta`
+//! (https://learn.microsoft.com/en-us/graph/api/mailboxitem-delta) is answered the same way,
+//! with mailboxItem resources.
+//!
 //! Tokens here are the mailbox's change number, so a round reports what changed after the
 //! round before it began; paging walks ids in order, so nothing moves between pages.
 
@@ -53,13 +57,24 @@ impl World {
         folder: &str,
         request: &Request,
         query: &Query,
+        items: bool,
     ) -> Answer {
         let mailbox = &self.tenant.users[user].mailbox;
+        let path = if items {
+            format!(
+                "admin/exchange/mailboxes/{}/folders/{folder}/items/delta",
+                crate::exchange::mailbox_id(self, user)
+            )
+        } else {
+            format!(
+                "users/{}/mailFolders/{folder}/messages/delta",
+                self.tenant.users[user].id
+            )
+        };
         let link = |token_name: &str, token: &str| {
             format!(
-                "{}/users/{}/mailFolders/{folder}/messages/delta?{token_name}={token}{}",
+                "{}/{path}?{token_name}={token}{}",
                 request.base,
-                self.tenant.users[user].id,
                 select_suffix(query)
             )
         };
@@ -101,10 +116,12 @@ impl World {
         for message in mailbox.in_folder(folder) {
             let changed = cursor.first || (message.seq > cursor.s && message.seq <= cursor.e);
             if changed && query.matches(message) {
-                entries.push((
-                    message.id.clone(),
-                    render::message(message, query, immutable),
-                ));
+                let rendered = if items {
+                    crate::exchange::mailbox_item(message, query)
+                } else {
+                    render::message(message, query, immutable)
+                };
+                entries.push((message.id.clone(), rendered));
             }
         }
         if !cursor.first {

@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 mod control;
 mod delta;
+mod exchange;
 pub mod limits;
 mod messages;
 pub mod query;

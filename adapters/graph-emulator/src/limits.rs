@@ -84,6 +84,12 @@ pub struct Counters {
     pub downloads: u64,
     /// Messages created (JSON, MIME or copies).
     pub creates: u64,
+    /// Items exported (`exportItems`, each item given).
+    #[serde(default)]
+    pub exports: u64,
+    /// Items imported through an import session.
+    #[serde(default)]
+    pub imports: u64,
     pub uploaded_bytes: u64,
     /// The most bytes uploaded within one upload window.
     pub max_window_upload_bytes: u64,

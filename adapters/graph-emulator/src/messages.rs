@@ -53,7 +53,7 @@ impl World {
                 let Some(folder) = folder else {
                     return Err(bad_request("messages/delta is per folder."));
                 };
-                self.delta(user, &folder, request, query)
+                self.delta(user, &folder, request, query, false)
             }
             (_, [id, rest @ ..]) => {
                 let mailbox = &self.tenant.users[user].mailbox;
@@ -380,6 +380,7 @@ fn blank(folder: &str, now: DateTime<Utc>) -> Message {
         modified: now,
         change_key: 1,
         properties: vec![],
+        search_key: crate::world::new_search_key(),
         seq: 0,
     }
 }

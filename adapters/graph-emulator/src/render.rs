@@ -27,6 +27,9 @@ fn computed_property(message: &Message, id: &str) -> Option<String> {
         "integer 0x0e07" => Some(message.message_flags().to_string()),
         "integer 0x0e08" => Some(mime(message, false).len().to_string()),
         "systemtime 0x0e06" => Some(date(&message.received)),
+        "binary 0x300b" if !message.search_key.is_empty() => {
+            Some(STANDARD.encode(&message.search_key))
+        }
         _ => None,
     }
 }
@@ -124,7 +127,7 @@ pub fn message(message: &Message, query: &Query, immutable: bool) -> Value {
     Value::Object(out)
 }
 
-fn change_key(message: &Message) -> String {
+pub fn change_key(message: &Message) -> String {
     STANDARD.encode(format!("CQAAAB{}:{}", message.id.len(), message.change_key))
 }
 

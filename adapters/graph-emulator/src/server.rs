@@ -112,6 +112,17 @@ async fn route(shared: &Arc<Shared>, mut request: Request, root: &str) -> Respon
             crate::auth::openid_configuration(root, tenant)
         }
         (_, ["_emulator", rest @ ..]) => crate::control::handle(shared, &request, rest),
+        // An import session's URL: preauthenticated by the token in its query, no
+        // Authorization header (https://learn.microsoft.com/en-us/graph/import-exchange-mailbox-item).
+        ("POST", ["api", "gv1.0", mailbox, "importItem"]) => {
+            match crate::exchange::import_mailbox(mailbox) {
+                Some(mailbox) => {
+                    request.path = format!("/import/{mailbox}");
+                    one(shared, &request).await
+                }
+                None => Response::error(404, "NotFound", "No such endpoint."),
+            }
+        }
         (_, ["v1.0", rest @ ..]) => {
             request.path = format!("/{}", rest.join("/"));
             let is_upload = matches!(rest, ["upload", _]);
@@ -165,9 +176,32 @@ async fn one(shared: &Arc<Shared>, request: &Request) -> Response {
             let last = request.path.rsplit('/').next().unwrap_or_default();
             last == "messages" || last == "copy"
         };
+        let import = request.method == "POST"
+            && response.status == 200
+            && request.path.starts_with("/import/");
+        let exports = if request.method == "POST"
+            && response.status == 200
+            && request.path.ends_with("/exportItems")
+        {
+            serde_json::from_slice::<Value>(&response.body)
+                .ok()
+                .and_then(|v| {
+                    v["value"].as_array().map(|items| {
+                        items
+                            .iter()
+                            .filter(|item| item.get("data").is_some())
+                            .count() as u64
+                    })
+                })
+                .unwrap_or(0)
+        } else {
+            0
+        };
         shared.meter(mailbox, |meter| {
             meter.counters.downloads += u64::from(download);
             meter.counters.creates += u64::from(create);
+            meter.counters.imports += u64::from(import);
+            meter.counters.exports += exports;
         });
     }
     shared.mark_dirty(&request.method);

@@ -93,6 +93,10 @@ pub struct Message {
     pub change_key: u64,
     /// Extended properties set by clients, by id as given (compared without case).
     pub properties: Vec<(String, String)>,
+    /// PidTagSearchKey (`Binary 0x300B`): given when the message is made, kept by its copies
+    /// and by an import of its export stream.
+    #[serde(default)]
+    pub search_key: Vec<u8>,
     /// The mailbox's `seq` at its last change.
     pub seq: u64,
 }
@@ -410,6 +414,11 @@ impl Tenant {
     }
 }
 
+/// A new search key: 16 random bytes.
+pub fn new_search_key() -> Vec<u8> {
+    (0..16).map(|_| fastrand::u8(..)).collect()
+}
+
 /// A random id shaped like a GUID.
 pub fn uuid_like() -> String {
     let hex = |n: usize| -> String {
@@ -454,6 +463,7 @@ mod tests {
             modified: now,
             change_key: 1,
             properties: vec![],
+            search_key: vec![],
             seq: 0,
         };
         let id = message.id.clone();
