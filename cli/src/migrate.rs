@@ -87,6 +87,10 @@ impl PairArgs {
             insecure: self.insecure,
             read_only,
             spool_dir: None,
+            peer: Some(match side {
+                Side::Source => self.to.clone(),
+                Side::Target => self.from.clone(),
+            }),
         }
     }
 }

@@ -142,3 +142,81 @@ fn a_storm_of_429s_is_ridden_out_within_the_documented_limits() {
     assert!(counters.max_in_flight_after_throttle <= 4, "{counters:?}");
     assert!(counters.max_window_upload_bytes <= budget, "{counters:?}");
 }
+
+/// Search key → how many messages of the mailbox of `tenant` carry it.
+fn search_keys(tenant: &Tenant) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for message in tenant.mailbox() {
+        *out.entry(message["search_key"].to_string()).or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn tenant_to_tenant_killed_at_random_moments_with_lost_import_replies() {
+    let from = Tenant::start(None, |_| {});
+    let to = Tenant::start(None, |config| {
+        // Slow enough that kills fall inside the copy.
+        config.limits.latency = Duration::from_millis(20);
+    });
+    let sample = from.home.path().join("sample");
+    generate(
+        &sample,
+        &SampleSpec {
+            messages: 240,
+            seed: 1516,
+        },
+    )
+    .expect("sample");
+    // The source mailbox as a mail server filled it: every sample message delivered, half
+    // into the Inbox, half into the Archive.
+    let files = maildir_files(&sample);
+    from.emulator.with_world(|world| {
+        let mailbox = &mut world.tenant.users[0].mailbox;
+        for (n, path) in files.iter().enumerate() {
+            let bytes = std::fs::read(path).expect("sample message");
+            let folder = if n % 2 == 0 { "inbox" } else { "archive" };
+            let at = chrono::Utc::now() - chrono::Duration::minutes(n as i64);
+            mailbox
+                .deliver(folder, bytes, at)
+                .unwrap_or_else(|e| panic!("deliver: {e:?}"));
+        }
+    });
+    let wanted = search_keys(&from);
+    assert_eq!(wanted.values().sum::<usize>(), files.len());
+    let mut rng = ferry_tests::kill_rng();
+    let landed = || {
+        to.emulator
+            .with_world(|world| world.tenant.users[0].mailbox.messages.len())
+    };
+    let mut runs = 0;
+    let kills = kill_from_the_start(&mut rng, (4, 250), 16, 12, 12, files.len(), landed, || {
+        // Every few runs, the replies to the next imports are lost after they commit.
+        runs += 1;
+        if runs % 3 == 0 {
+            to.emulator
+                .with_world(|world| world.faults.lose_create_replies = 2);
+        }
+        from.command(&from.uri(), &to.uri(), "t2t", &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ferry")
+    });
+    assert!(
+        kills.mid_copy >= 8,
+        "too few kills inside the copy: {kills:?}"
+    );
+    to.emulator
+        .with_world(|world| world.faults.lose_create_replies = 0);
+    from.migrate(&from.uri(), &to.uri(), "t2t", &[]);
+    assert_eq!(search_keys(&to), wanted, "0 missing, 0 duplicates");
+    // And a run more changes nothing.
+    let (exports, imports) = (
+        from.emulator.counters(UPN).exports,
+        to.emulator.counters(UPN).imports,
+    );
+    from.migrate(&from.uri(), &to.uri(), "t2t", &[]);
+    assert_eq!(from.emulator.counters(UPN).exports, exports);
+    assert_eq!(to.emulator.counters(UPN).imports, imports);
+}

@@ -19,8 +19,8 @@ use crate::Shared;
 use crate::api::{Request, Response, segments};
 use crate::limits::Refusal;
 
-/// The largest request body read (an upload session piece is at most 60 MiB).
-const MAX_BODY: usize = 64 * 1024 * 1024;
+/// The largest request body read: an import of Exchange's largest message (150 MB) in base64.
+const MAX_BODY: usize = 210 * 1024 * 1024;
 /// Requests in one `$batch`.
 const MAX_BATCH: usize = 20;
 

@@ -264,6 +264,42 @@ impl Client {
     }
 }
 
+impl Client {
+    /// POSTs JSON to a preauthenticated URL Graph gave (an import session's): no
+    /// `Authorization` header, as documented
+    /// (https://learn.microsoft.com/en-us/graph/import-exchange-mailbox-item). Its answer
+    /// whatever its status, but throttling (an error carrying the wait asked). The URL holds
+    /// a token: it never appears in an error.
+    pub async fn post_preauthenticated(&self, url: &str, body: &Value) -> StoreResult<Answer> {
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::Transient(format!("POST to the import session: {}", no_url(&e)))
+            })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let body = response.bytes().await.map_err(|e| {
+            StoreError::Transient(format!("the import session's answer: {}", no_url(&e)))
+        })?;
+        if status == 429 || (status == 503 && retry_after.is_some()) {
+            return Err(StoreError::Throttled {
+                retry_after_ms: retry_after.map(|s| s * 1000),
+                reason: format!("POST to the import session: HTTP {status}"),
+            });
+        }
+        Ok(Answer { status, body })
+    }
+}
+
 /// The error a non-2xx answer stands for.
 pub fn check(answer: Answer) -> StoreResult<Answer> {
     if (200..300).contains(&answer.status) {

@@ -14,11 +14,14 @@
 //!   writes in doubt found by their marker.
 //! - `provision.rs` — the target user created and licensed (`--create-target-mailbox`).
 //!
-//! Deliberately absent (yet): the mailbox import/export API (tenant to tenant at full
-//! fidelity), attachments over Graph's 4 MB request (upload sessions), calendars, contacts and tasks.
+//! - `exchange.rs` — tenant to tenant at full fidelity: export streams known by their search
+//!   key, imported through an import session; an import in doubt found by its search key.
+//!
+//! Deliberately absent (yet): attachments over Graph's 4 MB request (upload sessions), calendars, contacts and tasks.
 
 mod client;
 pub mod credential;
+pub mod exchange;
 mod folders;
 pub mod mime;
 pub mod provision;

@@ -10,6 +10,8 @@
 //! - Every create carries ferry's marker (the keyed hash of the source content) in the same
 //!   request; a create whose reply was lost is found by `$filter` on it.
 //! - The limits Microsoft documents for a mailbox are declared to the engine's pacer.
+//! - Between two tenants (`full_fidelity`), the bytes travel as Exchange's export stream
+//!   through the mailbox import/export API (`exchange.rs`), known by their search key.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -30,6 +32,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::client::{Client, Payload, check};
+use crate::exchange::{self, Exchange};
 use crate::folders::{self, Folder};
 use crate::mime;
 use crate::uri::GraphUri;
@@ -39,7 +42,7 @@ const PAGE: usize = 200;
 /// What a change token starts with: the version of the properties its delta link asks for (a
 /// link keeps the `$select` and `$expand` it was made with). A token of another version is
 /// not used: the folder is listed in full once.
-const TOKEN_VERSION: &str = "g1 ";
+const TOKEN_VERSION: &str = "g2 ";
 
 /// A Microsoft 365 mailbox through Graph.
 #[derive(Debug)]
@@ -51,6 +54,10 @@ pub struct GraphStore {
     notices: Mutex<BTreeSet<String>>,
     /// Opened as a source (or for a dry run): every write is refused before it is sent.
     read_only: bool,
+    /// The import/export API: the bytes of a message as Exchange's export stream.
+    exchange: Exchange,
+    /// Reads messages as export streams (the other end is a tenant too).
+    full_fidelity: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -83,8 +90,9 @@ fn property<'a>(message: &'a Value, id: &str) -> Option<&'a str> {
         .as_str()
 }
 
-/// An item as a listing shows it.
-fn item_of(message: &Value) -> Option<ItemInfo> {
+/// An item as a listing shows it; its marker taken as ferry's identity of its content when
+/// `marked` (not for export streams, whose marker, if any, came from another journal).
+fn item_of(message: &Value, marked: bool) -> Option<ItemInfo> {
     let id = message["id"].as_str()?;
     let date = message["receivedDateTime"]
         .as_str()
@@ -99,6 +107,7 @@ fn item_of(message: &Value) -> Option<ItemInfo> {
         date,
         keyed: None,
         content: property(message, mime::MARKER)
+            .filter(|_| marked)
             .and_then(content_of)
             .map(Box::new),
     })
@@ -106,11 +115,12 @@ fn item_of(message: &Value) -> Option<ItemInfo> {
 
 fn message_query() -> String {
     format!(
-        "$select=receivedDateTime,isRead,isDraft,flag,categories&$expand=singleValueExtendedProperties($filter=id eq '{}' or id eq '{}' or id eq '{}' or id eq '{}')",
+        "$select=receivedDateTime,isRead,isDraft,flag,categories&$expand=singleValueExtendedProperties($filter=id eq '{}' or id eq '{}' or id eq '{}' or id eq '{}' or id eq '{}')",
         mime::SIZE,
         mime::MARKER,
         mime::LAST_VERB,
-        mime::DELETED
+        mime::DELETED,
+        exchange::SEARCH_KEY,
     )
 }
 
@@ -124,7 +134,17 @@ impl GraphStore {
             roles: tokio::sync::OnceCell::new(),
             notices: Mutex::new(BTreeSet::new()),
             read_only,
+            exchange: Exchange::default(),
+            full_fidelity: false,
         })
+    }
+
+    /// Carries messages at full fidelity, as Exchange's export stream (for a migration whose
+    /// other end is a tenant too): reads export them, and what this store writes from an
+    /// export stream is imported.
+    pub fn full_fidelity(mut self) -> GraphStore {
+        self.full_fidelity = true;
+        self
     }
 
     /// Refuses a write to a store opened for reading.
@@ -195,7 +215,10 @@ impl GraphStore {
                     if let Some(id) = message["id"].as_str() {
                         gone.push(NativeId(id.to_string()));
                     }
-                } else if let Some(item) = item_of(message) {
+                } else if let Some(item) = item_of(message, !self.full_fidelity) {
+                    if self.full_fidelity {
+                        self.exchange.remember(message);
+                    }
                     changed.push(item);
                 }
             }
@@ -245,8 +268,16 @@ impl Store for GraphStore {
             keywords: true,
             rename: true,
             // One JSON create carries the whole message (attachments inline) under Graph's
-            // 4 MB request limit; larger messages are reported, not carried (yet).
-            max_message_bytes: Some(mime::MAX_CREATE_BYTES as u64 * 3 / 4),
+            // 4 MB request limit; larger messages are reported, not carried (yet). An import
+            // is bounded by Exchange's largest message, 150 MB
+            // (https://learn.microsoft.com/en-us/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#message-limits).
+            max_message_bytes: Some(if self.full_fidelity {
+                150 * 1024 * 1024
+            } else {
+                mime::MAX_CREATE_BYTES as u64 * 3 / 4
+            }),
+            // Exports go 20 items per request.
+            fetch_many: self.full_fidelity,
             moves: true,
             remote: true,
             global_ids: true,
@@ -278,6 +309,9 @@ impl Store for GraphStore {
     /// it, with a marker and dates of their real length; a spooled (large) message, mostly
     /// attachments carried in base64, by estimate.
     fn upload_size(&self, body: &Body, flags: &Flags) -> u64 {
+        if exchange::is_export(body) {
+            return body.len().div_ceil(3) * 4 + 256;
+        }
         match body.in_memory() {
             Some(bytes) => mime::create_body(bytes, flags, Some(0), &"0".repeat(64))
                 .map_or(body.len(), |json| json.to_string().len() as u64),
@@ -331,13 +365,34 @@ impl Store for GraphStore {
         }
     }
 
-    async fn fetch(&self, _folder: &str, id: &NativeId) -> StoreResult<Body> {
+    async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Body> {
+        if self.full_fidelity {
+            let mut one = self.fetch_many(folder, std::slice::from_ref(id)).await?;
+            return one
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Transient(format!("{id}: exported nothing"))));
+        }
         let url = format!("{}/messages/{}/$value", self.user(), id.0);
         let answer = self
             .client
             .send(Method::GET, &url, Payload::None, &[])
             .await?;
         Ok(Body::from(mime::canonical_boundaries(&answer.body)))
+    }
+
+    async fn fetch_many(
+        &self,
+        folder: &str,
+        ids: &[NativeId],
+    ) -> StoreResult<Vec<StoreResult<Body>>> {
+        if !self.full_fidelity {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.push(self.fetch(folder, id).await);
+            }
+            return Ok(out);
+        }
+        self.exchange.export(&self.client, ids).await
     }
 
     async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()> {
@@ -493,6 +548,14 @@ impl Store for GraphStore {
         probe: &AppendProbe,
     ) -> StoreResult<Option<NativeId>> {
         self.writable()?;
+        if exchange::is_export(message) {
+            let id = self.folder_id(folder).await?;
+            return self
+                .exchange
+                .import(&self.client, &id, message)
+                .await
+                .map(Some);
+        }
         let bytes = message
             .to_vec()
             .map_err(|e| StoreError::Transient(format!("reading the spooled message: {e}")))?;
@@ -575,10 +638,14 @@ impl Store for GraphStore {
         &self,
         folder: &str,
         probe: &AppendProbe,
-        _content: &ContentHash,
-        _key: &ContentKey,
+        content: &ContentHash,
+        key: &ContentKey,
     ) -> StoreResult<Vec<NativeId>> {
         let id = self.folder_id(folder).await?;
+        if self.full_fidelity {
+            // An import carries no marker: found by its search key.
+            return self.exchange.find(&self.client, &id, content, key).await;
+        }
         let filter = format!(
             "singleValueExtendedProperties/Any(ep: ep/id eq '{}' and ep/value eq '{}')",
             mime::MARKER,

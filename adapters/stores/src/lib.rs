@@ -28,6 +28,9 @@ pub struct Access {
     /// Where the run spools large messages (encrypted, unnamed files); the system's temporary
     /// directory when `None`. A value of each run, so runs in one process keep theirs apart.
     pub spool_dir: Option<PathBuf>,
+    /// The URI of the migration's other end, when there is one: two Microsoft 365 mailboxes
+    /// exchange Exchange's full-fidelity export streams instead of MIME.
+    pub peer: Option<String>,
 }
 
 /// Why a store could not be opened.
@@ -104,8 +107,16 @@ pub fn open(uri: &str, access: &Access) -> Result<Opened, OpenError> {
             })
         }
         Some(("graph", _)) => {
-            let store = ferry_graph::GraphStore::open(uri, access.secret.clone(), access.read_only)
-                .map_err(|error| OpenError::Uri(error.to_string()))?;
+            let mut store =
+                ferry_graph::GraphStore::open(uri, access.secret.clone(), access.read_only)
+                    .map_err(|error| OpenError::Uri(error.to_string()))?;
+            if access
+                .peer
+                .as_deref()
+                .is_some_and(|peer| peer.starts_with("graph:"))
+            {
+                store = store.full_fidelity();
+            }
             Ok(Opened {
                 store: Box::new(store),
                 warnings: Vec::new(),
