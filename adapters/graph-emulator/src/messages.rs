@@ -28,6 +28,8 @@ use crate::world::{Address, Attachment, MSGFLAG_READ, MSGFLAG_UNSENT, Message, n
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// The largest attachment an upload session takes.
 const MAX_ATTACHMENT_BYTES: usize = 150 * 1024 * 1024;
+/// The smallest attachment an upload session takes.
+const MIN_SESSION_BYTES: usize = 3 * 1024 * 1024;
 
 impl World {
     pub(crate) fn messages_request(
@@ -216,10 +218,17 @@ impl World {
                 let body = request.json()?;
                 let item = &body["AttachmentItem"];
                 let size = item["size"].as_u64().unwrap_or(0) as usize;
-                if size == 0 || size > MAX_ATTACHMENT_BYTES {
-                    return Err(bad_request(
-                        "AttachmentItem.size must be from 1 byte to 150 MB.",
+                // https://learn.microsoft.com/en-us/graph/outlook-large-attachments: from
+                // 3 MB to 150 MB; smaller files go by one POST.
+                if size < MIN_SESSION_BYTES {
+                    return Err(Response::error(
+                        400,
+                        "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize",
+                        "Attachment size must be greater than the minimum size.",
                     ));
+                }
+                if size > MAX_ATTACHMENT_BYTES {
+                    return Err(bad_request("AttachmentItem.size must be at most 150 MB."));
                 }
                 let session = new_id("UpSess");
                 self.uploads.insert(
@@ -274,6 +283,14 @@ impl World {
                 "Content-Range is required: bytes START-END/TOTAL.",
             ));
         };
+        // "Upload up to 4 MB each time" (the same page).
+        if request.body.len() > MAX_REQUEST_BYTES {
+            return Err(Response::error(
+                413,
+                "RequestBodyTooLarge",
+                "Upload at most 4 MB per request.",
+            ));
+        }
         if start != upload.bytes.len()
             || total != upload.size
             || end + 1 - start != request.body.len()

@@ -265,22 +265,26 @@ impl Client {
 }
 
 impl Client {
-    /// POSTs JSON to a preauthenticated URL Graph gave (an import session's): no
-    /// `Authorization` header, as documented
-    /// (https://learn.microsoft.com/en-us/graph/import-exchange-mailbox-item). Its answer
-    /// whatever its status, but throttling (an error carrying the wait asked). The URL holds
-    /// a token: it never appears in an error.
-    pub async fn post_preauthenticated(&self, url: &str, body: &Value) -> StoreResult<Answer> {
-        let response = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| {
-                StoreError::Transient(format!("POST to the import session: {}", no_url(&e)))
-            })?;
+    /// Sends to a preauthenticated URL Graph gave (an import session's, an attachment upload
+    /// session's): no `Authorization` header, as documented
+    /// (https://learn.microsoft.com/en-us/graph/import-exchange-mailbox-item,
+    /// https://learn.microsoft.com/en-us/graph/outlook-large-attachments). Its answer whatever
+    /// its status, but throttling (an error carrying the wait asked). The URL holds a token:
+    /// it never appears in an error.
+    pub async fn send_preauthenticated(
+        &self,
+        method: Method,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> StoreResult<Answer> {
+        let mut request = self.http.request(method.clone(), url).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.map_err(|e| {
+            StoreError::Transient(format!("{method} to a session URL: {}", no_url(&e)))
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -288,12 +292,12 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let body = response.bytes().await.map_err(|e| {
-            StoreError::Transient(format!("the import session's answer: {}", no_url(&e)))
+            StoreError::Transient(format!("a session URL's answer: {}", no_url(&e)))
         })?;
         if status == 429 || (status == 503 && retry_after.is_some()) {
             return Err(StoreError::Throttled {
                 retry_after_ms: retry_after.map(|s| s * 1000),
-                reason: format!("POST to the import session: HTTP {status}"),
+                reason: format!("{method} to a session URL: HTTP {status}"),
             });
         }
         Ok(Answer { status, body })

@@ -253,7 +253,14 @@ impl Exchange {
         let mut renew = false;
         loop {
             let url = self.import_url(client, renew).await?;
-            let answer = client.post_preauthenticated(&url, &request).await?;
+            let answer = client
+                .send_preauthenticated(
+                    Method::POST,
+                    &url,
+                    request.to_string().into_bytes(),
+                    &[("content-type", "application/json".into())],
+                )
+                .await?;
             match answer.status {
                 200 | 201 => {
                     let made = answer.json()?;

@@ -17,12 +17,16 @@
 //! - `exchange.rs` — tenant to tenant at full fidelity: export streams known by their search
 //!   key, imported through an import session; an import in doubt found by its search key.
 //!
-//! Deliberately absent (yet): attachments over Graph's 4 MB request (upload sessions), calendars, contacts and tasks.
+//! - `large.rs` — a message over Graph's 4 MB request: created bare, attachments added (upload
+//!   sessions from 3 MB), marked as ferry's only once whole.
+//!
+//! Deliberately absent (yet): calendars, contacts and tasks.
 
 mod client;
 pub mod credential;
 pub mod exchange;
 mod folders;
+mod large;
 pub mod mime;
 pub mod provision;
 mod store;

@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 use crate::client::{Client, Payload, check};
 use crate::exchange::{self, Exchange};
 use crate::folders::{self, Folder};
+use crate::large;
 use crate::mime;
 use crate::uri::GraphUri;
 
@@ -267,15 +268,10 @@ impl Store for GraphStore {
             change_tokens: true,
             keywords: true,
             rename: true,
-            // One JSON create carries the whole message (attachments inline) under Graph's
-            // 4 MB request limit; larger messages are reported, not carried (yet). An import
-            // is bounded by Exchange's largest message, 150 MB
-            // (https://learn.microsoft.com/en-us/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#message-limits).
-            max_message_bytes: Some(if self.full_fidelity {
-                150 * 1024 * 1024
-            } else {
-                mime::MAX_CREATE_BYTES as u64 * 3 / 4
-            }),
+            // Exchange's largest message, 150 MB
+            // (https://learn.microsoft.com/en-us/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#message-limits):
+            // a create over Graph's 4 MB request goes in pieces (`large.rs`).
+            max_message_bytes: Some(150 * 1024 * 1024),
             // Exports go 20 items per request.
             fetch_many: self.full_fidelity,
             moves: true,
@@ -568,13 +564,10 @@ impl Store for GraphStore {
                 .into(),
         );
         let encoded = body.to_string();
-        if encoded.len() > mime::MAX_CREATE_BYTES {
-            return Err(StoreError::Permanent(format!(
-                "{} bytes as one Graph create, over its 4 MB request limit: not carried",
-                encoded.len()
-            )));
-        }
         let id = self.folder_id(folder).await?;
+        if encoded.len() > mime::MAX_CREATE_BYTES {
+            return large::create(&self.client, &id, body).await.map(Some);
+        }
         let url = format!("{}/mailFolders/{id}/messages", self.user());
         let created = self
             .client
@@ -646,21 +639,41 @@ impl Store for GraphStore {
             // An import carries no marker: found by its search key.
             return self.exchange.find(&self.client, &id, content, key).await;
         }
-        let filter = format!(
-            "singleValueExtendedProperties/Any(ep: ep/id eq '{}' and ep/value eq '{}')",
-            mime::MARKER,
-            probe.0
-        );
-        let query: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("$filter", &filter)
-            .append_pair("$select", "id")
-            .finish();
-        let url = format!("{}/mailFolders/{id}/messages?{query}", self.user());
-        let found = folders::all_pages(&self.client, &url).await?;
-        Ok(found
-            .iter()
-            .filter_map(|m| m["id"].as_str().map(|id| NativeId(id.to_string())))
-            .collect())
+        let marked = |property: &str| {
+            let filter = format!(
+                "singleValueExtendedProperties/Any(ep: ep/id eq '{property}' and ep/value eq '{}')",
+                probe.0
+            );
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("$filter", &filter)
+                .append_pair("$select", "id")
+                .finish();
+            format!("{}/mailFolders/{id}/messages?{query}", self.user())
+        };
+        let ids = |found: Vec<Value>| -> Vec<NativeId> {
+            found
+                .iter()
+                .filter_map(|m| m["id"].as_str().map(|id| NativeId(id.to_string())))
+                .collect()
+        };
+        let found = ids(folders::all_pages(&self.client, &marked(mime::MARKER)).await?);
+        if found.is_empty() {
+            // A large message cut short before all its attachments were there: ferry's own,
+            // incomplete, deleted so that it is written again whole.
+            let pending = ids(folders::all_pages(&self.client, &marked(large::PENDING)).await?);
+            for half in &pending {
+                let url = format!("{}/messages/{}/permanentDelete", self.user(), half.0);
+                match self
+                    .client
+                    .send(Method::POST, &url, Payload::None, &[])
+                    .await
+                {
+                    Ok(_) | Err(StoreError::NotFound(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn notices(&self) -> Vec<String> {
