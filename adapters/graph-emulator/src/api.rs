@@ -283,7 +283,12 @@ impl World {
                 self.create_folder(user, &root, request)
             }
             (_, ["mailFolders", folder, tail @ ..]) => {
-                let Some(folder) = self.tenant.users[user].mailbox.folder_id(folder) else {
+                // A calendar or an address book is not a mail folder.
+                let mailbox = &self.tenant.users[user].mailbox;
+                let Some(folder) = mailbox
+                    .folder_id(folder)
+                    .filter(|id| mailbox.folders[id].is_mail())
+                else {
                     return Err(not_found(folder));
                 };
                 self.folder_request(user, &folder, method, tail, request, query)
@@ -422,7 +427,7 @@ impl World {
 
     fn list_folders(&self, user: usize, parent: &str, request: &Request, query: &Query) -> Answer {
         let mailbox = &self.tenant.users[user].mailbox;
-        let children = mailbox.children(parent);
+        let children = mailbox.mail_children(parent);
         let top = query.top.unwrap_or(10).clamp(1, 1000);
         let page: Vec<Value> = children
             .iter()
@@ -476,6 +481,7 @@ impl World {
                 display_name: name.to_string(),
                 parent: Some(parent.to_string()),
                 well_known: None,
+                class: "IPF.Note".into(),
             },
         );
         mailbox.bump();

@@ -256,3 +256,157 @@ fn an_export_imported_into_another_mailbox_keeps_the_item_and_its_search_key() {
         "{items}"
     );
 }
+
+#[test]
+fn items_of_every_class_go_through_export_and_import_but_not_through_the_messages_api() {
+    let mut world = World::new(Tenant::new(
+        "contoso",
+        "app-1",
+        &[UPN.to_string(), "bob@contoso.test".to_string()],
+    ));
+    let sku = world.tenant.skus[0].sku_id.clone();
+    for user in &mut world.tenant.users {
+        user.licenses.push(sku.clone());
+    }
+    let meeting = world.tenant.users[0]
+        .mailbox
+        .put_item("calendar", "IPM.Appointment", "Review", "Room 4")
+        .expect("calendar");
+    let (_, settings) = call(&mut world, "GET", "/settings/exchange", None);
+    let from = settings["primaryMailboxId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let bob = |world: &mut World| {
+        let (_, settings) = call_at(
+            world,
+            "GET",
+            "/users/bob@contoso.test/settings/exchange",
+            "",
+            None,
+        );
+        settings["primaryMailboxId"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    };
+    let to = bob(&mut world);
+
+    // The import/export API lists the calendar with its class; the mailFolders API does not.
+    let (_, folders) = call_at(
+        &mut world,
+        "GET",
+        &format!("/admin/exchange/mailboxes/{to}/folders"),
+        "$top=50",
+        None,
+    );
+    let calendar = folders["value"]
+        .as_array()
+        .expect("folders")
+        .iter()
+        .find(|f| f["type"] == "IPF.Appointment")
+        .expect("a calendar")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (_, mail) = call(&mut world, "GET", "/mailFolders", Some(json!(null)));
+    assert!(
+        mail["value"]
+            .as_array()
+            .expect("folders")
+            .iter()
+            .all(|f| f["displayName"] != "Calendar")
+    );
+    let (status, _) = call(&mut world, "GET", "/mailFolders/calendar/messages", None);
+    assert_eq!(status, 404, "a calendar is not a mail folder");
+
+    let (_, exported) = call_at(
+        &mut world,
+        "POST",
+        &format!("/admin/exchange/mailboxes/{from}/exportItems"),
+        "",
+        Some(json!({"itemIds": [meeting]})),
+    );
+    let data = exported["value"][0]["data"]
+        .as_str()
+        .expect("data")
+        .to_string();
+    let (_, session) = call_at(
+        &mut world,
+        "POST",
+        &format!("/admin/exchange/mailboxes/{to}/createImportSession"),
+        "",
+        None,
+    );
+    let token = session["importUrl"]
+        .as_str()
+        .expect("url")
+        .split("authtoken=")
+        .nth(1)
+        .expect("token")
+        .to_string();
+    let (status, made) = call_at(
+        &mut world,
+        "POST",
+        &format!("/import/{to}"),
+        &format!("authtoken={token}"),
+        Some(json!({"FolderId": calendar, "Mode": "create", "Data": data})),
+    );
+    assert_eq!(status, 200, "{made}");
+    let (_, items) = call_at(
+        &mut world,
+        "GET",
+        &format!("/admin/exchange/mailboxes/{to}/folders/{calendar}/items"),
+        "",
+        None,
+    );
+    assert_eq!(items["value"][0]["type"], "IPM.Appointment");
+    let copy = &world.tenant.users[1].mailbox.messages[made["itemId"].as_str().expect("id")];
+    assert_eq!(
+        (copy.subject.as_str(), copy.body.as_str()),
+        ("Review", "Room 4")
+    );
+    let (_, messages) = call_at(
+        &mut world,
+        "GET",
+        "/users/bob@contoso.test/messages",
+        "",
+        None,
+    );
+    assert_eq!(
+        messages["value"].as_array().map(Vec::len),
+        Some(0),
+        "no appointment among messages"
+    );
+
+    // A folder of another class is made with its type; an item deleted is gone.
+    let (status, made_folder) = call_at(
+        &mut world,
+        "POST",
+        &format!("/admin/exchange/mailboxes/{to}/folders"),
+        "",
+        Some(json!({"displayName": "Team", "type": "IPF.Contact"})),
+    );
+    assert_eq!(
+        (status, made_folder["type"].as_str()),
+        (201, Some("IPF.Contact"))
+    );
+    let item = made["itemId"].as_str().expect("id").to_string();
+    let (status, _) = call_at(
+        &mut world,
+        "DELETE",
+        &format!("/admin/exchange/mailboxes/{to}/folders/{calendar}/items/{item}"),
+        "",
+        None,
+    );
+    assert_eq!(status, 400, "disposalType is required");
+    let (status, _) = call_at(
+        &mut world,
+        "DELETE",
+        &format!("/admin/exchange/mailboxes/{to}/folders/{calendar}/items/{item}"),
+        "disposalType=hardDelete",
+        None,
+    );
+    assert_eq!(status, 204);
+    assert!(!world.tenant.users[1].mailbox.messages.contains_key(&item));
+}

@@ -139,6 +139,33 @@ impl World {
                     .ok_or_else(|| not_found(item))?;
                 Ok(Response::json(200, &mailbox_item(message, query)))
             }
+            ("POST", ["folders"]) => {
+                let root = self.tenant.users[user].mailbox.well_known("msgfolderroot");
+                self.create_mailbox_folder(user, &root, request)
+            }
+            ("POST", ["folders", folder, "childFolders"]) => {
+                let folder = folder_of(self, folder)?;
+                self.create_mailbox_folder(user, &folder, request)
+            }
+            ("DELETE", ["folders", folder, "items", item]) => {
+                // https://learn.microsoft.com/en-us/graph/api/mailboxfolder-delete-items:
+                // `disposalType` is required; either way the item leaves the folder.
+                let folder = folder_of(self, folder)?;
+                let disposal = query_value(request, "disposalType");
+                if !matches!(disposal.as_deref(), Some("softDelete" | "hardDelete")) {
+                    return Err(bad_request("disposalType is softDelete or hardDelete."));
+                }
+                let mailbox = &mut self.tenant.users[user].mailbox;
+                if mailbox
+                    .messages
+                    .get(*item)
+                    .is_none_or(|m| m.folder != folder)
+                {
+                    return Err(not_found(item));
+                }
+                mailbox.purge(item);
+                Ok(Response::empty(204))
+            }
             ("POST", ["exportItems"]) => self.export_items(user, request),
             ("POST", ["createImportSession"]) => {
                 let token = new_id("eyJhbGciOiJSUzI1NiJ9.");
@@ -163,6 +190,44 @@ impl World {
                 request.path
             ))),
         }
+    }
+
+    /// `POST folders` or `childFolders`: `{displayName, type}`, both required
+    /// (https://learn.microsoft.com/en-us/graph/api/mailbox-post-folders).
+    fn create_mailbox_folder(&mut self, user: usize, parent: &str, request: &Request) -> Answer {
+        let body = request.json()?;
+        let (Some(name), Some(class)) = (
+            body["displayName"].as_str().filter(|n| !n.is_empty()),
+            body["type"].as_str().filter(|t| t.starts_with("IPF.")),
+        ) else {
+            return Err(bad_request("displayName and type (IPF.…) are required."));
+        };
+        let mailbox = &mut self.tenant.users[user].mailbox;
+        if mailbox
+            .children(parent)
+            .iter()
+            .any(|sibling| sibling.display_name.eq_ignore_ascii_case(name))
+        {
+            return Err(Response::error(
+                409,
+                "ErrorFolderExists",
+                "A folder with the specified name already exists.",
+            ));
+        }
+        let id = new_id("AQMkAGFld");
+        mailbox.folders.insert(
+            id.clone(),
+            crate::world::Folder {
+                id: id.clone(),
+                display_name: name.to_string(),
+                parent: Some(parent.to_string()),
+                well_known: None,
+                class: class.to_string(),
+            },
+        );
+        mailbox.bump();
+        let folder = &self.tenant.users[user].mailbox.folders[&id];
+        Ok(Response::json(201, &mailbox_folder(self, user, folder)))
     }
 
     fn mailbox_folders(
@@ -250,10 +315,7 @@ impl World {
 
     /// The POST to an import URL (the path `/import/{mailboxId}` here, the token in the query).
     pub(crate) fn import_item(&mut self, mailbox: &str, request: &Request) -> Answer {
-        let token = form_urlencoded::parse(request.query.as_bytes())
-            .find(|(name, _)| name == "authtoken")
-            .map(|(_, value)| value.into_owned())
-            .unwrap_or_default();
+        let token = query_value(request, "authtoken").unwrap_or_default();
         let now = Utc::now();
         let session = self.imports.get(&token).cloned();
         let user = match session {
@@ -351,6 +413,13 @@ impl World {
     }
 }
 
+/// A query option's value.
+fn query_value(request: &Request, name: &str) -> Option<String> {
+    form_urlencoded::parse(request.query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
 /// A mailboxFolder resource (https://learn.microsoft.com/en-us/graph/api/resources/mailboxfolder).
 fn mailbox_folder(world: &World, user: usize, folder: &crate::world::Folder) -> Value {
     let mailbox = &world.tenant.users[user].mailbox;
@@ -363,7 +432,7 @@ fn mailbox_folder(world: &World, user: usize, folder: &crate::world::Folder) -> 
         "childFolderCount": mailbox.children(&folder.id).len(),
         "totalItemCount": mailbox.in_folder(&folder.id).len(),
         "wellKnownName": folder.well_known,
-        "type": "IPF.Note",
+        "type": folder.class,
     })
 }
 
@@ -379,7 +448,7 @@ pub(crate) fn mailbox_item(message: &Message, query: &Query) -> Value {
         "lastModifiedDateTime": render::date(&message.modified),
         "changeKey": render::change_key(message),
         "categories": message.categories,
-        "type": "IPM.Note",
+        "type": message.class,
         "size": stream(message).len(),
     });
     if let Some(properties) = rendered.get("singleValueExtendedProperties") {

@@ -85,7 +85,9 @@ impl World {
         let mut messages: Vec<&Message> = mailbox
             .messages
             .values()
-            .filter(|m| folder.is_none_or(|f| m.folder == f) && query.matches(m))
+            .filter(|m| {
+                m.class == "IPM.Note" && folder.is_none_or(|f| m.folder == f) && query.matches(m)
+            })
             .collect();
         // Newest first, the default order of a message listing.
         messages.sort_by(|a, b| b.received.cmp(&a.received).then(a.id.cmp(&b.id)));
@@ -372,6 +374,11 @@ impl World {
     }
 }
 
+/// A new, empty item of `folder`.
+pub(crate) fn blank_item(folder: &str, now: DateTime<Utc>) -> Message {
+    blank(folder, now)
+}
+
 fn blank(folder: &str, now: DateTime<Utc>) -> Message {
     Message {
         id: new_id("AAkALg"),
@@ -397,6 +404,7 @@ fn blank(folder: &str, now: DateTime<Utc>) -> Message {
         modified: now,
         change_key: 1,
         properties: vec![],
+        class: "IPM.Note".into(),
         search_key: crate::world::new_search_key(),
         seq: 0,
     }

@@ -83,7 +83,7 @@ impl Query {
                 "expand" => out.expand = Some(parse_expand(&value)?),
                 "skiptoken" => out.skiptoken = Some(value.clone()),
                 "deltatoken" => out.deltatoken = Some(value.clone()),
-                "count" | "orderby" | "includehiddenfolders" => {}
+                "count" | "orderby" | "includehiddenfolders" | "disposaltype" => {}
                 other => {
                     return Err(Invalid(format!(
                         "Query option '{other}' is not supported here"

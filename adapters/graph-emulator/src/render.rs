@@ -133,7 +133,7 @@ pub fn change_key(message: &Message) -> String {
 
 /// A folder resource.
 pub fn folder(mailbox: &Mailbox, folder: &Folder) -> Value {
-    let children = mailbox.children(&folder.id).len();
+    let children = mailbox.mail_children(&folder.id).len();
     let (mut total, mut unread) = (0, 0);
     for message in mailbox.messages.values() {
         if message.folder == folder.id {

@@ -48,6 +48,18 @@ pub struct Folder {
     /// `None` for the root (`msgfolderroot`).
     pub parent: Option<String>,
     pub well_known: Option<String>,
+    /// Its folder class (`IPF.Note` for mail, `IPF.Appointment` for a calendar…), the
+    /// mailboxFolder `type`.
+    #[serde(default = "mail_class")]
+    pub class: String,
+}
+
+fn mail_class() -> String {
+    "IPF.Note".into()
+}
+
+fn message_class() -> String {
+    "IPM.Note".into()
 }
 
 /// A file attached to a message.
@@ -93,6 +105,11 @@ pub struct Message {
     pub change_key: u64,
     /// Extended properties set by clients, by id as given (compared without case).
     pub properties: Vec<(String, String)>,
+    /// Its item class (`IPM.Note` for mail, `IPM.Appointment`, `IPM.Contact`…), the
+    /// mailboxItem `type`. Items of other classes than mail are reached only through the
+    /// import/export API here.
+    #[serde(default = "message_class")]
+    pub class: String,
     /// PidTagSearchKey (`Binary 0x300B`): given when the message is made, kept by its copies
     /// and by an import of its export stream.
     #[serde(default)]
@@ -118,16 +135,23 @@ pub struct Tombstone {
     pub seq: u64,
 }
 
-/// Folders every mailbox has, by well-known name
-/// (https://learn.microsoft.com/en-us/graph/api/resources/mailfolder#well-known-folder-names).
-pub const WELL_KNOWN: &[(&str, &str)] = &[
-    ("inbox", "Inbox"),
-    ("drafts", "Drafts"),
-    ("sentitems", "Sent Items"),
-    ("deleteditems", "Deleted Items"),
-    ("junkemail", "Junk Email"),
-    ("archive", "Archive"),
-    ("outbox", "Outbox"),
+/// Folders every mailbox has, by well-known name, with their folder class
+/// (https://learn.microsoft.com/en-us/graph/api/resources/mailfolder#well-known-folder-names;
+/// the others are Exchange's distinguished folders, which the mailbox import/export API
+/// lists with their `type`: https://learn.microsoft.com/en-us/graph/api/resources/mailboxfolder).
+pub const WELL_KNOWN: &[(&str, &str, &str)] = &[
+    ("inbox", "Inbox", "IPF.Note"),
+    ("drafts", "Drafts", "IPF.Note"),
+    ("sentitems", "Sent Items", "IPF.Note"),
+    ("deleteditems", "Deleted Items", "IPF.Note"),
+    ("junkemail", "Junk Email", "IPF.Note"),
+    ("archive", "Archive", "IPF.Note"),
+    ("outbox", "Outbox", "IPF.Note"),
+    ("calendar", "Calendar", "IPF.Appointment"),
+    ("contacts", "Contacts", "IPF.Contact"),
+    ("tasks", "Tasks", "IPF.Task"),
+    ("notes", "Notes", "IPF.StickyNote"),
+    ("journal", "Journal", "IPF.Journal"),
 ];
 
 /// MAPI message flags (PidTagMessageFlags, https://learn.microsoft.com/en-us/office/client-developer/outlook/mapi/pidtagmessageflags-canonical-property).
@@ -157,9 +181,10 @@ impl Mailbox {
                 display_name: "Top of Information Store".into(),
                 parent: None,
                 well_known: Some("msgfolderroot".into()),
+                class: mail_class(),
             },
         );
-        for (name, display) in WELL_KNOWN {
+        for (name, display, class) in WELL_KNOWN {
             let id = new_id("AQMkAGFld");
             mailbox.folders.insert(
                 id.clone(),
@@ -168,6 +193,7 @@ impl Mailbox {
                     display_name: (*display).into(),
                     parent: Some(root.clone()),
                     well_known: Some((*name).into()),
+                    class: (*class).into(),
                 },
             );
         }
@@ -199,6 +225,35 @@ impl Mailbox {
             .collect();
         children.sort_by(|a, b| (&a.display_name, &a.id).cmp(&(&b.display_name, &b.id)));
         children
+    }
+
+    /// Mail folders among the children of a folder: what the mailFolders API shows.
+    pub fn mail_children(&self, parent: &str) -> Vec<&Folder> {
+        let mut children = self.children(parent);
+        children.retain(|folder| folder.is_mail());
+        children
+    }
+
+    /// Puts an item of another class than mail (an appointment, a contact…) into `folder`
+    /// (an id or well-known name), as its user would make it; its id.
+    pub fn put_item(
+        &mut self,
+        folder: &str,
+        class: &str,
+        subject: &str,
+        body: &str,
+    ) -> Option<String> {
+        let folder = self.folder_id(folder)?;
+        let now = Utc::now();
+        let mut item = crate::messages::blank_item(&folder, now);
+        item.class = class.to_string();
+        item.subject = subject.to_string();
+        item.body = body.to_string();
+        item.is_draft = false;
+        item.seq = self.bump();
+        let id = item.id.clone();
+        self.messages.insert(id.clone(), item);
+        Some(id)
     }
 
     /// Whether `folder` is `ancestor` or below it.
@@ -301,6 +356,13 @@ impl Mailbox {
             .collect();
         messages.sort_by(|a, b| a.id.cmp(&b.id));
         messages
+    }
+}
+
+impl Folder {
+    /// Whether it holds mail.
+    pub fn is_mail(&self) -> bool {
+        self.class == "IPF.Note" || self.class.starts_with("IPF.Note.")
     }
 }
 
@@ -463,6 +525,7 @@ mod tests {
             modified: now,
             change_key: 1,
             properties: vec![],
+            class: "IPM.Note".into(),
             search_key: vec![],
             seq: 0,
         };
