@@ -457,13 +457,18 @@ pub(crate) fn mailbox_item(message: &Message, query: &Query) -> Value {
     out
 }
 
-/// The item's export stream: all of it, none of its place in this mailbox.
+/// The item's export stream: all of it, none of its place in this mailbox nor what the
+/// mailbox stamps on it (its change key, its creation and modification times), so that an
+/// item exported again after an import gives the stream imported.
 fn stream(message: &Message) -> Vec<u8> {
     let mut item = message.clone();
     item.id.clear();
     item.folder.clear();
     item.moves = 0;
     item.seq = 0;
+    item.change_key = 0;
+    item.created = DateTime::UNIX_EPOCH;
+    item.modified = DateTime::UNIX_EPOCH;
     let mut out = MAGIC.to_vec();
     out.extend(serde_json::to_vec(&item).unwrap_or_default());
     out

@@ -83,6 +83,9 @@ pub struct Exchange {
     session: tokio::sync::Mutex<Option<Session>>,
     /// Search keys of the messages listed, by id.
     search_keys: Mutex<HashMap<String, Vec<u8>>>,
+    /// The keys of the items of the folders that are not mail, by folder id, as listed this
+    /// run and updated by each import (`classes.rs`).
+    pub(crate) keyed_folders: Mutex<HashMap<String, HashMap<String, NativeId>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -101,7 +104,7 @@ impl Exchange {
 
     /// The mailbox's id for the import/export API
     /// (https://learn.microsoft.com/en-us/graph/api/usersettings-list-exchange).
-    async fn mailbox_id(&self, client: &Client) -> StoreResult<&str> {
+    pub(crate) async fn mailbox_id(&self, client: &Client) -> StoreResult<&str> {
         let id = self
             .mailbox
             .get_or_try_init(|| async {
@@ -137,12 +140,14 @@ impl Exchange {
         Ok(search_key_of(&message))
     }
 
-    /// Exports messages `ids` (20 per request): each one's stream, known by its search key,
-    /// or its own error.
+    /// Exports items `ids` (20 per request): each one's stream, or its own error. A message's
+    /// (`by_search_key`) is known by its search key; an item that changes in place by its
+    /// bytes.
     pub async fn export(
         &self,
         client: &Client,
         ids: &[NativeId],
+        by_search_key: bool,
     ) -> StoreResult<Vec<StoreResult<Body>>> {
         let mailbox = self.mailbox_id(client).await?.to_string();
         let url = format!("/admin/exchange/mailboxes/{mailbox}/exportItems");
@@ -160,7 +165,10 @@ impl Exchange {
                 }
             }
             for id in group {
-                out.push(self.one_export(client, id, given.remove(&id.0)).await);
+                out.push(
+                    self.one_export(client, id, given.remove(&id.0), by_search_key)
+                        .await,
+                );
             }
         }
         Ok(out)
@@ -171,6 +179,7 @@ impl Exchange {
         client: &Client,
         id: &NativeId,
         item: Option<Value>,
+        by_search_key: bool,
     ) -> StoreResult<Body> {
         let Some(item) = item else {
             return Err(StoreError::Transient(format!(
@@ -193,6 +202,9 @@ impl Exchange {
                 StoreError::Transient(format!("exportItems gave {id} without its data"))
             })?;
         let body = Body::from(data);
+        if !by_search_key {
+            return Ok(body);
+        }
         Ok(match self.search_key(client, &id.0).await? {
             Some(key) => body.with_identity(identity(&key)),
             // Without a search key (none was ever seen on Exchange): known by its bytes.
@@ -237,19 +249,39 @@ impl Exchange {
         Ok(url)
     }
 
-    /// Imports an export stream into folder `folder_id`: the new item's id. An import session
-    /// refused (expired, revoked) is replaced once.
+    /// Imports an export stream into folder `folder_id`: the new item's id.
     pub async fn import(
         &self,
         client: &Client,
         folder_id: &str,
         body: &Body,
     ) -> StoreResult<NativeId> {
+        self.import_as(client, folder_id, body, None)
+            .await
+            .map(|(id, _)| id)
+    }
+
+    /// Imports an export stream into folder `folder_id`, as a new item or (`update`: its id
+    /// and the change key it must be at) over one: the item's id and change key. An update
+    /// of an item at another change key is a conflict. An import session refused (expired,
+    /// revoked) is replaced once.
+    pub async fn import_as(
+        &self,
+        client: &Client,
+        folder_id: &str,
+        body: &Body,
+        update: Option<(&NativeId, &str)>,
+    ) -> StoreResult<(NativeId, Option<String>)> {
         let data = body
             .to_vec()
             .map_err(|e| StoreError::Transient(format!("reading the spooled item: {e}")))?;
-        let request =
+        let mut request =
             json!({"FolderId": folder_id, "Mode": "create", "Data": STANDARD.encode(data)});
+        if let Some((id, change_key)) = update {
+            request["Mode"] = json!("update");
+            request["ItemId"] = json!(id.0);
+            request["ChangeKey"] = json!(change_key);
+        }
         let mut renew = false;
         loop {
             let url = self.import_url(client, renew).await?;
@@ -264,12 +296,18 @@ impl Exchange {
             match answer.status {
                 200 | 201 => {
                     let made = answer.json()?;
-                    return made["itemId"]
+                    let id = made["itemId"]
                         .as_str()
                         .map(|id| NativeId(id.to_string()))
-                        .ok_or_else(|| StoreError::Transient("an import without itemId".into()));
+                        .ok_or_else(|| StoreError::Transient("an import without itemId".into()))?;
+                    return Ok((id, made["changeKey"].as_str().map(str::to_string)));
                 }
                 401 | 403 if !renew => renew = true,
+                409 if update.is_some() => {
+                    return Err(StoreError::Conflict(
+                        "the target item is not at the change key ferry knew".into(),
+                    ));
+                }
                 status => return Err(crate::client::classify(status, &answer.body)),
             }
         }

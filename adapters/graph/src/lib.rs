@@ -20,8 +20,14 @@
 //! - `large.rs` — a message over Graph's 4 MB request: created bare, attachments added (upload
 //!   sessions from 3 MB), marked as ferry's only once whole.
 //!
-//! Deliberately absent (yet): calendars, contacts and tasks.
+//! - `classes.rs`, `store_keyed.rs` — between tenants, the folders that are not mail
+//!   (calendars, contacts, tasks, notes, journals): keyed items by search key and change key,
+//!   exported and imported whole.
+//!
+//! Deliberately absent (yet): calendars, contacts and tasks to and from other stores (issue
+//! 16: Graph's events, contacts and To Do APIs, converted to and from iCalendar and vCard).
 
+mod classes;
 mod client;
 pub mod credential;
 pub mod exchange;
@@ -30,6 +36,7 @@ mod large;
 pub mod mime;
 pub mod provision;
 mod store;
+mod store_keyed;
 pub mod uri;
 
 pub use store::{GraphStore, marker_of};

@@ -21,16 +21,18 @@ use async_trait::async_trait;
 use ferry_engine::body::Body;
 use ferry_engine::event::{ContentHash, Millis, NativeId};
 use ferry_engine::flags::Flags;
-use ferry_engine::item::{FolderKind, FolderSpec};
+use ferry_engine::item::{FolderKind, FolderSpec, Kind};
 use ferry_engine::pacer::{Limits, Window};
 use ferry_engine::store::{
-    AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, Store, StoreError, StoreResult,
+    AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, NewItem, Store, StoreError,
+    StoreResult, Stored,
 };
 use ferry_journal::ContentKey;
 use ferry_secret::Secret;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::classes::{self, Other};
 use crate::client::{Client, Payload, check};
 use crate::exchange::{self, Exchange};
 use crate::folders::{self, Folder};
@@ -48,7 +50,7 @@ const TOKEN_VERSION: &str = "g2 ";
 /// A Microsoft 365 mailbox through Graph.
 #[derive(Debug)]
 pub struct GraphStore {
-    client: Client,
+    pub(crate) client: Client,
     folders: Mutex<HashMap<String, Folder>>,
     /// The well-known folders' roles by id, asked once.
     roles: tokio::sync::OnceCell<HashMap<String, ferry_engine::event::SpecialUse>>,
@@ -56,12 +58,15 @@ pub struct GraphStore {
     /// Opened as a source (or for a dry run): every write is refused before it is sent.
     read_only: bool,
     /// The import/export API: the bytes of a message as Exchange's export stream.
-    exchange: Exchange,
-    /// Reads messages as export streams (the other end is a tenant too).
-    full_fidelity: bool,
+    pub(crate) exchange: Exchange,
+    /// Reads messages as export streams (the other end is a tenant too), and carries the
+    /// folders that are not mail.
+    pub(crate) full_fidelity: bool,
+    /// The folders that are not mail, by path (`full_fidelity` only).
+    pub(crate) others: Mutex<HashMap<String, Other>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -137,6 +142,7 @@ impl GraphStore {
             read_only,
             exchange: Exchange::default(),
             full_fidelity: false,
+            others: Mutex::new(HashMap::new()),
         })
     }
 
@@ -195,9 +201,10 @@ impl GraphStore {
 
     /// One delta round from `start` to its delta link: items changed, ids removed, the link;
     /// `None` when the service no longer knows the token.
-    async fn delta_round(
+    pub(crate) async fn delta_round(
         &self,
         start: &str,
+        keyed: Option<&FolderSpec>,
     ) -> StoreResult<Option<(Vec<ItemInfo>, Vec<NativeId>, String)>> {
         let prefer = format!("odata.maxpagesize={PAGE}");
         let (mut changed, mut gone) = (Vec::new(), Vec::new());
@@ -216,6 +223,8 @@ impl GraphStore {
                     if let Some(id) = message["id"].as_str() {
                         gone.push(NativeId(id.to_string()));
                     }
+                } else if let Some(spec) = keyed {
+                    changed.extend(classes::item_of(message, spec));
                 } else if let Some(item) = item_of(message, !self.full_fidelity) {
                     if self.full_fidelity {
                         self.exchange.remember(message);
@@ -274,6 +283,19 @@ impl Store for GraphStore {
             max_message_bytes: Some(150 * 1024 * 1024),
             // Exports go 20 items per request.
             fetch_many: self.full_fidelity,
+            // Between tenants, calendars, contacts, tasks, notes and journals too.
+            kinds: if self.full_fidelity {
+                vec![
+                    Kind::Message,
+                    Kind::Event,
+                    Kind::Contact,
+                    Kind::Task,
+                    Kind::Note,
+                    Kind::Journal,
+                ]
+            } else {
+                Vec::new()
+            },
             moves: true,
             remote: true,
             global_ids: true,
@@ -316,7 +338,7 @@ impl Store for GraphStore {
     }
 
     async fn list_folders(&self) -> StoreResult<Vec<FolderInfo>> {
-        Ok(self
+        let mut listed: Vec<FolderInfo> = self
             .refresh()
             .await?
             .into_iter()
@@ -327,13 +349,31 @@ impl Store for GraphStore {
                 unreadable: None,
                 spec: FolderSpec::mail(),
             })
-            .collect())
+            .collect();
+        if self.full_fidelity {
+            listed.extend(
+                self.refresh_others()
+                    .await?
+                    .into_iter()
+                    .map(|other| FolderInfo {
+                        path: other.path,
+                        special_use: None,
+                        validity: None,
+                        unreadable: None,
+                        spec: other.spec,
+                    }),
+            );
+        }
+        Ok(listed)
     }
 
     async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
+        if let Some(other) = self.other(folder).await? {
+            return self.list_keyed(&other, since).await;
+        }
         let link = since.and_then(|token| token.strip_prefix(TOKEN_VERSION));
         if let Some(link) = link
-            && let Some((changed, gone, token)) = self.delta_round(link).await?
+            && let Some((changed, gone, token)) = self.delta_round(link, None).await?
         {
             return Ok(Listing::Changes {
                 changed,
@@ -350,7 +390,7 @@ impl Store for GraphStore {
             self.user(),
             message_query()
         );
-        match self.delta_round(&start).await? {
+        match self.delta_round(&start, None).await? {
             Some((items, _, token)) => Ok(Listing::Full {
                 items,
                 token: Some(format!("{TOKEN_VERSION}{token}")),
@@ -362,7 +402,7 @@ impl Store for GraphStore {
     }
 
     async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Body> {
-        if self.full_fidelity {
+        if self.full_fidelity || self.other(folder).await?.is_some() {
             let mut one = self.fetch_many(folder, std::slice::from_ref(id)).await?;
             return one
                 .pop()
@@ -388,15 +428,14 @@ impl Store for GraphStore {
             }
             return Ok(out);
         }
-        self.exchange.export(&self.client, ids).await
+        let messages = self.other(folder).await?.is_none();
+        self.exchange.export(&self.client, ids, messages).await
     }
 
     async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()> {
         self.writable()?;
         if spec.kind != FolderKind::Mail {
-            return Err(StoreError::Permanent(format!(
-                "{folder}: this store holds mail only (calendars come in a later version)"
-            )));
+            return self.create_other_folder(folder, spec).await;
         }
         if self.folder_id(folder).await.is_ok() {
             return Ok(());
@@ -674,6 +713,42 @@ impl Store for GraphStore {
             }
         }
         Ok(found)
+    }
+
+    async fn create_item(&self, folder: &str, item: NewItem<'_>) -> StoreResult<Stored> {
+        self.writable()?;
+        self.create_keyed(folder, item).await
+    }
+
+    async fn update(
+        &self,
+        folder: &str,
+        id: &NativeId,
+        item: NewItem<'_>,
+        expect: Option<&str>,
+    ) -> StoreResult<Stored> {
+        self.writable()?;
+        self.update_keyed(folder, id, item, expect).await
+    }
+
+    async fn delete_if(
+        &self,
+        folder: &str,
+        id: &NativeId,
+        expect: Option<&str>,
+    ) -> StoreResult<()> {
+        self.writable()?;
+        let other = self.other_needed(folder).await?;
+        self.exchange
+            .delete_keyed(&self.client, &other.id, id, expect)
+            .await
+    }
+
+    async fn find_key(&self, folder: &str, key: &str) -> StoreResult<Option<ItemInfo>> {
+        let other = self.other_needed(folder).await?;
+        self.exchange
+            .find_key(&self.client, &other.id, &other.spec, key)
+            .await
     }
 
     fn notices(&self) -> Vec<String> {
