@@ -10,8 +10,10 @@ Store URIs (--from, --to):
   imap://USER@HOST/?tls=none    plaintext IMAP (warns unless the host is this machine)
   graph://TENANT/USER?client_id=APP
                                 a Microsoft 365 mailbox through Microsoft Graph, as an app
-                                registration (client credentials; the client secret is the
-                                side's password); &endpoint=URL points it at an emulator
+                                registration (client credentials: the side's password is
+                                the client secret, or a PEM with the app's certificate and
+                                its key); &endpoint=URL points it at an emulator. Between
+                                two tenants every item class travels whole
   A user name containing @ is written %40: imaps://alice%40example.com@mail.example.com
   Never put a password in a URI: it is refused.
   --create-target-mailbox SKU creates a missing Microsoft 365 target user and licenses it.

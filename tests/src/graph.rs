@@ -138,3 +138,53 @@ impl Tenant {
             .collect()
     }
 }
+
+/// The Python of the virtual environment holding Microsoft's Graph SDK for Python (made by
+/// scripts/test), which must be there.
+pub fn sdk_python() -> PathBuf {
+    let venv = std::env::var_os("FERRY_GRAPH_SDK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/ferry-test/graph-sdk"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: scripts/test installs Microsoft's Graph SDK for Python there",
+        python.display()
+    );
+    python
+}
+
+/// A self-signed certificate and its key made by openssl in `dir`: (certificate, key).
+/// `key` is openssl's `-newkey` argument and its options (`rsa:2048`, `ec -pkeyopt
+/// ec_paramgen_curve:prime256v1`); `extension` an `-addext` value.
+pub fn self_signed(
+    dir: &std::path::Path,
+    name: &str,
+    key: &str,
+    extension: Option<&str>,
+) -> (PathBuf, PathBuf) {
+    let (cert, key_file) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let mut command = Command::new("openssl");
+    command.args(["req", "-x509", "-nodes", "-days", "2", "-newkey"]);
+    command.args(key.split(' '));
+    command.args(["-subj", &format!("/CN={name}")]);
+    if let Some(extension) = extension {
+        command.args(["-addext", extension]);
+    }
+    let made = command
+        .arg("-keyout")
+        .arg(&key_file)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key_file)
+}

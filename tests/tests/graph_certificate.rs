@@ -9,35 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ferry_sample::{SampleSpec, generate};
-use ferry_tests::graph::{Tenant, UPN};
-
-/// A self-signed certificate and its key, made by openssl: (certificate, key).
-fn certificate(dir: &Path, name: &str, key: &str, subject_alt: Option<&str>) -> (PathBuf, PathBuf) {
-    let (cert, key_file) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let mut command = Command::new("openssl");
-    command.args(["req", "-x509", "-nodes", "-days", "2", "-newkey"]);
-    command.args(key.split(' '));
-    command.args(["-subj", &format!("/CN={name}")]);
-    if let Some(alt) = subject_alt {
-        command.args(["-addext", alt]);
-    }
-    let made = command
-        .arg("-keyout")
-        .arg(&key_file)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    (cert, key_file)
-}
+use ferry_tests::graph::{Tenant, UPN, sdk_python, self_signed};
 
 /// The key and the certificate in one PEM, as the secret file holds them.
 fn combined(dir: &Path, (cert, key): &(PathBuf, PathBuf), name: &str) -> PathBuf {
@@ -51,8 +23,8 @@ fn combined(dir: &Path, (cert, key): &(PathBuf, PathBuf), name: &str) -> PathBuf
 #[test]
 fn a_certificate_signs_the_apps_assertions_and_an_unknown_one_is_refused() {
     let keys = tempfile::tempdir().expect("temp dir");
-    let app = certificate(keys.path(), "ferry-app", "rsa:2048", None);
-    let stranger = certificate(keys.path(), "stranger", "rsa:2048", None);
+    let app = self_signed(keys.path(), "ferry-app", "rsa:2048", None);
+    let stranger = self_signed(keys.path(), "stranger", "rsa:2048", None);
     let registered = std::fs::read_to_string(&app.0).expect("cert");
     let tenant = Tenant::start(None, |config| {
         // The app registration knows this certificate and no secret.
@@ -119,23 +91,15 @@ fn a_certificate_signs_the_apps_assertions_and_an_unknown_one_is_refused() {
 
 #[test]
 fn microsofts_azure_identity_signs_in_with_a_certificate() {
-    let venv = std::env::var_os("FERRY_GRAPH_SDK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/ferry-test/graph-sdk"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: scripts/test installs Microsoft's Graph SDK for Python there",
-        python.display()
-    );
+    let python = sdk_python();
     let keys = tempfile::tempdir().expect("temp dir");
-    let tls = certificate(
+    let tls = self_signed(
         keys.path(),
         "127.0.0.1",
         "ec -pkeyopt ec_paramgen_curve:prime256v1",
         Some("subjectAltName=IP:127.0.0.1"),
     );
-    let app = certificate(keys.path(), "sdk-app", "rsa:2048", None);
+    let app = self_signed(keys.path(), "sdk-app", "rsa:2048", None);
     let registered = std::fs::read_to_string(&app.0).expect("cert");
     let tenant = Tenant::start(Some(tls.clone()), |config| {
         config.client_secret = String::new();

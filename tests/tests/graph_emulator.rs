@@ -5,7 +5,7 @@
 //! emulator is held to what a client that is not ferry's sends and expects.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ferry_sample::{SampleSpec, generate};
 use ferry_tests::graph::{Tenant, UPN};
@@ -213,43 +213,13 @@ fn maildir_into_the_tenant_and_back_initial_noop_delta_moves_and_faults() {
 /// a `$batch`. The script must need no workaround.
 #[test]
 fn microsofts_graph_sdk_for_python_drives_the_emulator() {
-    let venv = std::env::var_os("FERRY_GRAPH_SDK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/ferry-test/graph-sdk"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: scripts/test installs Microsoft's Graph SDK for Python there",
-        python.display()
-    );
+    let python = ferry_tests::graph::sdk_python();
     let certs = tempfile::tempdir().expect("temp dir");
-    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    let (cert, key) = ferry_tests::graph::self_signed(
+        certs.path(),
+        "127.0.0.1",
+        "ec -pkeyopt ec_paramgen_curve:prime256v1",
+        Some("subjectAltName=IP:127.0.0.1"),
     );
     let tenant = Tenant::start(Some((cert.clone(), key)), |_| {});
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("graph_sdk/sdk_check.py");

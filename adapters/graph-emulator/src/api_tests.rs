@@ -16,15 +16,7 @@ fn world() -> World {
 }
 
 fn call(world: &mut World, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let response = world.handle(&Request {
-        method: method.into(),
-        path: format!("/users/{UPN}{path}"),
-        body: body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string())),
-        base: "http://127.0.0.1/v1.0".into(),
-        ..Request::default()
-    });
-    let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    (response.status, json)
+    call_at(world, method, &format!("/users/{UPN}{path}"), "", body)
 }
 
 #[test]

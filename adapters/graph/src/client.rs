@@ -236,30 +236,13 @@ impl Client {
                     .header("content-type", "application/json")
                     .body(encoded);
             }
-            let response = request.send().await.map_err(|e| {
-                StoreError::Transient(format!("{method} {}: {}", short(path), no_url(&e)))
-            })?;
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let body = response.bytes().await.map_err(|e| {
-                StoreError::Transient(format!("{method} {}: {}", short(path), no_url(&e)))
-            })?;
-            if status == 401 && !retried {
+            let answer = answered(request, &format!("{method} {}", short(path))).await?;
+            if answer.status == 401 && !retried {
                 // The token ended early (revoked, clock skew): once more with a new one.
                 retried = true;
                 continue;
             }
-            if status == 429 || (status == 503 && retry_after.is_some()) {
-                return Err(StoreError::Throttled {
-                    retry_after_ms: retry_after.map(|s| s * 1000),
-                    reason: format!("{method} {}: HTTP {status}", short(path)),
-                });
-            }
-            return Ok(Answer { status, body });
+            return Ok(answer);
         }
     }
 }
@@ -282,26 +265,34 @@ impl Client {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let response = request.send().await.map_err(|e| {
-            StoreError::Transient(format!("{method} to a session URL: {}", no_url(&e)))
-        })?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let body = response.bytes().await.map_err(|e| {
-            StoreError::Transient(format!("a session URL's answer: {}", no_url(&e)))
-        })?;
-        if status == 429 || (status == 503 && retry_after.is_some()) {
-            return Err(StoreError::Throttled {
-                retry_after_ms: retry_after.map(|s| s * 1000),
-                reason: format!("{method} to a session URL: HTTP {status}"),
-            });
-        }
-        Ok(Answer { status, body })
+        answered(request, &format!("{method} to a session URL")).await
     }
+}
+
+/// The answer to `request` (`what`, for errors: never the URL), or the throttling it tells
+/// (429, or 503 with a `Retry-After`), or a transport error as transient.
+async fn answered(request: reqwest::RequestBuilder, what: &str) -> StoreResult<Answer> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| StoreError::Transient(format!("{what}: {}", no_url(&e))))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| StoreError::Transient(format!("{what}: {}", no_url(&e))))?;
+    if status == 429 || (status == 503 && retry_after.is_some()) {
+        return Err(StoreError::Throttled {
+            retry_after_ms: retry_after.map(|s| s * 1000),
+            reason: format!("{what}: HTTP {status}"),
+        });
+    }
+    Ok(Answer { status, body })
 }
 
 /// The error a non-2xx answer stands for.
