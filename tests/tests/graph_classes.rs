@@ -171,6 +171,12 @@ fn calendars_contacts_tasks_notes_and_journals_travel_whole_between_tenants() {
         "one update, one create"
     );
 
+    // Verified against the target: nothing missing, nothing to write.
+    let (code, out) = run(&["--verify-target"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(copied(&out), 0, "{out}");
+    assert_eq!(to.emulator.counters(UPN).imports, imports + 2);
+
     // A target-side edit meets a source edit: a conflict, the target's kept.
     let target_task = item_id(&to, "IPM.Task 2");
     let source_task = item_id(&from, "IPM.Task 2");

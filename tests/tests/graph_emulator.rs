@@ -261,3 +261,75 @@ fn microsofts_graph_sdk_for_python_drives_the_emulator() {
         serde_json::json!({"folder": 200, "message": 200, "missing": 404})
     );
 }
+
+#[test]
+fn microsofts_graph_sdk_drives_the_mailbox_import_export_api() {
+    let python = ferry_tests::graph::sdk_python();
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = ferry_tests::graph::self_signed(
+        certs.path(),
+        "127.0.0.1",
+        "ec -pkeyopt ec_paramgen_curve:prime256v1",
+        Some("subjectAltName=IP:127.0.0.1"),
+    );
+    let tenant = Tenant::start(Some((cert.clone(), key)), |_| {});
+    let source_keys: Vec<Vec<u8>> = tenant.emulator.with_world(|world| {
+        let mailbox = &mut world.tenant.users[0].mailbox;
+        for n in 0..5 {
+            let mime = format!("From: a@example.com\r\nSubject: s{n}\r\n\r\nhello {n}\r\n");
+            mailbox
+                .deliver("inbox", mime.into_bytes(), chrono::Utc::now())
+                .expect("deliver");
+        }
+        mailbox.put_item("calendar", "IPM.Appointment", "Review", "Room 4");
+        mailbox
+            .messages
+            .values()
+            .map(|m| m.search_key.clone())
+            .collect()
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("graph_sdk/export_check.py");
+    let output = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(tenant.emulator.url())
+        .args(["contoso", "app-1"])
+        .arg(tenant.home.path().join("secret"))
+        .arg(&cert)
+        .arg(UPN)
+        .output()
+        .expect("run the SDK script");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(seen["mailbox_id"], true);
+    assert!(seen["folder_pages"].as_u64() >= Some(2), "{seen}");
+    let types = seen["folder_types"].as_array().expect("types");
+    assert!(
+        types.contains(&Value::from("IPF.Appointment")) && types.contains(&Value::from("IPF.Note"))
+    );
+    assert_eq!(seen["inbox_items"], 5);
+    assert_eq!(seen["item_types"], serde_json::json!(["IPM.Note"]));
+    assert_eq!(
+        (seen["delta_items"].as_u64(), seen["delta_link"].as_bool()),
+        (Some(5), Some(true))
+    );
+    assert!(seen["delta_pages"].as_u64() >= Some(3), "{seen}");
+    assert_eq!(seen["exported"], 5);
+    assert_eq!(seen["imported"], true);
+    // What the SDK imported is the item exported, whole: its search key is one of the Inbox's.
+    let archived = tenant.emulator.with_world(|world| {
+        let mailbox = &world.tenant.users[0].mailbox;
+        let archive = mailbox.well_known("archive");
+        mailbox
+            .in_folder(&archive)
+            .iter()
+            .map(|m| m.search_key.clone())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(archived.len(), 1);
+    assert!(source_keys.contains(&archived[0]));
+}

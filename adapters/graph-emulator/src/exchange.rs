@@ -30,7 +30,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::api::{Answer, Request, Response, World, bad_request, next_link, not_found};
+use crate::api::{Answer, Request, Response, World, bad_request, field, next_link, not_found};
 use crate::query::Query;
 use crate::render;
 use crate::world::{Message, new_id};
@@ -125,7 +125,15 @@ impl World {
                 let folder = folder_of(self, folder)?;
                 Ok(self.mailbox_items(user, &folder, request, query))
             }
-            ("GET", ["folders", folder, "items", "delta"]) => {
+            (
+                "GET",
+                [
+                    "folders",
+                    folder,
+                    "items",
+                    "delta" | "delta()" | "microsoft.graph.delta" | "microsoft.graph.delta()",
+                ],
+            ) => {
                 let folder = folder_of(self, folder)?;
                 self.delta(user, &folder, request, query, true)
             }
@@ -278,7 +286,9 @@ impl World {
 
     fn export_items(&mut self, user: usize, request: &Request) -> Answer {
         let body = request.json()?;
-        let Some(ids) = body["itemIds"].as_array() else {
+        // Matched without regard to case, as action parameters are: the documentation's
+        // example sends `itemIds`, Microsoft's SDK `ItemIds`.
+        let Some(ids) = field(&body, "itemIds").and_then(Value::as_array) else {
             return Err(bad_request("itemIds is required."));
         };
         if ids.is_empty() || ids.len() > MAX_EXPORT {
@@ -335,7 +345,11 @@ impl World {
             ));
         }
         let body = request.json()?;
-        let text = |name: &str| body[name].as_str().map(str::to_string);
+        let text = |name: &str| {
+            field(&body, name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         let (Some(folder), Some(mode), Some(data)) = (text("FolderId"), text("Mode"), text("Data"))
         else {
             return Err(bad_request("FolderId, Mode and Data are required."));
