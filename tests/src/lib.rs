@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub mod courier;
+pub mod dav;
 pub mod dovecot;
 pub mod graph;
 pub mod imap;

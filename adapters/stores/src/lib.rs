@@ -1,5 +1,5 @@
-//! Opens a ferry store from its URI: `maildir:PATH`, `imap://USER@HOST[:PORT]` or
-//! `imaps://USER@HOST[:PORT]`. The one place that knows every protocol crate, so the CLI (and a
+//! Opens a ferry store from its URI: `maildir:PATH`, `imap[s]://USER@HOST[:PORT]`,
+//! `graph://TENANT/USER` or `dav[s]://USER@HOST[:PORT]/PATH`. The one place that knows every protocol crate, so the CLI (and a
 //! batch runner later) names a store by its URI and gets a `Store` back.
 //!
 //! Deliberately absent: any protocol logic. Each protocol lives in its own crate; this one only
@@ -122,13 +122,25 @@ pub fn open(uri: &str, access: &Access) -> Result<Opened, OpenError> {
                 warnings: Vec::new(),
             })
         }
-        Some((scheme @ ("dav" | "davs"), _)) => Err(OpenError::Uri(format!(
-            "{scheme}: URIs are not supported yet; this version migrates between maildir:, \
-             imap:, imaps: and graph: stores"
-        ))),
+        Some(("dav" | "davs", _)) => {
+            let store = ferry_dav::DavStore::open(uri, access.secret.clone(), access.read_only)
+                .map_err(|error| OpenError::Uri(error.to_string()))?;
+            let mut warnings = Vec::new();
+            if store.plaintext_off_host() {
+                warnings.push(format!(
+                    "{} is plain http to another machine: the password and every item cross \
+                     the network unencrypted (use davs://)",
+                    store.describe()
+                ));
+            }
+            Ok(Opened {
+                store: Box::new(store),
+                warnings,
+            })
+        }
         _ => Err(OpenError::Uri(format!(
-            "{uri}: not a store URI; use maildir:PATH, imap://USER@HOST, imaps://USER@HOST or \
-             graph://TENANT/USER?client_id=APP"
+            "{uri}: not a store URI; use maildir:PATH, imap://USER@HOST, imaps://USER@HOST, \
+             graph://TENANT/USER?client_id=APP or dav[s]://USER@HOST/PATH"
         ))),
     }
 }
@@ -171,7 +183,6 @@ mod tests {
     #[test]
     fn unknown_and_future_schemes_are_named() {
         assert!(error("pop3://alice@host").contains("not a store URI"));
-        assert!(error("dav://alice@host/cal").contains("not supported yet"));
         assert!(error("graph://tenant/alice").contains("client_id"));
         assert!(error("maildir:").contains("give a path"));
     }

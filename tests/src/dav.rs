@@ -1,0 +1,157 @@
+//! Real CalDAV/CardDAV servers for the tests: Radicale (Debian's package, installed by
+//! scripts/test) on a loopback port with its own storage directory, any user accepted (`auth
+//! type = none`, each user owning `/USER/`), stopped when dropped; and a small HTTP/1.1 client
+//! of the tests' own, so that what a server holds is read without ferry.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One Radicale server.
+#[derive(Debug)]
+pub struct Radicale {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Radicale {
+    /// Starts one, ready to answer.
+    pub fn start() -> Radicale {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nhosts = 127.0.0.1:{port}\n[storage]\nfilesystem_folder = {}\n\
+                 [auth]\ntype = none\n[logging]\nlevel = warning\n",
+                dir.path().join("collections").display()
+            ),
+        )
+        .expect("config");
+        let radicale = ["/usr/bin/radicale", "/usr/local/bin/radicale"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("radicale is missing: scripts/test installs it (apt-get install radicale)");
+        let child = Command::new(radicale)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start radicale");
+        let server = Radicale { port, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "radicale did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// `dav://USER@127.0.0.1:PORT/USER/`.
+    pub fn uri(&self, user: &str) -> String {
+        format!("dav://{user}@127.0.0.1:{}/{user}/", self.port)
+    }
+
+    /// A request as `user` (any password): status, ETag, body.
+    pub fn request(
+        &self,
+        user: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Option<String>, String) {
+        request(self.port, user, method, path, headers, body)
+    }
+}
+
+impl Drop for Radicale {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port` (Basic auth as `user`, connection closed after).
+pub fn request(
+    port: u16,
+    user: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Option<String>, String) {
+    use base64::Engine as _;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:x"));
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {auth}\r\n\
+         Connection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body.as_bytes()).expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(answer.len());
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let rest = answer.get(split + 4..).unwrap_or_default();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let etag = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("etag")
+            .then(|| value.trim().to_string())
+    });
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    (status, etag, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&rest[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok());
+        let tail = &rest[end + 2..];
+        let Some(size) = size.filter(|&n| n > 0 && tail.len() >= n) else {
+            break;
+        };
+        out.extend_from_slice(&tail[..size]);
+        rest = tail[size..].strip_prefix(b"\r\n").unwrap_or(&tail[size..]);
+    }
+    out
+}
