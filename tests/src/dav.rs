@@ -1,7 +1,9 @@
 //! Real CalDAV/CardDAV servers for the tests: Radicale (Debian's package, installed by
 //! scripts/test) on a loopback port with its own storage directory, any user accepted (`auth
-//! type = none`, each user owning `/USER/`), stopped when dropped; and a small HTTP/1.1 client
-//! of the tests' own, so that what a server holds is read without ferry.
+//! type = none`, each user owning `/USER/`), and Xandikos (`--defaults`: one principal,
+//! `/user/`, with its calendar home `/user/calendars/` and address book home
+//! `/user/contacts/`, no authentication), each stopped when dropped; and a small HTTP/1.1
+//! client of the tests' own, so that what a server holds is read without ferry.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -75,6 +77,65 @@ impl Radicale {
         body: &str,
     ) -> (u16, Option<String>, String) {
         request(self.port, user, method, path, headers, body)
+    }
+}
+
+/// One Xandikos server.
+#[derive(Debug)]
+pub struct Xandikos {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Xandikos {
+    /// Starts one with its default collections, ready to answer.
+    pub fn start() -> Xandikos {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let xandikos = ["/usr/bin/xandikos", "/usr/local/bin/xandikos"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("xandikos is missing: scripts/test installs it (apt-get install xandikos)");
+        let child = Command::new(xandikos)
+            .arg("-d")
+            .arg(dir.path().join("data"))
+            .args(["-l", "127.0.0.1", "-p", &port.to_string(), "--defaults"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start xandikos");
+        let server = Xandikos { port, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "xandikos did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// `dav://user@127.0.0.1:PORT/`: its collections found from the principal.
+    pub fn uri(&self) -> String {
+        format!("dav://user@127.0.0.1:{}/", self.port)
+    }
+
+    /// A request: status, ETag, body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Option<String>, String) {
+        request(self.port, "user", method, path, headers, body)
+    }
+}
+
+impl Drop for Xandikos {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

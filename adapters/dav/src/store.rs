@@ -42,13 +42,31 @@ struct Collection {
     spec: FolderSpec,
 }
 
+/// Where an account's collections are.
+#[derive(Debug, Clone)]
+struct Homes {
+    calendars: String,
+    address_books: String,
+}
+
+impl Homes {
+    /// Each home once.
+    fn all(&self) -> Vec<String> {
+        let mut all = vec![self.calendars.clone()];
+        if self.address_books != self.calendars {
+            all.push(self.address_books.clone());
+        }
+        all
+    }
+}
+
 /// One CalDAV/CardDAV account.
 #[derive(Debug)]
 pub struct DavStore {
     client: Client,
     read_only: bool,
     /// The calendar and address book home sets, asked once.
-    homes: tokio::sync::OnceCell<Vec<String>>,
+    homes: tokio::sync::OnceCell<Homes>,
     collections: Mutex<HashMap<String, Collection>>,
     notices: Mutex<BTreeSet<String>>,
 }
@@ -149,11 +167,14 @@ impl DavStore {
     }
 
     /// The home sets: the URI's path, or those the principal names (RFC 6764 discovery).
-    async fn homes(&self) -> StoreResult<&Vec<String>> {
+    async fn homes(&self) -> StoreResult<&Homes> {
         self.homes
             .get_or_try_init(|| async {
                 if let Some(home) = &self.client.uri().home {
-                    return Ok(vec![home.clone()]);
+                    return Ok(Homes {
+                        calendars: home.clone(),
+                        address_books: home.clone(),
+                    });
                 }
                 let mut principal = None;
                 for start in ["/.well-known/caldav", "/.well-known/carddav", "/"] {
@@ -182,32 +203,24 @@ impl DavStore {
                 let members = self
                     .propfind(&principal, "0", multistatus::PROPFIND_PRINCIPAL)
                     .await?;
-                let mut homes: Vec<String> = Vec::new();
+                let (mut calendars, mut address_books) = (None, None);
                 for member in members {
-                    for home in [
-                        member.props.calendar_home_set,
-                        member.props.addressbook_home_set,
-                    ]
-                    .into_iter()
-                    .flatten()
-                    {
-                        let home = path_of(&home);
-                        if !homes.contains(&home) {
-                            homes.push(home);
-                        }
-                    }
+                    calendars = calendars.or(member.props.calendar_home_set.map(|h| path_of(&h)));
+                    address_books =
+                        address_books.or(member.props.addressbook_home_set.map(|h| path_of(&h)));
                 }
-                if homes.is_empty() {
-                    homes.push(principal);
-                }
-                Ok(homes)
+                let calendars = calendars.unwrap_or_else(|| principal.clone());
+                Ok(Homes {
+                    address_books: address_books.unwrap_or_else(|| calendars.clone()),
+                    calendars,
+                })
             })
             .await
     }
 
     async fn refresh(&self) -> StoreResult<Vec<(String, Collection)>> {
         let mut listed = Vec::new();
-        for home in self.homes().await?.clone() {
+        for home in self.homes().await?.all() {
             for member in self
                 .propfind(&home, "1", multistatus::PROPFIND_COLLECTIONS)
                 .await?
@@ -476,10 +489,10 @@ impl Store for DavStore {
             return Ok(());
         }
         let homes = self.homes().await?;
-        let home = homes
-            .first()
-            .cloned()
-            .ok_or_else(|| StoreError::Unusable(format!("{}: no home set", self.describe())))?;
+        let home = match spec.kind {
+            FolderKind::AddressBook => homes.address_books.clone(),
+            _ => homes.calendars.clone(),
+        };
         let href = format!("{home}{}/", segment_of(folder));
         let name = spec.display_name.as_deref().unwrap_or(folder);
         let (method, body) = match spec.kind {

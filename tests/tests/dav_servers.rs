@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use ferry_dav::canonical::canonical;
-use ferry_tests::dav::Radicale;
+use ferry_tests::dav::{Radicale, Xandikos};
 use ferry_tests::imap::copied;
 
 const USER: &str = "alice";
@@ -97,40 +97,63 @@ fn put(server: &Radicale, path: &str, text: &str) -> String {
     etag.unwrap_or_default()
 }
 
-/// Every item of the account: href → canonical form, read with the tests' own client.
-fn holdings(server: &Radicale) -> BTreeMap<String, String> {
+/// Every item of the collections at `paths` on the server at `port`: (collection name, item
+/// name) → canonical form, read with the tests' own HTTP client.
+fn holdings_at(port: u16, user: &str, paths: &[String]) -> BTreeMap<(String, String), String> {
     let mut out = BTreeMap::new();
-    for collection in ["work", "people", "todo", "diary"] {
+    for collection in paths {
         let body = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>"#;
-        let (status, _, listing) = server.request(
-            USER,
+        let (status, _, listing) = ferry_tests::dav::request(
+            port,
+            user,
             "PROPFIND",
-            &format!("/{USER}/{collection}/"),
-            &[("Depth", "1")],
+            collection,
+            &[("Depth", "1"), ("Content-Type", "application/xml")],
             body,
         );
         if status == 404 {
             continue;
         }
         assert_eq!(status, 207, "{listing}");
-        let hrefs: Vec<String> = listing
-            .split("<D:href>")
-            .chain(listing.split("<href>"))
-            .skip(1)
-            .filter_map(|s| s.split('<').next())
-            .filter(|h| h.ends_with(".ics") || h.ends_with(".vcf"))
-            .map(str::to_string)
-            .collect();
+        let mut hrefs: Vec<String> = Vec::new();
+        for piece in listing.split("href>").skip(1) {
+            if let Some(href) = piece.split('<').next()
+                && (href.ends_with(".ics") || href.ends_with(".vcf"))
+                && !hrefs.iter().any(|h| h == href)
+            {
+                hrefs.push(href.to_string());
+            }
+        }
+        let name = collection
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
         for href in hrefs {
-            let (status, _, text) = server.request(USER, "GET", &href, &[], "");
-            assert_eq!(status, 200, "GET {href}");
+            let path = href.split_once("://").map_or(href.clone(), |(_, rest)| {
+                rest.find('/')
+                    .map_or(String::new(), |i| rest[i..].to_string())
+            });
+            let (status, _, text) = ferry_tests::dav::request(port, user, "GET", &path, &[], "");
+            assert_eq!(status, 200, "GET {path}");
+            let item = path.rsplit('/').next().unwrap_or("").to_string();
             out.insert(
-                href.clone(),
-                canonical(&text).unwrap_or_else(|| panic!("{href}: {text}")),
+                (name.clone(), item),
+                canonical(&text).unwrap_or_else(|| panic!("{path}: {text}")),
             );
         }
     }
     out
+}
+
+/// The same of a Radicale account's four collections.
+fn holdings(server: &Radicale) -> BTreeMap<(String, String), String> {
+    let paths: Vec<String> = ["work", "people", "todo", "diary"]
+        .iter()
+        .map(|c| format!("/{USER}/{c}/"))
+        .collect();
+    holdings_at(server.port, USER, &paths)
 }
 
 fn etag_of(server: &Radicale, href: &str) -> String {
@@ -139,76 +162,80 @@ fn etag_of(server: &Radicale, href: &str) -> String {
     etag.expect("an ETag")
 }
 
-#[test]
-fn radicale_to_radicale_initial_noop_delta_in_place_and_conflicts() {
-    let source = Radicale::start();
-    let target = Radicale::start();
-    mkcalendar(&source, "work", "Arbeit", &["VEVENT"]);
-    mkcalendar(&source, "todo", "Aufgaben", &["VTODO"]);
-    mkcalendar(&source, "diary", "Tagebuch", &["VJOURNAL"]);
+/// The source account: a calendar of events (and a series), an address book, a task list and
+/// a journal, 96 items.
+fn seed(source: &Radicale) {
+    mkcalendar(source, "work", "Arbeit", &["VEVENT"]);
+    mkcalendar(source, "todo", "Aufgaben", &["VTODO"]);
+    mkcalendar(source, "diary", "Tagebuch", &["VJOURNAL"]);
     let book = r#"<?xml version="1.0"?><D:mkcol xmlns:D="DAV:" xmlns:R="urn:ietf:params:xml:ns:carddav"><D:set><D:prop><D:resourcetype><D:collection/><R:addressbook/></D:resourcetype><D:displayname>Leute</D:displayname></D:prop></D:set></D:mkcol>"#;
     let (status, _, said) = source.request(USER, "MKCOL", &format!("/{USER}/people/"), &[], book);
     assert_eq!(status, 201, "{said}");
     for n in 0..60 {
         put(
-            &source,
+            source,
             &format!("/{USER}/work/event-{n}.ics"),
             &event(n, 10),
         );
     }
     put(
-        &source,
+        source,
         &format!("/{USER}/work/series.ics"),
         &series("Moved once"),
     );
     for n in 0..20 {
         put(
-            &source,
+            source,
             &format!("/{USER}/people/contact-{n}.vcf"),
             &contact(n, "+49 30 1000"),
         );
     }
     for n in 0..10 {
         put(
-            &source,
+            source,
             &format!("/{USER}/todo/task-{n}.ics"),
             &task(n, "NEEDS-ACTION"),
         );
     }
     for n in 0..5 {
         put(
-            &source,
+            source,
             &format!("/{USER}/diary/journal-{n}.ics"),
             &journal(n),
         );
     }
-    let home = tempfile::tempdir().expect("home");
-    let secret = home.path().join("secret");
+}
+
+/// `ferry migrate` from `from` to `to` with the journal and secrets in `home`: exit code and
+/// output.
+fn migrate(home: &std::path::Path, from: &str, to: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let secret = home.join("secret");
     std::fs::write(&secret, "x\n").expect("secret");
-    let run = |extra: &[&str]| {
-        let output = ferry_tests::ferry(home.path())
-            .args([
-                "migrate",
-                "--from",
-                &source.uri(USER),
-                "--to",
-                &target.uri(USER),
-            ])
-            .arg("--journal")
-            .arg(home.path().join("journal"))
-            .arg("--from-password-file")
-            .arg(&secret)
-            .arg("--to-password-file")
-            .arg(&secret)
-            .args(extra)
-            .output()
-            .expect("run ferry");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned()
-                + &String::from_utf8_lossy(&output.stderr),
-        )
-    };
+    let output = ferry_tests::ferry(home)
+        .args(["migrate", "--from", from, "--to", to])
+        .arg("--journal")
+        .arg(home.join("journal"))
+        .arg("--from-password-file")
+        .arg(&secret)
+        .arg("--to-password-file")
+        .arg(&secret)
+        .args(extra)
+        .output()
+        .expect("run ferry");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[test]
+fn radicale_to_radicale_initial_noop_delta_in_place_and_conflicts() {
+    let source = Radicale::start();
+    let target = Radicale::start();
+    seed(&source);
+    let home = tempfile::tempdir().expect("home");
+    let run = |extra: &[&str]| migrate(home.path(), &source.uri(USER), &target.uri(USER), extra);
 
     let (code, out) = run(&[]);
     assert_eq!(code, Some(0), "{out}");
@@ -271,4 +298,34 @@ fn radicale_to_radicale_initial_noop_delta_in_place_and_conflicts() {
         canonical(&event(8, 16)),
         "never overwritten"
     );
+}
+
+#[test]
+fn radicale_to_xandikos_lands_every_item_equal_parsed_and_reruns_write_nothing() {
+    let source = Radicale::start();
+    let target = Xandikos::start();
+    seed(&source);
+    let home = tempfile::tempdir().expect("home");
+    let run = |extra: &[&str]| migrate(home.path(), &source.uri(USER), &target.uri(), extra);
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    let paths: Vec<String> = [
+        "calendars/work",
+        "calendars/todo",
+        "calendars/diary",
+        "contacts/people",
+    ]
+    .iter()
+    .map(|c| format!("/user/{c}/"))
+    .collect();
+    let landed = holdings_at(target.port, "user", &paths);
+    assert_eq!(
+        landed,
+        holdings(&source),
+        "every item in its collection, equal parsed"
+    );
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(copied(&out), 0, "{out}");
+    assert!(!out.contains("updated in place"), "{out}");
 }
