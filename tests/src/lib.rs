@@ -263,7 +263,7 @@ pub struct Kills {
 }
 
 /// SIGKILLs `child` unless it has finished; says whether it killed it.
-fn kill_unless_finished(child: &mut std::process::Child) -> bool {
+pub fn kill_unless_finished(child: &mut std::process::Child) -> bool {
     if child.try_wait().expect("poll child").is_some() {
         return false;
     }

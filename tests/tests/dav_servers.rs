@@ -329,3 +329,111 @@ fn radicale_to_xandikos_lands_every_item_equal_parsed_and_reruns_write_nothing()
     assert_eq!(copied(&out), 0, "{out}");
     assert!(!out.contains("updated in place"), "{out}");
 }
+
+/// How many items the target's `work` calendar holds, by its own listing (Radicale keeps each
+/// item as a file in the collection's directory).
+fn items_in(server: &Radicale, collection: &str) -> usize {
+    let dir = server
+        .dir
+        .path()
+        .join("collections/collection-root")
+        .join(USER)
+        .join(collection);
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn killed_at_random_moments_nothing_is_missing_or_doubled_and_no_conflict_is_ferrys_own() {
+    let source = Radicale::start();
+    let target = Radicale::start();
+    mkcalendar(&source, "work", "Arbeit", &["VEVENT"]);
+    const EVENTS: usize = 250;
+    for n in 0..EVENTS {
+        put(
+            &source,
+            &format!("/{USER}/work/event-{n}.ics"),
+            &event(n, 10),
+        );
+    }
+    let home = tempfile::tempdir().expect("home");
+    let secret = home.path().join("secret");
+    std::fs::write(&secret, "x\n").expect("secret");
+    let start = |extra: &[&str]| {
+        ferry_tests::ferry(home.path())
+            .args([
+                "migrate",
+                "--from",
+                &source.uri(USER),
+                "--to",
+                &target.uri(USER),
+            ])
+            .arg("--journal")
+            .arg(home.path().join("journal"))
+            .arg("--from-password-file")
+            .arg(&secret)
+            .arg("--to-password-file")
+            .arg(&secret)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ferry")
+    };
+    let mut rng = ferry_tests::kill_rng();
+    let kills = ferry_tests::kill_from_the_start(
+        &mut rng,
+        (4, 300),
+        18,
+        14,
+        12,
+        EVENTS,
+        || items_in(&target, "work"),
+        || start(&[]),
+    );
+    assert!(
+        kills.mid_copy >= 8,
+        "too few kills inside the copy: {kills:?}"
+    );
+    let (code, out) = migrate(home.path(), &source.uri(USER), &target.uri(USER), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let paths = vec![format!("/{USER}/work/")];
+    let wanted = holdings_at(source.port, USER, &paths);
+    assert_eq!(wanted.len(), EVENTS);
+    assert_eq!(
+        holdings_at(target.port, USER, &paths),
+        wanted,
+        "0 missing, 0 duplicates"
+    );
+
+    // Updates killed midway, whether their PUT landed or not: one version each on the
+    // target, and no conflict for ferry's own writes.
+    for n in 0..EVENTS {
+        put(
+            &source,
+            &format!("/{USER}/work/event-{n}.ics"),
+            &event(n, 12),
+        );
+    }
+    let mut killed = 0;
+    for _ in 0..6 {
+        let mut child = start(&[]);
+        std::thread::sleep(std::time::Duration::from_millis(rng.u64(150..900)));
+        killed += usize::from(ferry_tests::kill_unless_finished(&mut child));
+    }
+    assert!(killed >= 3, "too few runs killed: {killed}");
+    let (code, out) = migrate(home.path(), &source.uri(USER), &target.uri(USER), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("in conflict"), "{out}");
+    assert_eq!(
+        holdings_at(target.port, USER, &paths),
+        holdings_at(source.port, USER, &paths)
+    );
+    assert_eq!(items_in(&target, "work"), EVENTS, "one version each");
+}
