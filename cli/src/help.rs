@@ -14,6 +14,9 @@ Store URIs (--from, --to):
                                 the client secret, or a PEM with the app's certificate and
                                 its key); &endpoint=URL points it at an emulator. Between
                                 two tenants every item class travels whole
+  dav://USER@HOST[:PORT]/PATH   a CalDAV/CardDAV account (davs:// over TLS): its calendars and
+                                address books; PATH where its collections are, or none to ask
+                                the server; the side's password by Basic authentication
   A user name containing @ is written %40: imaps://alice%40example.com@mail.example.com
   Never put a password in a URI: it is refused.
   --create-target-mailbox SKU creates a missing Microsoft 365 target user and licenses it.
