@@ -85,6 +85,13 @@ fn name_of(href: &str) -> String {
         .into_owned()
 }
 
+/// An href path with its percent-escapes decoded: how two spellings of one href compare.
+fn decoded(href: &str) -> String {
+    percent_encoding::percent_decode_str(href)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// A resource name as an href segment.
 fn segment_of(name: &str) -> String {
     const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -423,6 +430,8 @@ impl Store for DavStore {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             change_tokens: true,
+            // calendar-multiget and addressbook-multiget.
+            fetch_many: true,
             rename: false,
             remote: true,
             kinds: vec![Kind::Event, Kind::Task, Kind::Journal, Kind::Contact],
@@ -481,6 +490,49 @@ impl Store for DavStore {
             Some(form) => body.with_identity(form.into_bytes()),
             None => body,
         })
+    }
+
+    async fn fetch_many(
+        &self,
+        folder: &str,
+        ids: &[NativeId],
+    ) -> StoreResult<Vec<StoreResult<Body>>> {
+        let collection = self.collection(folder).await?;
+        let hrefs: Vec<&str> = ids.iter().map(|id| id.0.as_str()).collect();
+        let body = multistatus::multiget(collection.spec.kind != FolderKind::AddressBook, &hrefs);
+        let answer = self
+            .client
+            .send_ok(
+                "REPORT",
+                &collection.href,
+                &[("depth", "1")],
+                Some(("application/xml; charset=utf-8", body.into_bytes())),
+                Condition::None,
+            )
+            .await?;
+        let parsed = multistatus::parse(&answer.text())
+            .map_err(|e| StoreError::Transient(format!("REPORT {}: {e}", collection.href)))?;
+        // Answered in any order (Radicale's is not the request's).
+        let mut data: HashMap<String, String> = HashMap::new();
+        for member in parsed.members {
+            if let Some(text) = member.props.data {
+                data.insert(decoded(&path_of(&member.href)), text);
+            }
+        }
+        Ok(ids
+            .iter()
+            .map(|id| match data.remove(&decoded(&id.0)) {
+                Some(text) => {
+                    let form = canonical(&text);
+                    let body = Body::from(text.into_bytes());
+                    Ok(match form {
+                        Some(form) => body.with_identity(form.into_bytes()),
+                        None => body,
+                    })
+                }
+                None => Err(StoreError::NotFound(format!("{}: not in the multiget answer", id.0))),
+            })
+            .collect())
     }
 
     async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()> {
