@@ -11,7 +11,7 @@
 //!   ETag, canonical content), sync-collection listings, conditional writes.
 //!
 //! Deliberately absent (yet): Graph calendars, contacts and To Do (the other half of issue
-//! 16), multiget reads, renaming collections.
+//! 16), renaming collections.
 
 pub mod canonical;
 mod client;

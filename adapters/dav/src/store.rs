@@ -69,6 +69,44 @@ pub struct DavStore {
     homes: tokio::sync::OnceCell<Homes>,
     collections: Mutex<HashMap<String, Collection>>,
     notices: Mutex<BTreeSet<String>>,
+    /// Items a source read by a multiget, kept until read once more (the engine reads an
+    /// item to know it, then again to write it): one request instead of two, and the bytes written
+    /// are those ferry planned with. At most [`READ_CACHE_BYTES`], oldest out first.
+    read_cache: Mutex<ReadCache>,
+}
+
+/// The most bytes of items kept read.
+const READ_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Default)]
+struct ReadCache {
+    bodies: HashMap<String, Body>,
+    order: std::collections::VecDeque<String>,
+    bytes: u64,
+}
+
+impl ReadCache {
+    fn keep(&mut self, href: String, body: Body) {
+        self.bytes += body.len();
+        if let Some(old) = self.bodies.insert(href.clone(), body) {
+            self.bytes -= old.len();
+        }
+        self.order.push_back(href);
+        while self.bytes > READ_CACHE_BYTES {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = self.bodies.remove(&oldest) {
+                self.bytes -= gone.len();
+            }
+        }
+    }
+
+    fn take(&mut self, href: &str) -> Option<Body> {
+        let body = self.bodies.remove(href)?;
+        self.bytes -= body.len();
+        Some(body)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -139,6 +177,7 @@ impl DavStore {
             homes: tokio::sync::OnceCell::new(),
             collections: Mutex::new(HashMap::new()),
             notices: Mutex::new(BTreeSet::new()),
+            read_cache: Mutex::new(ReadCache::default()),
         })
     }
 
@@ -435,6 +474,10 @@ impl Store for DavStore {
             rename: false,
             remote: true,
             kinds: vec![Kind::Event, Kind::Task, Kind::Journal, Kind::Contact],
+            limits: ferry_engine::pacer::Limits {
+                in_flight: Some(self.client.uri().connections),
+                ..ferry_engine::pacer::Limits::default()
+            },
             ..Capabilities::default()
         }
     }
@@ -481,6 +524,9 @@ impl Store for DavStore {
     }
 
     async fn fetch(&self, _folder: &str, id: &NativeId) -> StoreResult<Body> {
+        if let Some(body) = lock(&self.read_cache).take(&decoded(&id.0)) {
+            return Ok(body);
+        }
         let answer = self
             .client
             .send_ok("GET", &id.0, &[], None, Condition::None)
@@ -525,12 +571,20 @@ impl Store for DavStore {
                 Some(text) => {
                     let form = canonical(&text);
                     let body = Body::from(text.into_bytes());
-                    Ok(match form {
+                    let body = match form {
                         Some(form) => body.with_identity(form.into_bytes()),
                         None => body,
-                    })
+                    };
+                    // Only a source's: a target item is looked at anew each time.
+                    if self.read_only {
+                        lock(&self.read_cache).keep(decoded(&id.0), body.clone());
+                    }
+                    Ok(body)
                 }
-                None => Err(StoreError::NotFound(format!("{}: not in the multiget answer", id.0))),
+                None => Err(StoreError::NotFound(format!(
+                    "{}: not in the multiget answer",
+                    id.0
+                ))),
             })
             .collect())
     }

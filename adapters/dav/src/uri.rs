@@ -2,7 +2,9 @@
 //! CalDAV/CardDAV account. `PATH` is where its collections are (a home set, e.g. Radicale's
 //! `/alice/`); without one, the server is asked (RFC 6764: `/.well-known/caldav` and
 //! `/.well-known/carddav`, then the principal's home sets). Basic authentication as USER with
-//! the side's password, or `?auth=bearer` to send the password as a bearer token. A password
+//! the side's password, or `?auth=bearer` to send the password as a bearer token;
+//! `?connections=N` requests in flight at once (default 4: Radicale serialises its writes and
+//! slows down under many at once). A password
 //! in the URI is refused: it comes from a file, a variable or a command.
 
 use std::net::IpAddr;
@@ -28,6 +30,8 @@ pub struct DavUri {
     pub auth: Auth,
     /// Plain http to a host that is not this machine.
     pub plaintext_off_host: bool,
+    /// Requests in flight at once.
+    pub connections: usize,
 }
 
 impl DavUri {
@@ -58,10 +62,18 @@ impl DavUri {
         let host = url.host_str().ok_or_else(|| bad("no host"))?;
         let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
         let mut auth = Auth::Basic;
+        let mut connections = 4;
         for (name, value) in url.query_pairs() {
             match (name.as_ref(), value.as_ref()) {
                 ("auth", "basic") => auth = Auth::Basic,
                 ("auth", "bearer") => auth = Auth::Bearer,
+                ("connections", n) => {
+                    connections = n
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| bad("connections is from 1 to 64"))?
+                }
                 (other, _) => return Err(bad(&format!("unknown option {other}"))),
             }
         }
@@ -84,6 +96,7 @@ impl DavUri {
             home,
             auth,
             plaintext_off_host: scheme == "http" && !loopback,
+            connections,
         })
     }
 
@@ -126,5 +139,9 @@ mod tests {
         assert!(!refused.to_string().contains("hunter2"));
         assert!(DavUri::parse("dav://host/").is_err());
         assert!(DavUri::parse("imap://a@host/").is_err());
+        assert_eq!(uri.connections, 4);
+        let wide = DavUri::parse("dav://a@host/?connections=16").expect("parses");
+        assert_eq!(wide.connections, 16);
+        assert!(DavUri::parse("dav://a@host/?connections=0").is_err());
     }
 }
