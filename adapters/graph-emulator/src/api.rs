@@ -25,6 +25,8 @@ pub struct Request {
     pub body: Bytes,
     /// `http://host:port/v1.0`, for the links in answers.
     pub base: String,
+    /// The user a delegated token was issued to; `None` for an app-only token.
+    pub subject: Option<String>,
 }
 
 impl Request {
@@ -296,6 +298,13 @@ impl World {
             (_, ["messages", tail @ ..]) => {
                 self.messages_request(user, None, method, tail, request, query)
             }
+            (
+                _,
+                [
+                    "calendars" | "calendar" | "events" | "contactFolders" | "contacts" | "todo",
+                    ..,
+                ],
+            ) => self.pim_request(user, method, rest, request, query),
             _ => Err(bad_request(&format!(
                 "Unsupported request {method} {}",
                 request.path

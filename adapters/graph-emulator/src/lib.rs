@@ -21,6 +21,8 @@ mod delta;
 mod exchange;
 pub mod limits;
 mod messages;
+mod occurrences;
+mod pim;
 pub mod query;
 pub mod render;
 mod server;
@@ -224,6 +226,11 @@ impl Emulator {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Sets a user's password, so the delegated grant issues tokens for them.
+    pub fn set_password(&self, upn: &str, password: &str) {
+        self.shared.tokens().set_password(upn, password);
     }
 
     /// A mailbox's counters.

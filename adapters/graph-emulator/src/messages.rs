@@ -206,7 +206,7 @@ impl World {
             }
             ("POST", ["attachments"]) => {
                 let body = request.json()?;
-                let attachment = attachment_from(&body)?;
+                let attachment = attachment_from_json(&body)?;
                 let seq = mailbox.bump();
                 let Some(message) = mailbox.messages.get_mut(id) else {
                     return Err(not_found(id));
@@ -407,6 +407,7 @@ fn blank(folder: &str, now: DateTime<Utc>) -> Message {
         class: "IPM.Note".into(),
         search_key: crate::world::new_search_key(),
         seq: 0,
+        json: None,
     }
 }
 
@@ -491,7 +492,7 @@ fn from_json(body: &Value, folder: &str, now: DateTime<Utc>) -> Result<Message, 
     }
     if let Some(attachments) = body["attachments"].as_array() {
         for attachment in attachments {
-            message.attachments.push(attachment_from(attachment)?);
+            message.attachments.push(attachment_from_json(attachment)?);
         }
     }
     apply_common(&mut message, body)?;
@@ -557,7 +558,7 @@ fn apply_common(message: &mut Message, body: &Value) -> Result<(), Response> {
     Ok(())
 }
 
-fn attachment_from(body: &Value) -> Result<Attachment, Response> {
+pub(crate) fn attachment_from_json(body: &Value) -> Result<Attachment, Response> {
     let bytes = body["contentBytes"]
         .as_str()
         .and_then(|b| STANDARD.decode(b).ok())

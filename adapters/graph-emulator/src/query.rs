@@ -17,6 +17,8 @@ pub struct Query {
     pub filter: Vec<Clause>,
     /// Extended properties to expand, by id.
     pub expand: Option<Vec<String>>,
+    /// `$expand=linkedResources` (To Do tasks).
+    pub expand_linked: bool,
     pub skiptoken: Option<String>,
     pub deltatoken: Option<String>,
     /// Every option as given, for links that carry them on.
@@ -80,10 +82,14 @@ impl Query {
                         .map_err(|_| Invalid(format!("Invalid $skip value '{value}'")))?
                 }
                 "filter" => out.filter = parse_filter(&value)?,
+                "expand" if value.eq_ignore_ascii_case("linkedResources") => {
+                    out.expand_linked = true
+                }
                 "expand" => out.expand = Some(parse_expand(&value)?),
                 "skiptoken" => out.skiptoken = Some(value.clone()),
                 "deltatoken" => out.deltatoken = Some(value.clone()),
-                "count" | "orderby" | "includehiddenfolders" | "disposaltype" => {}
+                "count" | "orderby" | "includehiddenfolders" | "disposaltype" | "startdatetime"
+                | "enddatetime" => {}
                 other => {
                     return Err(Invalid(format!(
                         "Query option '{other}' is not supported here"

@@ -71,6 +71,7 @@ pub async fn serve(
         headers,
         body,
         base: format!("{root}/v1.0"),
+        subject: None,
     };
     let started = Instant::now();
     let label = format!("{} {}", request.method, request.path);
@@ -126,9 +127,10 @@ async fn route(shared: &Arc<Shared>, mut request: Request, root: &str) -> Respon
         (_, ["v1.0", rest @ ..]) => {
             request.path = format!("/{}", rest.join("/"));
             let is_upload = matches!(rest, ["upload", _]);
-            let refused = shared.tokens().check(&request, Instant::now());
-            if let Some(refused) = refused.filter(|_| !is_upload) {
-                return refused;
+            match shared.tokens().check(&request, Instant::now()) {
+                Ok(subject) => request.subject = subject,
+                Err(refused) if !is_upload => return refused,
+                Err(_) => {}
             }
             if rest == ["$batch"] && request.method == "POST" {
                 return batch(shared, &request).await;
@@ -345,6 +347,7 @@ fn inner_request(outer: &Request, inner: &Value) -> Result<Request, Response> {
         headers,
         body,
         base: outer.base.clone(),
+        subject: outer.subject.clone(),
     })
 }
 

@@ -38,6 +38,9 @@ pub struct Mailbox {
     /// Delta tokens issued before this value are expired (the service's token cache let them
     /// go): answered 410 Gone.
     pub tokens_valid_from: u64,
+    /// Extended properties of folders (calendars, contact folders), by folder id.
+    #[serde(default)]
+    pub folder_properties: BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// A mail folder.
@@ -116,6 +119,10 @@ pub struct Message {
     pub search_key: Vec<u8>,
     /// The mailbox's `seq` at its last change.
     pub seq: u64,
+    /// An event, a contact or a To Do task: its properties as the events, contacts and To Do
+    /// APIs show them (`pim.rs`), kept in the item so that its export stream carries them.
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
 }
 
 /// An e-mail address with its display name.
@@ -528,6 +535,7 @@ mod tests {
             class: "IPM.Note".into(),
             search_key: vec![],
             seq: 0,
+            json: None,
         };
         let id = message.id.clone();
         let before = message.id_for(false);
