@@ -34,6 +34,7 @@ pub mod exchange;
 mod folders;
 mod large;
 pub mod mime;
+pub mod pim_event;
 pub mod provision;
 mod store;
 mod store_keyed;
