@@ -54,9 +54,20 @@ pub fn read_back(error: &io::Error) -> String {
 ///
 /// Its keyed identity is the hash of its bytes, or of the identity its store gave it
 /// ([`Body::with_identity`]): a store whose bytes are an opaque stream made anew at every
-/// read (an Exchange export) names what stays the same instead.
+/// read (an Exchange export) names what stays the same instead. A store that converts an
+/// item on its way out (a Graph event rendered as iCalendar) and keeps beside it the keyed
+/// hash of what ferry wrote gives that hash instead ([`Body::known_as`]), for as long as the
+/// item is as ferry left it.
 #[derive(Clone)]
-pub struct Body(Repr, Option<Bytes>);
+pub struct Body(Repr, Option<Identity>);
+
+#[derive(Clone)]
+enum Identity {
+    /// Bytes hashed instead of the body's.
+    Bytes(Bytes),
+    /// The keyed hash itself.
+    Hash(ContentHash),
+}
 
 #[derive(Clone)]
 enum Repr {
@@ -207,17 +218,28 @@ impl Body {
     /// The same bytes, known by `identity` instead of by their bytes: what its hash is made
     /// of (see the type's documentation).
     pub fn with_identity(self, identity: impl Into<Bytes>) -> Body {
-        Body(self.0, Some(identity.into()))
+        Body(self.0, Some(Identity::Bytes(identity.into())))
+    }
+
+    /// The same bytes, whose keyed hash is `hash` (see the type's documentation).
+    pub fn known_as(self, hash: ContentHash) -> Body {
+        Body(self.0, Some(Identity::Hash(hash)))
     }
 
     /// What its store names it by instead of its bytes, if anything.
     pub fn identity(&self) -> Option<&[u8]> {
-        self.1.as_deref()
+        match &self.1 {
+            Some(Identity::Bytes(bytes)) => Some(bytes),
+            _ => None,
+        }
     }
 
     /// Its keyed content hash: of its identity if it has one, else of its bytes, read piece
     /// by piece.
     pub fn hash(&self, key: &ContentKey) -> io::Result<ContentHash> {
+        if let Some(Identity::Hash(hash)) = &self.1 {
+            return Ok(*hash);
+        }
         if let Some(identity) = self.identity() {
             return Ok(key.hash(identity));
         }

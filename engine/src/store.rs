@@ -83,6 +83,9 @@ pub struct NewItem<'a> {
     pub kind: Kind,
     /// Its exact bytes.
     pub bytes: &'a Body,
+    /// ferry's keyed identity of it (what a store that converts the item keeps beside it, so
+    /// that the item reads back as that identity while it is as ferry left it).
+    pub content: &'a ContentHash,
 }
 
 /// Where a write of a keyed item left it.

@@ -320,7 +320,7 @@ impl World {
         let mut items: Vec<&Message> = mailbox
             .in_folder(folder)
             .into_iter()
-            .filter(|m| m.class == pim.item_class() && m.json.is_some())
+            .filter(|m| m.class == pim.item_class() && m.json.is_some() && query.matches(m))
             .collect();
         items.sort_by(|a, b| a.id.cmp(&b.id));
         let top = query.top.unwrap_or(self.page_size).clamp(1, 1000);
@@ -419,7 +419,9 @@ impl World {
                 let Some(item) = mailbox.messages.get_mut(id) else {
                     return Err(not_found(id));
                 };
-                let changes = writable(object);
+                let mut changes = writable(object);
+                // Linked resources change through their own requests.
+                changes.remove("linkedResources");
                 if let Some(Value::Object(kept)) = item.json.as_mut() {
                     for (key, value) in changes {
                         kept.insert(key, value);
@@ -458,6 +460,33 @@ impl World {
                 item.touch(seq, now);
                 let made = item.attachments.last().map(render::attachment);
                 Ok(Response::json(201, &made.unwrap_or_default()))
+            }
+            ("PATCH", ["linkedResources", resource]) if pim == Pim::Task => {
+                // https://learn.microsoft.com/en-us/graph/api/linkedresource-update
+                let body = request.json()?;
+                let seq = mailbox.bump();
+                let Some(item) = mailbox.messages.get_mut(id) else {
+                    return Err(not_found(id));
+                };
+                let found = item
+                    .json
+                    .as_mut()
+                    .and_then(|j| j.get_mut("linkedResources"))
+                    .and_then(Value::as_array_mut)
+                    .and_then(|list| list.iter_mut().find(|r| r["id"].as_str() == Some(*resource)));
+                let Some(found) = found else {
+                    return Err(not_found(resource));
+                };
+                if let (Some(slot), Some(changes)) = (found.as_object_mut(), body.as_object()) {
+                    for (name, value) in changes {
+                        if name != "id" {
+                            slot.insert(name.clone(), value.clone());
+                        }
+                    }
+                }
+                let shown = found.clone();
+                item.touch(seq, now);
+                Ok(Response::json(200, &shown))
             }
             ("GET", ["photo", "$value"]) if pim == Pim::Contact => {
                 let photo = mailbox.messages[id]

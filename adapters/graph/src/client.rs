@@ -54,6 +54,8 @@ pub enum Payload {
     Json(Value),
     /// JSON encoded already (a create whose size was checked as it will be sent).
     Encoded(String),
+    /// Bytes of a type (a contact's photo).
+    Raw(Vec<u8>, String),
 }
 
 #[derive(Debug)]
@@ -116,6 +118,16 @@ impl Client {
                 ))
             })?
             .read()?;
+        if self.uri.user_token {
+            // A user's token as given: used until refused, then read again.
+            let token = Token {
+                value: Zeroizing::new(secret.trim().to_string()),
+                refresh_at: Instant::now() + Duration::from_secs(24 * 3600),
+            };
+            let value = token.value.clone();
+            *held = Some(token);
+            return Ok(value);
+        }
         let url = format!(
             "{}/{}/oauth2/v2.0/token",
             self.uri.authority, self.uri.tenant
@@ -230,6 +242,10 @@ impl Client {
                 Payload::None => None,
                 Payload::Json(value) => Some(value.to_string()),
                 Payload::Encoded(text) => Some(text.clone()),
+                Payload::Raw(bytes, kind) => {
+                    request = request.header("content-type", kind).body(bytes.clone());
+                    None
+                }
             };
             if let Some(encoded) = encoded {
                 request = request

@@ -45,6 +45,9 @@ pub const FIDELITY: &[(&str, &str, &str)] = &[
     ("anything else (X-*, URL, GEO, ATTACH, more alarms…)", "dropped", "named per item in the report"),
 ];
 
+/// What an occurrence of a series can change on its own.
+const EXCEPTION_FIELDS: &[&str] = &["subject", "body", "location", "start", "end", "isAllDay"];
+
 /// What creating one event takes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventWrite {
@@ -151,7 +154,7 @@ fn recurrence(entry: &ICalendarEntry, start: &NaiveDateTime, zone: &str) -> Resu
     let month = rule
         .bymonth
         .first()
-        .map(|m| format!("{m:?}").trim_start_matches("ICalendarMonth(").trim_end_matches(')').parse::<i64>().unwrap_or(0))
+        .map(|m| i64::from(m.month()))
         .unwrap_or(start.format("%m").to_string().parse().unwrap_or(1));
     let weekday = || weekday_name(match start.format("%u").to_string().as_str() {
         "1" => ICalendarWeekday::Monday,
@@ -314,8 +317,15 @@ pub fn to_graph(text: &str) -> Result<EventWrite, String> {
         let at = utc_of(&rid.0, &rid.1).ok_or("a RECURRENCE-ID in an unknown zone")?;
         let mut changes = fields(component, &calendar, &mut dropped, false)?;
         if let Some(map) = changes.as_object_mut() {
-            // Only what an occurrence can change on its own.
-            map.retain(|k, _| matches!(k.as_str(), "subject" | "body" | "location" | "start" | "end" | "isAllDay"));
+            // Only what an occurrence can change on its own, all of it (an occurrence in
+            // iCalendar replaces the series' properties; in Graph it inherits them).
+            for (name, _) in map.iter().filter(|(k, _)| !EXCEPTION_FIELDS.contains(&k.as_str())) {
+                dropped.push(format!("{name} of an occurrence"));
+            }
+            map.retain(|k, _| EXCEPTION_FIELDS.contains(&k.as_str()));
+            map.entry("subject").or_insert_with(|| json!(""));
+            map.entry("body").or_insert_with(|| json!({"contentType": "text", "content": ""}));
+            map.entry("location").or_insert_with(|| json!({"displayName": ""}));
         }
         exceptions.push((at, changes));
     }
@@ -381,7 +391,7 @@ fn vevent(event: &Value, uid: &str, zone: &str, recurrence_id: Option<&str>, ext
     if let Some(rid) = recurrence_id {
         out.push_str(rid);
     }
-    if let Some(subject) = event["subject"].as_str() {
+    if let Some(subject) = event["subject"].as_str().filter(|s| !s.is_empty()) {
         out.push_str(&format!("SUMMARY:{}\r\n", escape(subject)));
     }
     if let Some(body) = event["body"]["content"].as_str().filter(|b| !b.is_empty()) {
@@ -393,6 +403,12 @@ fn vevent(event: &Value, uid: &str, zone: &str, recurrence_id: Option<&str>, ext
     let end_zone = event["originalEndTimeZone"].as_str().or(event["end"]["timeZone"].as_str()).unwrap_or(zone).to_string();
     out.extend(time_line("DTSTART", &event["start"], zone, all_day));
     out.extend(time_line("DTEND", &event["end"], &end_zone, all_day));
+    if recurrence_id.is_some() {
+        // An occurrence: what it can change on its own (the series' other properties are
+        // the series').
+        out.push_str("END:VEVENT\r\n");
+        return out;
+    }
     if let Some(categories) = event["categories"].as_array().filter(|c| !c.is_empty()) {
         let list: Vec<String> = categories.iter().filter_map(|c| c.as_str().map(escape)).collect();
         out.push_str(&format!("CATEGORIES:{}\r\n", list.join(",")));

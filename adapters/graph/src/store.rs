@@ -64,6 +64,8 @@ pub struct GraphStore {
     pub(crate) full_fidelity: bool,
     /// The folders that are not mail, by path (`full_fidelity` only).
     pub(crate) others: Mutex<HashMap<String, Other>>,
+    /// Calendars, contact folders and To Do lists, by path (not `full_fidelity`).
+    pub(crate) pim: Mutex<HashMap<String, crate::pim::PimFolder>>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -77,7 +79,7 @@ pub fn marker_of(content: &ContentHash) -> String {
     content.0.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn content_of(marker: &str) -> Option<ContentHash> {
+pub(crate) fn content_of(marker: &str) -> Option<ContentHash> {
     if marker.len() != 64 {
         return None;
     }
@@ -143,6 +145,7 @@ impl GraphStore {
             exchange: Exchange::default(),
             full_fidelity: false,
             others: Mutex::new(HashMap::new()),
+            pim: Mutex::new(HashMap::new()),
         })
     }
 
@@ -165,7 +168,7 @@ impl GraphStore {
         Ok(())
     }
 
-    fn user(&self) -> String {
+    pub(crate) fn user(&self) -> String {
         self.client.uri().user_path()
     }
 
@@ -193,6 +196,10 @@ impl GraphStore {
             .get(path)
             .map(|f| f.id.clone())
             .ok_or_else(|| StoreError::NotFound(format!("folder {path}")))
+    }
+
+    pub(crate) fn notice_once(&self, text: String) {
+        self.notice(text);
     }
 
     fn notice(&self, text: String) {
@@ -294,7 +301,7 @@ impl Store for GraphStore {
                     Kind::Journal,
                 ]
             } else {
-                Vec::new()
+                vec![Kind::Message, Kind::Event, Kind::Contact, Kind::Task]
             },
             moves: true,
             remote: true,
@@ -363,6 +370,8 @@ impl Store for GraphStore {
                         spec: other.spec,
                     }),
             );
+        } else {
+            listed.extend(self.pim_infos().await?);
         }
         Ok(listed)
     }
@@ -370,6 +379,9 @@ impl Store for GraphStore {
     async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
         if let Some(other) = self.other(folder).await? {
             return self.list_keyed(&other, since).await;
+        }
+        if let Some(pim) = self.pim_folder(folder).await? {
+            return self.list_pim(&pim).await;
         }
         let link = since.and_then(|token| token.strip_prefix(TOKEN_VERSION));
         if let Some(link) = link
@@ -402,6 +414,9 @@ impl Store for GraphStore {
     }
 
     async fn fetch(&self, folder: &str, id: &NativeId) -> StoreResult<Body> {
+        if let Some(pim) = self.pim_folder(folder).await? {
+            return self.fetch_pim(&pim, id).await;
+        }
         if self.full_fidelity || self.other(folder).await?.is_some() {
             let mut one = self.fetch_many(folder, std::slice::from_ref(id)).await?;
             return one
@@ -435,7 +450,7 @@ impl Store for GraphStore {
     async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()> {
         self.writable()?;
         if spec.kind != FolderKind::Mail {
-            return self.create_other_folder(folder, spec).await;
+            return self.create_keyed_folder(folder, spec).await;
         }
         if self.folder_id(folder).await.is_ok() {
             return Ok(());
@@ -738,17 +753,11 @@ impl Store for GraphStore {
         expect: Option<&str>,
     ) -> StoreResult<()> {
         self.writable()?;
-        let other = self.other_needed(folder).await?;
-        self.exchange
-            .delete_keyed(&self.client, &other.id, id, expect)
-            .await
+        self.delete_keyed(folder, id, expect).await
     }
 
     async fn find_key(&self, folder: &str, key: &str) -> StoreResult<Option<ItemInfo>> {
-        let other = self.other_needed(folder).await?;
-        self.exchange
-            .find_key(&self.client, &other.id, &other.spec, key)
-            .await
+        self.find_keyed(folder, key).await
     }
 
     fn notices(&self) -> Vec<String> {

@@ -3,7 +3,7 @@
 
 use ferry_engine::event::NativeId;
 use ferry_engine::item::FolderSpec;
-use ferry_engine::store::{Listing, NewItem, StoreError, StoreResult, Stored};
+use ferry_engine::store::{ItemInfo, Listing, NewItem, StoreError, StoreResult, Stored};
 use reqwest::Method;
 
 use crate::classes::Other;
@@ -139,6 +139,10 @@ impl GraphStore {
         folder: &str,
         item: NewItem<'_>,
     ) -> StoreResult<Stored> {
+        if !self.full_fidelity {
+            let pim = self.pim_needed(folder).await?;
+            return self.create_pim(&pim, item).await;
+        }
         let other = self.other_needed(folder).await?;
         if let Some(there) = self
             .exchange
@@ -169,6 +173,10 @@ impl GraphStore {
         item: NewItem<'_>,
         expect: Option<&str>,
     ) -> StoreResult<Stored> {
+        if !self.full_fidelity {
+            let pim = self.pim_needed(folder).await?;
+            return self.update_pim(&pim, id, item, expect).await;
+        }
         let other = self.other_needed(folder).await?;
         let expect = match expect {
             Some(expect) => expect.to_string(),
@@ -195,5 +203,43 @@ impl GraphStore {
         }
         let (id, version) = made?;
         Ok(Stored { id, version })
+    }
+
+    /// Deletes keyed item `id` of `folder`, only while it is at `expect`.
+    pub(crate) async fn delete_keyed(
+        &self,
+        folder: &str,
+        id: &NativeId,
+        expect: Option<&str>,
+    ) -> StoreResult<()> {
+        if !self.full_fidelity {
+            let pim = self.pim_needed(folder).await?;
+            return self.delete_pim(&pim, id, expect).await;
+        }
+        let other = self.other_needed(folder).await?;
+        self.exchange
+            .delete_keyed(&self.client, &other.id, id, expect)
+            .await
+    }
+
+    /// The keyed item of `folder` with key `key`, asked of the service now.
+    pub(crate) async fn find_keyed(&self, folder: &str, key: &str) -> StoreResult<Option<ItemInfo>> {
+        if !self.full_fidelity {
+            let pim = self.pim_needed(folder).await?;
+            return Ok(self.find_pim(&pim, key).await?.map(|(_, info)| info));
+        }
+        let other = self.other_needed(folder).await?;
+        self.exchange
+            .find_key(&self.client, &other.id, &other.spec, key)
+            .await
+    }
+
+    /// Makes a folder that is not mail.
+    pub(crate) async fn create_keyed_folder(&self, path: &str, spec: &FolderSpec) -> StoreResult<()> {
+        if self.full_fidelity {
+            self.create_other_folder(path, spec).await
+        } else {
+            self.create_pim_folder(path, spec).await
+        }
     }
 }

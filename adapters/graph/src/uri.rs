@@ -1,11 +1,14 @@
-//! `graph://TENANT/USER?client_id=ID[&endpoint=URL][&authority=URL][&upload_budget=B/S]`: a
+//! `graph://TENANT/USER?client_id=ID[&endpoint=URL][&authority=URL][&upload_budget=B/S][&auth=user]`: a
 //! mailbox of a Microsoft 365 tenant, reached as an app registration (client credentials). By
 //! default the endpoint is `https://graph.microsoft.com` and the authority
 //! `https://login.microsoftonline.com`; `endpoint` alone points both somewhere else (an
 //! emulator serves both). Plain `http` only to a loopback address. `upload_budget` replaces
 //! the documented 150 MB per 5 minutes the store paces its uploads against (bytes/seconds;
-//! for an emulator with a budget scaled down in time). A secret in the URI is refused: it
-//! comes from a file, a variable or a command.
+//! for an emulator with a budget scaled down in time). `auth=user`: the secret is not the
+//! app's but a user's access token (delegated; read again from its file, variable or command
+//! when it is refused), which To Do needs: Microsoft documents no application permission for
+//! its tasks (https://learn.microsoft.com/en-us/graph/api/todotasklist-post-tasks). A secret in
+//! the URI is refused: it comes from a file, a variable or a command.
 
 use ferry_engine::store::StoreError;
 use url::Url;
@@ -25,6 +28,8 @@ pub struct GraphUri {
     pub authority: String,
     /// The upload budget to pace against instead of the documented one: (bytes, seconds).
     pub upload_budget: Option<(u64, u64)>,
+    /// The secret is a user's access token, not the app's credential.
+    pub user_token: bool,
 }
 
 impl GraphUri {
@@ -56,6 +61,7 @@ impl GraphUri {
         }
         let (mut client_id, mut endpoint, mut authority) = (None, None, None);
         let mut upload_budget = None;
+        let mut user_token = false;
         for (name, value) in url.query_pairs() {
             match name.as_ref() {
                 "client_id" => client_id = Some(value.into_owned()),
@@ -70,6 +76,11 @@ impl GraphUri {
                         bad("upload_budget is BYTES/SECONDS, e.g. 157286400/300")
                     })?);
                 }
+                "auth" => match value.as_ref() {
+                    "user" => user_token = true,
+                    "app" => user_token = false,
+                    _ => return Err(bad("auth is app (the default) or user")),
+                },
                 "client_secret" | "secret" | "password" => {
                     return Err(bad(
                         "no secret in the URI: give it by file, variable or command",
@@ -78,7 +89,11 @@ impl GraphUri {
                 other => return Err(bad(&format!("unknown option {other}"))),
             }
         }
-        let client_id = client_id.ok_or_else(|| bad("client_id= is needed"))?;
+        let client_id = match client_id {
+            Some(id) => id,
+            None if user_token => String::new(),
+            None => return Err(bad("client_id= is needed")),
+        };
         let endpoint = endpoint.unwrap_or_else(|| GRAPH.to_string());
         let authority = authority.unwrap_or_else(|| {
             if endpoint == GRAPH {
@@ -94,6 +109,7 @@ impl GraphUri {
             endpoint,
             authority,
             upload_budget,
+            user_token,
         })
     }
 

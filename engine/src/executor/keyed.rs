@@ -86,6 +86,7 @@ impl Worker<'_> {
             key,
             kind,
             bytes: &bytes,
+            content,
         };
         // A create or an update sent again after its reply was lost is refused by the target
         // (the key is taken, the version moved on): retrying transient failures is safe, and

@@ -1,0 +1,550 @@
+//! Calendars, contact folders and To Do lists of a mailbox whose other end is not a tenant
+//! (CalDAV/CardDAV): their items are converted to and from iCalendar and vCard
+//! (`pim_event.rs`, `pim_contact.rs`, `pim_task.rs`) and written through the events, contacts
+//! and To Do APIs. Between two tenants the import/export API carries them instead
+//! (`classes.rs`).
+//!
+//! - Folders: calendars (`/calendars`), the default Contacts folder and the folders in it
+//!   (`/contactFolders`), To Do lists (`/todo/lists`, with a user's token only). A folder ferry
+//!   made keeps its ferry path in an extended property, so a collection named `work-cal`
+//!   whose display name is "Work" is the calendar "Work" and still `work-cal` to ferry; a
+//!   To Do list cannot hold one and is named by its path.
+//! - Items are keyed: the key (the UID) is kept in an extended property (events, contacts) or
+//!   a linked resource (tasks) written in the request that creates the item; the version is
+//!   the change key (the `@odata.etag` of a task). Each folder is listed in full at every run,
+//!   ids and versions only: Graph's event delta exists only over a `calendarView` window
+//!   (https://learn.microsoft.com/en-us/graph/delta-query-events), which would miss a series
+//!   changed outside it, and a version tells what changed without reading it.
+//! - Identity: beside the key ferry keeps `H D`: `H` the keyed hash of what it wrote, `D` a
+//!   digest of how that item reads back converted. An item that reads back to `D` is as ferry
+//!   left it and known as `H` (`Body::known_as`); anything else is known by its converted
+//!   bytes, so a change made in Outlook is a conflict, never overwritten. A write that takes
+//!   more than one request (a series with exceptions, a contact with a photo, a task's
+//!   marker) writes `pending` first and `H D` last; an item left `pending` by a crash is
+//!   ferry's own, unfinished: not found as written, and made again.
+//! - Graph has no conditional update: an update or a deletion first reads the item's version
+//!   and refuses (a conflict) if it is not the one ferry knew.
+
+use std::collections::HashMap;
+
+use ferry_engine::body::Body;
+use ferry_engine::event::{ContentHash, NativeId};
+use ferry_engine::item::{FolderKind, FolderSpec, Keyed, Kind};
+use ferry_engine::store::{FolderInfo, ItemInfo, Listing, NewItem, StoreError, StoreResult, Stored};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::client::Payload;
+use crate::folders::segment;
+use crate::store::{GraphStore, lock, marker_of};
+
+/// ferry's key of an item it wrote (the iCalendar or vCard UID).
+pub const KEY: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryKey";
+/// `H D` (see the module), or `pending`.
+pub const MARK: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryItem";
+/// An event's attendee and organizer lines.
+pub const PEOPLE: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryPeople";
+/// A folder's ferry path.
+pub const PATH: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryPath";
+/// What a task's linked resource that holds ferry's key and mark is called.
+pub const APP: &str = "ferry";
+/// The mark of a write not finished.
+pub const PENDING: &str = "pending";
+
+/// Items per listing page.
+const PAGE: usize = 200;
+
+/// What a folder holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pim {
+    Event,
+    Contact,
+    Task,
+}
+
+impl Pim {
+    pub fn kind(self) -> Kind {
+        match self {
+            Pim::Event => Kind::Event,
+            Pim::Contact => Kind::Contact,
+            Pim::Task => Kind::Task,
+        }
+    }
+}
+
+/// A calendar, contact folder or To Do list.
+#[derive(Debug, Clone)]
+pub struct PimFolder {
+    pub pim: Pim,
+    /// `None`: the default Contacts folder, reached as `/contacts`.
+    pub id: Option<String>,
+    pub path: String,
+    pub spec: FolderSpec,
+}
+
+/// A digest of converted text: what `D` is.
+pub fn digest(text: &str) -> String {
+    blake3::hash(text.as_bytes()).to_hex()[..32].to_string()
+}
+
+fn property<'a>(item: &'a Value, id: &str) -> Option<&'a str> {
+    item["singleValueExtendedProperties"]
+        .as_array()?
+        .iter()
+        .find(|p| p["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))?["value"]
+        .as_str()
+}
+
+/// ferry's linked resource on a task.
+fn linked(task: &Value) -> Option<&Value> {
+    task["linkedResources"]
+        .as_array()?
+        .iter()
+        .find(|r| r["applicationName"].as_str() == Some(APP))
+}
+
+/// An item's key, version and mark, as listed.
+pub fn keyed_of(item: &Value, pim: Pim) -> Option<(String, Option<String>, Option<String>)> {
+    let id = item["id"].as_str()?;
+    let (key, mark) = match pim {
+        Pim::Task => match linked(item) {
+            Some(resource) => (
+                resource["externalId"].as_str().unwrap_or(id).to_string(),
+                resource["displayName"].as_str().map(str::to_string),
+            ),
+            None => (id.to_string(), None),
+        },
+        Pim::Event | Pim::Contact => (
+            property(item, KEY)
+                .or(item["iCalUId"].as_str())
+                .unwrap_or(id)
+                .to_string(),
+            property(item, MARK).map(str::to_string),
+        ),
+    };
+    let version = match pim {
+        Pim::Task => item["@odata.etag"].as_str(),
+        _ => item["changeKey"].as_str(),
+    };
+    Some((key, version.map(str::to_string), mark))
+}
+
+/// Whether a mark says the item is as ferry left it, read back as `text`: its `H`.
+pub fn known(mark: Option<&str>, text: &str) -> Option<ContentHash> {
+    let (hash, written) = mark?.split_once(' ')?;
+    (written == digest(text)).then(|| crate::store::content_of(hash))?
+}
+
+/// The mark of an item whose keyed hash is `content` and that reads back as `text`.
+pub fn mark(content: &ContentHash, text: &str) -> String {
+    format!("{} {}", marker_of(content), digest(text))
+}
+
+impl GraphStore {
+    /// Where a folder's items are listed and created.
+    pub(crate) fn items_url(&self, folder: &PimFolder) -> String {
+        let user = self.user();
+        match (folder.pim, &folder.id) {
+            (Pim::Event, Some(id)) => format!("{user}/calendars/{id}/events"),
+            (Pim::Contact, Some(id)) => format!("{user}/contactFolders/{id}/contacts"),
+            (Pim::Contact, None) => format!("{user}/contacts"),
+            (Pim::Task, Some(id)) => format!("{user}/todo/lists/{id}/tasks"),
+            (_, None) => format!("{user}/events"),
+        }
+    }
+
+    /// Where one item is.
+    pub(crate) fn item_url(&self, folder: &PimFolder, id: &str) -> String {
+        let user = self.user();
+        match folder.pim {
+            Pim::Event => format!("{user}/events/{id}"),
+            Pim::Contact => format!("{user}/contacts/{id}"),
+            Pim::Task => format!("{}/{id}", self.items_url(folder)),
+        }
+    }
+
+    /// The calendars, contact folders and (with a user's token) To Do lists, listed again.
+    pub(crate) async fn refresh_pim(&self) -> StoreResult<Vec<PimFolder>> {
+        let user = self.user();
+        let expand = format!("$expand=singleValueExtendedProperties($filter=id eq '{PATH}')");
+        let mut out = Vec::new();
+        let named = |folder: &Value, name: &str| {
+            property(folder, PATH)
+                .map(str::to_string)
+                .unwrap_or_else(|| segment(name))
+        };
+        for calendar in crate::folders::all_pages(&self.client, &format!("{user}/calendars?{expand}")).await? {
+            let (Some(id), Some(name)) = (calendar["id"].as_str(), calendar["name"].as_str()) else {
+                continue;
+            };
+            out.push(PimFolder {
+                pim: Pim::Event,
+                id: Some(id.to_string()),
+                path: named(&calendar, name),
+                spec: FolderSpec {
+                    kind: FolderKind::Calendar,
+                    display_name: Some(name.to_string()),
+                    color: calendar["hexColor"].as_str().filter(|c| !c.is_empty()).map(str::to_string),
+                    components: vec![Kind::Event],
+                },
+            });
+        }
+        out.push(PimFolder {
+            pim: Pim::Contact,
+            id: None,
+            path: "Contacts".into(),
+            spec: FolderSpec {
+                kind: FolderKind::AddressBook,
+                display_name: Some("Contacts".into()),
+                ..FolderSpec::default()
+            },
+        });
+        for folder in crate::folders::all_pages(&self.client, &format!("{user}/contactFolders?{expand}")).await? {
+            let (Some(id), Some(name)) = (folder["id"].as_str(), folder["displayName"].as_str()) else {
+                continue;
+            };
+            out.push(PimFolder {
+                pim: Pim::Contact,
+                id: Some(id.to_string()),
+                path: named(&folder, name),
+                spec: FolderSpec {
+                    kind: FolderKind::AddressBook,
+                    display_name: Some(name.to_string()),
+                    ..FolderSpec::default()
+                },
+            });
+        }
+        if self.client.uri().user_token {
+            for list in crate::folders::all_pages(&self.client, &format!("{user}/todo/lists")).await? {
+                let (Some(id), Some(name)) = (list["id"].as_str(), list["displayName"].as_str()) else {
+                    continue;
+                };
+                out.push(PimFolder {
+                    pim: Pim::Task,
+                    id: Some(id.to_string()),
+                    path: segment(name),
+                    spec: FolderSpec {
+                        kind: FolderKind::TaskList,
+                        display_name: Some(name.to_string()),
+                        color: None,
+                        components: vec![Kind::Task],
+                    },
+                });
+            }
+        } else {
+            self.notice_once(
+                "To Do tasks were not read nor written: Microsoft documents no application \
+                 permission for them; give a user's token (graph://…?auth=user) to carry them"
+                    .into(),
+            );
+        }
+        let mut map = lock(&self.pim);
+        map.clear();
+        for folder in &out {
+            map.entry(folder.path.clone()).or_insert_with(|| folder.clone());
+        }
+        Ok(out)
+    }
+
+    /// The folder at `path`, when it is a calendar, a contact folder or a To Do list.
+    pub(crate) async fn pim_folder(&self, path: &str) -> StoreResult<Option<PimFolder>> {
+        if self.full_fidelity {
+            return Ok(None);
+        }
+        if lock(&self.pim).is_empty() {
+            self.refresh_pim().await?;
+        }
+        Ok(lock(&self.pim).get(path).cloned())
+    }
+
+    pub(crate) async fn pim_needed(&self, path: &str) -> StoreResult<PimFolder> {
+        if let Some(folder) = self.pim_folder(path).await? {
+            return Ok(folder);
+        }
+        self.refresh_pim().await?;
+        lock(&self.pim)
+            .get(path)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(format!("folder {path}")))
+    }
+
+    /// The folders as the engine sees them.
+    pub(crate) async fn pim_infos(&self) -> StoreResult<Vec<FolderInfo>> {
+        Ok(self
+            .refresh_pim()
+            .await?
+            .into_iter()
+            .map(|folder| FolderInfo {
+                path: folder.path,
+                special_use: None,
+                validity: None,
+                unreadable: None,
+                spec: folder.spec,
+            })
+            .collect())
+    }
+
+    /// Makes a calendar, a contact folder or a To Do list for `spec` at `path`.
+    pub(crate) async fn create_pim_folder(&self, path: &str, spec: &FolderSpec) -> StoreResult<()> {
+        if self.pim_folder(path).await?.is_some() {
+            return Ok(());
+        }
+        let user = self.user();
+        let display = spec.display_name.clone().unwrap_or_else(|| path.to_string());
+        let path_property = json!([{"id": PATH, "value": path}]);
+        let (url, body) = match spec.kind {
+            FolderKind::Calendar if spec.accepts(Kind::Event) => {
+                let mut body = json!({"name": display, "singleValueExtendedProperties": path_property});
+                if let Some(color) = &spec.color {
+                    body["hexColor"] = json!(color);
+                }
+                (format!("{user}/calendars"), body)
+            }
+            FolderKind::AddressBook => (
+                format!("{user}/contactFolders"),
+                json!({"displayName": display, "singleValueExtendedProperties": path_property}),
+            ),
+            FolderKind::TaskList | FolderKind::Calendar if spec.accepts(Kind::Task) => {
+                if !self.client.uri().user_token {
+                    return Err(StoreError::Permanent(format!(
+                        "{path}: To Do lists take a user's token (graph://…?auth=user): \
+                         Microsoft documents no application permission for them"
+                    )));
+                }
+                (format!("{user}/todo/lists"), json!({"displayName": path}))
+            }
+            _ => {
+                return Err(StoreError::Permanent(format!(
+                    "{path}: Microsoft 365 holds no {} here",
+                    spec.kind.name()
+                )));
+            }
+        };
+        match self.client.send(Method::POST, &url, Payload::Json(body), &[]).await {
+            Ok(_) => {}
+            Err(StoreError::Permanent(said)) if said.contains("HTTP 409") => {}
+            Err(error) => return Err(error),
+        }
+        self.refresh_pim().await?;
+        if lock(&self.pim).contains_key(path) {
+            Ok(())
+        } else {
+            Err(StoreError::Permanent(format!(
+                "{path}: a folder named {display} is there already, made by someone else"
+            )))
+        }
+    }
+
+    /// The query that lists a folder's items: ids, versions, key and mark.
+    fn listing_query(pim: Pim) -> String {
+        match pim {
+            Pim::Task => format!("$top={PAGE}&$expand=linkedResources"),
+            Pim::Event => format!(
+                "$top={PAGE}&$select=id,changeKey,iCalUId&$expand=singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{MARK}')"
+            ),
+            Pim::Contact => format!(
+                "$top={PAGE}&$select=id,changeKey&$expand=singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{MARK}')"
+            ),
+        }
+    }
+
+    /// Every item of a folder, as listed.
+    pub(crate) async fn pim_items(&self, folder: &PimFolder) -> StoreResult<Vec<Value>> {
+        let url = format!("{}?{}", self.items_url(folder), Self::listing_query(folder.pim));
+        crate::folders::all_pages(&self.client, &url).await
+    }
+
+    fn info_of(item: &Value, pim: Pim) -> Option<ItemInfo> {
+        let (key, version, _) = keyed_of(item, pim)?;
+        Some(ItemInfo {
+            id: NativeId(item["id"].as_str()?.to_string()),
+            size: 0,
+            flags: ferry_engine::flags::Flags::new(),
+            date: None,
+            keyed: Some(Box::new(Keyed {
+                key,
+                version,
+                kind: pim.kind(),
+            })),
+            content: None,
+        })
+    }
+
+    /// A folder's listing: in full, every time.
+    pub(crate) async fn list_pim(&self, folder: &PimFolder) -> StoreResult<Listing> {
+        let items = self
+            .pim_items(folder)
+            .await?
+            .iter()
+            .filter_map(|item| Self::info_of(item, folder.pim))
+            .collect();
+        Ok(Listing::Full { items, token: None })
+    }
+
+    /// The item of `folder` with key `key` that is not an unfinished write, as listed.
+    pub(crate) async fn find_pim(&self, folder: &PimFolder, key: &str) -> StoreResult<Option<(Value, ItemInfo)>> {
+        for item in self.pim_items(folder).await? {
+            if let Some((found, _, mark)) = keyed_of(&item, folder.pim)
+                && found == key
+                && mark.as_deref() != Some(PENDING)
+                && let Some(info) = Self::info_of(&item, folder.pim)
+            {
+                return Ok(Some((item, info)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// An unfinished write of `key` (marked pending), deleted so that it is made again whole.
+    pub(crate) async fn clear_pending(&self, folder: &PimFolder, key: &str) -> StoreResult<bool> {
+        let mut taken = false;
+        for item in self.pim_items(folder).await? {
+            let Some((found, _, mark)) = keyed_of(&item, folder.pim) else {
+                continue;
+            };
+            if found != key {
+                continue;
+            }
+            if mark.as_deref() != Some(PENDING) {
+                taken = true;
+                continue;
+            }
+            if let Some(id) = item["id"].as_str() {
+                match self.client.send(Method::DELETE, &self.item_url(folder, id), Payload::None, &[]).await {
+                    Ok(_) | Err(StoreError::NotFound(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// The item's version now, and its mark; `None` when it is gone.
+    pub(crate) async fn pim_version(&self, folder: &PimFolder, id: &NativeId) -> StoreResult<Option<(Option<String>, Option<String>)>> {
+        let query = match folder.pim {
+            Pim::Task => "$expand=linkedResources".to_string(),
+            _ => format!("$select=id,changeKey&$expand=singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{MARK}')"),
+        };
+        let url = format!("{}?{query}", self.item_url(folder, &id.0));
+        match self.client.send(Method::GET, &url, Payload::None, &[]).await {
+            Ok(answer) => {
+                let item = answer.json()?;
+                Ok(keyed_of(&item, folder.pim).map(|(_, version, mark)| (version, mark)))
+            }
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Refuses a write to an item that is not at the version ferry knew (unless it is ferry's
+    /// own unfinished write).
+    pub(crate) async fn check_version(&self, folder: &PimFolder, id: &NativeId, expect: Option<&str>) -> StoreResult<bool> {
+        let Some((version, mark)) = self.pim_version(folder, id).await? else {
+            return Ok(false);
+        };
+        if let Some(expect) = expect
+            && version.as_deref() != Some(expect)
+            && mark.as_deref() != Some(PENDING)
+        {
+            return Err(StoreError::Conflict(format!(
+                "{}: changed on the target since ferry wrote it",
+                id.0
+            )));
+        }
+        Ok(true)
+    }
+
+    /// Deletes an item, only while it is at `expect`.
+    pub(crate) async fn delete_pim(&self, folder: &PimFolder, id: &NativeId, expect: Option<&str>) -> StoreResult<()> {
+        if !self.check_version(folder, id, expect).await? {
+            return Ok(());
+        }
+        match self.client.send(Method::DELETE, &self.item_url(folder, &id.0), Payload::None, &[]).await {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// An item read and converted: known as what ferry wrote while it reads back so.
+    pub(crate) async fn fetch_pim(&self, folder: &PimFolder, id: &NativeId) -> StoreResult<Body> {
+        let (text, mark) = match folder.pim {
+            Pim::Event => self.read_event(&id.0).await?,
+            Pim::Contact => self.read_contact(&id.0).await?,
+            Pim::Task => self.read_task(folder, &id.0).await?,
+        };
+        let known = known(mark.as_deref(), &text);
+        let body = Body::from(text.into_bytes());
+        Ok(match known {
+            Some(hash) => body.known_as(hash),
+            None => body,
+        })
+    }
+
+    /// Creates an item; refused when its key is taken.
+    pub(crate) async fn create_pim(&self, folder: &PimFolder, item: NewItem<'_>) -> StoreResult<Stored> {
+        if self.clear_pending(folder, item.key).await? {
+            return Err(StoreError::Conflict(format!("{}: the key is taken", item.key)));
+        }
+        let text = text_of(item.bytes)?;
+        match folder.pim {
+            Pim::Event => self.write_event(folder, None, item.key, &text, item.content).await,
+            Pim::Contact => self.write_contact(folder, None, item.key, &text, item.content).await,
+            Pim::Task => self.write_task(folder, None, item.key, &text, item.content).await,
+        }
+    }
+
+    /// Replaces an item, only while it is at `expect`.
+    pub(crate) async fn update_pim(&self, folder: &PimFolder, id: &NativeId, item: NewItem<'_>, expect: Option<&str>) -> StoreResult<Stored> {
+        if !self.check_version(folder, id, expect).await? {
+            return Err(StoreError::NotFound(format!("{}: gone", id.0)));
+        }
+        let text = text_of(item.bytes)?;
+        match folder.pim {
+            Pim::Event => self.write_event(folder, Some(&id.0), item.key, &text, item.content).await,
+            Pim::Contact => self.write_contact(folder, Some(&id.0), item.key, &text, item.content).await,
+            Pim::Task => self.write_task(folder, Some(&id.0), item.key, &text, item.content).await,
+        }
+    }
+
+    /// The version of an item after ferry's writes to it.
+    pub(crate) async fn stored(&self, folder: &PimFolder, id: &str) -> StoreResult<Stored> {
+        let version = self
+            .pim_version(folder, &NativeId(id.to_string()))
+            .await?
+            .and_then(|(version, _)| version);
+        Ok(Stored {
+            id: NativeId(id.to_string()),
+            version,
+        })
+    }
+
+    /// Names, once per item, what could not be carried.
+    pub(crate) fn report_dropped(&self, folder: &PimFolder, key: &str, dropped: &[String]) {
+        if !dropped.is_empty() {
+            self.notice_once(format!(
+                "{}: {key}: not carried into Microsoft 365 (Graph cannot hold it): {}",
+                folder.path,
+                dropped.join(", ")
+            ));
+        }
+    }
+}
+
+/// An item's bytes as text.
+pub fn text_of(body: &Body) -> StoreResult<String> {
+    let bytes = body
+        .to_vec()
+        .map_err(|error| StoreError::Transient(ferry_engine::body::read_back(&error)))?;
+    String::from_utf8(bytes).map_err(|_| StoreError::Permanent("not UTF-8 text".into()))
+}
+
+/// Ids by key of the items listed, for tests and reports.
+pub fn by_key(items: &[Value], pim: Pim) -> HashMap<String, String> {
+    items
+        .iter()
+        .filter_map(|item| {
+            let (key, _, _) = keyed_of(item, pim)?;
+            Some((key, item["id"].as_str()?.to_string()))
+        })
+        .collect()
+}
