@@ -78,6 +78,81 @@ impl Radicale {
     ) -> (u16, Option<String>, String) {
         request(self.port, user, method, path, headers, body)
     }
+
+    /// Makes calendar `/USER/NAME/` with a display name, a colour and its components.
+    pub fn mkcalendar(&self, user: &str, name: &str, display: &str, components: &[&str]) {
+        let comps: String = components
+            .iter()
+            .map(|c| format!("<C:comp name=\"{c}\"/>"))
+            .collect();
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:A="http://apple.com/ns/ical/"><D:set><D:prop><D:displayname>{display}</D:displayname><A:calendar-color>#3366FF</A:calendar-color><C:supported-calendar-component-set>{comps}</C:supported-calendar-component-set></D:prop></D:set></C:mkcalendar>"#
+        );
+        let (status, _, said) =
+            self.request(user, "MKCALENDAR", &format!("/{user}/{name}/"), &[], &body);
+        assert_eq!(status, 201, "{said}");
+    }
+
+    /// Makes address book `/USER/NAME/` with a display name.
+    pub fn mkaddressbook(&self, user: &str, name: &str, display: &str) {
+        let book = format!(
+            r#"<?xml version="1.0"?><D:mkcol xmlns:D="DAV:" xmlns:R="urn:ietf:params:xml:ns:carddav"><D:set><D:prop><D:resourcetype><D:collection/><R:addressbook/></D:resourcetype><D:displayname>{display}</D:displayname></D:prop></D:set></D:mkcol>"#
+        );
+        let (status, _, said) =
+            self.request(user, "MKCOL", &format!("/{user}/{name}/"), &[], &book);
+        assert_eq!(status, 201, "{said}");
+    }
+
+    /// Stores `text` at `path` (created or replaced): its new ETag.
+    pub fn put(&self, user: &str, path: &str, text: &str) -> String {
+        let content_type = if text.starts_with("BEGIN:VCARD") {
+            "text/vcard"
+        } else {
+            "text/calendar"
+        };
+        let (status, etag, said) =
+            self.request(user, "PUT", path, &[("Content-Type", content_type)], text);
+        assert!(
+            status == 201 || status == 204,
+            "PUT {path}: {status} {said}"
+        );
+        etag.unwrap_or_default()
+    }
+}
+
+/// The hrefs of a collection's items (`.ics`, `.vcf`), as a PROPFIND lists them; none when
+/// the collection is not there.
+pub fn item_paths(port: u16, user: &str, collection: &str) -> Vec<String> {
+    let body = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>"#;
+    let (status, _, listing) = request(
+        port,
+        user,
+        "PROPFIND",
+        collection,
+        &[("Depth", "1"), ("Content-Type", "application/xml")],
+        body,
+    );
+    if status == 404 {
+        return Vec::new();
+    }
+    assert_eq!(status, 207, "{listing}");
+    let mut paths: Vec<String> = Vec::new();
+    for piece in listing.split("href>").skip(1) {
+        if let Some(href) = piece.split('<').next()
+            && (href.ends_with(".ics") || href.ends_with(".vcf"))
+        {
+            let path = href
+                .split_once("://")
+                .map_or(href.to_string(), |(_, rest)| {
+                    rest.find('/')
+                        .map_or(String::new(), |i| rest[i..].to_string())
+                });
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+    }
+    paths
 }
 
 /// One Xandikos server.

@@ -70,31 +70,11 @@ fn journal(n: usize) -> String {
 }
 
 fn mkcalendar(server: &Radicale, name: &str, display: &str, components: &[&str]) {
-    let comps: String = components
-        .iter()
-        .map(|c| format!("<C:comp name=\"{c}\"/>"))
-        .collect();
-    let body = format!(
-        r#"<?xml version="1.0" encoding="utf-8"?><C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:A="http://apple.com/ns/ical/"><D:set><D:prop><D:displayname>{display}</D:displayname><A:calendar-color>#3366FF</A:calendar-color><C:supported-calendar-component-set>{comps}</C:supported-calendar-component-set></D:prop></D:set></C:mkcalendar>"#
-    );
-    let (status, _, said) =
-        server.request(USER, "MKCALENDAR", &format!("/{USER}/{name}/"), &[], &body);
-    assert_eq!(status, 201, "{said}");
+    server.mkcalendar(USER, name, display, components);
 }
 
 fn put(server: &Radicale, path: &str, text: &str) -> String {
-    let content_type = if text.starts_with("BEGIN:VCARD") {
-        "text/vcard"
-    } else {
-        "text/calendar"
-    };
-    let (status, etag, said) =
-        server.request(USER, "PUT", path, &[("Content-Type", content_type)], text);
-    assert!(
-        status == 201 || status == 204,
-        "PUT {path}: {status} {said}"
-    );
-    etag.unwrap_or_default()
+    server.put(USER, path, text)
 }
 
 /// Every item of the collections at `paths` on the server at `port`: (collection name, item
@@ -102,39 +82,14 @@ fn put(server: &Radicale, path: &str, text: &str) -> String {
 fn holdings_at(port: u16, user: &str, paths: &[String]) -> BTreeMap<(String, String), String> {
     let mut out = BTreeMap::new();
     for collection in paths {
-        let body = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>"#;
-        let (status, _, listing) = ferry_tests::dav::request(
-            port,
-            user,
-            "PROPFIND",
-            collection,
-            &[("Depth", "1"), ("Content-Type", "application/xml")],
-            body,
-        );
-        if status == 404 {
-            continue;
-        }
-        assert_eq!(status, 207, "{listing}");
-        let mut hrefs: Vec<String> = Vec::new();
-        for piece in listing.split("href>").skip(1) {
-            if let Some(href) = piece.split('<').next()
-                && (href.ends_with(".ics") || href.ends_with(".vcf"))
-                && !hrefs.iter().any(|h| h == href)
-            {
-                hrefs.push(href.to_string());
-            }
-        }
+        let hrefs = ferry_tests::dav::item_paths(port, user, collection);
         let name = collection
             .trim_end_matches('/')
             .rsplit('/')
             .next()
             .unwrap_or("")
             .to_string();
-        for href in hrefs {
-            let path = href.split_once("://").map_or(href.clone(), |(_, rest)| {
-                rest.find('/')
-                    .map_or(String::new(), |i| rest[i..].to_string())
-            });
+        for path in hrefs {
             let (status, _, text) = ferry_tests::dav::request(port, user, "GET", &path, &[], "");
             assert_eq!(status, 200, "GET {path}");
             let item = path.rsplit('/').next().unwrap_or("").to_string();
@@ -168,9 +123,7 @@ fn seed(source: &Radicale) {
     mkcalendar(source, "work", "Arbeit", &["VEVENT"]);
     mkcalendar(source, "todo", "Aufgaben", &["VTODO"]);
     mkcalendar(source, "diary", "Tagebuch", &["VJOURNAL"]);
-    let book = r#"<?xml version="1.0"?><D:mkcol xmlns:D="DAV:" xmlns:R="urn:ietf:params:xml:ns:carddav"><D:set><D:prop><D:resourcetype><D:collection/><R:addressbook/></D:resourcetype><D:displayname>Leute</D:displayname></D:prop></D:set></D:mkcol>"#;
-    let (status, _, said) = source.request(USER, "MKCOL", &format!("/{USER}/people/"), &[], book);
-    assert_eq!(status, 201, "{said}");
+    source.mkaddressbook(USER, "people", "Leute");
     for n in 0..60 {
         put(
             source,

@@ -601,8 +601,21 @@ impl Store for DavStore {
         };
         let href = format!("{home}{}/", segment_of(folder));
         let name = spec.display_name.as_deref().unwrap_or(folder);
+        // A task list (To Do) or a journal is a calendar of those components here.
+        let components: Vec<Kind> = match (spec.kind, spec.components.is_empty()) {
+            (FolderKind::TaskList, true) => vec![Kind::Task],
+            (FolderKind::Notes, true) => vec![Kind::Journal],
+            _ => spec.components.clone(),
+        };
+        let calendar = match spec.kind {
+            FolderKind::Calendar => true,
+            FolderKind::TaskList | FolderKind::Notes => {
+                !components.is_empty() && components.iter().all(|k| component_of(*k).is_some())
+            }
+            _ => false,
+        };
         let (method, body) = match spec.kind {
-            FolderKind::Calendar => {
+            _ if calendar => {
                 let mut props = format!("<d:displayname>{}</d:displayname>", escape(name));
                 if let Some(color) = &spec.color {
                     props.push_str(&format!(
@@ -610,11 +623,8 @@ impl Store for DavStore {
                         escape(color)
                     ));
                 }
-                let components: Vec<&str> = spec
-                    .components
-                    .iter()
-                    .filter_map(|k| component_of(*k))
-                    .collect();
+                let components: Vec<&str> =
+                    components.iter().filter_map(|k| component_of(*k)).collect();
                 if !components.is_empty() {
                     props.push_str("<c:supported-calendar-component-set>");
                     for component in components {

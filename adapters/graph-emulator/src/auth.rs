@@ -197,7 +197,8 @@ impl Tokens {
     fn issue(&mut self, app: &App, now: Instant, user: Option<String>) -> Response {
         self.issued.retain(|_, (expiry, _)| *expiry > now);
         let token = new_id("eyJ0eXAiOiJKV1Qi.");
-        self.issued.insert(token.clone(), (now + app.lifetime, user));
+        self.issued
+            .insert(token.clone(), (now + app.lifetime, user));
         let seconds = app.lifetime.as_secs();
         Response::json(
             200,

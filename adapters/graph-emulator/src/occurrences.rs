@@ -30,7 +30,12 @@ const MOST: usize = 5000;
 
 /// Graph's date-time text.
 fn text(at: &NaiveDateTime) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.7f").to_string()
+    use chrono::Timelike;
+    format!(
+        "{}.{:07}",
+        at.format("%Y-%m-%dT%H:%M:%S"),
+        at.nanosecond() / 100
+    )
 }
 
 fn parse_local(text: &str) -> Option<NaiveDateTime> {
@@ -61,14 +66,18 @@ pub(crate) fn check_times(body: &Value) -> Result<(), Response> {
             continue;
         }
         if value["dateTime"].as_str().and_then(parse_local).is_none() {
-            return Err(bad_request(&format!("{field}.dateTime is not a date-time.")));
+            return Err(bad_request(&format!(
+                "{field}.dateTime is not a date-time."
+            )));
         }
         let name = value["timeZone"].as_str().unwrap_or("UTC");
         if zone(name).is_none() {
             return Err(Response::error(
                 400,
                 "TimeZoneNotSupportedException",
-                &format!("A valid TimeZone value must be specified. The following TimeZone value is not supported: '{name}'."),
+                &format!(
+                    "A valid TimeZone value must be specified. The following TimeZone value is not supported: '{name}'."
+                ),
             ));
         }
     }
@@ -99,19 +108,28 @@ fn shown_time(value: &Value, all_day: bool, request: &Request) -> Value {
     }
     let (name, tz) = wanted(request);
     match instant(value) {
-        Some(at) => json!({"dateTime": text(&at.with_timezone(&tz).naive_local()), "timeZone": name}),
+        Some(at) => {
+            json!({"dateTime": text(&at.with_timezone(&tz).naive_local()), "timeZone": name})
+        }
         None => value.clone(),
     }
 }
 
 /// Adds what the service computes to an event about to be shown.
 pub(crate) fn show_event(all: &mut Map<String, Value>, request: &Request) {
-    let all_day = all.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
+    let all_day = all
+        .get("isAllDay")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let recurring = all.get("recurrence").is_some_and(|r| !r.is_null());
     if !all.contains_key("type") {
         all.insert(
             "type".into(),
-            json!(if recurring { "seriesMaster" } else { "singleInstance" }),
+            json!(if recurring {
+                "seriesMaster"
+            } else {
+                "singleInstance"
+            }),
         );
     }
     for (field, original) in [
@@ -249,12 +267,18 @@ fn occurrence(item: &Message, at: &DateTime<Utc>, request: &Request) -> Option<V
     let mut all = master.as_object()?.clone();
     all.remove("recurrence");
     let length = duration(master);
-    let tz = master["start"]["timeZone"].as_str().unwrap_or("UTC").to_string();
+    let tz = master["start"]["timeZone"]
+        .as_str()
+        .unwrap_or("UTC")
+        .to_string();
     let local = |at: DateTime<Utc>| match zone(&tz) {
         Some(zone) => text(&at.with_timezone(&zone).naive_local()),
         None => text(&at.naive_utc()),
     };
-    all.insert("start".into(), json!({"dateTime": local(*at), "timeZone": tz}));
+    all.insert(
+        "start".into(),
+        json!({"dateTime": local(*at), "timeZone": tz}),
+    );
     all.insert(
         "end".into(),
         json!({"dateTime": local(*at + length), "timeZone": master["end"]["timeZone"].as_str().unwrap_or("UTC")}),
@@ -262,7 +286,11 @@ fn occurrence(item: &Message, at: &DateTime<Utc>, request: &Request) -> Option<V
     let exception = &master["_exceptions"][&key];
     all.insert(
         "type".into(),
-        json!(if exception.is_object() { "exception" } else { "occurrence" }),
+        json!(if exception.is_object() {
+            "exception"
+        } else {
+            "occurrence"
+        }),
     );
     if let Some(changes) = exception.as_object() {
         for (name, value) in changes {
@@ -273,7 +301,10 @@ fn occurrence(item: &Message, at: &DateTime<Utc>, request: &Request) -> Option<V
     show_event(&mut all, request);
     all.insert("id".into(), json!(format!("{}{OCCURRENCE}{key}", item.id)));
     all.insert("seriesMasterId".into(), json!(item.id));
-    all.insert("originalStart".into(), json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    all.insert(
+        "originalStart".into(),
+        json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    );
     Some(Value::Object(all))
 }
 
@@ -409,8 +440,16 @@ mod tests {
     }
 
     #[test]
+    fn times_are_shown_with_seven_digits_of_fraction() {
+        let at = parse_local("2026-07-01T10:00:00").expect("a time");
+        assert_eq!(text(&at), "2026-07-01T10:00:00.0000000");
+    }
+
+    #[test]
     fn a_windows_zone_name_is_a_zone() {
-        let at = instant(&json!({"dateTime": "2026-07-01T10:00:00.0000000", "timeZone": "Pacific Standard Time"}));
+        let at = instant(
+            &json!({"dateTime": "2026-07-01T10:00:00.0000000", "timeZone": "Pacific Standard Time"}),
+        );
         assert_eq!(at.map(|a| start_key(&a)), Some("20260701T170000Z".into()));
     }
 }

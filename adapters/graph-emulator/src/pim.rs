@@ -89,7 +89,11 @@ impl World {
     ) -> Answer {
         if rest.first() == Some(&"todo") {
             let upn = &self.tenant.users[user].upn;
-            if request.subject.as_deref().is_none_or(|s| !s.eq_ignore_ascii_case(upn)) {
+            if request
+                .subject
+                .as_deref()
+                .is_none_or(|s| !s.eq_ignore_ascii_case(upn))
+            {
                 return Err(Response::error(
                     403,
                     "Forbidden",
@@ -173,7 +177,11 @@ impl World {
         request: &Request,
     ) -> Answer {
         let body = request.json()?;
-        let name_field = if pim == Pim::Event { "name" } else { "displayName" };
+        let name_field = if pim == Pim::Event {
+            "name"
+        } else {
+            "displayName"
+        };
         let Some(name) = body[name_field].as_str().filter(|n| !n.trim().is_empty()) else {
             return Err(bad_request(&format!("{name_field} is required.")));
         };
@@ -298,7 +306,9 @@ impl World {
                 else {
                     return Err(not_found(id));
                 };
-                if pim != Pim::Event && item.folder != folder {
+                // `/events/{id}` and `/contacts/{id}` reach an item of any folder of the
+                // mailbox; a task is reached through its list only.
+                if pim == Pim::Task && item.folder != folder {
                     return Err(not_found(id));
                 }
                 let id = item.id.clone();
@@ -366,10 +376,15 @@ impl World {
         item.properties = extended(&body);
         let mut kept = writable(object);
         if pim == Pim::Event {
-            kept.insert("iCalUId".into(), json!(format!("040000008200E00074C5B7101A82E008{}", new_id(""))));
+            kept.insert(
+                "iCalUId".into(),
+                json!(format!("040000008200E00074C5B7101A82E008{}", new_id(""))),
+            );
         }
         if pim == Pim::Task
-            && let Some(resources) = kept.get_mut("linkedResources").and_then(Value::as_array_mut)
+            && let Some(resources) = kept
+                .get_mut("linkedResources")
+                .and_then(Value::as_array_mut)
         {
             for resource in resources {
                 resource["id"] = json!(crate::world::uuid_like());
@@ -473,7 +488,10 @@ impl World {
                     .as_mut()
                     .and_then(|j| j.get_mut("linkedResources"))
                     .and_then(Value::as_array_mut)
-                    .and_then(|list| list.iter_mut().find(|r| r["id"].as_str() == Some(*resource)));
+                    .and_then(|list| {
+                        list.iter_mut()
+                            .find(|r| r["id"].as_str() == Some(*resource))
+                    });
                 let Some(found) = found else {
                     return Err(not_found(resource));
                 };
@@ -548,7 +566,12 @@ pub(crate) fn extended(body: &Value) -> Vec<(String, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|p| Some((p["id"].as_str()?.to_string(), p["value"].as_str()?.to_string())))
+        .filter_map(|p| {
+            Some((
+                p["id"].as_str()?.to_string(),
+                p["value"].as_str()?.to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -557,7 +580,9 @@ fn expanded(properties: &[(String, String)], query: &Query) -> Option<Value> {
     let found: Vec<Value> = ids
         .iter()
         .filter_map(|id| {
-            let (_, value) = properties.iter().find(|(name, _)| name.eq_ignore_ascii_case(id))?;
+            let (_, value) = properties
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(id))?;
             Some(json!({"id": id, "value": value}))
         })
         .collect();
@@ -634,14 +659,19 @@ pub(crate) fn show(item: &Message, pim: Pim, query: &Query, request: &Request) -
         Some(select) => {
             out.insert("id".into(), all["id"].clone());
             for name in select {
-                if let Some((key, value)) = all.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)) {
+                if let Some((key, value)) =
+                    all.iter().find(|(key, _)| key.eq_ignore_ascii_case(name))
+                {
                     out.insert(key.clone(), value.clone());
                 }
             }
         }
     }
     if query.expand_linked {
-        out.insert("linkedResources".into(), linked.unwrap_or_else(|| json!([])));
+        out.insert(
+            "linkedResources".into(),
+            linked.unwrap_or_else(|| json!([])),
+        );
     }
     if let Some(found) = expanded(&item.properties, query) {
         out.insert("singleValueExtendedProperties".into(), found);

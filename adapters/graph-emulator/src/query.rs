@@ -88,7 +88,11 @@ impl Query {
                 "expand" => out.expand = Some(parse_expand(&value)?),
                 "skiptoken" => out.skiptoken = Some(value.clone()),
                 "deltatoken" => out.deltatoken = Some(value.clone()),
-                "count" | "orderby" | "includehiddenfolders" | "disposaltype" | "startdatetime"
+                "count"
+                | "orderby"
+                | "includehiddenfolders"
+                | "disposaltype"
+                | "startdatetime"
                 | "enddatetime" => {}
                 other => {
                     return Err(Invalid(format!(

@@ -30,7 +30,9 @@ use std::collections::HashMap;
 use ferry_engine::body::Body;
 use ferry_engine::event::{ContentHash, NativeId};
 use ferry_engine::item::{FolderKind, FolderSpec, Keyed, Kind};
-use ferry_engine::store::{FolderInfo, ItemInfo, Listing, NewItem, StoreError, StoreResult, Stored};
+use ferry_engine::store::{
+    FolderInfo, ItemInfo, Listing, NewItem, StoreError, StoreResult, Stored,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -42,6 +44,10 @@ use crate::store::{GraphStore, lock, marker_of};
 pub const KEY: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryKey";
 /// `H D` (see the module), or `pending`.
 pub const MARK: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryItem";
+/// The item's iCalendar or vCard UID (the key is the engine's: a CalDAV resource's name).
+pub const UID: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryUid";
+/// What a task's linked resource that holds the UID is called.
+pub const UID_APP: &str = "ferry-uid";
 /// An event's attendee and organizer lines.
 pub const PEOPLE: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryPeople";
 /// A folder's ferry path.
@@ -101,6 +107,23 @@ fn linked(task: &Value) -> Option<&Value> {
         .as_array()?
         .iter()
         .find(|r| r["applicationName"].as_str() == Some(APP))
+}
+
+/// An item's UID: the one ferry kept, else the service's (`iCalUId` of an event), else its id.
+pub fn uid_of(item: &Value, pim: Pim) -> String {
+    let kept = match pim {
+        Pim::Task => item["linkedResources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["applicationName"].as_str() == Some(UID_APP))
+            .and_then(|r| r["externalId"].as_str()),
+        _ => property(item, UID),
+    };
+    kept.or(item["iCalUId"].as_str())
+        .or(item["id"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// An item's key, version and mark, as listed.
@@ -173,8 +196,11 @@ impl GraphStore {
                 .map(str::to_string)
                 .unwrap_or_else(|| segment(name))
         };
-        for calendar in crate::folders::all_pages(&self.client, &format!("{user}/calendars?{expand}")).await? {
-            let (Some(id), Some(name)) = (calendar["id"].as_str(), calendar["name"].as_str()) else {
+        for calendar in
+            crate::folders::all_pages(&self.client, &format!("{user}/calendars?{expand}")).await?
+        {
+            let (Some(id), Some(name)) = (calendar["id"].as_str(), calendar["name"].as_str())
+            else {
                 continue;
             };
             out.push(PimFolder {
@@ -184,7 +210,10 @@ impl GraphStore {
                 spec: FolderSpec {
                     kind: FolderKind::Calendar,
                     display_name: Some(name.to_string()),
-                    color: calendar["hexColor"].as_str().filter(|c| !c.is_empty()).map(str::to_string),
+                    color: calendar["hexColor"]
+                        .as_str()
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string),
                     components: vec![Kind::Event],
                 },
             });
@@ -199,8 +228,12 @@ impl GraphStore {
                 ..FolderSpec::default()
             },
         });
-        for folder in crate::folders::all_pages(&self.client, &format!("{user}/contactFolders?{expand}")).await? {
-            let (Some(id), Some(name)) = (folder["id"].as_str(), folder["displayName"].as_str()) else {
+        for folder in
+            crate::folders::all_pages(&self.client, &format!("{user}/contactFolders?{expand}"))
+                .await?
+        {
+            let (Some(id), Some(name)) = (folder["id"].as_str(), folder["displayName"].as_str())
+            else {
                 continue;
             };
             out.push(PimFolder {
@@ -215,8 +248,11 @@ impl GraphStore {
             });
         }
         if self.client.uri().user_token {
-            for list in crate::folders::all_pages(&self.client, &format!("{user}/todo/lists")).await? {
-                let (Some(id), Some(name)) = (list["id"].as_str(), list["displayName"].as_str()) else {
+            for list in
+                crate::folders::all_pages(&self.client, &format!("{user}/todo/lists")).await?
+            {
+                let (Some(id), Some(name)) = (list["id"].as_str(), list["displayName"].as_str())
+                else {
                     continue;
                 };
                 out.push(PimFolder {
@@ -241,7 +277,8 @@ impl GraphStore {
         let mut map = lock(&self.pim);
         map.clear();
         for folder in &out {
-            map.entry(folder.path.clone()).or_insert_with(|| folder.clone());
+            map.entry(folder.path.clone())
+                .or_insert_with(|| folder.clone());
         }
         Ok(out)
     }
@@ -290,11 +327,15 @@ impl GraphStore {
             return Ok(());
         }
         let user = self.user();
-        let display = spec.display_name.clone().unwrap_or_else(|| path.to_string());
+        let display = spec
+            .display_name
+            .clone()
+            .unwrap_or_else(|| path.to_string());
         let path_property = json!([{"id": PATH, "value": path}]);
         let (url, body) = match spec.kind {
             FolderKind::Calendar if spec.accepts(Kind::Event) => {
-                let mut body = json!({"name": display, "singleValueExtendedProperties": path_property});
+                let mut body =
+                    json!({"name": display, "singleValueExtendedProperties": path_property});
                 if let Some(color) = &spec.color {
                     body["hexColor"] = json!(color);
                 }
@@ -320,7 +361,11 @@ impl GraphStore {
                 )));
             }
         };
-        match self.client.send(Method::POST, &url, Payload::Json(body), &[]).await {
+        match self
+            .client
+            .send(Method::POST, &url, Payload::Json(body), &[])
+            .await
+        {
             Ok(_) => {}
             Err(StoreError::Permanent(said)) if said.contains("HTTP 409") => {}
             Err(error) => return Err(error),
@@ -350,7 +395,11 @@ impl GraphStore {
 
     /// Every item of a folder, as listed.
     pub(crate) async fn pim_items(&self, folder: &PimFolder) -> StoreResult<Vec<Value>> {
-        let url = format!("{}?{}", self.items_url(folder), Self::listing_query(folder.pim));
+        let url = format!(
+            "{}?{}",
+            self.items_url(folder),
+            Self::listing_query(folder.pim)
+        );
         crate::folders::all_pages(&self.client, &url).await
     }
 
@@ -382,7 +431,11 @@ impl GraphStore {
     }
 
     /// The item of `folder` with key `key` that is not an unfinished write, as listed.
-    pub(crate) async fn find_pim(&self, folder: &PimFolder, key: &str) -> StoreResult<Option<(Value, ItemInfo)>> {
+    pub(crate) async fn find_pim(
+        &self,
+        folder: &PimFolder,
+        key: &str,
+    ) -> StoreResult<Option<(Value, ItemInfo)>> {
         for item in self.pim_items(folder).await? {
             if let Some((found, _, mark)) = keyed_of(&item, folder.pim)
                 && found == key
@@ -410,7 +463,16 @@ impl GraphStore {
                 continue;
             }
             if let Some(id) = item["id"].as_str() {
-                match self.client.send(Method::DELETE, &self.item_url(folder, id), Payload::None, &[]).await {
+                match self
+                    .client
+                    .send(
+                        Method::DELETE,
+                        &self.item_url(folder, id),
+                        Payload::None,
+                        &[],
+                    )
+                    .await
+                {
                     Ok(_) | Err(StoreError::NotFound(_)) => {}
                     Err(error) => return Err(error),
                 }
@@ -420,13 +482,23 @@ impl GraphStore {
     }
 
     /// The item's version now, and its mark; `None` when it is gone.
-    pub(crate) async fn pim_version(&self, folder: &PimFolder, id: &NativeId) -> StoreResult<Option<(Option<String>, Option<String>)>> {
+    pub(crate) async fn pim_version(
+        &self,
+        folder: &PimFolder,
+        id: &NativeId,
+    ) -> StoreResult<Option<(Option<String>, Option<String>)>> {
         let query = match folder.pim {
             Pim::Task => "$expand=linkedResources".to_string(),
-            _ => format!("$select=id,changeKey&$expand=singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{MARK}')"),
+            _ => format!(
+                "$select=id,changeKey&$expand=singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{MARK}')"
+            ),
         };
         let url = format!("{}?{query}", self.item_url(folder, &id.0));
-        match self.client.send(Method::GET, &url, Payload::None, &[]).await {
+        match self
+            .client
+            .send(Method::GET, &url, Payload::None, &[])
+            .await
+        {
             Ok(answer) => {
                 let item = answer.json()?;
                 Ok(keyed_of(&item, folder.pim).map(|(_, version, mark)| (version, mark)))
@@ -438,7 +510,12 @@ impl GraphStore {
 
     /// Refuses a write to an item that is not at the version ferry knew (unless it is ferry's
     /// own unfinished write).
-    pub(crate) async fn check_version(&self, folder: &PimFolder, id: &NativeId, expect: Option<&str>) -> StoreResult<bool> {
+    pub(crate) async fn check_version(
+        &self,
+        folder: &PimFolder,
+        id: &NativeId,
+        expect: Option<&str>,
+    ) -> StoreResult<bool> {
         let Some((version, mark)) = self.pim_version(folder, id).await? else {
             return Ok(false);
         };
@@ -455,11 +532,25 @@ impl GraphStore {
     }
 
     /// Deletes an item, only while it is at `expect`.
-    pub(crate) async fn delete_pim(&self, folder: &PimFolder, id: &NativeId, expect: Option<&str>) -> StoreResult<()> {
+    pub(crate) async fn delete_pim(
+        &self,
+        folder: &PimFolder,
+        id: &NativeId,
+        expect: Option<&str>,
+    ) -> StoreResult<()> {
         if !self.check_version(folder, id, expect).await? {
             return Ok(());
         }
-        match self.client.send(Method::DELETE, &self.item_url(folder, &id.0), Payload::None, &[]).await {
+        match self
+            .client
+            .send(
+                Method::DELETE,
+                &self.item_url(folder, &id.0),
+                Payload::None,
+                &[],
+            )
+            .await
+        {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
             Err(error) => Err(error),
         }
@@ -481,28 +572,59 @@ impl GraphStore {
     }
 
     /// Creates an item; refused when its key is taken.
-    pub(crate) async fn create_pim(&self, folder: &PimFolder, item: NewItem<'_>) -> StoreResult<Stored> {
+    pub(crate) async fn create_pim(
+        &self,
+        folder: &PimFolder,
+        item: NewItem<'_>,
+    ) -> StoreResult<Stored> {
         if self.clear_pending(folder, item.key).await? {
-            return Err(StoreError::Conflict(format!("{}: the key is taken", item.key)));
+            return Err(StoreError::Conflict(format!(
+                "{}: the key is taken",
+                item.key
+            )));
         }
         let text = text_of(item.bytes)?;
         match folder.pim {
-            Pim::Event => self.write_event(folder, None, item.key, &text, item.content).await,
-            Pim::Contact => self.write_contact(folder, None, item.key, &text, item.content).await,
-            Pim::Task => self.write_task(folder, None, item.key, &text, item.content).await,
+            Pim::Event => {
+                self.write_event(folder, None, item.key, &text, item.content)
+                    .await
+            }
+            Pim::Contact => {
+                self.write_contact(folder, None, item.key, &text, item.content)
+                    .await
+            }
+            Pim::Task => {
+                self.write_task(folder, None, item.key, &text, item.content)
+                    .await
+            }
         }
     }
 
     /// Replaces an item, only while it is at `expect`.
-    pub(crate) async fn update_pim(&self, folder: &PimFolder, id: &NativeId, item: NewItem<'_>, expect: Option<&str>) -> StoreResult<Stored> {
+    pub(crate) async fn update_pim(
+        &self,
+        folder: &PimFolder,
+        id: &NativeId,
+        item: NewItem<'_>,
+        expect: Option<&str>,
+    ) -> StoreResult<Stored> {
         if !self.check_version(folder, id, expect).await? {
             return Err(StoreError::NotFound(format!("{}: gone", id.0)));
         }
         let text = text_of(item.bytes)?;
         match folder.pim {
-            Pim::Event => self.write_event(folder, Some(&id.0), item.key, &text, item.content).await,
-            Pim::Contact => self.write_contact(folder, Some(&id.0), item.key, &text, item.content).await,
-            Pim::Task => self.write_task(folder, Some(&id.0), item.key, &text, item.content).await,
+            Pim::Event => {
+                self.write_event(folder, Some(&id.0), item.key, &text, item.content)
+                    .await
+            }
+            Pim::Contact => {
+                self.write_contact(folder, Some(&id.0), item.key, &text, item.content)
+                    .await
+            }
+            Pim::Task => {
+                self.write_task(folder, Some(&id.0), item.key, &text, item.content)
+                    .await
+            }
         }
     }
 

@@ -4,19 +4,29 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use calcard::vcard::{VCard, VCardEntry, VCardParameterName, VCardParameterValue, VCardProperty, VCardValue};
+use calcard::vcard::{
+    VCard, VCardEntry, VCardParameterName, VCardParameterValue, VCardProperty, VCardValue,
+};
 use serde_json::{Value, json};
 
 /// How each vCard property fares in Microsoft 365 (checked by a test).
 pub const FIDELITY: &[(&str, &str, &str)] = &[
     ("FN", "lossless", "displayName"),
-    ("N", "lossless", "surname, givenName, middleName, title, generation"),
+    (
+        "N",
+        "lossless",
+        "surname, givenName, middleName, title, generation",
+    ),
     ("NICKNAME", "lossless", "nickName"),
     ("EMAIL", "mapped", "emailAddresses (the first three)"),
     ("TEL;TYPE=work", "lossless", "businessPhones"),
     ("TEL;TYPE=home, TEL without type", "mapped", "homePhones"),
     ("TEL;TYPE=cell", "mapped", "mobilePhone (the first)"),
-    ("ADR;TYPE=home|work|other", "mapped", "homeAddress, businessAddress, otherAddress (one each; post office box and extended address joined to the street)"),
+    (
+        "ADR;TYPE=home|work|other",
+        "mapped",
+        "homeAddress, businessAddress, otherAddress (one each; post office box and extended address joined to the street)",
+    ),
     ("ORG", "mapped", "companyName, department"),
     ("TITLE", "lossless", "jobTitle"),
     ("NOTE", "lossless", "personalNotes"),
@@ -26,7 +36,11 @@ pub const FIDELITY: &[(&str, &str, &str)] = &[
     ("PHOTO", "lossless", "the contact's photo (bytes and type)"),
     ("UID", "kept", "an extended property (ferry's key)"),
     ("VERSION, PRODID, REV", "normalised", "written as vCard 4.0"),
-    ("anything else (X-*, IMPP, GEO, more addresses or e-mails…)", "dropped", "named per item in the report"),
+    (
+        "anything else (X-*, IMPP, GEO, more addresses or e-mails…)",
+        "dropped",
+        "named per item in the report",
+    ),
 ];
 
 /// What creating one contact takes.
@@ -63,7 +77,10 @@ fn types(entry: &VCardEntry) -> Vec<String> {
         .filter(|p| p.name == VCardParameterName::Type)
         .flat_map(|p| match &p.value {
             VCardParameterValue::Type(t) => vec![format!("{t:?}").to_ascii_lowercase()],
-            VCardParameterValue::Text(t) => t.split(',').map(|s| s.trim().to_ascii_lowercase()).collect(),
+            VCardParameterValue::Text(t) => t
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect(),
             _ => Vec::new(),
         })
         .collect()
@@ -73,7 +90,9 @@ fn photo_of(entry: &VCardEntry) -> Option<(Vec<u8>, String)> {
     entry.values.iter().find_map(|v| match v {
         VCardValue::Binary(data) => Some((
             data.data.clone(),
-            data.content_type.clone().unwrap_or_else(|| "image/jpeg".into()),
+            data.content_type
+                .clone()
+                .unwrap_or_else(|| "image/jpeg".into()),
         )),
         VCardValue::Text(t) => {
             let rest = t.strip_prefix("data:")?;
@@ -97,7 +116,9 @@ pub fn to_graph(text: &str) -> Result<ContactWrite, String> {
         let kinds = types(entry);
         match &entry.name {
             VCardProperty::Uid => key = Some(first(entry)),
-            VCardProperty::Fn => { body.insert("displayName".into(), json!(first(entry))); }
+            VCardProperty::Fn => {
+                body.insert("displayName".into(), json!(first(entry)));
+            }
             VCardProperty::N => {
                 let n = parts(entry);
                 let at = |i: usize| n.get(i).cloned().unwrap_or_default();
@@ -107,8 +128,12 @@ pub fn to_graph(text: &str) -> Result<ContactWrite, String> {
                 body.insert("title".into(), json!(at(3)));
                 body.insert("generation".into(), json!(at(4)));
             }
-            VCardProperty::Nickname => { body.insert("nickName".into(), json!(first(entry))); }
-            VCardProperty::Email if emails.len() < 3 => emails.push(json!({"address": first(entry), "name": first(entry)})),
+            VCardProperty::Nickname => {
+                body.insert("nickName".into(), json!(first(entry)));
+            }
+            VCardProperty::Email if emails.len() < 3 => {
+                emails.push(json!({"address": first(entry), "name": first(entry)}))
+            }
             VCardProperty::Tel if kinds.iter().any(|t| t == "cell") => {
                 if body.contains_key("mobilePhone") {
                     dropped.push("TEL (a second mobile number)".into());
@@ -116,13 +141,20 @@ pub fn to_graph(text: &str) -> Result<ContactWrite, String> {
                     body.insert("mobilePhone".into(), json!(first(entry)));
                 }
             }
-            VCardProperty::Tel if kinds.iter().any(|t| t == "fax" || t == "pager") => dropped.push(format!("TEL;TYPE={}", kinds.join(","))),
-            VCardProperty::Tel if kinds.iter().any(|t| t == "work") => work.push(json!(first(entry))),
+            VCardProperty::Tel if kinds.iter().any(|t| t == "fax" || t == "pager") => {
+                dropped.push(format!("TEL;TYPE={}", kinds.join(",")))
+            }
+            VCardProperty::Tel if kinds.iter().any(|t| t == "work") => {
+                work.push(json!(first(entry)))
+            }
             VCardProperty::Tel => home.push(json!(first(entry))),
             VCardProperty::Adr => {
                 let a = parts(entry);
                 let at = |i: usize| a.get(i).cloned().unwrap_or_default();
-                let street: Vec<String> = [at(0), at(1), at(2)].into_iter().filter(|s| !s.is_empty()).collect();
+                let street: Vec<String> = [at(0), at(1), at(2)]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 let field = if kinds.iter().any(|t| t == "work") {
                     "businessAddress"
                 } else if kinds.iter().any(|t| t == "home") {
@@ -138,34 +170,60 @@ pub fn to_graph(text: &str) -> Result<ContactWrite, String> {
             }
             VCardProperty::Org => {
                 let o = parts(entry);
-                body.insert("companyName".into(), json!(o.first().cloned().unwrap_or_default()));
+                body.insert(
+                    "companyName".into(),
+                    json!(o.first().cloned().unwrap_or_default()),
+                );
                 if let Some(department) = o.get(1).filter(|d| !d.is_empty()) {
                     body.insert("department".into(), json!(department));
                 }
             }
-            VCardProperty::Title => { body.insert("jobTitle".into(), json!(first(entry))); }
-            VCardProperty::Note => { body.insert("personalNotes".into(), json!(first(entry))); }
+            VCardProperty::Title => {
+                body.insert("jobTitle".into(), json!(first(entry)));
+            }
+            VCardProperty::Note => {
+                body.insert("personalNotes".into(), json!(first(entry)));
+            }
             VCardProperty::Bday => {
                 let date = entry.values.iter().find_map(|v| match v {
-                    VCardValue::PartialDateTime(d) => Some(format!("{:04}-{:02}-{:02}T00:00:00Z", d.year?, d.month?, d.day?)),
+                    VCardValue::PartialDateTime(d) => Some(format!(
+                        "{:04}-{:02}-{:02}T00:00:00Z",
+                        d.year?, d.month?, d.day?
+                    )),
                     _ => None,
                 });
                 match date {
-                    Some(date) => { body.insert("birthday".into(), json!(date)); }
+                    Some(date) => {
+                        body.insert("birthday".into(), json!(date));
+                    }
                     None => dropped.push("BDAY (without a year)".into()),
                 }
             }
-            VCardProperty::Url if !body.contains_key("businessHomePage") => { body.insert("businessHomePage".into(), json!(first(entry))); }
+            VCardProperty::Url if !body.contains_key("businessHomePage") => {
+                body.insert("businessHomePage".into(), json!(first(entry)));
+            }
             VCardProperty::Categories => {
-                let mut have: Vec<Value> = body.get("categories").and_then(Value::as_array).cloned().unwrap_or_default();
-                have.extend(parts(entry).into_iter().flat_map(|p| p.split(',').map(|s| json!(s)).collect::<Vec<_>>()));
+                let mut have: Vec<Value> = body
+                    .get("categories")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                have.extend(
+                    parts(entry)
+                        .into_iter()
+                        .flat_map(|p| p.split(',').map(|s| json!(s)).collect::<Vec<_>>()),
+                );
                 body.insert("categories".into(), Value::Array(have));
             }
             VCardProperty::Photo => match photo_of(entry) {
                 Some(found) if photo.is_none() => photo = Some(found),
                 _ => dropped.push("PHOTO (a link, or a second one)".into()),
             },
-            VCardProperty::Version | VCardProperty::Prodid | VCardProperty::Rev | VCardProperty::Begin | VCardProperty::End => {}
+            VCardProperty::Version
+            | VCardProperty::Prodid
+            | VCardProperty::Rev
+            | VCardProperty::Begin
+            | VCardProperty::End => {}
             _ => dropped.push(name),
         }
     }
@@ -181,24 +239,42 @@ pub fn to_graph(text: &str) -> Result<ContactWrite, String> {
     dropped.sort();
     dropped.dedup();
     let key = key.ok_or("a vCard without UID")?;
-    Ok(ContactWrite { key, body: Value::Object(body), photo, dropped })
+    Ok(ContactWrite {
+        key,
+        body: Value::Object(body),
+        photo,
+        dropped,
+    })
 }
 
 fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\n', "\\n").replace('\r', "")
+    text.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\n', "\\n")
+        .replace('\r', "")
 }
 
 /// A Graph contact (and its photo) as a vCard 4.0.
 pub fn from_graph(contact: &Value, key: &str, photo: Option<&(Vec<u8>, String)>) -> String {
     let text = |name: &str| contact[name].as_str().unwrap_or_default().to_string();
-    let mut out = String::from("BEGIN:VCARD\r\nVERSION:4.0\r\nPRODID:-//ferry//Microsoft 365//EN\r\n");
+    let mut out =
+        String::from("BEGIN:VCARD\r\nVERSION:4.0\r\nPRODID:-//ferry//Microsoft 365//EN\r\n");
     out.push_str(&format!("UID:{}\r\n", escape(key)));
     out.push_str(&format!("FN:{}\r\n", escape(&text("displayName"))));
-    let n: Vec<String> = ["surname", "givenName", "middleName", "title", "generation"].iter().map(|f| escape(&text(f))).collect();
+    let n: Vec<String> = ["surname", "givenName", "middleName", "title", "generation"]
+        .iter()
+        .map(|f| escape(&text(f)))
+        .collect();
     if n.iter().any(|p| !p.is_empty()) {
         out.push_str(&format!("N:{}\r\n", n.join(";")));
     }
-    for (field, line) in [("nickName", "NICKNAME"), ("jobTitle", "TITLE"), ("personalNotes", "NOTE"), ("businessHomePage", "URL")] {
+    for (field, line) in [
+        ("nickName", "NICKNAME"),
+        ("jobTitle", "TITLE"),
+        ("personalNotes", "NOTE"),
+        ("businessHomePage", "URL"),
+    ] {
         if !text(field).is_empty() {
             out.push_str(&format!("{line}:{}\r\n", escape(&text(field))));
         }
@@ -217,17 +293,35 @@ pub fn from_graph(contact: &Value, key: &str, photo: Option<&(Vec<u8>, String)>)
         }
     }
     for (field, kind) in [("businessPhones", "work"), ("homePhones", "home")] {
-        for number in contact[field].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for number in contact[field]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             out.push_str(&format!("TEL;TYPE={kind}:{}\r\n", escape(number)));
         }
     }
     if !text("mobilePhone").is_empty() {
-        out.push_str(&format!("TEL;TYPE=cell:{}\r\n", escape(&text("mobilePhone"))));
+        out.push_str(&format!(
+            "TEL;TYPE=cell:{}\r\n",
+            escape(&text("mobilePhone"))
+        ));
     }
-    for (field, kind) in [("homeAddress", "home"), ("businessAddress", "work"), ("otherAddress", "other")] {
+    for (field, kind) in [
+        ("homeAddress", "home"),
+        ("businessAddress", "work"),
+        ("otherAddress", "other"),
+    ] {
         let address = &contact[field];
         let part = |name: &str| escape(address[name].as_str().unwrap_or_default());
-        let parts = [part("street"), part("city"), part("state"), part("postalCode"), part("countryOrRegion")];
+        let parts = [
+            part("street"),
+            part("city"),
+            part("state"),
+            part("postalCode"),
+            part("countryOrRegion"),
+        ];
         if parts.iter().any(|p| !p.is_empty()) {
             out.push_str(&format!("ADR;TYPE={kind}:;;{}\r\n", parts.join(";")));
         }
@@ -236,11 +330,17 @@ pub fn from_graph(contact: &Value, key: &str, photo: Option<&(Vec<u8>, String)>)
         out.push_str(&format!("BDAY:{}\r\n", birthday.replace('-', "")));
     }
     if let Some(categories) = contact["categories"].as_array().filter(|c| !c.is_empty()) {
-        let list: Vec<String> = categories.iter().filter_map(|c| c.as_str().map(escape)).collect();
+        let list: Vec<String> = categories
+            .iter()
+            .filter_map(|c| c.as_str().map(escape))
+            .collect();
         out.push_str(&format!("CATEGORIES:{}\r\n", list.join(",")));
     }
     if let Some((bytes, kind)) = photo {
-        out.push_str(&format!("PHOTO:data:{kind};base64,{}\r\n", STANDARD.encode(bytes)));
+        out.push_str(&format!(
+            "PHOTO:data:{kind};base64,{}\r\n",
+            STANDARD.encode(bytes)
+        ));
     }
     out.push_str("END:VCARD\r\n");
     VCard::parse(&out).map(|c| c.to_string()).unwrap_or(out)
@@ -270,7 +370,12 @@ PHOTO;ENCODING=b;TYPE=JPEG:/9j/4AAQSkZJRgABAQAAAQABAAD/2w==\r\nX-CUSTOM:nowhere\
         assert_eq!(write.body["businessAddress"]["postalCode"], "20095");
         assert_eq!(write.body["personalNotes"], "Likes tea, not coffee");
         assert_eq!(write.body["birthday"], "1980-02-14T00:00:00Z");
-        assert!(write.photo.as_ref().is_some_and(|(bytes, _)| bytes.starts_with(&[0xff, 0xd8])));
+        assert!(
+            write
+                .photo
+                .as_ref()
+                .is_some_and(|(bytes, _)| bytes.starts_with(&[0xff, 0xd8]))
+        );
         assert_eq!(write.dropped, vec!["X-CUSTOM".to_string()]);
         let back = from_graph(&write.body, &write.key, write.photo.as_ref());
         let again = to_graph(&back).expect("converts again");

@@ -29,20 +29,52 @@ pub const FIDELITY: &[(&str, &str, &str)] = &[
     ("SUMMARY", "lossless", "subject"),
     ("DESCRIPTION", "lossless", "body (text)"),
     ("LOCATION", "lossless", "location.displayName"),
-    ("DTSTART, DTEND", "lossless", "start, end with their zone (IANA or Windows name)"),
+    (
+        "DTSTART, DTEND",
+        "lossless",
+        "start, end with their zone (IANA or Windows name)",
+    ),
     ("DURATION", "mapped", "end = start + duration"),
     ("DTSTART;VALUE=DATE", "lossless", "isAllDay"),
-    ("RRULE", "mapped", "recurrence (patterns Graph can say; others refuse the item)"),
+    (
+        "RRULE",
+        "mapped",
+        "recurrence (patterns Graph can say; others refuse the item)",
+    ),
     ("EXDATE", "mapped", "cancelled occurrences"),
-    ("RECURRENCE-ID", "mapped", "exceptions: subject, times, location, description"),
+    (
+        "RECURRENCE-ID",
+        "mapped",
+        "exceptions: subject, times, location, description",
+    ),
     ("CATEGORIES", "lossless", "categories"),
-    ("CLASS", "mapped", "sensitivity (PUBLIC normal, PRIVATE private, CONFIDENTIAL confidential)"),
+    (
+        "CLASS",
+        "mapped",
+        "sensitivity (PUBLIC normal, PRIVATE private, CONFIDENTIAL confidential)",
+    ),
     ("TRANSP", "mapped", "showAs (OPAQUE busy, TRANSPARENT free)"),
-    ("VALARM", "mapped", "the first display alarm before the start: reminderMinutesBeforeStart"),
-    ("ATTENDEE, ORGANIZER", "kept", "an extended property (no invitations sent)"),
+    (
+        "VALARM",
+        "mapped",
+        "the first display alarm before the start: reminderMinutesBeforeStart (its text is not kept; other alarms are dropped)",
+    ),
+    (
+        "ATTENDEE, ORGANIZER",
+        "kept",
+        "an extended property (no invitations sent)",
+    ),
     ("UID", "kept", "an extended property (ferry's key)"),
-    ("PRODID, DTSTAMP, CREATED, LAST-MODIFIED, SEQUENCE", "normalised", "set by the service"),
-    ("anything else (X-*, URL, GEO, ATTACH, more alarms…)", "dropped", "named per item in the report"),
+    (
+        "PRODID, DTSTAMP, CREATED, LAST-MODIFIED, SEQUENCE",
+        "normalised",
+        "set by the service",
+    ),
+    (
+        "anything else (X-*, URL, GEO, ATTACH, more alarms…)",
+        "dropped",
+        "named per item in the report",
+    ),
 ];
 
 /// What an occurrence of a series can change on its own.
@@ -72,10 +104,13 @@ fn text_of(entry: &ICalendarEntry) -> Option<String> {
 }
 
 fn param<'a>(entry: &'a ICalendarEntry, name: ICalendarParameterName) -> Option<&'a str> {
-    entry.params.iter().find_map(|p| match (&p.value, p.name == name) {
-        (ICalendarParameterValue::Text(t), true) => Some(t.as_str()),
-        _ => None,
-    })
+    entry
+        .params
+        .iter()
+        .find_map(|p| match (&p.value, p.name == name) {
+            (ICalendarParameterValue::Text(t), true) => Some(t.as_str()),
+            _ => None,
+        })
 }
 
 fn date_of(entry: &ICalendarEntry) -> Option<&PartialDateTime> {
@@ -92,17 +127,22 @@ fn moment(entry: &ICalendarEntry) -> Option<(NaiveDateTime, String, bool)> {
     let result = date.to_date_time()?;
     match (result.offset, param(entry, ICalendarParameterName::Tzid)) {
         (Some(offset), _) => {
-            let utc = result.date_time - chrono::TimeDelta::seconds(offset.local_minus_utc() as i64);
+            let utc =
+                result.date_time - chrono::TimeDelta::seconds(offset.local_minus_utc() as i64);
             Some((utc, "UTC".into(), all_day))
         }
-        (None, Some(tz)) if tz.parse::<Tz>().is_ok() => Some((result.date_time, tz.to_string(), all_day)),
+        (None, Some(tz)) if tz.parse::<Tz>().is_ok() => {
+            Some((result.date_time, tz.to_string(), all_day))
+        }
         (None, _) => Some((result.date_time, "UTC".into(), all_day)),
     }
 }
 
 fn utc_of(local: &NaiveDateTime, zone: &str) -> Option<DateTime<Utc>> {
     let tz: Tz = zone.parse().ok()?;
-    tz.from_local_datetime(local).earliest().map(|d| d.with_timezone(&Utc))
+    tz.from_local_datetime(local)
+        .earliest()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 fn graph_time(local: &NaiveDateTime, zone: &str) -> Value {
@@ -130,15 +170,24 @@ fn recurrence(entry: &ICalendarEntry, start: &NaiveDateTime, zone: &str) -> Resu
         return Err("an RRULE that does not parse".into());
     };
     let unsupported = |what: &str| Err(format!("an RRULE Graph cannot hold ({what})"));
-    if !rule.bysecond.is_empty() || !rule.byminute.is_empty() || !rule.byhour.is_empty()
-        || !rule.byyearday.is_empty() || !rule.byweekno.is_empty() || rule.bymonthday.len() > 1
-        || rule.bysetpos.len() > 1 || rule.bymonth.len() > 1
+    if !rule.bysecond.is_empty()
+        || !rule.byminute.is_empty()
+        || !rule.byhour.is_empty()
+        || !rule.byyearday.is_empty()
+        || !rule.byweekno.is_empty()
+        || rule.bymonthday.len() > 1
+        || rule.bysetpos.len() > 1
+        || rule.bymonth.len() > 1
     {
         return unsupported("BY parts beyond one day, month or position");
     }
     let interval = rule.interval.unwrap_or(1);
     let days: Vec<&str> = rule.byday.iter().map(|d| weekday_name(d.weekday)).collect();
-    let ordinal = rule.byday.iter().find_map(|d| d.ordwk).or(rule.bysetpos.first().map(|p| *p as i16));
+    let ordinal = rule
+        .byday
+        .iter()
+        .find_map(|d| d.ordwk)
+        .or(rule.bysetpos.first().map(|p| *p as i16));
     let index = match ordinal {
         None | Some(1) => "first",
         Some(2) => "second",
@@ -147,7 +196,12 @@ fn recurrence(entry: &ICalendarEntry, start: &NaiveDateTime, zone: &str) -> Resu
         Some(-1) => "last",
         Some(_) => return unsupported("a position beyond the fourth"),
     };
-    let day_of_month = rule.bymonthday.first().copied().map(i64::from).unwrap_or(start.format("%d").to_string().parse().unwrap_or(1));
+    let day_of_month = rule
+        .bymonthday
+        .first()
+        .copied()
+        .map(i64::from)
+        .unwrap_or(start.format("%d").to_string().parse().unwrap_or(1));
     if day_of_month < 1 {
         return unsupported("a day counted from the end of the month");
     }
@@ -156,19 +210,27 @@ fn recurrence(entry: &ICalendarEntry, start: &NaiveDateTime, zone: &str) -> Resu
         .first()
         .map(|m| i64::from(m.month()))
         .unwrap_or(start.format("%m").to_string().parse().unwrap_or(1));
-    let weekday = || weekday_name(match start.format("%u").to_string().as_str() {
-        "1" => ICalendarWeekday::Monday,
-        "2" => ICalendarWeekday::Tuesday,
-        "3" => ICalendarWeekday::Wednesday,
-        "4" => ICalendarWeekday::Thursday,
-        "5" => ICalendarWeekday::Friday,
-        "6" => ICalendarWeekday::Saturday,
-        _ => ICalendarWeekday::Sunday,
-    });
+    let weekday = || {
+        weekday_name(match start.format("%u").to_string().as_str() {
+            "1" => ICalendarWeekday::Monday,
+            "2" => ICalendarWeekday::Tuesday,
+            "3" => ICalendarWeekday::Wednesday,
+            "4" => ICalendarWeekday::Thursday,
+            "5" => ICalendarWeekday::Friday,
+            "6" => ICalendarWeekday::Saturday,
+            _ => ICalendarWeekday::Sunday,
+        })
+    };
     let pattern = match rule.freq {
-        ICalendarFrequency::Daily if days.is_empty() => json!({"type": "daily", "interval": interval}),
+        ICalendarFrequency::Daily if days.is_empty() => {
+            json!({"type": "daily", "interval": interval})
+        }
         ICalendarFrequency::Weekly => {
-            let days = if days.is_empty() { vec![weekday()] } else { days };
+            let days = if days.is_empty() {
+                vec![weekday()]
+            } else {
+                days
+            };
             json!({"type": "weekly", "interval": interval, "daysOfWeek": days, "firstDayOfWeek": rule.wkst.map(weekday_name).unwrap_or("monday")})
         }
         ICalendarFrequency::Monthly if days.is_empty() => {
@@ -193,20 +255,31 @@ fn recurrence(entry: &ICalendarEntry, start: &NaiveDateTime, zone: &str) -> Resu
             let local = match result.offset {
                 Some(_) => {
                     let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
-                    Utc.from_utc_datetime(&result.date_time).with_timezone(&tz).naive_local()
+                    Utc.from_utc_datetime(&result.date_time)
+                        .with_timezone(&tz)
+                        .naive_local()
                 }
                 None => result.date_time,
             };
             json!({"type": "endDate", "startDate": start_date, "endDate": local.format("%Y-%m-%d").to_string(), "recurrenceTimeZone": zone})
         }
-        (None, Some(count)) => json!({"type": "numbered", "startDate": start_date, "numberOfOccurrences": count, "recurrenceTimeZone": zone}),
-        (None, None) => json!({"type": "noEnd", "startDate": start_date, "recurrenceTimeZone": zone}),
+        (None, Some(count)) => {
+            json!({"type": "numbered", "startDate": start_date, "numberOfOccurrences": count, "recurrenceTimeZone": zone})
+        }
+        (None, None) => {
+            json!({"type": "noEnd", "startDate": start_date, "recurrenceTimeZone": zone})
+        }
     };
     Ok(json!({"pattern": pattern, "range": range}))
 }
 
 /// The event fields of one VEVENT; what it drops is added to `dropped`.
-fn fields(component: &ICalendarComponent, calendar: &ICalendar, dropped: &mut Vec<String>, master: bool) -> Result<Value, String> {
+fn fields(
+    component: &ICalendarComponent,
+    calendar: &ICalendar,
+    dropped: &mut Vec<String>,
+    master: bool,
+) -> Result<Value, String> {
     let mut out = serde_json::Map::new();
     let mut start = None;
     let mut end = None;
@@ -214,48 +287,135 @@ fn fields(component: &ICalendarComponent, calendar: &ICalendar, dropped: &mut Ve
     for entry in &component.entries {
         let name = entry.name.as_str().to_string();
         match &entry.name {
-            ICalendarProperty::Summary => { out.insert("subject".into(), json!(text_of(entry).unwrap_or_default())); }
-            ICalendarProperty::Description => { out.insert("body".into(), json!({"contentType": "text", "content": text_of(entry).unwrap_or_default()})); }
-            ICalendarProperty::Location => { out.insert("location".into(), json!({"displayName": text_of(entry).unwrap_or_default()})); }
+            ICalendarProperty::Summary => {
+                out.insert("subject".into(), json!(text_of(entry).unwrap_or_default()));
+            }
+            ICalendarProperty::Description => {
+                out.insert(
+                    "body".into(),
+                    json!({"contentType": "text", "content": text_of(entry).unwrap_or_default()}),
+                );
+            }
+            ICalendarProperty::Location => {
+                out.insert(
+                    "location".into(),
+                    json!({"displayName": text_of(entry).unwrap_or_default()}),
+                );
+            }
             ICalendarProperty::Dtstart => start = moment(entry),
             ICalendarProperty::Dtend => end = moment(entry),
-            ICalendarProperty::Duration => duration = entry.values.iter().find_map(|v| match v {
-                ICalendarValue::Duration(d) => Some(chrono::TimeDelta::seconds(
-                    (i64::from(d.weeks) * 7 * 86400 + i64::from(d.days) * 86400 + i64::from(d.hours) * 3600 + i64::from(d.minutes) * 60 + i64::from(d.seconds)) * if d.neg { -1 } else { 1 },
-                )),
-                _ => None,
-            }),
+            ICalendarProperty::Duration => {
+                duration = entry.values.iter().find_map(|v| match v {
+                    ICalendarValue::Duration(d) => Some(chrono::TimeDelta::seconds(
+                        (i64::from(d.weeks) * 7 * 86400
+                            + i64::from(d.days) * 86400
+                            + i64::from(d.hours) * 3600
+                            + i64::from(d.minutes) * 60
+                            + i64::from(d.seconds))
+                            * if d.neg { -1 } else { 1 },
+                    )),
+                    _ => None,
+                })
+            }
             ICalendarProperty::Categories => {
-                let list: Vec<String> = entry.values.iter().filter_map(|v| match v { ICalendarValue::Text(t) => Some(t.clone()), _ => None }).collect();
-                let mut have: Vec<Value> = out.get("categories").and_then(Value::as_array).cloned().unwrap_or_default();
+                let list: Vec<String> = entry
+                    .values
+                    .iter()
+                    .filter_map(|v| match v {
+                        ICalendarValue::Text(t) => Some(t.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let mut have: Vec<Value> = out
+                    .get("categories")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 have.extend(list.into_iter().map(Value::from));
                 out.insert("categories".into(), Value::Array(have));
             }
             ICalendarProperty::Class => {
-                let value = entry.values.iter().find_map(|v| match v { ICalendarValue::Classification(c) => Some(format!("{c:?}").to_ascii_uppercase()), _ => None }).unwrap_or_default();
-                out.insert("sensitivity".into(), json!(match value.as_str() { "PRIVATE" => "private", "CONFIDENTIAL" => "confidential", _ => "normal" }));
+                let value = entry
+                    .values
+                    .iter()
+                    .find_map(|v| match v {
+                        ICalendarValue::Classification(c) => {
+                            Some(format!("{c:?}").to_ascii_uppercase())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                out.insert(
+                    "sensitivity".into(),
+                    json!(match value.as_str() {
+                        "PRIVATE" => "private",
+                        "CONFIDENTIAL" => "confidential",
+                        _ => "normal",
+                    }),
+                );
             }
             ICalendarProperty::Transp => {
-                let value = entry.values.iter().find_map(|v| match v { ICalendarValue::Transparency(t) => Some(format!("{t:?}").to_ascii_uppercase()), _ => None }).unwrap_or_default();
-                out.insert("showAs".into(), json!(if value == "TRANSPARENT" { "free" } else { "busy" }));
+                let value = entry
+                    .values
+                    .iter()
+                    .find_map(|v| match v {
+                        ICalendarValue::Transparency(t) => {
+                            Some(format!("{t:?}").to_ascii_uppercase())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                out.insert(
+                    "showAs".into(),
+                    json!(if value == "TRANSPARENT" {
+                        "free"
+                    } else {
+                        "busy"
+                    }),
+                );
             }
-            ICalendarProperty::Uid | ICalendarProperty::RecurrenceId | ICalendarProperty::Exdate
-            | ICalendarProperty::Attendee | ICalendarProperty::Organizer | ICalendarProperty::Rrule
-            | ICalendarProperty::Dtstamp | ICalendarProperty::Created | ICalendarProperty::LastModified
+            ICalendarProperty::Uid
+            | ICalendarProperty::RecurrenceId
+            | ICalendarProperty::Exdate
+            | ICalendarProperty::Attendee
+            | ICalendarProperty::Organizer
+            | ICalendarProperty::Rrule
+            | ICalendarProperty::Dtstamp
+            | ICalendarProperty::Created
+            | ICalendarProperty::LastModified
             | ICalendarProperty::Sequence => {}
             _ => dropped.push(name),
         }
     }
     // Alarms: the first display alarm relative to the start.
     let mut reminded = false;
-    for child in component.component_ids.iter().filter_map(|id| calendar.components.get(*id as usize)) {
+    for child in component
+        .component_ids
+        .iter()
+        .filter_map(|id| calendar.components.get(*id as usize))
+    {
         if child.component_type != ICalendarComponentType::VAlarm {
             continue;
         }
-        let trigger = child.entries.iter().find(|e| e.name == ICalendarProperty::Trigger).and_then(|e| e.values.iter().find_map(|v| match v {
-            ICalendarValue::Duration(d) if d.neg || (d.weeks | d.days | d.hours | d.minutes | d.seconds) == 0 => Some(i64::from(d.weeks) * 10080 + i64::from(d.days) * 1440 + i64::from(d.hours) * 60 + i64::from(d.minutes)),
-            _ => None,
-        }));
+        let trigger = child
+            .entries
+            .iter()
+            .find(|e| e.name == ICalendarProperty::Trigger)
+            .and_then(|e| {
+                e.values.iter().find_map(|v| match v {
+                    ICalendarValue::Duration(d)
+                        if d.neg || (d.weeks | d.days | d.hours | d.minutes | d.seconds) == 0 =>
+                    {
+                        Some(
+                            i64::from(d.weeks) * 10080
+                                + i64::from(d.days) * 1440
+                                + i64::from(d.hours) * 60
+                                + i64::from(d.minutes),
+                        )
+                    }
+                    _ => None,
+                })
+            });
         match trigger {
             Some(minutes) if !reminded => {
                 out.insert("isReminderOn".into(), json!(true));
@@ -278,7 +438,12 @@ fn fields(component: &ICalendarComponent, calendar: &ICalendar, dropped: &mut Ve
         out.insert("isAllDay".into(), json!(all_day));
         out.insert("start".into(), graph_time(&local, &zone));
         out.insert("end".into(), graph_time(&finish.0, &finish.1));
-        if master && let Some(rule) = component.entries.iter().find(|e| e.name == ICalendarProperty::Rrule) {
+        if master
+            && let Some(rule) = component
+                .entries
+                .iter()
+                .find(|e| e.name == ICalendarProperty::Rrule)
+        {
             out.insert("recurrence".into(), recurrence(rule, &local, &zone)?);
         }
     } else if master {
@@ -290,58 +455,122 @@ fn fields(component: &ICalendarComponent, calendar: &ICalendar, dropped: &mut Ve
 /// An iCalendar object holding one event (and its overridden occurrences) as a Graph event.
 pub fn to_graph(text: &str) -> Result<EventWrite, String> {
     let calendar = ICalendar::parse(text).map_err(|_| "not an iCalendar object".to_string())?;
-    let events: Vec<&ICalendarComponent> = calendar.components.iter().filter(|c| c.component_type == ICalendarComponentType::VEvent).collect();
-    let master = events.iter().find(|c| !c.entries.iter().any(|e| e.name == ICalendarProperty::RecurrenceId)).ok_or("no event in it")?;
-    let key = master.entries.iter().find(|e| e.name == ICalendarProperty::Uid).and_then(text_of).ok_or("an event without UID")?;
+    let events: Vec<&ICalendarComponent> = calendar
+        .components
+        .iter()
+        .filter(|c| c.component_type == ICalendarComponentType::VEvent)
+        .collect();
+    let master = events
+        .iter()
+        .find(|c| {
+            !c.entries
+                .iter()
+                .any(|e| e.name == ICalendarProperty::RecurrenceId)
+        })
+        .ok_or("no event in it")?;
+    let key = master
+        .entries
+        .iter()
+        .find(|e| e.name == ICalendarProperty::Uid)
+        .and_then(text_of)
+        .ok_or("an event without UID")?;
     let mut dropped = Vec::new();
     let body = fields(master, &calendar, &mut dropped, true)?;
-    let people: Vec<String> = master.entries.iter().filter(|e| matches!(e.name, ICalendarProperty::Attendee | ICalendarProperty::Organizer)).map(|e| {
-        let mut line = String::new();
-        let _ = e.write_to(&mut line);
-        line
-    }).collect();
-    let start_zone = body["start"]["timeZone"].as_str().unwrap_or("UTC").to_string();
+    let people: Vec<String> = master
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.name,
+                ICalendarProperty::Attendee | ICalendarProperty::Organizer
+            )
+        })
+        .map(|e| {
+            let mut line = String::new();
+            let _ = e.write_to(&mut line);
+            line
+        })
+        .collect();
+    let start_zone = body["start"]["timeZone"]
+        .as_str()
+        .unwrap_or("UTC")
+        .to_string();
     let mut cancelled = Vec::new();
-    for entry in master.entries.iter().filter(|e| e.name == ICalendarProperty::Exdate) {
+    for entry in master
+        .entries
+        .iter()
+        .filter(|e| e.name == ICalendarProperty::Exdate)
+    {
         for value in &entry.values {
-            if let ICalendarValue::PartialDateTime(d) = value && let Some(r) = d.to_date_time() {
+            if let ICalendarValue::PartialDateTime(d) = value
+                && let Some(r) = d.to_date_time()
+            {
                 let zone = param(entry, ICalendarParameterName::Tzid).unwrap_or(&start_zone);
-                let at = match r.offset { Some(_) => Some(Utc.from_utc_datetime(&r.date_time)), None => utc_of(&r.date_time, zone) };
+                let at = match r.offset {
+                    Some(_) => Some(Utc.from_utc_datetime(&r.date_time)),
+                    None => utc_of(&r.date_time, zone),
+                };
                 cancelled.extend(at);
             }
         }
     }
     let mut exceptions = Vec::new();
-    for component in events.iter().filter(|c| c.entries.iter().any(|e| e.name == ICalendarProperty::RecurrenceId)) {
-        let rid = component.entries.iter().find(|e| e.name == ICalendarProperty::RecurrenceId).and_then(moment).ok_or("a RECURRENCE-ID that is not a time")?;
+    for component in events.iter().filter(|c| {
+        c.entries
+            .iter()
+            .any(|e| e.name == ICalendarProperty::RecurrenceId)
+    }) {
+        let rid = component
+            .entries
+            .iter()
+            .find(|e| e.name == ICalendarProperty::RecurrenceId)
+            .and_then(moment)
+            .ok_or("a RECURRENCE-ID that is not a time")?;
         let at = utc_of(&rid.0, &rid.1).ok_or("a RECURRENCE-ID in an unknown zone")?;
         let mut changes = fields(component, &calendar, &mut dropped, false)?;
         if let Some(map) = changes.as_object_mut() {
             // Only what an occurrence can change on its own, all of it (an occurrence in
             // iCalendar replaces the series' properties; in Graph it inherits them).
-            for (name, _) in map.iter().filter(|(k, _)| !EXCEPTION_FIELDS.contains(&k.as_str())) {
+            for (name, _) in map
+                .iter()
+                .filter(|(k, _)| !EXCEPTION_FIELDS.contains(&k.as_str()))
+            {
                 dropped.push(format!("{name} of an occurrence"));
             }
             map.retain(|k, _| EXCEPTION_FIELDS.contains(&k.as_str()));
             map.entry("subject").or_insert_with(|| json!(""));
-            map.entry("body").or_insert_with(|| json!({"contentType": "text", "content": ""}));
-            map.entry("location").or_insert_with(|| json!({"displayName": ""}));
+            map.entry("body")
+                .or_insert_with(|| json!({"contentType": "text", "content": ""}));
+            map.entry("location")
+                .or_insert_with(|| json!({"displayName": ""}));
         }
         exceptions.push((at, changes));
     }
     dropped.sort();
     dropped.dedup();
-    Ok(EventWrite { key, body, people: (!people.is_empty()).then(|| people.join("\r\n")), exceptions, cancelled, dropped })
+    Ok(EventWrite {
+        key,
+        body,
+        people: (!people.is_empty()).then(|| people.join("\r\n")),
+        exceptions,
+        cancelled,
+        dropped,
+    })
 }
 
 fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\n', "\\n").replace('\r', "")
+    text.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\n', "\\n")
+        .replace('\r', "")
 }
 
 /// A shown dateTimeTimeZone back as a local time in `zone`.
 fn local_in(value: &Value, zone: &str) -> Option<NaiveDateTime> {
     let text = value["dateTime"].as_str()?;
-    let local = NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let local =
+        NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f").ok()?;
     let at = utc_of(&local, value["timeZone"].as_str().unwrap_or("UTC"))?;
     let tz: Tz = zone.parse().ok()?;
     Some(at.with_timezone(&tz).naive_local())
@@ -365,27 +594,67 @@ fn rrule_of(recurrence: &Value) -> Option<String> {
     let range = &recurrence["range"];
     let interval = pattern["interval"].as_u64().unwrap_or(1);
     let days = || -> String {
-        pattern["daysOfWeek"].as_array().into_iter().flatten().filter_map(|d| d.as_str()?.get(..2).map(str::to_ascii_uppercase)).collect::<Vec<_>>().join(",")
+        pattern["daysOfWeek"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str()?.get(..2).map(str::to_ascii_uppercase))
+            .collect::<Vec<_>>()
+            .join(",")
     };
-    let position = || match pattern["index"].as_str().unwrap_or("first") { "second" => 2, "third" => 3, "fourth" => 4, "last" => -1, _ => 1 };
+    let position = || match pattern["index"].as_str().unwrap_or("first") {
+        "second" => 2,
+        "third" => 3,
+        "fourth" => 4,
+        "last" => -1,
+        _ => 1,
+    };
     let mut rule = match pattern["type"].as_str()? {
         "daily" => format!("FREQ=DAILY;INTERVAL={interval}"),
         "weekly" => format!("FREQ=WEEKLY;INTERVAL={interval};BYDAY={}", days()),
-        "absoluteMonthly" => format!("FREQ=MONTHLY;INTERVAL={interval};BYMONTHDAY={}", pattern["dayOfMonth"].as_u64()?),
-        "relativeMonthly" => format!("FREQ=MONTHLY;INTERVAL={interval};BYDAY={};BYSETPOS={}", days(), position()),
-        "absoluteYearly" => format!("FREQ=YEARLY;INTERVAL={interval};BYMONTH={};BYMONTHDAY={}", pattern["month"].as_u64()?, pattern["dayOfMonth"].as_u64()?),
-        "relativeYearly" => format!("FREQ=YEARLY;INTERVAL={interval};BYMONTH={};BYDAY={};BYSETPOS={}", pattern["month"].as_u64()?, days(), position()),
+        "absoluteMonthly" => format!(
+            "FREQ=MONTHLY;INTERVAL={interval};BYMONTHDAY={}",
+            pattern["dayOfMonth"].as_u64()?
+        ),
+        "relativeMonthly" => format!(
+            "FREQ=MONTHLY;INTERVAL={interval};BYDAY={};BYSETPOS={}",
+            days(),
+            position()
+        ),
+        "absoluteYearly" => format!(
+            "FREQ=YEARLY;INTERVAL={interval};BYMONTH={};BYMONTHDAY={}",
+            pattern["month"].as_u64()?,
+            pattern["dayOfMonth"].as_u64()?
+        ),
+        "relativeYearly" => format!(
+            "FREQ=YEARLY;INTERVAL={interval};BYMONTH={};BYDAY={};BYSETPOS={}",
+            pattern["month"].as_u64()?,
+            days(),
+            position()
+        ),
         _ => return None,
     };
     match range["type"].as_str().unwrap_or("noEnd") {
-        "endDate" => rule.push_str(&format!(";UNTIL={}", range["endDate"].as_str()?.replace('-', ""))),
-        "numbered" => rule.push_str(&format!(";COUNT={}", range["numberOfOccurrences"].as_u64()?)),
+        "endDate" => rule.push_str(&format!(
+            ";UNTIL={}",
+            range["endDate"].as_str()?.replace('-', "")
+        )),
+        "numbered" => rule.push_str(&format!(
+            ";COUNT={}",
+            range["numberOfOccurrences"].as_u64()?
+        )),
         _ => {}
     }
     Some(rule)
 }
 
-fn vevent(event: &Value, uid: &str, zone: &str, recurrence_id: Option<&str>, extra: &str) -> String {
+fn vevent(
+    event: &Value,
+    uid: &str,
+    zone: &str,
+    recurrence_id: Option<&str>,
+    extra: &str,
+) -> String {
     let all_day = event["isAllDay"].as_bool().unwrap_or(false);
     let mut out = format!("BEGIN:VEVENT\r\nUID:{}\r\n", escape(uid));
     if let Some(rid) = recurrence_id {
@@ -397,10 +666,17 @@ fn vevent(event: &Value, uid: &str, zone: &str, recurrence_id: Option<&str>, ext
     if let Some(body) = event["body"]["content"].as_str().filter(|b| !b.is_empty()) {
         out.push_str(&format!("DESCRIPTION:{}\r\n", escape(body)));
     }
-    if let Some(location) = event["location"]["displayName"].as_str().filter(|l| !l.is_empty()) {
+    if let Some(location) = event["location"]["displayName"]
+        .as_str()
+        .filter(|l| !l.is_empty())
+    {
         out.push_str(&format!("LOCATION:{}\r\n", escape(location)));
     }
-    let end_zone = event["originalEndTimeZone"].as_str().or(event["end"]["timeZone"].as_str()).unwrap_or(zone).to_string();
+    let end_zone = event["originalEndTimeZone"]
+        .as_str()
+        .or(event["end"]["timeZone"].as_str())
+        .unwrap_or(zone)
+        .to_string();
     out.extend(time_line("DTSTART", &event["start"], zone, all_day));
     out.extend(time_line("DTEND", &event["end"], &end_zone, all_day));
     if recurrence_id.is_some() {
@@ -410,7 +686,10 @@ fn vevent(event: &Value, uid: &str, zone: &str, recurrence_id: Option<&str>, ext
         return out;
     }
     if let Some(categories) = event["categories"].as_array().filter(|c| !c.is_empty()) {
-        let list: Vec<String> = categories.iter().filter_map(|c| c.as_str().map(escape)).collect();
+        let list: Vec<String> = categories
+            .iter()
+            .filter_map(|c| c.as_str().map(escape))
+            .collect();
         out.push_str(&format!("CATEGORIES:{}\r\n", list.join(",")));
     }
     match event["sensitivity"].as_str() {
@@ -436,11 +715,29 @@ fn vevent(event: &Value, uid: &str, zone: &str, recurrence_id: Option<&str>, ext
 /// A Graph event (as shown: times in UTC, original zones named), its exceptions and
 /// cancelled occurrences' original starts, as an iCalendar object. `key` is the UID (ferry's
 /// kept key, else the event's `iCalUId`); `people` the attendee and organizer lines kept.
-pub fn from_graph(master: &Value, key: &str, people: Option<&str>, exceptions: &[Value], cancelled: &[DateTime<Utc>]) -> String {
-    let zone = master["originalStartTimeZone"].as_str().or(master["start"]["timeZone"].as_str()).unwrap_or("UTC").to_string();
-    let zone = if zone.parse::<Tz>().is_ok() { zone } else { "UTC".to_string() };
+pub fn from_graph(
+    master: &Value,
+    key: &str,
+    people: Option<&str>,
+    exceptions: &[Value],
+    cancelled: &[DateTime<Utc>],
+) -> String {
+    let zone = master["originalStartTimeZone"]
+        .as_str()
+        .or(master["start"]["timeZone"].as_str())
+        .unwrap_or("UTC")
+        .to_string();
+    let zone = if zone.parse::<Tz>().is_ok() {
+        zone
+    } else {
+        "UTC".to_string()
+    };
     let mut extra = String::new();
-    if let Some(rule) = master.get("recurrence").filter(|r| !r.is_null()).and_then(rrule_of) {
+    if let Some(rule) = master
+        .get("recurrence")
+        .filter(|r| !r.is_null())
+        .and_then(rrule_of)
+    {
         extra.push_str(&format!("RRULE:{rule}\r\n"));
     }
     // An occurrence is named in the series' zone, as clients write it.
@@ -449,7 +746,10 @@ pub fn from_graph(master: &Value, key: &str, people: Option<&str>, exceptions: &
         if zone.eq_ignore_ascii_case("UTC") {
             format!(":{}", at.format("%Y%m%dT%H%M%SZ"))
         } else {
-            format!(";TZID={zone}:{}", at.with_timezone(&tz).naive_local().format("%Y%m%dT%H%M%S"))
+            format!(
+                ";TZID={zone}:{}",
+                at.with_timezone(&tz).naive_local().format("%Y%m%dT%H%M%S")
+            )
         }
     };
     let mut sorted_cancelled: Vec<&DateTime<Utc>> = cancelled.iter().collect();
@@ -463,12 +763,16 @@ pub fn from_graph(master: &Value, key: &str, people: Option<&str>, exceptions: &
             extra.push_str("\r\n");
         }
     }
-    let mut out = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//ferry//Microsoft 365//EN\r\n");
+    let mut out =
+        String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//ferry//Microsoft 365//EN\r\n");
     out.push_str(&vevent(master, key, &zone, None, &extra));
     let mut sorted: Vec<&Value> = exceptions.iter().collect();
     sorted.sort_by_key(|e| e["originalStart"].as_str().unwrap_or_default().to_string());
     for exception in sorted {
-        let Some(original) = exception["originalStart"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) else {
+        let Some(original) = exception["originalStart"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        else {
             continue;
         };
         let rid = format!("RECURRENCE-ID{}\r\n", named(&original.with_timezone(&Utc)));

@@ -20,17 +20,34 @@ fn a_series_with_an_exception_a_cancellation_and_people_maps_and_names_its_drops
     let body = &write.body;
     assert_eq!(body["subject"], "Weekly sync, all hands");
     assert_eq!(body["body"]["content"], "Agenda:\nfirst line");
-    assert_eq!(body["start"], json!({"dateTime": "2026-12-07T10:00:00", "timeZone": "Europe/Berlin"}));
+    assert_eq!(
+        body["start"],
+        json!({"dateTime": "2026-12-07T10:00:00", "timeZone": "Europe/Berlin"})
+    );
     assert_eq!(body["recurrence"]["pattern"]["type"], "weekly");
-    assert_eq!(body["recurrence"]["pattern"]["daysOfWeek"], json!(["monday"]));
+    assert_eq!(
+        body["recurrence"]["pattern"]["daysOfWeek"],
+        json!(["monday"])
+    );
     assert_eq!(body["recurrence"]["range"]["numberOfOccurrences"], 6);
     assert_eq!(body["sensitivity"], "private");
     assert_eq!(body["reminderMinutesBeforeStart"], 15);
     assert_eq!(body["categories"], json!(["Work", "Team"]));
-    assert!(body.get("attendees").is_none(), "no invitations: attendees are kept aside");
-    assert!(write.people.as_deref().is_some_and(|p| p.contains("joerg@example.com") && p.contains("ORGANIZER")));
+    assert!(
+        body.get("attendees").is_none(),
+        "no invitations: attendees are kept aside"
+    );
+    assert!(
+        write
+            .people
+            .as_deref()
+            .is_some_and(|p| p.contains("joerg@example.com") && p.contains("ORGANIZER"))
+    );
     assert_eq!(write.cancelled.len(), 1);
-    assert_eq!(write.cancelled[0].format("%Y%m%dT%H%M%SZ").to_string(), "20261221T090000Z");
+    assert_eq!(
+        write.cancelled[0].format("%Y%m%dT%H%M%SZ").to_string(),
+        "20261221T090000Z"
+    );
     assert_eq!(write.exceptions.len(), 1);
     assert_eq!(write.exceptions[0].1["subject"], "Weekly sync (moved)");
     assert_eq!(write.dropped, vec!["X-SPECIAL".to_string()]);
@@ -44,19 +61,34 @@ fn back_from_graph_the_series_reads_as_it_was_written() {
         e["originalStart"] = json!("2026-12-14T09:00:00Z");
         e
     };
-    let text = from_graph(&write.body, &write.key, write.people.as_deref(), &[exception], &write.cancelled);
+    let text = from_graph(
+        &write.body,
+        &write.key,
+        write.people.as_deref(),
+        &[exception],
+        &write.cancelled,
+    );
     let again = to_graph(&text).expect("converts again");
     assert_eq!(again.body, write.body);
     assert_eq!(again.people, write.people);
     assert_eq!(again.cancelled, write.cancelled);
     assert_eq!(again.exceptions, write.exceptions);
-    assert!(text.contains("EXDATE;TZID=Europe/Berlin:20261221T100000"), "{text}");
-    assert!(text.contains("RECURRENCE-ID;TZID=Europe/Berlin:20261214T100000"), "{text}");
+    assert!(
+        text.contains("EXDATE;TZID=Europe/Berlin:20261221T100000"),
+        "{text}"
+    );
+    assert!(
+        text.contains("RECURRENCE-ID;TZID=Europe/Berlin:20261214T100000"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_rule_graph_cannot_say_refuses_the_item() {
-    let hourly = SERIES.replace("RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6", "RRULE:FREQ=HOURLY;COUNT=6");
+    let hourly = SERIES.replace(
+        "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6",
+        "RRULE:FREQ=HOURLY;COUNT=6",
+    );
     let refused = to_graph(&hourly).expect_err("refused");
     assert!(refused.contains("RRULE"), "{refused}");
 }

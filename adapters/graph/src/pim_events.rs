@@ -16,7 +16,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::client::Payload;
-use crate::pim::{self, KEY, MARK, PEOPLE, PENDING, PimFolder};
+use crate::pim::{self, KEY, MARK, PENDING, PEOPLE, PimFolder, UID};
 use crate::pim_event::{self, EventWrite};
 use crate::store::GraphStore;
 
@@ -28,10 +28,14 @@ const MOST: usize = 5000;
 
 fn instant(value: &Value) -> Option<DateTime<Utc>> {
     let text = value["dateTime"].as_str()?;
-    let local = chrono::NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let local =
+        chrono::NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()?;
     let tz: Tz = value["timeZone"].as_str().unwrap_or("UTC").parse().ok()?;
     use chrono::TimeZone;
-    tz.from_local_datetime(&local).earliest().map(|d| d.with_timezone(&Utc))
+    tz.from_local_datetime(&local)
+        .earliest()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 /// The original starts of a master's occurrences (cancelled ones too), up to `until`.
@@ -58,8 +62,13 @@ fn span(master: &Value, key: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let horizon = Utc::now().max(start) + TimeDelta::days(HORIZON_DAYS);
     let all = expected(master, key, horizon);
     let last = all.last().copied().unwrap_or(start);
-    let length = instant(&master["end"]).map(|end| end - start).unwrap_or_default();
-    Some((start - TimeDelta::days(1), (last + length + TimeDelta::days(1)).min(horizon)))
+    let length = instant(&master["end"])
+        .map(|end| end - start)
+        .unwrap_or_default();
+    Some((
+        start - TimeDelta::days(1),
+        (last + length + TimeDelta::days(1)).min(horizon),
+    ))
 }
 
 fn utc_text(at: &DateTime<Utc>) -> String {
@@ -68,7 +77,11 @@ fn utc_text(at: &DateTime<Utc>) -> String {
 
 impl GraphStore {
     /// The occurrences of series `id` over `window`, by original start.
-    async fn occurrences(&self, id: &str, window: (DateTime<Utc>, DateTime<Utc>)) -> StoreResult<Vec<Value>> {
+    async fn occurrences(
+        &self,
+        id: &str,
+        window: (DateTime<Utc>, DateTime<Utc>),
+    ) -> StoreResult<Vec<Value>> {
         let url = format!(
             "{}/events/{id}/instances?startDateTime={}&endDateTime={}&$top=500",
             self.user(),
@@ -81,12 +94,17 @@ impl GraphStore {
     /// An event read: its iCalendar text and ferry's mark on it.
     pub(crate) async fn read_event(&self, id: &str) -> StoreResult<(String, Option<String>)> {
         let url = format!(
-            "{}/events/{id}?$expand=singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{MARK}' or id eq '{PEOPLE}')",
+            "{}/events/{id}?$expand=singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{MARK}' or id eq '{PEOPLE}' or id eq '{UID}')",
             self.user()
         );
-        let master = self.client.send(Method::GET, &url, Payload::None, &[]).await?.json()?;
-        let (key, _, mark) = pim::keyed_of(&master, pim::Pim::Event)
+        let master = self
+            .client
+            .send(Method::GET, &url, Payload::None, &[])
+            .await?
+            .json()?;
+        let (_, _, mark) = pim::keyed_of(&master, pim::Pim::Event)
             .ok_or_else(|| StoreError::Transient(format!("{id}: an event without id")))?;
+        let key = pim::uid_of(&master, pim::Pim::Event);
         let people = pim_property(&master, PEOPLE).filter(|p| !p.is_empty());
         let mut exceptions = Vec::new();
         let mut cancelled = Vec::new();
@@ -96,7 +114,10 @@ impl GraphStore {
             let listed = self.occurrences(id, window).await?;
             let mut seen = BTreeSet::new();
             for occurrence in listed {
-                if let Some(original) = occurrence["originalStart"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
+                if let Some(original) = occurrence["originalStart"]
+                    .as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                {
                     seen.insert(original.with_timezone(&Utc));
                 }
                 if occurrence["type"].as_str() == Some("exception") {
@@ -121,7 +142,8 @@ impl GraphStore {
         text: &str,
         content: &ContentHash,
     ) -> StoreResult<Stored> {
-        let write = pim_event::to_graph(text).map_err(|why| StoreError::Permanent(format!("{key}: {why}")))?;
+        let write = pim_event::to_graph(text)
+            .map_err(|why| StoreError::Permanent(format!("{key}: {why}")))?;
         self.report_dropped(folder, key, &write.dropped);
         let shown: Vec<Value> = write
             .exceptions
@@ -132,36 +154,62 @@ impl GraphStore {
                 shown
             })
             .collect();
-        let readback = pim_event::from_graph(&write.body, key, write.people.as_deref(), &shown, &write.cancelled);
-        let several = !write.exceptions.is_empty() || !write.cancelled.is_empty() || existing.is_some();
+        let readback = pim_event::from_graph(
+            &write.body,
+            &write.key,
+            write.people.as_deref(),
+            &shown,
+            &write.cancelled,
+        );
+        let several =
+            !write.exceptions.is_empty() || !write.cancelled.is_empty() || existing.is_some();
         let final_mark = pim::mark(content, &readback);
         let mut body = write.body.clone();
         body["singleValueExtendedProperties"] = json!([
             {"id": KEY, "value": key},
             {"id": MARK, "value": if several { PENDING } else { final_mark.as_str() }},
             {"id": PEOPLE, "value": write.people.clone().unwrap_or_default()},
+            {"id": UID, "value": write.key},
         ]);
         let id = match existing {
             None => {
                 let made = self
                     .client
-                    .send(Method::POST, &self.items_url(folder), Payload::Json(body), &[])
+                    .send(
+                        Method::POST,
+                        &self.items_url(folder),
+                        Payload::Json(body),
+                        &[],
+                    )
                     .await?
                     .json()?;
-                made["id"].as_str().map(str::to_string).ok_or_else(|| StoreError::Transient(format!("{key}: the service gave no id")))?
+                made["id"].as_str().map(str::to_string).ok_or_else(|| {
+                    StoreError::Transient(format!("{key}: the service gave no id"))
+                })?
             }
             Some(id) => {
                 self.client
-                    .send(Method::PATCH, &self.item_url(folder, id), Payload::Json(body), &[])
+                    .send(
+                        Method::PATCH,
+                        &self.item_url(folder, id),
+                        Payload::Json(body),
+                        &[],
+                    )
                     .await?;
                 id.to_string()
             }
         };
         if several {
-            self.write_occurrences(&id, key, &write).await?;
-            let done = json!({"singleValueExtendedProperties": [{"id": MARK, "value": final_mark}]});
+            self.write_occurrences(&id, &write.key, &write).await?;
+            let done =
+                json!({"singleValueExtendedProperties": [{"id": MARK, "value": final_mark}]});
             self.client
-                .send(Method::PATCH, &self.item_url(folder, &id), Payload::Json(done), &[])
+                .send(
+                    Method::PATCH,
+                    &self.item_url(folder, &id),
+                    Payload::Json(done),
+                    &[],
+                )
                 .await?;
         }
         self.stored(folder, &id).await
@@ -180,11 +228,16 @@ impl GraphStore {
         let mut by_start: HashMap<DateTime<Utc>, (String, bool)> = HashMap::new();
         for occurrence in &listed {
             if let (Some(original), Some(occurrence_id)) = (
-                occurrence["originalStart"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()),
+                occurrence["originalStart"]
+                    .as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok()),
                 occurrence["id"].as_str(),
             ) {
                 let exception = occurrence["type"].as_str() == Some("exception");
-                by_start.insert(original.with_timezone(&Utc), (occurrence_id.to_string(), exception));
+                by_start.insert(
+                    original.with_timezone(&Utc),
+                    (occurrence_id.to_string(), exception),
+                );
             }
         }
         let url = |occurrence: &str| format!("{}/events/{occurrence}", self.user());
@@ -195,29 +248,49 @@ impl GraphStore {
                     utc_text(at)
                 )));
             };
-            self.client.send(Method::PATCH, &url(occurrence), Payload::Json(changes.clone()), &[]).await?;
+            self.client
+                .send(
+                    Method::PATCH,
+                    &url(occurrence),
+                    Payload::Json(changes.clone()),
+                    &[],
+                )
+                .await?;
         }
         for at in &write.cancelled {
             if let Some((occurrence, _)) = by_start.get(at) {
-                match self.client.send(Method::DELETE, &url(occurrence), Payload::None, &[]).await {
+                match self
+                    .client
+                    .send(Method::DELETE, &url(occurrence), Payload::None, &[])
+                    .await
+                {
                     Ok(_) | Err(StoreError::NotFound(_)) => {}
                     Err(error) => return Err(error),
                 }
             }
         }
         // Occurrences overridden before and not now: the series' values again.
-        let overridden: BTreeSet<&DateTime<Utc>> = write.exceptions.iter().map(|(at, _)| at).collect();
+        let overridden: BTreeSet<&DateTime<Utc>> =
+            write.exceptions.iter().map(|(at, _)| at).collect();
         let length = match (instant(&write.body["start"]), instant(&write.body["end"])) {
             (Some(start), Some(end)) => end - start,
             _ => TimeDelta::zero(),
         };
-        let zone = write.body["start"]["timeZone"].as_str().unwrap_or("UTC").to_string();
+        let zone = write.body["start"]["timeZone"]
+            .as_str()
+            .unwrap_or("UTC")
+            .to_string();
         for (at, (occurrence, exception)) in &by_start {
             if !*exception || overridden.contains(at) {
                 continue;
             }
             let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
-            let local = |at: DateTime<Utc>| at.with_timezone(&tz).naive_local().format("%Y-%m-%dT%H:%M:%S").to_string();
+            let local = |at: DateTime<Utc>| {
+                at.with_timezone(&tz)
+                    .naive_local()
+                    .format("%Y-%m-%dT%H:%M:%S")
+                    .to_string()
+            };
             let back = json!({
                 "subject": write.body["subject"],
                 "body": write.body["body"],
@@ -225,7 +298,9 @@ impl GraphStore {
                 "start": {"dateTime": local(*at), "timeZone": zone},
                 "end": {"dateTime": local(*at + length), "timeZone": zone},
             });
-            self.client.send(Method::PATCH, &url(occurrence), Payload::Json(back), &[]).await?;
+            self.client
+                .send(Method::PATCH, &url(occurrence), Payload::Json(back), &[])
+                .await?;
         }
         Ok(())
     }

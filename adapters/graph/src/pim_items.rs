@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::client::Payload;
-use crate::pim::{self, APP, KEY, MARK, PENDING, Pim, PimFolder};
+use crate::pim::{self, APP, KEY, MARK, PENDING, Pim, PimFolder, UID, UID_APP};
 use crate::store::GraphStore;
 use crate::{pim_contact, pim_task};
 
@@ -37,14 +37,23 @@ impl GraphStore {
     /// A contact read: its vCard and ferry's mark on it.
     pub(crate) async fn read_contact(&self, id: &str) -> StoreResult<(String, Option<String>)> {
         let url = format!(
-            "{}/contacts/{id}?$expand=singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{MARK}')",
+            "{}/contacts/{id}?$expand=singleValueExtendedProperties($filter=id eq '{KEY}' or id eq '{MARK}' or id eq '{UID}')",
             self.user()
         );
-        let contact = self.client.send(Method::GET, &url, Payload::None, &[]).await?.json()?;
-        let (key, _, mark) = pim::keyed_of(&contact, Pim::Contact)
+        let contact = self
+            .client
+            .send(Method::GET, &url, Payload::None, &[])
+            .await?
+            .json()?;
+        let (_, _, mark) = pim::keyed_of(&contact, Pim::Contact)
             .ok_or_else(|| StoreError::Transient(format!("{id}: a contact without id")))?;
+        let key = pim::uid_of(&contact, Pim::Contact);
         let photo_url = format!("{}/contacts/{id}/photo/$value", self.user());
-        let photo = match self.client.send(Method::GET, &photo_url, Payload::None, &[]).await {
+        let photo = match self
+            .client
+            .send(Method::GET, &photo_url, Payload::None, &[])
+            .await
+        {
             Ok(answer) if !answer.body.is_empty() => {
                 let bytes = answer.body.to_vec();
                 let kind = picture_type(&bytes).to_string();
@@ -53,7 +62,10 @@ impl GraphStore {
             Ok(_) | Err(StoreError::NotFound(_)) => None,
             Err(error) => return Err(error),
         };
-        Ok((pim_contact::from_graph(&contact, &key, photo.as_ref()), mark))
+        Ok((
+            pim_contact::from_graph(&contact, &key, photo.as_ref()),
+            mark,
+        ))
     }
 
     /// Creates (`existing` none) or replaces a contact from its vCard.
@@ -65,64 +77,120 @@ impl GraphStore {
         text: &str,
         content: &ContentHash,
     ) -> StoreResult<Stored> {
-        let write = pim_contact::to_graph(text).map_err(|why| StoreError::Permanent(format!("{key}: {why}")))?;
+        let write = pim_contact::to_graph(text)
+            .map_err(|why| StoreError::Permanent(format!("{key}: {why}")))?;
         self.report_dropped(folder, key, &write.dropped);
         // Read back, a photo's type is told by its bytes.
         let photo = write
             .photo
             .as_ref()
             .map(|(bytes, _)| (bytes.clone(), picture_type(bytes).to_string()));
-        let final_mark = pim::mark(content, &pim_contact::from_graph(&write.body, key, photo.as_ref()));
+        let final_mark = pim::mark(
+            content,
+            &pim_contact::from_graph(&write.body, &write.key, photo.as_ref()),
+        );
         let several = photo.is_some() || existing.is_some();
         let mut body = write.body.clone();
         body["singleValueExtendedProperties"] = json!([
             {"id": KEY, "value": key},
             {"id": MARK, "value": if several { PENDING } else { final_mark.as_str() }},
+            {"id": UID, "value": write.key},
         ]);
         let id = match existing {
             None => new_id(
-                &self.client.send(Method::POST, &self.items_url(folder), Payload::Json(body), &[]).await?.json()?,
+                &self
+                    .client
+                    .send(
+                        Method::POST,
+                        &self.items_url(folder),
+                        Payload::Json(body),
+                        &[],
+                    )
+                    .await?
+                    .json()?,
                 key,
             )?,
             Some(id) => {
-                self.client.send(Method::PATCH, &self.item_url(folder, id), Payload::Json(body), &[]).await?;
+                self.client
+                    .send(
+                        Method::PATCH,
+                        &self.item_url(folder, id),
+                        Payload::Json(body),
+                        &[],
+                    )
+                    .await?;
                 id.to_string()
             }
         };
         if several {
             if let Some((bytes, kind)) = &photo {
                 let url = format!("{}/contacts/{id}/photo/$value", self.user());
-                self.client.send(Method::PUT, &url, Payload::Raw(bytes.clone(), kind.clone()), &[]).await?;
+                self.client
+                    .send(
+                        Method::PUT,
+                        &url,
+                        Payload::Raw(bytes.clone(), kind.clone()),
+                        &[],
+                    )
+                    .await?;
             }
-            let done = json!({"singleValueExtendedProperties": [{"id": MARK, "value": final_mark}]});
-            self.client.send(Method::PATCH, &self.item_url(folder, &id), Payload::Json(done), &[]).await?;
+            let done =
+                json!({"singleValueExtendedProperties": [{"id": MARK, "value": final_mark}]});
+            self.client
+                .send(
+                    Method::PATCH,
+                    &self.item_url(folder, &id),
+                    Payload::Json(done),
+                    &[],
+                )
+                .await?;
         }
         self.stored(folder, &id).await
     }
 
     /// A task read: its iCalendar text and ferry's mark on it.
-    pub(crate) async fn read_task(&self, folder: &PimFolder, id: &str) -> StoreResult<(String, Option<String>)> {
+    pub(crate) async fn read_task(
+        &self,
+        folder: &PimFolder,
+        id: &str,
+    ) -> StoreResult<(String, Option<String>)> {
         let url = format!("{}?$expand=linkedResources", self.item_url(folder, id));
-        let task = self.client.send(Method::GET, &url, Payload::None, &[]).await?.json()?;
-        let (key, _, mark) = pim::keyed_of(&task, Pim::Task)
+        let task = self
+            .client
+            .send(Method::GET, &url, Payload::None, &[])
+            .await?
+            .json()?;
+        let (_, _, mark) = pim::keyed_of(&task, Pim::Task)
             .ok_or_else(|| StoreError::Transient(format!("{id}: a task without id")))?;
+        let key = pim::uid_of(&task, Pim::Task);
         Ok((pim_task::from_graph(&task, &key), mark))
     }
 
     /// Sets the mark in a task's linked resource.
     async fn mark_task(&self, folder: &PimFolder, id: &str, mark: &str) -> StoreResult<()> {
         let url = format!("{}?$expand=linkedResources", self.item_url(folder, id));
-        let task = self.client.send(Method::GET, &url, Payload::None, &[]).await?.json()?;
+        let task = self
+            .client
+            .send(Method::GET, &url, Payload::None, &[])
+            .await?
+            .json()?;
         let resource = task["linkedResources"]
             .as_array()
             .into_iter()
             .flatten()
             .find(|r| r["applicationName"].as_str() == Some(APP))
             .and_then(|r| r["id"].as_str().map(str::to_string))
-            .ok_or_else(|| StoreError::Conflict(format!("{id}: ferry's linked resource is gone")))?;
+            .ok_or_else(|| {
+                StoreError::Conflict(format!("{id}: ferry's linked resource is gone"))
+            })?;
         let url = format!("{}/linkedResources/{resource}", self.item_url(folder, id));
         self.client
-            .send(Method::PATCH, &url, Payload::Json(json!({"displayName": mark})), &[])
+            .send(
+                Method::PATCH,
+                &url,
+                Payload::Json(json!({"displayName": mark})),
+                &[],
+            )
             .await?;
         Ok(())
     }
@@ -136,9 +204,10 @@ impl GraphStore {
         text: &str,
         content: &ContentHash,
     ) -> StoreResult<Stored> {
-        let write = pim_task::to_graph(text).map_err(|why| StoreError::Permanent(format!("{key}: {why}")))?;
+        let write = pim_task::to_graph(text)
+            .map_err(|why| StoreError::Permanent(format!("{key}: {why}")))?;
         self.report_dropped(folder, key, &write.dropped);
-        let final_mark = pim::mark(content, &pim_task::from_graph(&write.body, key));
+        let final_mark = pim::mark(content, &pim_task::from_graph(&write.body, &write.key));
         let id = match existing {
             None => {
                 let mut body = write.body.clone();
@@ -147,16 +216,35 @@ impl GraphStore {
                     "externalId": key,
                     "displayName": final_mark,
                     "webUrl": "https://ferry.invalid/item",
+                }, {
+                    "applicationName": UID_APP,
+                    "externalId": write.key,
+                    "displayName": "UID",
+                    "webUrl": "https://ferry.invalid/uid",
                 }]);
                 new_id(
-                    &self.client.send(Method::POST, &self.items_url(folder), Payload::Json(body), &[]).await?.json()?,
+                    &self
+                        .client
+                        .send(
+                            Method::POST,
+                            &self.items_url(folder),
+                            Payload::Json(body),
+                            &[],
+                        )
+                        .await?
+                        .json()?,
                     key,
                 )?
             }
             Some(id) => {
                 self.mark_task(folder, id, PENDING).await?;
                 self.client
-                    .send(Method::PATCH, &self.item_url(folder, id), Payload::Json(write.body.clone()), &[])
+                    .send(
+                        Method::PATCH,
+                        &self.item_url(folder, id),
+                        Payload::Json(write.body.clone()),
+                        &[],
+                    )
                     .await?;
                 self.mark_task(folder, id, &final_mark).await?;
                 id.to_string()

@@ -11,15 +11,35 @@ use serde_json::{Value, json};
 pub const FIDELITY: &[(&str, &str, &str)] = &[
     ("SUMMARY", "lossless", "title"),
     ("DESCRIPTION", "lossless", "body (text)"),
-    ("STATUS", "mapped", "status (NEEDS-ACTION notStarted, IN-PROCESS inProgress, COMPLETED completed, CANCELLED deferred)"),
+    (
+        "STATUS",
+        "mapped",
+        "status (NEEDS-ACTION notStarted, IN-PROCESS inProgress, COMPLETED completed, CANCELLED deferred)",
+    ),
     ("COMPLETED", "mapped", "completedDateTime (UTC)"),
-    ("DUE", "mapped", "dueDateTime (its date; To Do keeps no time of day)"),
+    (
+        "DUE",
+        "mapped",
+        "dueDateTime (its date; To Do keeps no time of day)",
+    ),
     ("DTSTART", "mapped", "startDateTime (its date)"),
-    ("PRIORITY", "mapped", "importance (1–4 high, 5 normal, 6–9 low); read back as 1, 5 or 9"),
+    (
+        "PRIORITY",
+        "mapped",
+        "importance (1–4 high, 5 normal, 6–9 low); read back as 1, 5 or 9",
+    ),
     ("CATEGORIES", "lossless", "categories"),
     ("UID", "kept", "a linked resource (ferry's key)"),
-    ("PRODID, DTSTAMP, CREATED, LAST-MODIFIED, SEQUENCE", "normalised", "set by the service"),
-    ("anything else (RRULE, VALARM, PERCENT-COMPLETE, X-*…)", "dropped", "named per item in the report"),
+    (
+        "PRODID, DTSTAMP, CREATED, LAST-MODIFIED, SEQUENCE",
+        "normalised",
+        "set by the service",
+    ),
+    (
+        "anything else (RRULE, VALARM, PERCENT-COMPLETE, X-*…)",
+        "dropped",
+        "named per item in the report",
+    ),
 ];
 
 /// What creating one task takes.
@@ -43,7 +63,9 @@ fn day_of(entry: &ICalendarEntry) -> Option<Value> {
         ICalendarValue::PartialDateTime(d) => Some(d),
         _ => None,
     })?;
-    Some(json!({"dateTime": format!("{:04}-{:02}-{:02}T00:00:00.0000000", date.year?, date.month?, date.day?), "timeZone": "UTC"}))
+    Some(
+        json!({"dateTime": format!("{:04}-{:02}-{:02}T00:00:00.0000000", date.year?, date.month?, date.day?), "timeZone": "UTC"}),
+    )
 }
 
 /// A VTODO as a To Do task.
@@ -60,14 +82,25 @@ pub fn to_graph(text: &str) -> Result<TaskWrite, String> {
     for entry in &todo.entries {
         match &entry.name {
             ICalendarProperty::Uid => key = text_of(entry),
-            ICalendarProperty::Summary => { body.insert("title".into(), json!(text_of(entry).unwrap_or_default())); }
-            ICalendarProperty::Description => { body.insert("body".into(), json!({"contentType": "text", "content": text_of(entry).unwrap_or_default()})); }
+            ICalendarProperty::Summary => {
+                body.insert("title".into(), json!(text_of(entry).unwrap_or_default()));
+            }
+            ICalendarProperty::Description => {
+                body.insert(
+                    "body".into(),
+                    json!({"contentType": "text", "content": text_of(entry).unwrap_or_default()}),
+                );
+            }
             ICalendarProperty::Status => {
-                let status = entry.values.iter().find_map(|v| match v {
-                    ICalendarValue::Status(s) => Some(format!("{s:?}").to_ascii_lowercase()),
-                    ICalendarValue::Text(t) => Some(t.to_ascii_lowercase().replace('-', "")),
-                    _ => None,
-                }).unwrap_or_default();
+                let status = entry
+                    .values
+                    .iter()
+                    .find_map(|v| match v {
+                        ICalendarValue::Status(s) => Some(format!("{s:?}").to_ascii_lowercase()),
+                        ICalendarValue::Text(t) => Some(t.to_ascii_lowercase().replace('-', "")),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
                 let mapped = match status.as_str() {
                     "completed" => "completed",
                     "inprocess" => "inProgress",
@@ -84,13 +117,21 @@ pub fn to_graph(text: &str) -> Result<TaskWrite, String> {
                     body.insert("completedDateTime".into(), json!({"dateTime": when.date_time.format("%Y-%m-%dT%H:%M:%S.0000000").to_string(), "timeZone": "UTC"}));
                 }
             }
-            ICalendarProperty::Due => { body.extend(day_of(entry).map(|d| ("dueDateTime".to_string(), d))); }
-            ICalendarProperty::Dtstart => { body.extend(day_of(entry).map(|d| ("startDateTime".to_string(), d))); }
+            ICalendarProperty::Due => {
+                body.extend(day_of(entry).map(|d| ("dueDateTime".to_string(), d)));
+            }
+            ICalendarProperty::Dtstart => {
+                body.extend(day_of(entry).map(|d| ("startDateTime".to_string(), d)));
+            }
             ICalendarProperty::Priority => {
-                let priority = entry.values.iter().find_map(|v| match v {
-                    ICalendarValue::Integer(i) => Some(*i),
-                    _ => None,
-                }).unwrap_or(0);
+                let priority = entry
+                    .values
+                    .iter()
+                    .find_map(|v| match v {
+                        ICalendarValue::Integer(i) => Some(*i),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
                 let importance = match priority {
                     1..=4 => "high",
                     6..=9 => "low",
@@ -99,11 +140,21 @@ pub fn to_graph(text: &str) -> Result<TaskWrite, String> {
                 body.insert("importance".into(), json!(importance));
             }
             ICalendarProperty::Categories => {
-                let mut have: Vec<Value> = body.get("categories").and_then(Value::as_array).cloned().unwrap_or_default();
-                have.extend(entry.values.iter().filter_map(|v| match v { ICalendarValue::Text(t) => Some(json!(t)), _ => None }));
+                let mut have: Vec<Value> = body
+                    .get("categories")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                have.extend(entry.values.iter().filter_map(|v| match v {
+                    ICalendarValue::Text(t) => Some(json!(t)),
+                    _ => None,
+                }));
                 body.insert("categories".into(), Value::Array(have));
             }
-            ICalendarProperty::Dtstamp | ICalendarProperty::Created | ICalendarProperty::LastModified | ICalendarProperty::Sequence => {}
+            ICalendarProperty::Dtstamp
+            | ICalendarProperty::Created
+            | ICalendarProperty::LastModified
+            | ICalendarProperty::Sequence => {}
             other => dropped.push(other.as_str().to_string()),
         }
     }
@@ -112,11 +163,19 @@ pub fn to_graph(text: &str) -> Result<TaskWrite, String> {
     }
     dropped.sort();
     dropped.dedup();
-    Ok(TaskWrite { key: key.ok_or("a task without UID")?, body: Value::Object(body), dropped })
+    Ok(TaskWrite {
+        key: key.ok_or("a task without UID")?,
+        body: Value::Object(body),
+        dropped,
+    })
 }
 
 fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\n', "\\n").replace('\r', "")
+    text.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\n', "\\n")
+        .replace('\r', "")
 }
 
 fn date_line(name: &str, value: &Value) -> Option<String> {
@@ -126,7 +185,9 @@ fn date_line(name: &str, value: &Value) -> Option<String> {
 
 /// A To Do task as an iCalendar object.
 pub fn from_graph(task: &Value, key: &str) -> String {
-    let mut out = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//ferry//Microsoft 365//EN\r\nBEGIN:VTODO\r\n");
+    let mut out = String::from(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//ferry//Microsoft 365//EN\r\nBEGIN:VTODO\r\n",
+    );
     out.push_str(&format!("UID:{}\r\n", escape(key)));
     if let Some(title) = task["title"].as_str() {
         out.push_str(&format!("SUMMARY:{}\r\n", escape(title)));
@@ -142,7 +203,11 @@ pub fn from_graph(task: &Value, key: &str) -> String {
     };
     out.push_str(&format!("STATUS:{status}\r\n"));
     if let Some(completed) = task["completedDateTime"]["dateTime"].as_str() {
-        let compact: String = completed.chars().filter(|c| c.is_ascii_digit() || *c == 'T').take(15).collect();
+        let compact: String = completed
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == 'T')
+            .take(15)
+            .collect();
         out.push_str(&format!("COMPLETED:{compact}Z\r\n"));
     }
     out.extend(date_line("DUE", &task["dueDateTime"]));
@@ -154,7 +219,10 @@ pub fn from_graph(task: &Value, key: &str) -> String {
         _ => {}
     }
     if let Some(categories) = task["categories"].as_array().filter(|c| !c.is_empty()) {
-        let list: Vec<String> = categories.iter().filter_map(|c| c.as_str().map(escape)).collect();
+        let list: Vec<String> = categories
+            .iter()
+            .filter_map(|c| c.as_str().map(escape))
+            .collect();
         out.push_str(&format!("CATEGORIES:{}\r\n", list.join(",")));
     }
     out.push_str("END:VTODO\r\nEND:VCALENDAR\r\n");
@@ -175,8 +243,14 @@ mod tests {
         assert_eq!(write.body["title"], "File the report");
         assert_eq!(write.body["status"], "completed");
         assert_eq!(write.body["importance"], "high");
-        assert_eq!(write.body["dueDateTime"]["dateTime"], "2026-12-01T00:00:00.0000000");
-        assert_eq!(write.body["completedDateTime"]["dateTime"], "2026-11-30T17:00:00.0000000");
+        assert_eq!(
+            write.body["dueDateTime"]["dateTime"],
+            "2026-12-01T00:00:00.0000000"
+        );
+        assert_eq!(
+            write.body["completedDateTime"]["dateTime"],
+            "2026-11-30T17:00:00.0000000"
+        );
         assert_eq!(write.dropped, vec!["X-ODD".to_string()]);
         let again = to_graph(&from_graph(&write.body, &write.key)).expect("converts again");
         assert_eq!(again.body, write.body);

@@ -223,7 +223,11 @@ impl GraphStore {
     }
 
     /// The keyed item of `folder` with key `key`, asked of the service now.
-    pub(crate) async fn find_keyed(&self, folder: &str, key: &str) -> StoreResult<Option<ItemInfo>> {
+    pub(crate) async fn find_keyed(
+        &self,
+        folder: &str,
+        key: &str,
+    ) -> StoreResult<Option<ItemInfo>> {
         if !self.full_fidelity {
             let pim = self.pim_needed(folder).await?;
             return Ok(self.find_pim(&pim, key).await?.map(|(_, info)| info));
@@ -235,7 +239,11 @@ impl GraphStore {
     }
 
     /// Makes a folder that is not mail.
-    pub(crate) async fn create_keyed_folder(&self, path: &str, spec: &FolderSpec) -> StoreResult<()> {
+    pub(crate) async fn create_keyed_folder(
+        &self,
+        path: &str,
+        spec: &FolderSpec,
+    ) -> StoreResult<()> {
         if self.full_fidelity {
             self.create_other_folder(path, spec).await
         } else {

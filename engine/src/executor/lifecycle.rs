@@ -235,12 +235,18 @@ impl<'a> Run<'a> {
         if !self.options.dry_run {
             let notices = left_out
                 .into_iter()
-                .map(|((folder, kind), count)| Event::StoreNotice {
+                .map(|((folder, kind), ids)| Event::StoreNotice {
                     side: Side::Target,
+                    // Each item named: a drop is never silent.
                     text: format!(
-                        "{folder}: {count} {} not copied: the target cannot hold {}",
-                        if count == 1 { "item" } else { "items" },
-                        kind.plural()
+                        "{folder}: {} {} not copied: the target cannot hold {}: {}",
+                        ids.len(),
+                        if ids.len() == 1 { "item" } else { "items" },
+                        kind.plural(),
+                        ids.iter()
+                            .map(|id| id.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 })
                 .collect();

@@ -140,11 +140,11 @@ impl Delta {
 
     /// Leaves out what a target with these capabilities cannot hold: each such item is
     /// skipped with the reason (never dropped silently), and no folder is created for it.
-    /// Returns how many were left out, per source folder and kind.
+    /// Returns the items left out, per source folder and kind.
     pub fn held_by(
         &mut self,
         capabilities: &crate::store::Capabilities,
-    ) -> BTreeMap<(String, crate::item::Kind), usize> {
+    ) -> BTreeMap<(String, crate::item::Kind), Vec<NativeId>> {
         let skip = |folder: &str, id: &NativeId, kind: crate::item::Kind| Skip {
             folder: folder.to_owned(),
             id: id.clone(),
@@ -176,9 +176,12 @@ impl Delta {
             .into_iter()
             .any(|kind| spec.accepts(kind) && capabilities.holds(kind))
         });
-        let mut left_out = BTreeMap::new();
+        let mut left_out: BTreeMap<(String, crate::item::Kind), Vec<NativeId>> = BTreeMap::new();
         for (skip, kind) in &skipped {
-            *left_out.entry((skip.folder.clone(), *kind)).or_default() += 1;
+            left_out
+                .entry((skip.folder.clone(), *kind))
+                .or_default()
+                .push(skip.id.clone());
         }
         self.skipped
             .extend(skipped.into_iter().map(|(skip, _)| skip));
