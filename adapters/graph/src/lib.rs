@@ -39,6 +39,8 @@ pub mod pim_contact;
 pub mod pim_event;
 mod pim_events;
 mod pim_items;
+pub mod pim_fidelity;
+mod pim_recurrence;
 pub mod pim_task;
 pub mod provision;
 mod store;

@@ -17,9 +17,8 @@
 use calcard::common::PartialDateTime;
 use calcard::common::timezone::Tz;
 use calcard::icalendar::{
-    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarFrequency,
-    ICalendarParameterName, ICalendarParameterValue, ICalendarProperty, ICalendarValue,
-    ICalendarWeekday,
+    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarParameterName,
+    ICalendarParameterValue, ICalendarProperty, ICalendarValue,
 };
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Value, json};
@@ -103,7 +102,7 @@ fn text_of(entry: &ICalendarEntry) -> Option<String> {
     })
 }
 
-fn param<'a>(entry: &'a ICalendarEntry, name: ICalendarParameterName) -> Option<&'a str> {
+fn param(entry: &ICalendarEntry, name: ICalendarParameterName) -> Option<&str> {
     entry
         .params
         .iter()
@@ -149,129 +148,7 @@ fn graph_time(local: &NaiveDateTime, zone: &str) -> Value {
     json!({"dateTime": local.format("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": zone})
 }
 
-fn weekday_name(day: ICalendarWeekday) -> &'static str {
-    match day {
-        ICalendarWeekday::Sunday => "sunday",
-        ICalendarWeekday::Monday => "monday",
-        ICalendarWeekday::Tuesday => "tuesday",
-        ICalendarWeekday::Wednesday => "wednesday",
-        ICalendarWeekday::Thursday => "thursday",
-        ICalendarWeekday::Friday => "friday",
-        ICalendarWeekday::Saturday => "saturday",
-    }
-}
-
-/// An RRULE as a patternedRecurrence, or why Graph cannot say it.
-fn recurrence(entry: &ICalendarEntry, start: &NaiveDateTime, zone: &str) -> Result<Value, String> {
-    let Some(rule) = entry.values.iter().find_map(|v| match v {
-        ICalendarValue::RecurrenceRule(r) => Some(r),
-        _ => None,
-    }) else {
-        return Err("an RRULE that does not parse".into());
-    };
-    let unsupported = |what: &str| Err(format!("an RRULE Graph cannot hold ({what})"));
-    if !rule.bysecond.is_empty()
-        || !rule.byminute.is_empty()
-        || !rule.byhour.is_empty()
-        || !rule.byyearday.is_empty()
-        || !rule.byweekno.is_empty()
-        || rule.bymonthday.len() > 1
-        || rule.bysetpos.len() > 1
-        || rule.bymonth.len() > 1
-    {
-        return unsupported("BY parts beyond one day, month or position");
-    }
-    let interval = rule.interval.unwrap_or(1);
-    let days: Vec<&str> = rule.byday.iter().map(|d| weekday_name(d.weekday)).collect();
-    let ordinal = rule
-        .byday
-        .iter()
-        .find_map(|d| d.ordwk)
-        .or(rule.bysetpos.first().map(|p| *p as i16));
-    let index = match ordinal {
-        None | Some(1) => "first",
-        Some(2) => "second",
-        Some(3) => "third",
-        Some(4) => "fourth",
-        Some(-1) => "last",
-        Some(_) => return unsupported("a position beyond the fourth"),
-    };
-    let day_of_month = rule
-        .bymonthday
-        .first()
-        .copied()
-        .map(i64::from)
-        .unwrap_or(start.format("%d").to_string().parse().unwrap_or(1));
-    if day_of_month < 1 {
-        return unsupported("a day counted from the end of the month");
-    }
-    let month = rule
-        .bymonth
-        .first()
-        .map(|m| i64::from(m.month()))
-        .unwrap_or(start.format("%m").to_string().parse().unwrap_or(1));
-    let weekday = || {
-        weekday_name(match start.format("%u").to_string().as_str() {
-            "1" => ICalendarWeekday::Monday,
-            "2" => ICalendarWeekday::Tuesday,
-            "3" => ICalendarWeekday::Wednesday,
-            "4" => ICalendarWeekday::Thursday,
-            "5" => ICalendarWeekday::Friday,
-            "6" => ICalendarWeekday::Saturday,
-            _ => ICalendarWeekday::Sunday,
-        })
-    };
-    let pattern = match rule.freq {
-        ICalendarFrequency::Daily if days.is_empty() => {
-            json!({"type": "daily", "interval": interval})
-        }
-        ICalendarFrequency::Weekly => {
-            let days = if days.is_empty() {
-                vec![weekday()]
-            } else {
-                days
-            };
-            json!({"type": "weekly", "interval": interval, "daysOfWeek": days, "firstDayOfWeek": rule.wkst.map(weekday_name).unwrap_or("monday")})
-        }
-        ICalendarFrequency::Monthly if days.is_empty() => {
-            json!({"type": "absoluteMonthly", "interval": interval, "dayOfMonth": day_of_month})
-        }
-        ICalendarFrequency::Monthly => {
-            json!({"type": "relativeMonthly", "interval": interval, "daysOfWeek": days, "index": index})
-        }
-        ICalendarFrequency::Yearly if days.is_empty() => {
-            json!({"type": "absoluteYearly", "interval": interval, "month": month, "dayOfMonth": day_of_month})
-        }
-        ICalendarFrequency::Yearly => {
-            json!({"type": "relativeYearly", "interval": interval, "month": month, "daysOfWeek": days, "index": index})
-        }
-        _ => return unsupported("its frequency"),
-    };
-    let start_date = start.format("%Y-%m-%d").to_string();
-    let range = match (&rule.until, rule.count) {
-        (Some(until), _) => {
-            let result = until.to_date_time().ok_or("an UNTIL that is not a date")?;
-            // UNTIL in UTC names the last moment; the range's end is that date in the zone.
-            let local = match result.offset {
-                Some(_) => {
-                    let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
-                    Utc.from_utc_datetime(&result.date_time)
-                        .with_timezone(&tz)
-                        .naive_local()
-                }
-                None => result.date_time,
-            };
-            json!({"type": "endDate", "startDate": start_date, "endDate": local.format("%Y-%m-%d").to_string(), "recurrenceTimeZone": zone})
-        }
-        (None, Some(count)) => {
-            json!({"type": "numbered", "startDate": start_date, "numberOfOccurrences": count, "recurrenceTimeZone": zone})
-        }
-        (None, None) => {
-            json!({"type": "noEnd", "startDate": start_date, "recurrenceTimeZone": zone})
-        }
-    };
-    Ok(json!({"pattern": pattern, "range": range}))
-}
+use crate::pim_recurrence::{recurrence, rrule_of};
 
 /// The event fields of one VEVENT; what it drops is added to `dropped`.
 fn fields(
@@ -587,65 +464,6 @@ fn time_line(name: &str, value: &Value, zone: &str, all_day: bool) -> Option<Str
     } else {
         format!("{name};TZID={zone}:{}\r\n", local.format("%Y%m%dT%H%M%S"))
     })
-}
-
-fn rrule_of(recurrence: &Value) -> Option<String> {
-    let pattern = &recurrence["pattern"];
-    let range = &recurrence["range"];
-    let interval = pattern["interval"].as_u64().unwrap_or(1);
-    let days = || -> String {
-        pattern["daysOfWeek"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d.as_str()?.get(..2).map(str::to_ascii_uppercase))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let position = || match pattern["index"].as_str().unwrap_or("first") {
-        "second" => 2,
-        "third" => 3,
-        "fourth" => 4,
-        "last" => -1,
-        _ => 1,
-    };
-    let mut rule = match pattern["type"].as_str()? {
-        "daily" => format!("FREQ=DAILY;INTERVAL={interval}"),
-        "weekly" => format!("FREQ=WEEKLY;INTERVAL={interval};BYDAY={}", days()),
-        "absoluteMonthly" => format!(
-            "FREQ=MONTHLY;INTERVAL={interval};BYMONTHDAY={}",
-            pattern["dayOfMonth"].as_u64()?
-        ),
-        "relativeMonthly" => format!(
-            "FREQ=MONTHLY;INTERVAL={interval};BYDAY={};BYSETPOS={}",
-            days(),
-            position()
-        ),
-        "absoluteYearly" => format!(
-            "FREQ=YEARLY;INTERVAL={interval};BYMONTH={};BYMONTHDAY={}",
-            pattern["month"].as_u64()?,
-            pattern["dayOfMonth"].as_u64()?
-        ),
-        "relativeYearly" => format!(
-            "FREQ=YEARLY;INTERVAL={interval};BYMONTH={};BYDAY={};BYSETPOS={}",
-            pattern["month"].as_u64()?,
-            days(),
-            position()
-        ),
-        _ => return None,
-    };
-    match range["type"].as_str().unwrap_or("noEnd") {
-        "endDate" => rule.push_str(&format!(
-            ";UNTIL={}",
-            range["endDate"].as_str()?.replace('-', "")
-        )),
-        "numbered" => rule.push_str(&format!(
-            ";COUNT={}",
-            range["numberOfOccurrences"].as_u64()?
-        )),
-        _ => {}
-    }
-    Some(rule)
 }
 
 fn vevent(
