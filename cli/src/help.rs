@@ -13,7 +13,9 @@ Store URIs (--from, --to):
                                 registration (client credentials: the side's password is
                                 the client secret, or a PEM with the app's certificate and
                                 its key); &endpoint=URL points it at an emulator. Between
-                                two tenants every item class travels whole
+                                two tenants every item class travels whole; with a CalDAV/
+                                CardDAV peer, calendars, contacts and (&auth=user: the
+                                password is a user's access token) To Do tasks, converted
   dav://USER@HOST[:PORT]/PATH   a CalDAV/CardDAV account (davs:// over TLS): its calendars and
                                 address books; PATH where its collections are, or none to ask
                                 the server; the side's password by Basic authentication
