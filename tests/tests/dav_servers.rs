@@ -238,6 +238,26 @@ fn radicale_to_radicale_initial_noop_delta_in_place_and_conflicts() {
             "{href}: a new version, same href"
         );
     }
+    // The journal holds one update per edited item, and no copy of them: no create, no
+    // deletion but the contact's.
+    let audit = audit_lines(home.path());
+    let updates: Vec<&String> = audit.iter().filter(|l| l.contains(" update ")).collect();
+    assert_eq!(updates.len(), 4, "{audit:#?}");
+    for name in ["event-7.ics", "contact-3.vcf", "task-2.ics", "series.ics"] {
+        assert_eq!(
+            updates.iter().filter(|l| l.contains(name)).count(),
+            1,
+            "{name}: one update: {audit:#?}"
+        );
+        assert_eq!(
+            audit.iter().filter(|l| l.contains(" create ") && l.contains(name)).count(),
+            1,
+            "{name}: created once, by the first run: {audit:#?}"
+        );
+    }
+    let deletions: Vec<&String> = audit.iter().filter(|l| l.contains(" delete ")).collect();
+    assert_eq!(deletions.len(), 1, "{audit:#?}");
+    assert!(deletions[0].contains("contact-9.vcf"), "{audit:#?}");
 
     // A target-side edit meets a source edit: a conflict, the target's kept.
     let edited = format!("/{USER}/work/event-8.ics");
@@ -251,6 +271,34 @@ fn radicale_to_radicale_initial_noop_delta_in_place_and_conflicts() {
         canonical(&event(8, 16)),
         "never overwritten"
     );
+    let (_, out) = run(&[]);
+    assert!(out.contains("in conflict"), "reported on every run: {out}");
+
+    // The admin settles it (the target takes the source's version): the next run agrees,
+    // and the item follows the source again.
+    put(&target, &edited, &event(8, 17));
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("in conflict"), "{out}");
+    put(&source, &edited, &event(8, 18));
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 items updated in place"), "{out}");
+    assert_eq!(holdings(&target), holdings(&source), "converged");
+}
+
+/// `ferry audit` of the test's journal, a line per settled write.
+fn audit_lines(home: &std::path::Path) -> Vec<String> {
+    let output = ferry_tests::ferry(home)
+        .args(["audit", "--journal"])
+        .arg(home.join("journal"))
+        .output()
+        .expect("ferry audit");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
