@@ -11,6 +11,7 @@ pub mod dav;
 pub mod dovecot;
 pub mod graph;
 pub mod imap;
+pub mod pim_seed;
 pub mod proxy;
 pub mod scratch;
 pub mod seeds;

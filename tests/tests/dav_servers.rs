@@ -250,7 +250,10 @@ fn radicale_to_radicale_initial_noop_delta_in_place_and_conflicts() {
             "{name}: one update: {audit:#?}"
         );
         assert_eq!(
-            audit.iter().filter(|l| l.contains(" create ") && l.contains(name)).count(),
+            audit
+                .iter()
+                .filter(|l| l.contains(" create ") && l.contains(name))
+                .count(),
             1,
             "{name}: created once, by the first run: {audit:#?}"
         );

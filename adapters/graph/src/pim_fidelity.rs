@@ -8,8 +8,14 @@ use crate::{pim_contact, pim_event, pim_task};
 pub fn markdown() -> String {
     let mut out = String::new();
     for (title, rows) in [
-        ("event (iCalendar VEVENT) ↔ Graph event", pim_event::FIDELITY),
-        ("contact (vCard 3 or 4) ↔ Graph contact", pim_contact::FIDELITY),
+        (
+            "event (iCalendar VEVENT) ↔ Graph event",
+            pim_event::FIDELITY,
+        ),
+        (
+            "contact (vCard 3 or 4) ↔ Graph contact",
+            pim_contact::FIDELITY,
+        ),
         ("task (iCalendar VTODO) ↔ To Do task", pim_task::FIDELITY),
     ] {
         out.push_str(&format!("| {title} | fate | as |\n|---|---|---|\n"));

@@ -1,0 +1,268 @@
+//! Issue 16's acceptance set (`ferry_tests::pim_seed`: 2,000 events with series, exceptions,
+//! cancellations, four zones, attendees, alarms and attachments; 1,000 contacts with photos,
+//! addresses and numbers, non-ASCII names; 300 tasks; 50 journal entries) through the real
+//! binary: Radicale → Radicale under 20 and more SIGKILLs at random moments, Radicale →
+//! Xandikos; each then a no-op (nothing written), a delta (events moved, series occurrences
+//! edited, contacts renumbered, tasks completed, items deleted with `--delete-removed`: each
+//! an update in place) and `--verify-target`. What the target holds is read back with the
+//! tests' own HTTP client and compared parsed (`ferry_dav::canonical`: PRODID, DTSTAMP and REV
+//! are the normalised fields): every item, once, equal.
+
+use std::collections::BTreeMap;
+
+use ferry_dav::canonical::canonical;
+use ferry_tests::dav::{Radicale, Xandikos, item_paths, request};
+use ferry_tests::imap::copied;
+use ferry_tests::pim_seed::{self, ALL};
+
+const USER: &str = "alice";
+const COLLECTIONS: [&str; 4] = ["work", "people", "todo", "diary"];
+
+/// A source Radicale holding the acceptance set.
+fn seeded() -> Radicale {
+    let source = Radicale::start();
+    source.mkcalendar(USER, "work", "Arbeit", &["VEVENT"]);
+    source.mkcalendar(USER, "todo", "Aufgaben", &["VTODO"]);
+    source.mkcalendar(USER, "diary", "Tagebuch", &["VJOURNAL"]);
+    source.mkaddressbook(USER, "people", "Leute");
+    pim_seed::write_into(
+        &source
+            .dir
+            .path()
+            .join("collections/collection-root")
+            .join(USER),
+    );
+    source
+}
+
+/// Every item of `collections` at `port`: (collection, item name) → canonical form.
+fn holdings(port: u16, user: &str, collections: &[String]) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for collection in collections {
+        let name = collection
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        for path in item_paths(port, user, collection) {
+            let (status, _, text) = request(port, user, "GET", &path, &[], "");
+            assert_eq!(status, 200, "GET {path}");
+            let item = path.rsplit('/').next().unwrap_or("").to_string();
+            let form = canonical(&text).unwrap_or_else(|| panic!("{path}: {text}"));
+            assert!(
+                out.insert((name.clone(), item), form).is_none(),
+                "{path} twice"
+            );
+        }
+    }
+    out
+}
+
+fn radicale_paths() -> Vec<String> {
+    COLLECTIONS
+        .iter()
+        .map(|c| format!("/{USER}/{c}/"))
+        .collect()
+}
+
+fn migrate(home: &std::path::Path, from: &str, to: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let secret = home.join("secret");
+    std::fs::write(&secret, "x\n").expect("secret");
+    let output = ferry_tests::ferry(home)
+        .args(["migrate", "--from", from, "--to", to, "--journal"])
+        .arg(home.join("journal"))
+        .arg("--from-password-file")
+        .arg(&secret)
+        .arg("--to-password-file")
+        .arg(&secret)
+        .args(extra)
+        .output()
+        .expect("run ferry");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+/// The delta on the source: 20 events an hour later, 5 series with their overridden
+/// occurrence renamed, 10 contacts with a new number, 10 tasks completed; 5 events and 3
+/// contacts deleted. Returns how many items were edited.
+fn edit(source: &Radicale) -> usize {
+    for n in (1..200).step_by(10).take(20) {
+        source.put(
+            USER,
+            &format!("/{USER}/work/event-{n}.ics"),
+            &pim_seed::event(n, 11),
+        );
+    }
+    for n in (0..500).step_by(100) {
+        source.put(
+            USER,
+            &format!("/{USER}/work/event-{n}.ics"),
+            &pim_seed::series_edited(n, "nochmal"),
+        );
+    }
+    for n in 0..10 {
+        source.put(
+            USER,
+            &format!("/{USER}/people/contact-{n}.vcf"),
+            &pim_seed::contact(n, "+49 30 2000"),
+        );
+    }
+    for n in 0..10 {
+        source.put(
+            USER,
+            &format!("/{USER}/todo/task-{n}.ics"),
+            &pim_seed::task(n, "COMPLETED"),
+        );
+    }
+    for href in [
+        "work/event-1999.ics",
+        "work/event-1998.ics",
+        "work/event-1997.ics",
+        "work/event-1996.ics",
+        "work/event-1995.ics",
+        "people/contact-999.vcf",
+        "people/contact-998.vcf",
+        "people/contact-997.vcf",
+    ] {
+        let (status, _, _) = source.request(USER, "DELETE", &format!("/{USER}/{href}"), &[], "");
+        assert!(status == 200 || status == 204, "DELETE {href}: {status}");
+    }
+    45
+}
+
+/// A no-op, the delta, and `--verify-target`, from `source` to the target `read` reads.
+fn noop_delta_verify(
+    source: &Radicale,
+    run: &dyn Fn(&[&str]) -> (Option<i32>, String),
+    read: &dyn Fn() -> BTreeMap<(String, String), String>,
+) {
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(copied(&out), 0, "a no-op writes nothing: {out}");
+    assert!(!out.contains("updated in place"), "{out}");
+    let before = read();
+    let edited = edit(source);
+    let (code, out) = run(&["--delete-removed"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("{edited} items updated in place")),
+        "{out}"
+    );
+    assert_eq!(copied(&out), 0, "in place, no copy: {out}");
+    let after = read();
+    assert_eq!(
+        after.len(),
+        before.len() - 8,
+        "the 8 deleted, nothing else gone or added"
+    );
+    assert_eq!(
+        after,
+        holdings(source.port, USER, &radicale_paths()),
+        "equal parsed"
+    );
+    let (code, out) = run(&["--verify-target"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(copied(&out), 0, "{out}");
+    assert!(!out.contains("updated in place"), "{out}");
+}
+
+#[test]
+fn the_acceptance_set_radicale_to_radicale_under_kills() {
+    let source = seeded();
+    let target = Radicale::start();
+    let home = tempfile::tempdir().expect("home");
+    let secret = home.path().join("secret");
+    std::fs::write(&secret, "x\n").expect("secret");
+    let start = || {
+        ferry_tests::ferry(home.path())
+            .args([
+                "migrate",
+                "--from",
+                &source.uri(USER),
+                "--to",
+                &target.uri(USER),
+                "--journal",
+            ])
+            .arg(home.path().join("journal"))
+            .arg("--from-password-file")
+            .arg(&secret)
+            .arg("--to-password-file")
+            .arg(&secret)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ferry")
+    };
+    let landed = || {
+        COLLECTIONS
+            .iter()
+            .map(|c| {
+                let dir = target
+                    .dir
+                    .path()
+                    .join("collections/collection-root")
+                    .join(USER)
+                    .join(c);
+                std::fs::read_dir(dir)
+                    .map(|entries| {
+                        entries
+                            .filter_map(Result::ok)
+                            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                            .count()
+                    })
+                    .unwrap_or(0)
+            })
+            .sum::<usize>()
+    };
+    let mut rng = ferry_tests::kill_rng();
+    let kills =
+        ferry_tests::kill_from_the_start(&mut rng, (3, 400), 20, 17, 200, ALL, landed, start);
+    assert!(
+        kills.mid_copy >= 12,
+        "too few kills inside the copy: {kills:?}"
+    );
+    let (code, out) = migrate(home.path(), &source.uri(USER), &target.uri(USER), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let wanted = holdings(source.port, USER, &radicale_paths());
+    assert_eq!(wanted.len(), ALL);
+    assert_eq!(
+        holdings(target.port, USER, &radicale_paths()),
+        wanted,
+        "after {kills:?}: every item once, equal parsed"
+    );
+    let run = |extra: &[&str]| migrate(home.path(), &source.uri(USER), &target.uri(USER), extra);
+    let read = || holdings(target.port, USER, &radicale_paths());
+    noop_delta_verify(&source, &run, &read);
+}
+
+#[test]
+fn the_acceptance_set_radicale_to_xandikos() {
+    let source = seeded();
+    let target = Xandikos::start();
+    let home = tempfile::tempdir().expect("home");
+    let run = |extra: &[&str]| migrate(home.path(), &source.uri(USER), &target.uri(), extra);
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    let paths: Vec<String> = [
+        "calendars/work",
+        "contacts/people",
+        "calendars/todo",
+        "calendars/diary",
+    ]
+    .iter()
+    .map(|c| format!("/user/{c}/"))
+    .collect();
+    let read = || holdings(target.port, "user", &paths);
+    let landed = read();
+    assert_eq!(landed.len(), ALL);
+    assert_eq!(
+        landed,
+        holdings(source.port, USER, &radicale_paths()),
+        "every item, equal parsed"
+    );
+    noop_delta_verify(&source, &run, &read);
+}
