@@ -15,6 +15,7 @@
 
 pub mod canonical;
 mod client;
+mod collections;
 pub mod multistatus;
 mod store;
 pub mod uri;

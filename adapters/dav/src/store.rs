@@ -29,7 +29,7 @@ use ferry_secret::Secret;
 
 use crate::canonical::canonical;
 use crate::client::{Client, Condition, classify};
-use crate::multistatus::{self, Member, escape};
+use crate::multistatus::{self, Member};
 use crate::uri::DavUri;
 
 /// What a collection's change token starts with (its format's version).
@@ -37,21 +37,24 @@ const TOKEN_VERSION: &str = "s1 ";
 
 /// A collection as listed.
 #[derive(Debug, Clone)]
-struct Collection {
-    href: String,
-    spec: FolderSpec,
+pub(crate) struct Collection {
+    pub(crate) href: String,
+    pub(crate) spec: FolderSpec,
+    /// Its sync token as the home's listing gave it, until ferry writes to it: a listing from
+    /// this very token has nothing to tell, and is not asked for.
+    pub(crate) token: Option<String>,
 }
 
 /// Where an account's collections are.
 #[derive(Debug, Clone)]
-struct Homes {
-    calendars: String,
-    address_books: String,
+pub(crate) struct Homes {
+    pub(crate) calendars: String,
+    pub(crate) address_books: String,
 }
 
 impl Homes {
     /// Each home once.
-    fn all(&self) -> Vec<String> {
+    pub(crate) fn all(&self) -> Vec<String> {
         let mut all = vec![self.calendars.clone()];
         if self.address_books != self.calendars {
             all.push(self.address_books.clone());
@@ -63,11 +66,11 @@ impl Homes {
 /// One CalDAV/CardDAV account.
 #[derive(Debug)]
 pub struct DavStore {
-    client: Client,
+    pub(crate) client: Client,
     read_only: bool,
     /// The calendar and address book home sets, asked once.
     homes: tokio::sync::OnceCell<Homes>,
-    collections: Mutex<HashMap<String, Collection>>,
+    pub(crate) collections: Mutex<HashMap<String, Collection>>,
     notices: Mutex<BTreeSet<String>>,
     /// Items a source read by a multiget, kept until read once more (the engine reads an
     /// item to know it, then again to write it): one request instead of two, and the bytes written
@@ -109,14 +112,14 @@ impl ReadCache {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The last segment of an href, decoded.
-fn name_of(href: &str) -> String {
+pub(crate) fn name_of(href: &str) -> String {
     let segment = href.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     percent_encoding::percent_decode_str(segment)
         .decode_utf8_lossy()
@@ -124,14 +127,14 @@ fn name_of(href: &str) -> String {
 }
 
 /// An href path with its percent-escapes decoded: how two spellings of one href compare.
-fn decoded(href: &str) -> String {
+pub(crate) fn decoded(href: &str) -> String {
     percent_encoding::percent_decode_str(href)
         .decode_utf8_lossy()
         .into_owned()
 }
 
 /// A resource name as an href segment.
-fn segment_of(name: &str) -> String {
+pub(crate) fn segment_of(name: &str) -> String {
     const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'_')
@@ -142,14 +145,14 @@ fn segment_of(name: &str) -> String {
 }
 
 /// The href path of an href that may be absolute.
-fn path_of(href: &str) -> String {
+pub(crate) fn path_of(href: &str) -> String {
     match href.split_once("://") {
         Some((_, rest)) => rest.find('/').map_or("/".into(), |i| rest[i..].to_string()),
         None => href.to_string(),
     }
 }
 
-fn kind_of(component: &str) -> Option<Kind> {
+pub(crate) fn kind_of(component: &str) -> Option<Kind> {
     match component {
         "VEVENT" => Some(Kind::Event),
         "VTODO" => Some(Kind::Task),
@@ -158,7 +161,7 @@ fn kind_of(component: &str) -> Option<Kind> {
     }
 }
 
-fn component_of(kind: Kind) -> Option<&'static str> {
+pub(crate) fn component_of(kind: Kind) -> Option<&'static str> {
     match kind {
         Kind::Event => Some("VEVENT"),
         Kind::Task => Some("VTODO"),
@@ -168,6 +171,15 @@ fn component_of(kind: Kind) -> Option<&'static str> {
 }
 
 impl DavStore {
+    /// Forgets the listed sync token of the collection holding `href`: ferry wrote there.
+    pub(crate) fn wrote(&self, href: &str) {
+        for collection in lock(&self.collections).values_mut() {
+            if href.starts_with(collection.href.as_str()) {
+                collection.token = None;
+            }
+        }
+    }
+
     /// Opens a `dav:` or `davs:` URI; nothing is sent until the first call.
     pub fn open(uri: &str, secret: Option<Secret>, read_only: bool) -> StoreResult<DavStore> {
         let uri = DavUri::parse(uri)?;
@@ -196,7 +208,12 @@ impl DavStore {
         Ok(())
     }
 
-    async fn propfind(&self, path: &str, depth: &str, body: &str) -> StoreResult<Vec<Member>> {
+    pub(crate) async fn propfind(
+        &self,
+        path: &str,
+        depth: &str,
+        body: &str,
+    ) -> StoreResult<Vec<Member>> {
         let answer = self
             .client
             .send_ok(
@@ -213,7 +230,7 @@ impl DavStore {
     }
 
     /// The home sets: the URI's path, or those the principal names (RFC 6764 discovery).
-    async fn homes(&self) -> StoreResult<&Homes> {
+    pub(crate) async fn homes(&self) -> StoreResult<&Homes> {
         self.homes
             .get_or_try_init(|| async {
                 if let Some(home) = &self.client.uri().home {
@@ -262,50 +279,6 @@ impl DavStore {
                 })
             })
             .await
-    }
-
-    async fn refresh(&self) -> StoreResult<Vec<(String, Collection)>> {
-        let mut listed = Vec::new();
-        for home in self.homes().await?.all() {
-            for member in self
-                .propfind(&home, "1", multistatus::PROPFIND_COLLECTIONS)
-                .await?
-            {
-                let props = &member.props;
-                let kind = if props.resource_type.calendar {
-                    FolderKind::Calendar
-                } else if props.resource_type.addressbook {
-                    FolderKind::AddressBook
-                } else {
-                    continue;
-                };
-                let href = path_of(&member.href);
-                let spec = FolderSpec {
-                    kind,
-                    display_name: props.display_name.clone(),
-                    color: props.color.clone(),
-                    components: props.components.iter().filter_map(|c| kind_of(c)).collect(),
-                };
-                listed.push((name_of(&href), Collection { href, spec }));
-            }
-        }
-        let mut map = lock(&self.collections);
-        map.clear();
-        for (name, collection) in &listed {
-            map.insert(name.clone(), collection.clone());
-        }
-        Ok(listed)
-    }
-
-    async fn collection(&self, folder: &str) -> StoreResult<Collection> {
-        if let Some(collection) = lock(&self.collections).get(folder) {
-            return Ok(collection.clone());
-        }
-        self.refresh().await?;
-        lock(&self.collections)
-            .get(folder)
-            .cloned()
-            .ok_or_else(|| StoreError::NotFound(format!("collection {folder}")))
     }
 
     fn item_of(&self, collection: &Collection, member: &Member) -> Option<ItemInfo> {
@@ -410,6 +383,8 @@ impl DavStore {
         let bytes = bytes
             .to_vec()
             .map_err(|e| StoreError::Transient(format!("reading the item: {e}")))?;
+        // Written or not, the collection's listed token no longer says it is unchanged.
+        self.wrote(href);
         let answer = self
             .client
             .send("PUT", href, &[], Some((content_type, bytes)), condition)
@@ -499,7 +474,21 @@ impl Store for DavStore {
 
     async fn list_items(&self, folder: &str, since: Option<&str>) -> StoreResult<Listing> {
         let collection = self.collection(folder).await?;
-        if let Some(token) = since.and_then(|t| t.strip_prefix(TOKEN_VERSION))
+        let since = since.and_then(|t| t.strip_prefix(TOKEN_VERSION));
+        if let Some(token) = since
+            && collection.token.as_deref() == Some(token)
+        {
+            // The home's listing shows the collection at the very token of the last
+            // listing, and ferry has not written to it since: nothing changed (RFC 6578
+            // §3.2: the token changes with every change of a member).
+            return Ok(Listing::Changes {
+                changed: Vec::new(),
+                flags: Vec::new(),
+                gone: Vec::new(),
+                token: Some(format!("{TOKEN_VERSION}{token}")),
+            });
+        }
+        if let Some(token) = since
             && let Some((changed, gone, token)) = self.sync(&collection, token).await?
         {
             return Ok(Listing::Changes {
@@ -591,87 +580,7 @@ impl Store for DavStore {
 
     async fn create_folder(&self, folder: &str, spec: &FolderSpec) -> StoreResult<()> {
         self.writable()?;
-        if self.collection(folder).await.is_ok() {
-            return Ok(());
-        }
-        let homes = self.homes().await?;
-        let home = match spec.kind {
-            FolderKind::AddressBook => homes.address_books.clone(),
-            _ => homes.calendars.clone(),
-        };
-        let href = format!("{home}{}/", segment_of(folder));
-        let name = spec.display_name.as_deref().unwrap_or(folder);
-        // A task list (To Do) or a journal is a calendar of those components here.
-        let components: Vec<Kind> = match (spec.kind, spec.components.is_empty()) {
-            (FolderKind::TaskList, true) => vec![Kind::Task],
-            (FolderKind::Notes, true) => vec![Kind::Journal],
-            _ => spec.components.clone(),
-        };
-        let calendar = match spec.kind {
-            FolderKind::Calendar => true,
-            FolderKind::TaskList | FolderKind::Notes => {
-                !components.is_empty() && components.iter().all(|k| component_of(*k).is_some())
-            }
-            _ => false,
-        };
-        let (method, body) = match spec.kind {
-            _ if calendar => {
-                let mut props = format!("<d:displayname>{}</d:displayname>", escape(name));
-                if let Some(color) = &spec.color {
-                    props.push_str(&format!(
-                        "<a:calendar-color>{}</a:calendar-color>",
-                        escape(color)
-                    ));
-                }
-                let components: Vec<&str> =
-                    components.iter().filter_map(|k| component_of(*k)).collect();
-                if !components.is_empty() {
-                    props.push_str("<c:supported-calendar-component-set>");
-                    for component in components {
-                        props.push_str(&format!("<c:comp name=\"{component}\"/>"));
-                    }
-                    props.push_str("</c:supported-calendar-component-set>");
-                }
-                (
-                    "MKCALENDAR",
-                    format!(
-                        r#"<?xml version="1.0" encoding="utf-8"?><c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:a="http://apple.com/ns/ical/"><d:set><d:prop>{props}</d:prop></d:set></c:mkcalendar>"#
-                    ),
-                )
-            }
-            FolderKind::AddressBook => (
-                "MKCOL",
-                format!(
-                    r#"<?xml version="1.0" encoding="utf-8"?><d:mkcol xmlns:d="DAV:" xmlns:r="urn:ietf:params:xml:ns:carddav"><d:set><d:prop><d:resourcetype><d:collection/><r:addressbook/></d:resourcetype><d:displayname>{}</d:displayname></d:prop></d:set></d:mkcol>"#,
-                    escape(name)
-                ),
-            ),
-            other => {
-                return Err(StoreError::Permanent(format!(
-                    "{folder}: a CalDAV/CardDAV account holds no {}",
-                    other.name()
-                )));
-            }
-        };
-        let answer = self
-            .client
-            .send(
-                method,
-                &href,
-                &[],
-                Some(("application/xml; charset=utf-8", body.into_bytes())),
-                Condition::None,
-            )
-            .await?;
-        self.refresh().await?;
-        // Refused because it is there already (made by an earlier try whose answer was lost:
-        // 405 or 409, or a 207 telling a 403 inside, by server): fine once it is listed.
-        if ((200..300).contains(&answer.status) && answer.status != 207)
-            || lock(&self.collections).contains_key(folder)
-        {
-            return Ok(());
-        }
-        Err(classify(method, &href, &answer))
+        self.make_collection(folder, spec).await
     }
 
     async fn rename_folder(&self, from: &str, to: &str) -> StoreResult<()> {
@@ -748,6 +657,7 @@ impl Store for DavStore {
             Some(etag) => Condition::Matches(etag),
             None => Condition::None,
         };
+        self.wrote(&id.0);
         match self
             .client
             .send_ok("DELETE", &id.0, &[], None, condition)
