@@ -44,7 +44,7 @@ pub fn event(n: usize, hour: u32) -> String {
         Some(zone) => format!(";TZID={zone}:2027{month:02}{day:02}T{h:02}0000"),
         None => format!(":2027{month:02}{day:02}T{h:02}0000Z"),
     };
-    let attachment = if n % 7 == 0 {
+    let attachment = if n.is_multiple_of(7) {
         "ATTACH;ENCODING=BASE64;VALUE=BINARY;FMTTYPE=text/plain;X-FILENAME=agenda.txt:VGFnZXNvcmRudW5nCg==\r\n"
     } else {
         ""
@@ -59,7 +59,7 @@ pub fn event(n: usize, hour: u32) -> String {
         at(hour),
         at(hour + 1)
     );
-    let series = n % 10 == 0;
+    let series = n.is_multiple_of(10);
     if series {
         out.push_str("RRULE:FREQ=WEEKLY;COUNT=8\r\n");
         out.push_str(&format!(

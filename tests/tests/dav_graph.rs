@@ -33,6 +33,7 @@ fn event(n: usize, hour: u32) -> String {
          CATEGORIES:Arbeit,Team\r\nCLASS:PRIVATE\r\n\
          ATTENDEE;CN=Zoë;PARTSTAT=ACCEPTED:mailto:zoe@ferry.test\r\n\
          ORGANIZER;CN=Chef:mailto:chef@ferry.test\r\nX-FERRY-ODD:{n}\r\n\
+         ATTACH;FMTTYPE=text/plain;ENCODING=BASE64;VALUE=BINARY;X-FILENAME=agenda-{n}.txt:VGFnZXNvcmRudW5nCg==\r\n\
          BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:soon\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\n\
          END:VEVENT\r\nEND:VCALENDAR\r\n",
         1 + n % 28
@@ -169,6 +170,7 @@ fn calendar_meaning(text: &str) -> (Vec<(i64, i64)>, BTreeSet<String>) {
         ICalendarProperty::Completed,
         ICalendarProperty::Priority,
         ICalendarProperty::Uid,
+        ICalendarProperty::Attach,
     ];
     let mut lines = BTreeSet::new();
     for component in &calendar.components {
@@ -366,6 +368,24 @@ fn dav_to_microsoft_365_and_back_keeps_what_the_fidelity_tables_say() {
     assert!(
         moved_once,
         "the overridden occurrence is an exception of the series"
+    );
+    let attached = tenant.emulator.with_world(|world| {
+        let user = world.tenant.user_index(UPN).expect("user");
+        world.tenant.users[user]
+            .mailbox
+            .messages
+            .values()
+            .filter(|m| m.class == "IPM.Appointment")
+            .filter(|m| {
+                m.attachments
+                    .iter()
+                    .any(|a| a.name.starts_with("agenda-") && a.content_type == "text/plain")
+            })
+            .count()
+    });
+    assert_eq!(
+        attached, 12,
+        "each event's attachment, a file attachment in the tenant"
     );
     let contacts = tenant_items(&tenant, "IPM.Contact");
     assert_eq!(contacts.len(), 6);

@@ -183,10 +183,13 @@ fn edit(source: &Radicale) -> usize {
     45
 }
 
+/// A run of ferry with extra options: its exit code and output.
+type Run<'a> = dyn Fn(&[&str]) -> (Option<i32>, String) + 'a;
+
 /// A no-op, the delta, and `--verify-target`, from `source` to the target `read` reads.
 fn noop_delta_verify(
     source: &Radicale,
-    run: &dyn Fn(&[&str]) -> (Option<i32>, String),
+    run: &Run<'_>,
     read: &dyn Fn() -> BTreeMap<(String, String), String>,
 ) {
     let (code, out) = run(&[]);

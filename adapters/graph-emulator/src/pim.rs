@@ -132,6 +132,13 @@ impl World {
             (_, ["todo", "lists", folder, tail @ ..]) => {
                 self.in_folder(user, Pim::Task, folder, method, tail, request, query)
             }
+            ("GET", ["events", "delta"]) => {
+                // Events have a delta only over a calendarView window
+                // (https://learn.microsoft.com/en-us/graph/delta-query-events).
+                Err(bad_request(
+                    "Change tracking of events is supported on calendarView only.",
+                ))
+            }
             (_, ["events", tail @ ..]) => {
                 let folder = default(Pim::Event, self);
                 self.items(user, Pim::Event, &folder, method, tail, request, query)
@@ -463,6 +470,20 @@ impl World {
                     .map(render::attachment)
                     .collect();
                 Ok(Response::json(200, &json!({ "value": value })))
+            }
+            ("DELETE", ["attachments", attachment]) => {
+                // https://learn.microsoft.com/en-us/graph/api/attachment-delete
+                let seq = mailbox.bump();
+                let Some(item) = mailbox.messages.get_mut(id) else {
+                    return Err(not_found(id));
+                };
+                let before = item.attachments.len();
+                item.attachments.retain(|a| a.id != *attachment);
+                if item.attachments.len() == before {
+                    return Err(not_found(attachment));
+                }
+                item.touch(seq, now);
+                Ok(Response::empty(204))
             }
             ("POST", ["attachments"]) => {
                 let body = request.json()?;

@@ -14,6 +14,7 @@
 //!   event created with attendees sends them invitations, and a migration must not mail
 //!   everyone its calendars mention. Reported per item.
 
+use base64::Engine as _;
 use calcard::common::PartialDateTime;
 use calcard::common::timezone::Tz;
 use calcard::icalendar::{
@@ -91,6 +92,9 @@ pub struct EventWrite {
     pub exceptions: Vec<(DateTime<Utc>, Value)>,
     /// Cancelled occurrences' original starts (UTC).
     pub cancelled: Vec<DateTime<Utc>>,
+    /// Attachments carried in the event: Graph fileAttachments (name, contentType,
+    /// contentBytes), added after it is made.
+    pub attachments: Vec<Value>,
     /// What could not be carried, named.
     pub dropped: Vec<String>,
 }
@@ -251,6 +255,8 @@ fn fields(
                     }),
                 );
             }
+            // The series' attachments are carried apart (`to_graph`).
+            ICalendarProperty::Attach if master => {}
             ICalendarProperty::Uid
             | ICalendarProperty::RecurrenceId
             | ICalendarProperty::Exdate
@@ -353,6 +359,45 @@ pub fn to_graph(text: &str) -> Result<EventWrite, String> {
         .ok_or("an event without UID")?;
     let mut dropped = Vec::new();
     let body = fields(master, &calendar, &mut dropped, true)?;
+    let mut attachments = Vec::new();
+    for (index, entry) in master
+        .entries
+        .iter()
+        .filter(|e| e.name == ICalendarProperty::Attach)
+        .enumerate()
+    {
+        // calcard decodes a base64 value, and keeps one that is UTF-8 as text; a link is a
+        // URI value.
+        let bytes = entry.values.iter().find_map(|v| match v {
+            ICalendarValue::Binary(bytes) => Some(bytes.clone()),
+            ICalendarValue::Text(text) => Some(text.clone().into_bytes()),
+            _ => None,
+        });
+        let Some(bytes) = bytes else {
+            dropped.push("ATTACH (a link)".into());
+            continue;
+        };
+        let named = |wanted: &str| {
+            entry.params.iter().find_map(|p| match (&p.name, &p.value) {
+                (ICalendarParameterName::Other(name), ICalendarParameterValue::Text(value))
+                    if name.eq_ignore_ascii_case(wanted) =>
+                {
+                    Some(value.clone())
+                }
+                _ => None,
+            })
+        };
+        let name = named("X-FILENAME").unwrap_or_else(|| format!("attachment-{}", index + 1));
+        let kind = param(entry, ICalendarParameterName::Fmttype)
+            .map(str::to_string)
+            .unwrap_or_else(|| "application/octet-stream".into());
+        attachments.push(json!({
+            "@odata.type": "#microsoft.graph.fileAttachment",
+            "name": name,
+            "contentType": kind,
+            "contentBytes": base64::engine::general_purpose::STANDARD.encode(&bytes),
+        }));
+    }
     let people: Vec<String> = master
         .entries
         .iter()
@@ -431,6 +476,7 @@ pub fn to_graph(text: &str) -> Result<EventWrite, String> {
         people: (!people.is_empty()).then(|| people.join("\r\n")),
         exceptions,
         cancelled,
+        attachments,
         dropped,
     })
 }
@@ -539,6 +585,7 @@ pub fn from_graph(
     people: Option<&str>,
     exceptions: &[Value],
     cancelled: &[DateTime<Utc>],
+    attachments: &[Value],
 ) -> String {
     let zone = master["originalStartTimeZone"]
         .as_str()
@@ -574,6 +621,33 @@ pub fn from_graph(
     sorted_cancelled.sort();
     for at in sorted_cancelled {
         extra.push_str(&format!("EXDATE{}\r\n", named(at)));
+    }
+    let mut files: Vec<(&str, &str, &str)> = attachments
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a["name"].as_str()?,
+                a["contentType"]
+                    .as_str()
+                    .unwrap_or("application/octet-stream"),
+                a["contentBytes"].as_str()?,
+            ))
+        })
+        .collect();
+    files.sort();
+    for (name, kind, bytes) in files {
+        let quoted = |v: &str| {
+            if v.contains([';', ':', ',']) {
+                format!("\"{}\"", v.replace('"', ""))
+            } else {
+                v.to_string()
+            }
+        };
+        extra.push_str(&format!(
+            "ATTACH;FMTTYPE={};ENCODING=BASE64;VALUE=BINARY;X-FILENAME={}:{bytes}\r\n",
+            quoted(kind),
+            quoted(name)
+        ));
     }
     if let Some(people) = people {
         for line in people.split("\r\n").filter(|l| !l.is_empty()) {

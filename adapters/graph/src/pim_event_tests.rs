@@ -8,6 +8,7 @@ SUMMARY:Weekly sync\\, all hands\r\nDESCRIPTION:Agenda:\\nfirst line\r\nLOCATION
 CATEGORIES:Work,Team\r\nCLASS:PRIVATE\r\nTRANSP:OPAQUE\r\n\
 ATTENDEE;CN=Jörg;ROLE=REQ-PARTICIPANT:mailto:joerg@example.com\r\n\
 ORGANIZER:mailto:boss@example.com\r\nX-SPECIAL:kept nowhere\r\n\
+ATTACH;FMTTYPE=text/plain;ENCODING=BASE64;VALUE=BINARY;X-FILENAME=agenda.txt:SGFsbG8=\r\n\
 BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Reminder\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\nEND:VEVENT\r\n\
 BEGIN:VEVENT\r\nUID:series-1@example.com\r\nRECURRENCE-ID;TZID=Europe/Berlin:20261214T100000\r\n\
 DTSTART;TZID=Europe/Berlin:20261214T113000\r\nDTEND;TZID=Europe/Berlin:20261214T123000\r\n\
@@ -67,12 +68,17 @@ fn back_from_graph_the_series_reads_as_it_was_written() {
         write.people.as_deref(),
         &[exception],
         &write.cancelled,
+        &write.attachments,
     );
     let again = to_graph(&text).expect("converts again");
     assert_eq!(again.body, write.body);
     assert_eq!(again.people, write.people);
     assert_eq!(again.cancelled, write.cancelled);
     assert_eq!(again.exceptions, write.exceptions);
+    assert_eq!(again.attachments, write.attachments);
+    assert_eq!(write.attachments.len(), 1);
+    assert_eq!(write.attachments[0]["name"], "agenda.txt");
+    assert_eq!(write.attachments[0]["contentBytes"], "SGFsbG8=");
     assert!(
         text.contains("EXDATE;TZID=Europe/Berlin:20261221T100000"),
         "{text}"

@@ -40,7 +40,7 @@ fn instant(value: &Value) -> Option<DateTime<Utc>> {
 
 /// The original starts of a master's occurrences (cancelled ones too), up to `until`.
 fn expected(master: &Value, key: &str, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    let text = pim_event::from_graph(master, key, None, &[], &[]);
+    let text = pim_event::from_graph(master, key, None, &[], &[], &[]);
     let Ok(calendar) = ICalendar::parse(&text) else {
         return Vec::new();
     };
@@ -129,8 +129,70 @@ impl GraphStore {
                 .filter(|at| !seen.contains(at))
                 .collect();
         }
-        let text = pim_event::from_graph(&master, &key, people.as_deref(), &exceptions, &cancelled);
+        let attachments = if master["hasAttachments"].as_bool() == Some(true) {
+            self.attachments(id).await?
+        } else {
+            Vec::new()
+        };
+        let text = pim_event::from_graph(
+            &master,
+            &key,
+            people.as_deref(),
+            &exceptions,
+            &cancelled,
+            &attachments,
+        );
         Ok((text, mark))
+    }
+
+    /// An event's file attachments, with their bytes.
+    async fn attachments(&self, id: &str) -> StoreResult<Vec<Value>> {
+        let url = format!("{}/events/{id}/attachments", self.user());
+        let listed = crate::folders::all_pages(&self.client, &url).await?;
+        Ok(listed
+            .into_iter()
+            .filter(|a| a["@odata.type"].as_str() == Some("#microsoft.graph.fileAttachment"))
+            .collect())
+    }
+
+    /// Gives event `id` exactly the attachments `wanted` (name, type, bytes): those it holds
+    /// otherwise are deleted, those it lacks added
+    /// (https://learn.microsoft.com/en-us/graph/api/event-post-attachments).
+    async fn set_attachments(&self, id: &str, wanted: &[Value], fresh: bool) -> StoreResult<()> {
+        let same = |a: &Value, b: &Value| {
+            ["name", "contentType", "contentBytes"]
+                .iter()
+                .all(|field| a[field] == b[field])
+        };
+        let held = if wanted.is_empty() && fresh {
+            Vec::new()
+        } else {
+            self.attachments(id).await?
+        };
+        let url = format!("{}/events/{id}/attachments", self.user());
+        for old in held.iter().filter(|h| !wanted.iter().any(|w| same(h, w))) {
+            if let Some(attachment) = old["id"].as_str() {
+                match self
+                    .client
+                    .send(
+                        Method::DELETE,
+                        &format!("{url}/{attachment}"),
+                        Payload::None,
+                        &[],
+                    )
+                    .await
+                {
+                    Ok(_) | Err(StoreError::NotFound(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        for new in wanted.iter().filter(|w| !held.iter().any(|h| same(h, w))) {
+            self.client
+                .send(Method::POST, &url, Payload::Json(new.clone()), &[])
+                .await?;
+        }
+        Ok(())
     }
 
     /// Creates (`existing` none) or replaces an event from its iCalendar text.
@@ -160,9 +222,12 @@ impl GraphStore {
             write.people.as_deref(),
             &shown,
             &write.cancelled,
+            &write.attachments,
         );
-        let several =
-            !write.exceptions.is_empty() || !write.cancelled.is_empty() || existing.is_some();
+        let several = !write.exceptions.is_empty()
+            || !write.cancelled.is_empty()
+            || !write.attachments.is_empty()
+            || existing.is_some();
         let final_mark = pim::mark(content, &readback);
         let mut body = write.body.clone();
         body["singleValueExtendedProperties"] = json!([
@@ -201,6 +266,8 @@ impl GraphStore {
         };
         if several {
             self.write_occurrences(&id, &write.key, &write).await?;
+            self.set_attachments(&id, &write.attachments, existing.is_none())
+                .await?;
             let done =
                 json!({"singleValueExtendedProperties": [{"id": MARK, "value": final_mark}]});
             self.client
