@@ -427,6 +427,15 @@ fn dav_to_microsoft_365_and_back_keeps_what_the_fidelity_tables_say() {
         .map(|(_, _, k)| k)
         .collect();
     assert_eq!(before, after, "no item written again");
+    // Read back in full, every item is known as what ferry wrote: nothing altered, nothing
+    // written again.
+    let (code, out) = into(&["--verify-target"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(copied(&out), 0, "{out}");
+    assert!(
+        !out.contains("in conflict") && !out.contains("updated in place"),
+        "{out}"
+    );
 
     // Out of the tenant, into another Radicale.
     let (code, out) = out_of(&[]);

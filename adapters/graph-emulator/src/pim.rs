@@ -545,6 +545,22 @@ impl World {
                     }
                 }
             }
+            ("DELETE", ["photo", "$value"]) if pim == Pim::Contact => {
+                // As a user's photo is deleted
+                // (https://learn.microsoft.com/en-us/graph/api/profilephoto-delete); not
+                // documented for contacts, assumed alike.
+                let seq = mailbox.bump();
+                let Some(item) = mailbox.messages.get_mut(id) else {
+                    return Err(not_found(id));
+                };
+                let before = item.attachments.len();
+                item.attachments.retain(|a| a.name != "ContactPicture.jpg");
+                if item.attachments.len() == before {
+                    return Err(not_found("photo"));
+                }
+                item.touch(seq, now);
+                Ok(Response::empty(204))
+            }
             ("PUT", ["photo", "$value"]) if pim == Pim::Contact => {
                 let content_type = request
                     .header("content-type")

@@ -196,9 +196,10 @@ impl GraphStore {
                 .map(str::to_string)
                 .unwrap_or_else(|| segment(name))
         };
-        for calendar in
-            crate::folders::all_pages(&self.client, &format!("{user}/calendars?{expand}")).await?
-        {
+        let calendars = self
+            .permitted("calendars", &format!("{user}/calendars?{expand}"))
+            .await?;
+        for calendar in calendars {
             let (Some(id), Some(name)) = (calendar["id"].as_str(), calendar["name"].as_str())
             else {
                 continue;
@@ -228,10 +229,16 @@ impl GraphStore {
                 ..FolderSpec::default()
             },
         });
-        for folder in
-            crate::folders::all_pages(&self.client, &format!("{user}/contactFolders?{expand}"))
-                .await?
-        {
+        let contact_folders = self
+            .permitted(
+                "contact folders",
+                &format!("{user}/contactFolders?{expand}"),
+            )
+            .await?;
+        if self.pim_refused("contact folders") {
+            out.retain(|f| f.pim != Pim::Contact);
+        }
+        for folder in contact_folders {
             let (Some(id), Some(name)) = (folder["id"].as_str(), folder["displayName"].as_str())
             else {
                 continue;
@@ -248,9 +255,10 @@ impl GraphStore {
             });
         }
         if self.client.uri().user_token {
-            for list in
-                crate::folders::all_pages(&self.client, &format!("{user}/todo/lists")).await?
-            {
+            let lists = self
+                .permitted("To Do lists", &format!("{user}/todo/lists"))
+                .await?;
+            for list in lists {
                 let (Some(id), Some(name)) = (list["id"].as_str(), list["displayName"].as_str())
                 else {
                     continue;
@@ -274,13 +282,44 @@ impl GraphStore {
                     .into(),
             );
         }
+        // A path is one folder: a mail folder's name wins, and of two folders of other kinds
+        // with one name the second is told apart by its kind.
+        let mut taken: std::collections::HashSet<String> =
+            lock(&self.folders).keys().cloned().collect();
+        for folder in &mut out {
+            if taken.contains(&folder.path) {
+                folder.path = format!("{} ({})", folder.path, folder.spec.kind.name());
+            }
+            taken.insert(folder.path.clone());
+        }
         let mut map = lock(&self.pim);
         map.clear();
         for folder in &out {
-            map.entry(folder.path.clone())
-                .or_insert_with(|| folder.clone());
+            map.insert(folder.path.clone(), folder.clone());
         }
         Ok(out)
+    }
+
+    /// Every page of a listing of folders of one kind; none, said once in the report, when
+    /// the app may not read them (a registration for mail only is answered 403): mail still
+    /// migrates.
+    async fn permitted(&self, what: &str, url: &str) -> StoreResult<Vec<Value>> {
+        match crate::folders::all_pages(&self.client, url).await {
+            Ok(found) => Ok(found),
+            Err(StoreError::Unusable(said)) if said.contains("HTTP 403") => {
+                lock(&self.pim_refusals).insert(what.to_string());
+                self.notice_once(format!(
+                    "{what} were not read nor written: the app may not ({said})"
+                ));
+                Ok(Vec::new())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether the app was refused folders of this kind.
+    fn pim_refused(&self, what: &str) -> bool {
+        lock(&self.pim_refusals).contains(what)
     }
 
     /// The folder at `path`, when it is a calendar, a contact folder or a To Do list.
@@ -421,10 +460,16 @@ impl GraphStore {
 
     /// A folder's listing: in full, every time.
     pub(crate) async fn list_pim(&self, folder: &PimFolder) -> StoreResult<Listing> {
+        // An unfinished write of ferry's (marked pending) is not listed: the plan makes the
+        // item again, and the create clears what the crash left.
         let items = self
             .pim_items(folder)
             .await?
             .iter()
+            .filter(|item| {
+                keyed_of(item, folder.pim)
+                    .is_some_and(|(_, _, mark)| mark.as_deref() != Some(PENDING))
+            })
             .filter_map(|item| Self::info_of(item, folder.pim))
             .collect();
         Ok(Listing::Full { items, token: None })

@@ -227,15 +227,32 @@ pub fn to_graph(text: &str) -> Result<ContactWrite, String> {
             _ => dropped.push(name),
         }
     }
-    if !emails.is_empty() {
-        body.insert("emailAddresses".into(), Value::Array(emails));
+    body.insert("emailAddresses".into(), Value::Array(emails));
+    body.insert("homePhones".into(), Value::Array(home));
+    body.insert("businessPhones".into(), Value::Array(work));
+    // Every field ferry maps, given: an update clears what the card no longer has.
+    for name in [
+        "displayName",
+        "surname",
+        "givenName",
+        "middleName",
+        "title",
+        "generation",
+        "nickName",
+        "mobilePhone",
+        "companyName",
+        "department",
+        "jobTitle",
+        "personalNotes",
+        "businessHomePage",
+    ] {
+        body.entry(name).or_insert_with(|| json!(""));
     }
-    if !home.is_empty() {
-        body.insert("homePhones".into(), Value::Array(home));
+    for name in ["homeAddress", "businessAddress", "otherAddress"] {
+        body.entry(name).or_insert_with(|| json!({}));
     }
-    if !work.is_empty() {
-        body.insert("businessPhones".into(), Value::Array(work));
-    }
+    body.entry("birthday").or_insert(Value::Null);
+    body.entry("categories").or_insert_with(|| json!([]));
     dropped.sort();
     dropped.dedup();
     let key = key.ok_or("a vCard without UID")?;

@@ -51,9 +51,13 @@ pub const FIDELITY: &[(&str, &str, &str)] = &[
     (
         "CLASS",
         "mapped",
-        "sensitivity (PUBLIC normal, PRIVATE private, CONFIDENTIAL confidential)",
+        "sensitivity (PUBLIC normal, PRIVATE private, CONFIDENTIAL confidential; PUBLIC, the default, is not written back)",
     ),
-    ("TRANSP", "mapped", "showAs (OPAQUE busy, TRANSPARENT free)"),
+    (
+        "TRANSP",
+        "mapped",
+        "showAs (OPAQUE busy, TRANSPARENT free; OPAQUE, the default, is not written back)",
+    ),
     (
         "VALARM",
         "mapped",
@@ -64,6 +68,11 @@ pub const FIDELITY: &[(&str, &str, &str)] = &[
         "kept",
         "an extended property (no invitations sent)",
     ),
+    (
+        "ATTACH;VALUE=BINARY",
+        "lossless",
+        "file attachments (name from X-FILENAME, type from FMTTYPE)",
+    ),
     ("UID", "kept", "an extended property (ferry's key)"),
     (
         "PRODID, DTSTAMP, CREATED, LAST-MODIFIED, SEQUENCE",
@@ -71,7 +80,7 @@ pub const FIDELITY: &[(&str, &str, &str)] = &[
         "set by the service",
     ),
     (
-        "anything else (X-*, URL, GEO, ATTACH, more alarms…)",
+        "anything else (X-*, URL, GEO, ATTACH by link, zones Graph cannot name, more alarms…)",
         "dropped",
         "named per item in the report",
     ),
@@ -124,21 +133,36 @@ fn date_of(entry: &ICalendarEntry) -> Option<&PartialDateTime> {
 }
 
 /// A moment of an entry: (local time, zone name, all day).
-fn moment(entry: &ICalendarEntry) -> Option<(NaiveDateTime, String, bool)> {
+/// A zone that is neither an IANA nor a Windows name is placed in time by the object's own
+/// VTIMEZONE (calcard's resolver) and written in UTC; one it cannot place refuses the item.
+fn moment(entry: &ICalendarEntry, calendar: &ICalendar) -> Option<(NaiveDateTime, String, bool)> {
     let date = date_of(entry)?;
     let all_day = date.hour.is_none();
     let result = date.to_date_time()?;
     match (result.offset, param(entry, ICalendarParameterName::Tzid)) {
         (Some(offset), _) => {
-            let utc =
-                result.date_time - chrono::TimeDelta::seconds(offset.local_minus_utc() as i64);
+            let utc = result
+                .date_time
+                .checked_sub_signed(chrono::TimeDelta::seconds(offset.local_minus_utc() as i64))?;
             Some((utc, "UTC".into(), all_day))
         }
         (None, Some(tz)) if tz.parse::<Tz>().is_ok() => {
             Some((result.date_time, tz.to_string(), all_day))
         }
-        (None, _) => Some((result.date_time, "UTC".into(), all_day)),
+        (None, Some(tz)) => {
+            let zone = calendar.build_tz_resolver().resolve(tz)?;
+            let at = zone.from_local_datetime(&result.date_time).earliest()?;
+            Some((at.with_timezone(&Utc).naive_utc(), "UTC".into(), all_day))
+        }
+        (None, None) => Some((result.date_time, "UTC".into(), all_day)),
     }
+}
+
+/// The zone an entry names when Graph cannot take it by name (written in UTC instead).
+fn odd_zone(entry: &ICalendarEntry) -> Option<String> {
+    param(entry, ICalendarParameterName::Tzid)
+        .filter(|tz| tz.parse::<Tz>().is_err())
+        .map(|tz| format!("TZID {tz} (not a zone Graph knows by name: the times go in UTC)"))
 }
 
 fn utc_of(local: &NaiveDateTime, zone: &str) -> Option<DateTime<Utc>> {
@@ -183,8 +207,20 @@ fn fields(
                     json!({"displayName": text_of(entry).unwrap_or_default()}),
                 );
             }
-            ICalendarProperty::Dtstart => start = moment(entry),
-            ICalendarProperty::Dtend => end = moment(entry),
+            ICalendarProperty::Dtstart => {
+                start = Some(
+                    moment(entry, calendar)
+                        .ok_or("a DTSTART in a zone that cannot be placed in time")?,
+                );
+                dropped.extend(odd_zone(entry));
+            }
+            ICalendarProperty::Dtend => {
+                end = Some(
+                    moment(entry, calendar)
+                        .ok_or("a DTEND in a zone that cannot be placed in time")?,
+                );
+                dropped.extend(odd_zone(entry));
+            }
             ICalendarProperty::Duration => {
                 duration = entry.values.iter().find_map(|v| match v {
                     ICalendarValue::Duration(d) => Some(chrono::TimeDelta::seconds(
@@ -308,13 +344,31 @@ fn fields(
             _ => dropped.push("VALARM".into()),
         }
     }
-    if master && !reminded {
-        out.insert("isReminderOn".into(), json!(false));
+    if master {
+        // Every field ferry maps, given: an update clears what the source no longer has, and
+        // Graph's defaults (normal, busy) are written, not assumed.
+        for (name, empty) in [
+            ("subject", json!("")),
+            ("body", json!({"contentType": "text", "content": ""})),
+            ("location", json!({"displayName": ""})),
+            ("categories", json!([])),
+            ("sensitivity", json!("normal")),
+            ("showAs", json!("busy")),
+            ("isReminderOn", json!(false)),
+            ("recurrence", Value::Null),
+        ] {
+            out.entry(name).or_insert(empty);
+        }
     }
     if let Some((local, zone, all_day)) = start {
         let finish = match (end, duration) {
             (Some((local, zone, _)), _) => (local, zone),
-            (None, Some(d)) => (local + d, zone.clone()),
+            (None, Some(d)) => (
+                local
+                    .checked_add_signed(d)
+                    .ok_or("a DURATION out of range")?,
+                zone.clone(),
+            ),
             (None, None) if all_day => (local + chrono::TimeDelta::days(1), zone.clone()),
             (None, None) => (local, zone.clone()),
         };
@@ -430,9 +484,18 @@ pub fn to_graph(text: &str) -> Result<EventWrite, String> {
                 let zone = param(entry, ICalendarParameterName::Tzid).unwrap_or(&start_zone);
                 let at = match r.offset {
                     Some(_) => Some(Utc.from_utc_datetime(&r.date_time)),
-                    None => utc_of(&r.date_time, zone),
+                    None => utc_of(&r.date_time, zone).or_else(|| {
+                        let tz = calendar.build_tz_resolver().resolve(zone)?;
+                        let at = tz.from_local_datetime(&r.date_time).earliest()?;
+                        Some(at.with_timezone(&Utc))
+                    }),
                 };
-                cancelled.extend(at);
+                match at {
+                    Some(at) => cancelled.push(at),
+                    None => {
+                        dropped.push(format!("EXDATE in zone {zone} (cannot be placed in time)"))
+                    }
+                }
             }
         }
     }
@@ -446,7 +509,7 @@ pub fn to_graph(text: &str) -> Result<EventWrite, String> {
             .entries
             .iter()
             .find(|e| e.name == ICalendarProperty::RecurrenceId)
-            .and_then(moment)
+            .and_then(|e| moment(e, &calendar))
             .ok_or("a RECURRENCE-ID that is not a time")?;
         let at = utc_of(&rid.0, &rid.1).ok_or("a RECURRENCE-ID in an unknown zone")?;
         let mut changes = fields(component, &calendar, &mut dropped, false)?;
@@ -559,13 +622,12 @@ fn vevent(
     match event["sensitivity"].as_str() {
         Some("private") => out.push_str("CLASS:PRIVATE\r\n"),
         Some("confidential") => out.push_str("CLASS:CONFIDENTIAL\r\n"),
-        Some("normal") if recurrence_id.is_none() => out.push_str("CLASS:PUBLIC\r\n"),
+        // PUBLIC, the default, is not written back (Graph always says "normal").
         _ => {}
     }
-    match event["showAs"].as_str() {
-        Some("free") => out.push_str("TRANSP:TRANSPARENT\r\n"),
-        Some(_) if recurrence_id.is_none() => out.push_str("TRANSP:OPAQUE\r\n"),
-        _ => {}
+    // OPAQUE, the default, is not written back (Graph always says "busy").
+    if event["showAs"].as_str() == Some("free") {
+        out.push_str("TRANSP:TRANSPARENT\r\n");
     }
     out.push_str(extra);
     if event["isReminderOn"].as_bool() == Some(true) && recurrence_id.is_none() {
@@ -597,18 +659,23 @@ pub fn from_graph(
     } else {
         "UTC".to_string()
     };
+    let all_day = master["isAllDay"].as_bool().unwrap_or(false);
     let mut extra = String::new();
     if let Some(rule) = master
         .get("recurrence")
         .filter(|r| !r.is_null())
-        .and_then(rrule_of)
+        .and_then(|r| rrule_of(r, &zone, all_day))
     {
         extra.push_str(&format!("RRULE:{rule}\r\n"));
     }
     // An occurrence is named in the series' zone, as clients write it.
     let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
     let named = |at: &DateTime<Utc>| {
-        if zone.eq_ignore_ascii_case("UTC") {
+        if all_day {
+            // An all-day series' occurrences are dates (the service's original start is the
+            // date's midnight in the series' zone).
+            format!(";VALUE=DATE:{}", at.with_timezone(&tz).format("%Y%m%d"))
+        } else if zone.eq_ignore_ascii_case("UTC") {
             format!(":{}", at.format("%Y%m%dT%H%M%SZ"))
         } else {
             format!(

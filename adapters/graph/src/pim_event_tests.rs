@@ -105,3 +105,63 @@ fn every_row_of_the_fidelity_table_has_a_known_fate() {
         assert!(["lossless", "mapped", "kept", "normalised", "dropped"].contains(fate));
     }
 }
+
+#[test]
+fn rules_graph_would_say_otherwise_are_refused_not_rewritten() {
+    for rule in [
+        "FREQ=MONTHLY;BYDAY=MO",
+        "FREQ=MONTHLY;BYDAY=1MO,3WE",
+        "FREQ=WEEKLY;BYMONTH=3",
+        "FREQ=DAILY;BYMONTHDAY=2",
+        "FREQ=WEEKLY;BYDAY=MO;BYSETPOS=1",
+    ] {
+        let text = SERIES.replace(
+            "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6",
+            &format!("RRULE:{rule}"),
+        );
+        let refused = to_graph(&text).expect_err(rule);
+        assert!(
+            refused.contains("RRULE Graph cannot hold"),
+            "{rule}: {refused}"
+        );
+    }
+    let monthly = SERIES.replace(
+        "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6",
+        "RRULE:FREQ=MONTHLY;BYDAY=MO;BYSETPOS=-1;UNTIL=20270331T090000Z",
+    );
+    let write = to_graph(&monthly).expect("the last Monday of the month");
+    assert_eq!(write.body["recurrence"]["pattern"]["index"], "last");
+    assert_eq!(write.body["recurrence"]["range"]["endDate"], "2027-03-31");
+    let back = from_graph(&write.body, &write.key, None, &[], &[], &[]);
+    // The range's last day, to its last second in the series' zone, in UTC.
+    assert!(back.contains("UNTIL=20270331T215959Z"), "{back}");
+}
+
+#[test]
+fn a_zone_without_a_known_name_is_placed_by_its_definition_or_refused() {
+    // Named by the definition's X-LIC-LOCATION (as Mozilla's clients write it): placed.
+    let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTIMEZONE\r\nTZID:My Office Time\r\n\
+        X-LIC-LOCATION:Europe/Moscow\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n\
+        TZOFFSETFROM:+0300\r\nTZOFFSETTO:+0300\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n\
+        BEGIN:VEVENT\r\nUID:z@example.com\r\nDTSTART;TZID=My Office Time:20261210T100000\r\n\
+        DURATION:PT1H\r\nSUMMARY:Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let write = to_graph(text).expect("converts");
+    assert_eq!(
+        write.body["start"],
+        json!({"dateTime": "2026-12-10T07:00:00", "timeZone": "UTC"})
+    );
+    assert!(
+        write.dropped.iter().any(|d| d.contains("My Office Time")),
+        "{:?}",
+        write.dropped
+    );
+    // A definition calcard cannot name: refused with the reason, never shifted silently.
+    let unnamed = text.replace("X-LIC-LOCATION:Europe/Moscow\r\n", "");
+    let refused = to_graph(&unnamed).expect_err("refused");
+    assert!(refused.contains("cannot be placed in time"), "{refused}");
+    let huge = text.replace("DURATION:PT1H", "DURATION:P14000000W");
+    assert!(
+        to_graph(&huge).is_err(),
+        "a duration out of range is refused, not a panic"
+    );
+}

@@ -44,8 +44,15 @@ fn expected(master: &Value, key: &str, until: DateTime<Utc>) -> Vec<DateTime<Utc
     let Ok(calendar) = ICalendar::parse(&text) else {
         return Vec::new();
     };
+    // Floating dates (an all-day series) are days in the series' zone, as the service
+    // counts its original starts.
+    let zone: Tz = master["originalStartTimeZone"]
+        .as_str()
+        .or(master["start"]["timeZone"].as_str())
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(Tz::UTC);
     let mut starts: Vec<DateTime<Utc>> = calendar
-        .expand_dates(Tz::UTC, MOST)
+        .expand_dates(zone, MOST)
         .events
         .iter()
         .map(|e| e.start.with_timezone(&Utc))
@@ -204,8 +211,20 @@ impl GraphStore {
         text: &str,
         content: &ContentHash,
     ) -> StoreResult<Stored> {
-        let write = pim_event::to_graph(text)
+        let mut write = pim_event::to_graph(text)
             .map_err(|why| StoreError::Permanent(format!("{key}: {why}")))?;
+        // A cancellation of no occurrence the series has (or one past the horizon) cancels
+        // nothing: left out, so that the item reads back as written.
+        if !write.cancelled.is_empty()
+            && let Some((_, until)) = span(&write.body, &write.key)
+        {
+            let occurring: BTreeSet<DateTime<Utc>> = expected(&write.body, &write.key, until)
+                .into_iter()
+                .collect();
+            write.cancelled.retain(|at| occurring.contains(at));
+            write.cancelled.sort();
+            write.cancelled.dedup();
+        }
         self.report_dropped(folder, key, &write.dropped);
         let shown: Vec<Value> = write
             .exceptions

@@ -123,8 +123,8 @@ impl GraphStore {
             }
         };
         if several {
+            let url = format!("{}/contacts/{id}/photo/$value", self.user());
             if let Some((bytes, kind)) = &photo {
-                let url = format!("{}/contacts/{id}/photo/$value", self.user());
                 self.client
                     .send(
                         Method::PUT,
@@ -133,6 +133,16 @@ impl GraphStore {
                         &[],
                     )
                     .await?;
+            } else if existing.is_some() {
+                // The card has no photo now: the contact's goes (none there is as good).
+                match self
+                    .client
+                    .send(Method::DELETE, &url, Payload::None, &[])
+                    .await
+                {
+                    Ok(_) | Err(StoreError::NotFound(_)) => {}
+                    Err(error) => return Err(error),
+                }
             }
             let done =
                 json!({"singleValueExtendedProperties": [{"id": MARK, "value": final_mark}]});

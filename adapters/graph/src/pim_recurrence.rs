@@ -44,6 +44,38 @@ pub(crate) fn recurrence(
     {
         return unsupported("BY parts beyond one day, month or position");
     }
+    // What Graph's patterns cannot say, refused rather than written as another series.
+    let ordinals: std::collections::BTreeSet<Option<i16>> =
+        rule.byday.iter().map(|d| d.ordwk).collect();
+    let positioned = !rule.bysetpos.is_empty() || ordinals.iter().any(Option::is_some);
+    match rule.freq {
+        ICalendarFrequency::Daily
+            if !rule.bymonth.is_empty()
+                || !rule.bymonthday.is_empty()
+                || !rule.bysetpos.is_empty() =>
+        {
+            return unsupported("a daily rule narrowed by month, day or position");
+        }
+        ICalendarFrequency::Weekly
+            if !rule.bymonth.is_empty() || !rule.bymonthday.is_empty() || positioned =>
+        {
+            return unsupported("a weekly rule narrowed by month, day of month or position");
+        }
+        ICalendarFrequency::Monthly if !rule.bymonth.is_empty() => {
+            return unsupported("a monthly rule narrowed by month");
+        }
+        ICalendarFrequency::Monthly | ICalendarFrequency::Yearly
+            if !rule.byday.is_empty() && !positioned =>
+        {
+            return unsupported("every such weekday of the month, not one of them");
+        }
+        ICalendarFrequency::Monthly | ICalendarFrequency::Yearly
+            if ordinals.len() > 1 || (!rule.bymonthday.is_empty() && !rule.byday.is_empty()) =>
+        {
+            return unsupported("weekdays at different positions, or a day and a weekday");
+        }
+        _ => {}
+    }
     let interval = rule.interval.unwrap_or(1);
     let days: Vec<&str> = rule.byday.iter().map(|d| weekday_name(d.weekday)).collect();
     let ordinal = rule
@@ -136,7 +168,7 @@ pub(crate) fn recurrence(
     Ok(json!({"pattern": pattern, "range": range}))
 }
 
-pub(crate) fn rrule_of(recurrence: &Value) -> Option<String> {
+pub(crate) fn rrule_of(recurrence: &Value, zone: &str, all_day: bool) -> Option<String> {
     let pattern = &recurrence["pattern"];
     let range = &recurrence["range"];
     let interval = pattern["interval"].as_u64().unwrap_or(1);
@@ -182,6 +214,20 @@ pub(crate) fn rrule_of(recurrence: &Value) -> Option<String> {
         _ => return None,
     };
     match range["type"].as_str().unwrap_or("noEnd") {
+        // The range ends with its end date, in the series' zone: a timed series' UNTIL is
+        // that day's last second in UTC (RFC 5545: UTC when DTSTART has a zone), an all-day
+        // series' the date.
+        "endDate" if !all_day => rule.push_str(&format!(";UNTIL={}", {
+            let date =
+                chrono::NaiveDate::parse_from_str(range["endDate"].as_str()?, "%Y-%m-%d").ok()?;
+            let last = date.and_hms_opt(23, 59, 59)?;
+            let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
+            let at = tz
+                .from_local_datetime(&last)
+                .earliest()?
+                .with_timezone(&Utc);
+            at.format("%Y%m%dT%H%M%SZ").to_string()
+        })),
         "endDate" => rule.push_str(&format!(
             ";UNTIL={}",
             range["endDate"].as_str()?.replace('-', "")

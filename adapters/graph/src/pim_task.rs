@@ -26,7 +26,7 @@ pub const FIDELITY: &[(&str, &str, &str)] = &[
     (
         "PRIORITY",
         "mapped",
-        "importance (1–4 high, 5 normal, 6–9 low); read back as 1, 5 or 9",
+        "importance (1–4 high, 5 normal, 6–9 low); read back as 1 or 9, normal not written back",
     ),
     ("CATEGORIES", "lossless", "categories"),
     ("UID", "kept", "a linked resource (ferry's key)"),
@@ -158,6 +158,19 @@ pub fn to_graph(text: &str) -> Result<TaskWrite, String> {
             other => dropped.push(other.as_str().to_string()),
         }
     }
+    // Every field ferry maps, given: an update clears what the task no longer has.
+    for (name, empty) in [
+        ("title", json!("")),
+        ("body", json!({"contentType": "text", "content": ""})),
+        ("status", json!("notStarted")),
+        ("importance", json!("normal")),
+        ("categories", json!([])),
+        ("completedDateTime", Value::Null),
+        ("dueDateTime", Value::Null),
+        ("startDateTime", Value::Null),
+    ] {
+        body.entry(name).or_insert(empty);
+    }
     if !todo.component_ids.is_empty() {
         dropped.push("VALARM".into());
     }
@@ -189,7 +202,7 @@ pub fn from_graph(task: &Value, key: &str) -> String {
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//ferry//Microsoft 365//EN\r\nBEGIN:VTODO\r\n",
     );
     out.push_str(&format!("UID:{}\r\n", escape(key)));
-    if let Some(title) = task["title"].as_str() {
+    if let Some(title) = task["title"].as_str().filter(|t| !t.is_empty()) {
         out.push_str(&format!("SUMMARY:{}\r\n", escape(title)));
     }
     if let Some(body) = task["body"]["content"].as_str().filter(|b| !b.is_empty()) {
@@ -215,7 +228,7 @@ pub fn from_graph(task: &Value, key: &str) -> String {
     match task["importance"].as_str() {
         Some("high") => out.push_str("PRIORITY:1\r\n"),
         Some("low") => out.push_str("PRIORITY:9\r\n"),
-        Some("normal") => out.push_str("PRIORITY:5\r\n"),
+        // 5, normal, the default, is not written back (To Do always says "normal").
         _ => {}
     }
     if let Some(categories) = task["categories"].as_array().filter(|c| !c.is_empty()) {

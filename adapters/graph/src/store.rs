@@ -51,7 +51,7 @@ const TOKEN_VERSION: &str = "g2 ";
 #[derive(Debug)]
 pub struct GraphStore {
     pub(crate) client: Client,
-    folders: Mutex<HashMap<String, Folder>>,
+    pub(crate) folders: Mutex<HashMap<String, Folder>>,
     /// The well-known folders' roles by id, asked once.
     roles: tokio::sync::OnceCell<HashMap<String, ferry_engine::event::SpecialUse>>,
     notices: Mutex<BTreeSet<String>>,
@@ -66,6 +66,8 @@ pub struct GraphStore {
     pub(crate) others: Mutex<HashMap<String, Other>>,
     /// Calendars, contact folders and To Do lists, by path (not `full_fidelity`).
     pub(crate) pim: Mutex<HashMap<String, crate::pim::PimFolder>>,
+    /// The kinds of folder the app was refused (403), said once.
+    pub(crate) pim_refusals: Mutex<BTreeSet<String>>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -146,6 +148,7 @@ impl GraphStore {
             full_fidelity: false,
             others: Mutex::new(HashMap::new()),
             pim: Mutex::new(HashMap::new()),
+            pim_refusals: Mutex::new(BTreeSet::new()),
         })
     }
 
