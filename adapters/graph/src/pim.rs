@@ -324,7 +324,7 @@ impl GraphStore {
 
     /// The folder at `path`, when it is a calendar, a contact folder or a To Do list.
     pub(crate) async fn pim_folder(&self, path: &str) -> StoreResult<Option<PimFolder>> {
-        if self.full_fidelity {
+        if self.full_fidelity || !self.calendars {
             return Ok(None);
         }
         if lock(&self.pim).is_empty() {

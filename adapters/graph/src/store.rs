@@ -62,6 +62,9 @@ pub struct GraphStore {
     /// Reads messages as export streams (the other end is a tenant too), and carries the
     /// folders that are not mail.
     pub(crate) full_fidelity: bool,
+    /// Carries calendars, contacts and To Do tasks through their APIs (the other end is
+    /// CalDAV/CardDAV); otherwise mail only, and those folders are not even listed.
+    pub(crate) calendars: bool,
     /// The folders that are not mail, by path (`full_fidelity` only).
     pub(crate) others: Mutex<HashMap<String, Other>>,
     /// Calendars, contact folders and To Do lists, by path (not `full_fidelity`).
@@ -146,6 +149,7 @@ impl GraphStore {
             read_only,
             exchange: Exchange::default(),
             full_fidelity: false,
+            calendars: false,
             others: Mutex::new(HashMap::new()),
             pim: Mutex::new(HashMap::new()),
             pim_refusals: Mutex::new(BTreeSet::new()),
@@ -157,6 +161,13 @@ impl GraphStore {
     /// export stream is imported.
     pub fn full_fidelity(mut self) -> GraphStore {
         self.full_fidelity = true;
+        self
+    }
+
+    /// Carries calendars, contact folders and To Do lists converted (for a migration whose
+    /// other end is CalDAV/CardDAV).
+    pub fn with_calendars(mut self) -> GraphStore {
+        self.calendars = true;
         self
     }
 
@@ -303,8 +314,10 @@ impl Store for GraphStore {
                     Kind::Note,
                     Kind::Journal,
                 ]
-            } else {
+            } else if self.calendars {
                 vec![Kind::Message, Kind::Event, Kind::Contact, Kind::Task]
+            } else {
+                Vec::new()
             },
             moves: true,
             remote: true,
@@ -373,7 +386,7 @@ impl Store for GraphStore {
                         spec: other.spec,
                     }),
             );
-        } else {
+        } else if self.calendars {
             listed.extend(self.pim_infos().await?);
         }
         Ok(listed)

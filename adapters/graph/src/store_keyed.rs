@@ -140,6 +140,12 @@ impl GraphStore {
         item: NewItem<'_>,
     ) -> StoreResult<Stored> {
         if !self.full_fidelity {
+            if !self.calendars {
+                return Err(StoreError::Permanent(format!(
+                    "{folder}: this store carries mail only here (calendars, contacts and tasks \
+                     go between tenants, or with a CalDAV/CardDAV peer)"
+                )));
+            }
             let pim = self.pim_needed(folder).await?;
             return self.create_pim(&pim, item).await;
         }
@@ -244,7 +250,7 @@ impl GraphStore {
         path: &str,
         spec: &FolderSpec,
     ) -> StoreResult<()> {
-        if self.full_fidelity {
+        if self.full_fidelity || !self.calendars {
             self.create_other_folder(path, spec).await
         } else {
             self.create_pim_folder(path, spec).await

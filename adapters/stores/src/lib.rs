@@ -117,6 +117,13 @@ pub fn open(uri: &str, access: &Access) -> Result<Opened, OpenError> {
             {
                 store = store.full_fidelity();
             }
+            if access
+                .peer
+                .as_deref()
+                .is_some_and(|peer| peer.starts_with("dav:") || peer.starts_with("davs:"))
+            {
+                store = store.with_calendars();
+            }
             Ok(Opened {
                 store: Box::new(store),
                 warnings: Vec::new(),
