@@ -54,11 +54,7 @@ impl Radicale {
             .spawn()
             .expect("start radicale");
         let server = Radicale { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "radicale did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        listening(port, "radicale");
         server
     }
 
@@ -182,11 +178,7 @@ impl Xandikos {
             .spawn()
             .expect("start xandikos");
         let server = Xandikos { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "xandikos did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        listening(port, "xandikos");
         server
     }
 
@@ -218,6 +210,15 @@ impl Drop for Radicale {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits (at most 20 s) until a server just started answers on `port`.
+fn listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -290,4 +291,38 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
         rest = tail[size..].strip_prefix(b"\r\n").unwrap_or(&tail[size..]);
     }
     out
+}
+
+/// `ferry migrate` between two DAV accounts, the journal in `home` and a password file
+/// beside it (these servers take any password).
+pub fn migrate_command(home: &std::path::Path, from: &str, to: &str) -> Command {
+    let secret = home.join("secret");
+    std::fs::write(&secret, "x\n").expect("secret");
+    let mut command = crate::ferry(home);
+    command
+        .args(["migrate", "--from", from, "--to", to, "--journal"])
+        .arg(home.join("journal"))
+        .arg("--from-password-file")
+        .arg(&secret)
+        .arg("--to-password-file")
+        .arg(&secret);
+    command
+}
+
+/// [`migrate_command`] with `extra` options, run to its end: exit code and output.
+pub fn migrate(
+    home: &std::path::Path,
+    from: &str,
+    to: &str,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let output = migrate_command(home, from, to)
+        .args(extra)
+        .output()
+        .expect("run ferry");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use ferry_dav::canonical::canonical;
-use ferry_tests::dav::{Radicale, Xandikos, request};
+use ferry_tests::dav::{Radicale, Xandikos, migrate, migrate_command, request};
 use ferry_tests::imap::copied;
 use ferry_tests::pim_seed::{self, ALL};
 
@@ -115,26 +115,6 @@ fn served(server: &Xandikos) -> BTreeMap<(String, String), String> {
     out
 }
 
-fn migrate(home: &std::path::Path, from: &str, to: &str, extra: &[&str]) -> (Option<i32>, String) {
-    let secret = home.join("secret");
-    std::fs::write(&secret, "x\n").expect("secret");
-    let output = ferry_tests::ferry(home)
-        .args(["migrate", "--from", from, "--to", to, "--journal"])
-        .arg(home.join("journal"))
-        .arg("--from-password-file")
-        .arg(&secret)
-        .arg("--to-password-file")
-        .arg(&secret)
-        .args(extra)
-        .output()
-        .expect("run ferry");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr),
-    )
-}
-
 /// The delta on the source: 20 events an hour later, 5 series with their overridden
 /// occurrence renamed, 10 contacts with a new number, 10 tasks completed; 5 events and 3
 /// contacts deleted. Returns how many items were edited.
@@ -223,23 +203,8 @@ fn the_acceptance_set_radicale_to_radicale_under_kills() {
     let source = seeded();
     let target = Radicale::start();
     let home = tempfile::tempdir().expect("home");
-    let secret = home.path().join("secret");
-    std::fs::write(&secret, "x\n").expect("secret");
     let start = || {
-        ferry_tests::ferry(home.path())
-            .args([
-                "migrate",
-                "--from",
-                &source.uri(USER),
-                "--to",
-                &target.uri(USER),
-                "--journal",
-            ])
-            .arg(home.path().join("journal"))
-            .arg("--from-password-file")
-            .arg(&secret)
-            .arg("--to-password-file")
-            .arg(&secret)
+        migrate_command(home.path(), &source.uri(USER), &target.uri(USER))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

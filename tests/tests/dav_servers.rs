@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use ferry_dav::canonical::canonical;
-use ferry_tests::dav::{Radicale, Xandikos};
+use ferry_tests::dav::{Radicale, Xandikos, migrate, migrate_command};
 use ferry_tests::imap::copied;
 
 const USER: &str = "alice";
@@ -157,29 +157,6 @@ fn seed(source: &Radicale) {
             &journal(n),
         );
     }
-}
-
-/// `ferry migrate` from `from` to `to` with the journal and secrets in `home`: exit code and
-/// output.
-fn migrate(home: &std::path::Path, from: &str, to: &str, extra: &[&str]) -> (Option<i32>, String) {
-    let secret = home.join("secret");
-    std::fs::write(&secret, "x\n").expect("secret");
-    let output = ferry_tests::ferry(home)
-        .args(["migrate", "--from", from, "--to", to])
-        .arg("--journal")
-        .arg(home.join("journal"))
-        .arg("--from-password-file")
-        .arg(&secret)
-        .arg("--to-password-file")
-        .arg(&secret)
-        .args(extra)
-        .output()
-        .expect("run ferry");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr),
-    )
 }
 
 #[test]
@@ -367,23 +344,8 @@ fn killed_at_random_moments_nothing_is_missing_or_doubled_and_no_conflict_is_fer
         );
     }
     let home = tempfile::tempdir().expect("home");
-    let secret = home.path().join("secret");
-    std::fs::write(&secret, "x\n").expect("secret");
     let start = |extra: &[&str]| {
-        ferry_tests::ferry(home.path())
-            .args([
-                "migrate",
-                "--from",
-                &source.uri(USER),
-                "--to",
-                &target.uri(USER),
-            ])
-            .arg("--journal")
-            .arg(home.path().join("journal"))
-            .arg("--from-password-file")
-            .arg(&secret)
-            .arg("--to-password-file")
-            .arg(&secret)
+        migrate_command(home.path(), &source.uri(USER), &target.uri(USER))
             .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -218,6 +218,15 @@ impl Client {
         check(answer)
     }
 
+    /// Sends a request that deletes something which may be gone already (a retry after a
+    /// lost reply): done either way.
+    pub async fn send_unless_gone(&self, method: Method, path: &str) -> StoreResult<()> {
+        match self.send(method, path, Payload::None, &[]).await {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Sends a request; its answer whatever its status, but 401 (retried once with a new
     /// token) and throttling (an error carrying the wait asked).
     pub async fn send_raw(

@@ -25,8 +25,6 @@
 //! - Graph has no conditional update: an update or a deletion first reads the item's version
 //!   and refuses (a conflict) if it is not the one ferry knew.
 
-use std::collections::HashMap;
-
 use ferry_engine::body::Body;
 use ferry_engine::event::{ContentHash, NativeId};
 use ferry_engine::item::{FolderKind, FolderSpec, Keyed, Kind};
@@ -38,7 +36,7 @@ use serde_json::{Value, json};
 
 use crate::client::Payload;
 use crate::folders::segment;
-use crate::store::{GraphStore, lock, marker_of};
+use crate::store::{GraphStore, lock, marker_of, property};
 
 /// ferry's key of an item it wrote (the iCalendar or vCard UID).
 pub const KEY: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryKey";
@@ -91,14 +89,6 @@ pub struct PimFolder {
 /// A digest of converted text: what `D` is.
 pub fn digest(text: &str) -> String {
     blake3::hash(text.as_bytes()).to_hex()[..32].to_string()
-}
-
-fn property<'a>(item: &'a Value, id: &str) -> Option<&'a str> {
-    item["singleValueExtendedProperties"]
-        .as_array()?
-        .iter()
-        .find(|p| p["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))?["value"]
-        .as_str()
 }
 
 /// ferry's linked resource on a task.
@@ -276,7 +266,7 @@ impl GraphStore {
                 });
             }
         } else {
-            self.notice_once(
+            self.notice(
                 "To Do tasks were not read nor written: Microsoft documents no application \
                  permission for them; give a user's token (graph://…?auth=user) to carry them"
                     .into(),
@@ -308,7 +298,7 @@ impl GraphStore {
             Ok(found) => Ok(found),
             Err(StoreError::Unusable(said)) if said.contains("HTTP 403") => {
                 lock(&self.pim_refusals).insert(what.to_string());
-                self.notice_once(format!(
+                self.notice(format!(
                     "{what} were not read nor written: the app may not ({said})"
                 ));
                 Ok(Vec::new())
@@ -508,19 +498,9 @@ impl GraphStore {
                 continue;
             }
             if let Some(id) = item["id"].as_str() {
-                match self
-                    .client
-                    .send(
-                        Method::DELETE,
-                        &self.item_url(folder, id),
-                        Payload::None,
-                        &[],
-                    )
-                    .await
-                {
-                    Ok(_) | Err(StoreError::NotFound(_)) => {}
-                    Err(error) => return Err(error),
-                }
+                self.client
+                    .send_unless_gone(Method::DELETE, &self.item_url(folder, id))
+                    .await?;
             }
         }
         Ok(taken)
@@ -586,18 +566,67 @@ impl GraphStore {
         if !self.check_version(folder, id, expect).await? {
             return Ok(());
         }
-        match self
-            .client
+        self.client
+            .send_unless_gone(Method::DELETE, &self.item_url(folder, &id.0))
+            .await
+    }
+
+    /// Sets ferry's mark on item `id` (an event or a contact): the last request of a write.
+    pub(crate) async fn set_mark(
+        &self,
+        folder: &PimFolder,
+        id: &str,
+        mark: &str,
+    ) -> StoreResult<()> {
+        let done = json!({"singleValueExtendedProperties": [{"id": MARK, "value": mark}]});
+        self.client
             .send(
-                Method::DELETE,
-                &self.item_url(folder, &id.0),
-                Payload::None,
+                Method::PATCH,
+                &self.item_url(folder, id),
+                Payload::Json(done),
                 &[],
             )
-            .await
-        {
-            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
-            Err(error) => Err(error),
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an item of `folder` from `body` (`existing` none: its new id) or changes item
+    /// `existing` by it.
+    pub(crate) async fn put_pim(
+        &self,
+        folder: &PimFolder,
+        existing: Option<&str>,
+        body: Value,
+        key: &str,
+    ) -> StoreResult<String> {
+        match existing {
+            None => {
+                let made = self
+                    .client
+                    .send(
+                        Method::POST,
+                        &self.items_url(folder),
+                        Payload::Json(body),
+                        &[],
+                    )
+                    .await?
+                    .json()?;
+                made["id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| StoreError::Transient(format!("{key}: the service gave no id")))
+            }
+            Some(id) => {
+                self.client
+                    .send(
+                        Method::PATCH,
+                        &self.item_url(folder, id),
+                        Payload::Json(body),
+                        &[],
+                    )
+                    .await?;
+                Ok(id.to_string())
+            }
         }
     }
 
@@ -688,7 +717,7 @@ impl GraphStore {
     /// Names, once per item, what could not be carried.
     pub(crate) fn report_dropped(&self, folder: &PimFolder, key: &str, dropped: &[String]) {
         if !dropped.is_empty() {
-            self.notice_once(format!(
+            self.notice(format!(
                 "{}: {key}: not carried into Microsoft 365 (Graph cannot hold it): {}",
                 folder.path,
                 dropped.join(", ")
@@ -697,21 +726,19 @@ impl GraphStore {
     }
 }
 
+/// A TEXT value escaped as RFC 5545 §3.3.11 and RFC 6350 §3.4 write it.
+pub fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\n', "\\n")
+        .replace('\r', "")
+}
+
 /// An item's bytes as text.
 pub fn text_of(body: &Body) -> StoreResult<String> {
     let bytes = body
         .to_vec()
         .map_err(|error| StoreError::Transient(ferry_engine::body::read_back(&error)))?;
     String::from_utf8(bytes).map_err(|_| StoreError::Permanent("not UTF-8 text".into()))
-}
-
-/// Ids by key of the items listed, for tests and reports.
-pub fn by_key(items: &[Value], pim: Pim) -> HashMap<String, String> {
-    items
-        .iter()
-        .filter_map(|item| {
-            let (key, _, _) = keyed_of(item, pim)?;
-            Some((key, item["id"].as_str()?.to_string()))
-        })
-        .collect()
 }

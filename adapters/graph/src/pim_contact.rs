@@ -9,6 +9,8 @@ use calcard::vcard::{
 };
 use serde_json::{Value, json};
 
+use crate::pim::escape;
+
 /// How each vCard property fares in Microsoft 365 (checked by a test).
 pub const FIDELITY: &[(&str, &str, &str)] = &[
     ("FN", "lossless", "displayName"),
@@ -262,14 +264,6 @@ pub fn to_graph(text: &str) -> Result<ContactWrite, String> {
         photo,
         dropped,
     })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace(';', "\\;")
-        .replace(',', "\\,")
-        .replace('\n', "\\n")
-        .replace('\r', "")
 }
 
 /// A Graph contact (and its photo) as a vCard 4.0.

@@ -24,6 +24,8 @@ use calcard::icalendar::{
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
+use crate::pim::escape;
+
 /// How each iCalendar property of an event fares in Microsoft 365 (checked by a test).
 pub const FIDELITY: &[(&str, &str, &str)] = &[
     ("SUMMARY", "lossless", "subject"),
@@ -542,14 +544,6 @@ pub fn to_graph(text: &str) -> Result<EventWrite, String> {
         attachments,
         dropped,
     })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace(';', "\\;")
-        .replace(',', "\\,")
-        .replace('\n', "\\n")
-        .replace('\r', "")
 }
 
 /// A shown dateTimeTimeZone back as a local time in `zone`.

@@ -112,7 +112,9 @@ impl GraphStore {
         let (_, _, mark) = pim::keyed_of(&master, pim::Pim::Event)
             .ok_or_else(|| StoreError::Transient(format!("{id}: an event without id")))?;
         let key = pim::uid_of(&master, pim::Pim::Event);
-        let people = pim_property(&master, PEOPLE).filter(|p| !p.is_empty());
+        let people = crate::store::property(&master, PEOPLE)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
         let mut exceptions = Vec::new();
         let mut cancelled = Vec::new();
         if master["type"].as_str() == Some("seriesMaster")
@@ -179,19 +181,9 @@ impl GraphStore {
         let url = format!("{}/events/{id}/attachments", self.user());
         for old in held.iter().filter(|h| !wanted.iter().any(|w| same(h, w))) {
             if let Some(attachment) = old["id"].as_str() {
-                match self
-                    .client
-                    .send(
-                        Method::DELETE,
-                        &format!("{url}/{attachment}"),
-                        Payload::None,
-                        &[],
-                    )
-                    .await
-                {
-                    Ok(_) | Err(StoreError::NotFound(_)) => {}
-                    Err(error) => return Err(error),
-                }
+                self.client
+                    .send_unless_gone(Method::DELETE, &format!("{url}/{attachment}"))
+                    .await?;
             }
         }
         for new in wanted.iter().filter(|w| !held.iter().any(|h| same(h, w))) {
@@ -255,48 +247,12 @@ impl GraphStore {
             {"id": PEOPLE, "value": write.people.clone().unwrap_or_default()},
             {"id": UID, "value": write.key},
         ]);
-        let id = match existing {
-            None => {
-                let made = self
-                    .client
-                    .send(
-                        Method::POST,
-                        &self.items_url(folder),
-                        Payload::Json(body),
-                        &[],
-                    )
-                    .await?
-                    .json()?;
-                made["id"].as_str().map(str::to_string).ok_or_else(|| {
-                    StoreError::Transient(format!("{key}: the service gave no id"))
-                })?
-            }
-            Some(id) => {
-                self.client
-                    .send(
-                        Method::PATCH,
-                        &self.item_url(folder, id),
-                        Payload::Json(body),
-                        &[],
-                    )
-                    .await?;
-                id.to_string()
-            }
-        };
+        let id = self.put_pim(folder, existing, body, key).await?;
         if several {
             self.write_occurrences(&id, &write.key, &write).await?;
             self.set_attachments(&id, &write.attachments, existing.is_none())
                 .await?;
-            let done =
-                json!({"singleValueExtendedProperties": [{"id": MARK, "value": final_mark}]});
-            self.client
-                .send(
-                    Method::PATCH,
-                    &self.item_url(folder, &id),
-                    Payload::Json(done),
-                    &[],
-                )
-                .await?;
+            self.set_mark(folder, &id, &final_mark).await?;
         }
         self.stored(folder, &id).await
     }
@@ -345,14 +301,9 @@ impl GraphStore {
         }
         for at in &write.cancelled {
             if let Some((occurrence, _)) = by_start.get(at) {
-                match self
-                    .client
-                    .send(Method::DELETE, &url(occurrence), Payload::None, &[])
-                    .await
-                {
-                    Ok(_) | Err(StoreError::NotFound(_)) => {}
-                    Err(error) => return Err(error),
-                }
+                self.client
+                    .send_unless_gone(Method::DELETE, &url(occurrence))
+                    .await?;
             }
         }
         // Occurrences overridden before and not now: the series' values again.
@@ -390,14 +341,4 @@ impl GraphStore {
         }
         Ok(())
     }
-}
-
-/// An extended property of an item, by id.
-pub fn pim_property(item: &Value, id: &str) -> Option<String> {
-    item["singleValueExtendedProperties"]
-        .as_array()?
-        .iter()
-        .find(|p| p["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))?["value"]
-        .as_str()
-        .map(str::to_string)
 }

@@ -8,7 +8,7 @@
 use ferry_engine::event::ContentHash;
 use ferry_engine::store::{StoreError, StoreResult, Stored};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::client::Payload;
 use crate::pim::{self, APP, KEY, MARK, PENDING, Pim, PimFolder, UID, UID_APP};
@@ -24,13 +24,6 @@ fn picture_type(bytes: &[u8]) -> &'static str {
     } else {
         "image/jpeg"
     }
-}
-
-fn new_id(made: &Value, key: &str) -> StoreResult<String> {
-    made["id"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| StoreError::Transient(format!("{key}: the service gave no id")))
 }
 
 impl GraphStore {
@@ -96,32 +89,7 @@ impl GraphStore {
             {"id": MARK, "value": if several { PENDING } else { final_mark.as_str() }},
             {"id": UID, "value": write.key},
         ]);
-        let id = match existing {
-            None => new_id(
-                &self
-                    .client
-                    .send(
-                        Method::POST,
-                        &self.items_url(folder),
-                        Payload::Json(body),
-                        &[],
-                    )
-                    .await?
-                    .json()?,
-                key,
-            )?,
-            Some(id) => {
-                self.client
-                    .send(
-                        Method::PATCH,
-                        &self.item_url(folder, id),
-                        Payload::Json(body),
-                        &[],
-                    )
-                    .await?;
-                id.to_string()
-            }
-        };
+        let id = self.put_pim(folder, existing, body, key).await?;
         if several {
             let url = format!("{}/contacts/{id}/photo/$value", self.user());
             if let Some((bytes, kind)) = &photo {
@@ -135,25 +103,9 @@ impl GraphStore {
                     .await?;
             } else if existing.is_some() {
                 // The card has no photo now: the contact's goes (none there is as good).
-                match self
-                    .client
-                    .send(Method::DELETE, &url, Payload::None, &[])
-                    .await
-                {
-                    Ok(_) | Err(StoreError::NotFound(_)) => {}
-                    Err(error) => return Err(error),
-                }
+                self.client.send_unless_gone(Method::DELETE, &url).await?;
             }
-            let done =
-                json!({"singleValueExtendedProperties": [{"id": MARK, "value": final_mark}]});
-            self.client
-                .send(
-                    Method::PATCH,
-                    &self.item_url(folder, &id),
-                    Payload::Json(done),
-                    &[],
-                )
-                .await?;
+            self.set_mark(folder, &id, &final_mark).await?;
         }
         self.stored(folder, &id).await
     }
@@ -232,29 +184,11 @@ impl GraphStore {
                     "displayName": "UID",
                     "webUrl": "https://ferry.invalid/uid",
                 }]);
-                new_id(
-                    &self
-                        .client
-                        .send(
-                            Method::POST,
-                            &self.items_url(folder),
-                            Payload::Json(body),
-                            &[],
-                        )
-                        .await?
-                        .json()?,
-                    key,
-                )?
+                self.put_pim(folder, None, body, key).await?
             }
             Some(id) => {
                 self.mark_task(folder, id, PENDING).await?;
-                self.client
-                    .send(
-                        Method::PATCH,
-                        &self.item_url(folder, id),
-                        Payload::Json(write.body.clone()),
-                        &[],
-                    )
+                self.put_pim(folder, Some(id), write.body.clone(), key)
                     .await?;
                 self.mark_task(folder, id, &final_mark).await?;
                 id.to_string()

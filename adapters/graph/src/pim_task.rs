@@ -7,6 +7,8 @@ use calcard::icalendar::{
 };
 use serde_json::{Value, json};
 
+use crate::pim::escape;
+
 /// How each VTODO property fares in To Do (checked by a test).
 pub const FIDELITY: &[(&str, &str, &str)] = &[
     ("SUMMARY", "lossless", "title"),
@@ -181,14 +183,6 @@ pub fn to_graph(text: &str) -> Result<TaskWrite, String> {
         body: Value::Object(body),
         dropped,
     })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace(';', "\\;")
-        .replace(',', "\\,")
-        .replace('\n', "\\n")
-        .replace('\r', "")
 }
 
 fn date_line(name: &str, value: &Value) -> Option<String> {

@@ -95,7 +95,8 @@ pub(crate) fn content_of(marker: &str) -> Option<ContentHash> {
     Some(ContentHash(out))
 }
 
-fn property<'a>(message: &'a Value, id: &str) -> Option<&'a str> {
+/// A single-value extended property of an item as listed, by id without regard to case.
+pub(crate) fn property<'a>(message: &'a Value, id: &str) -> Option<&'a str> {
     message["singleValueExtendedProperties"]
         .as_array()?
         .iter()
@@ -212,11 +213,7 @@ impl GraphStore {
             .ok_or_else(|| StoreError::NotFound(format!("folder {path}")))
     }
 
-    pub(crate) fn notice_once(&self, text: String) {
-        self.notice(text);
-    }
-
-    fn notice(&self, text: String) {
+    pub(crate) fn notice(&self, text: String) {
         lock(&self.notices).insert(text);
     }
 
@@ -572,14 +569,7 @@ impl Store for GraphStore {
             )));
         }
         let url = format!("{}/mailFolders/{id}/permanentDelete", self.user());
-        match self
-            .client
-            .send(Method::POST, &url, Payload::None, &[])
-            .await
-        {
-            Ok(_) | Err(StoreError::NotFound(_)) => {}
-            Err(error) => return Err(error),
-        }
+        self.client.send_unless_gone(Method::POST, &url).await?;
         lock(&self.folders).remove(folder);
         Ok(())
     }
@@ -733,14 +723,7 @@ impl Store for GraphStore {
             let pending = ids(folders::all_pages(&self.client, &marked(large::PENDING)).await?);
             for half in &pending {
                 let url = format!("{}/messages/{}/permanentDelete", self.user(), half.0);
-                match self
-                    .client
-                    .send(Method::POST, &url, Payload::None, &[])
-                    .await
-                {
-                    Ok(_) | Err(StoreError::NotFound(_)) => {}
-                    Err(error) => return Err(error),
-                }
+                self.client.send_unless_gone(Method::POST, &url).await?;
             }
         }
         Ok(found)
