@@ -39,6 +39,7 @@ pub mod pim_contact;
 pub mod pim_event;
 mod pim_events;
 pub mod pim_fidelity;
+mod pim_folders;
 mod pim_items;
 mod pim_recurrence;
 pub mod pim_task;

@@ -69,6 +69,10 @@ pub struct GraphStore {
     pub(crate) others: Mutex<HashMap<String, Other>>,
     /// Calendars, contact folders and To Do lists, by path (not `full_fidelity`).
     pub(crate) pim: Mutex<HashMap<String, crate::pim::PimFolder>>,
+    /// The keys of each calendar, contact folder or list as last listed in this process,
+    /// with ferry's creates since (`pim.rs`): key → (id, unfinished). Forgotten when a write's
+    /// outcome is unknown.
+    pub(crate) pim_keys: Mutex<HashMap<String, crate::pim::FolderKeys>>,
     /// The kinds of folder the app was refused (403), said once.
     pub(crate) pim_refusals: Mutex<BTreeSet<String>>,
 }
@@ -153,6 +157,7 @@ impl GraphStore {
             calendars: false,
             others: Mutex::new(HashMap::new()),
             pim: Mutex::new(HashMap::new()),
+            pim_keys: Mutex::new(HashMap::new()),
             pim_refusals: Mutex::new(BTreeSet::new()),
         })
     }
