@@ -464,6 +464,9 @@ pub fn audit_lines(
             Action::CreateCollection { folder, spec } => {
                 format!("create {} {folder}", spec.kind.name())
             }
+            Action::SetCollection { folder, from, to } => {
+                format!("set the {} of {folder}", from.differences(to).join(", "))
+            }
             Action::Create {
                 source_folder,
                 source_id,

@@ -11,7 +11,7 @@ use crate::projection::{source::SourceState, target::TargetState};
 
 /// The layout of [`State`] in checkpoints. Bump it whenever a projection's fields change.
 /// Version 3 stores the source and target halves as separate byte strings (see [`encode_to`]).
-pub const CHECKPOINT_VERSION: u32 = 4;
+pub const CHECKPOINT_VERSION: u32 = 5;
 
 /// What a checkpoint holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::flags::Flags;
-pub use crate::item::{FolderKind, FolderSpec, Keyed, Kind};
+pub use crate::item::{CollectionProps, FolderKind, FolderSpec, Keyed, Kind};
 pub use ferry_journal::ContentHash;
 
 /// Which end of the migration.
@@ -217,6 +217,18 @@ pub enum Action {
         content: ContentHash,
         /// The target version the deletion expects.
         expect: Option<String>,
+    },
+    /// Change a target collection's properties (display name, colour, description) from
+    /// `from`, what ferry last set there, to `to`, its source collection's: only those that
+    /// differ, and only if the target still holds `from` for each (a property changed on the
+    /// target behind ferry's back is a conflict, never overwritten).
+    SetCollection {
+        /// Target folder path.
+        folder: String,
+        /// What ferry last set there.
+        from: CollectionProps,
+        /// What the source collection holds.
+        to: CollectionProps,
     },
 }
 
@@ -539,6 +551,16 @@ pub enum Event {
         done: bool,
         /// When.
         at: Millis,
+    },
+    /// A collection's description, recorded after its `CollectionSeen` when it has one or it
+    /// changed (`None`: it has none any more).
+    CollectionDescribed {
+        /// Which side.
+        side: Side,
+        /// Its path.
+        folder: String,
+        /// Its description.
+        description: Option<String>,
     },
 }
 

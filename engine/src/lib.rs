@@ -27,7 +27,7 @@ pub use executor::{
 };
 pub use ferry_journal as journal;
 pub use flags::{Flags, SystemFlag};
-pub use item::{FolderKind, FolderSpec, Keyed, Kind};
+pub use item::{CollectionProps, FolderKind, FolderSpec, Keyed, Kind};
 pub use log::{EventLog, LogError, MemoryLog};
 pub use store::{
     AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, NewItem, Store, StoreError,

@@ -19,7 +19,7 @@ use ferry_journal::ContentKey;
 use crate::body::Body;
 use crate::event::{ContentHash, Millis, NativeId, SpecialUse};
 use crate::flags::Flags;
-use crate::item::{FolderSpec, Keyed, Kind};
+use crate::item::{CollectionProps, FolderSpec, Keyed, Kind};
 
 /// What a store can do, so the planner and executor can choose.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,6 +125,8 @@ pub struct FolderInfo {
     pub unreadable: Option<String>,
     /// What it holds (mail, a calendar, an address book) and its properties.
     pub spec: FolderSpec,
+    /// A collection's description, when it has one.
+    pub description: Option<String>,
 }
 
 /// An item as listed: everything but its content.
@@ -488,6 +490,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<()> {
         Err(StoreError::Permanent(format!(
             "{folder}/{id}: this store cannot delete items conditionally"
+        )))
+    }
+
+    /// Changes the properties of collection `folder` that differ between `from` and `to`,
+    /// each only if the collection still holds its value in `from`: otherwise nothing is
+    /// changed and the answer is [`StoreError::Conflict`] (someone changed it on the target).
+    /// A property the store cannot hold is left out and said once in [`Store::notices`]. The
+    /// default refuses (a store without collections).
+    async fn set_collection(
+        &self,
+        folder: &str,
+        _from: &CollectionProps,
+        _to: &CollectionProps,
+    ) -> StoreResult<()> {
+        Err(StoreError::Permanent(format!(
+            "{folder}: this store cannot change a collection's properties"
         )))
     }
 

@@ -99,6 +99,57 @@ impl Radicale {
         assert_eq!(status, 201, "{said}");
     }
 
+    /// Sets properties of collection `/USER/NAME/` as a client would: `(element, value)` with
+    /// the prefixes `D:` (DAV), `C:` (CalDAV), `R:` (CardDAV) and `A:` (Apple).
+    pub fn proppatch(&self, user: &str, name: &str, props: &[(&str, &str)]) {
+        let set: String = props
+            .iter()
+            .map(|(element, value)| format!("<{element}>{value}</{element}>"))
+            .collect();
+        let body = format!(
+            r#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:R="urn:ietf:params:xml:ns:carddav" xmlns:A="http://apple.com/ns/ical/"><D:set><D:prop>{set}</D:prop></D:set></D:propertyupdate>"#
+        );
+        let path = format!("/{user}/{name}/");
+        let (status, _, said) = self.request(
+            user,
+            "PROPPATCH",
+            &path,
+            &[("Content-Type", "application/xml")],
+            &body,
+        );
+        assert_eq!(status, 207, "PROPPATCH {path}: {said}");
+    }
+
+    /// The display name, colour and description of collection `/USER/NAME/`, as read with
+    /// a PROPFIND of the tests' own.
+    pub fn collection_props(&self, user: &str, name: &str) -> [Option<String>; 3] {
+        let body = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:R="urn:ietf:params:xml:ns:carddav" xmlns:A="http://apple.com/ns/ical/"><D:prop><D:displayname/><A:calendar-color/><C:calendar-description/><R:addressbook-description/></D:prop></D:propfind>"#;
+        let path = format!("/{user}/{name}/");
+        let (status, _, said) = self.request(
+            user,
+            "PROPFIND",
+            &path,
+            &[("Depth", "0"), ("Content-Type", "application/xml")],
+            body,
+        );
+        assert_eq!(status, 207, "PROPFIND {path}: {said}");
+        let document = roxmltree::Document::parse(&said).expect("a multistatus");
+        let found = |namespace: &str, local: &str| {
+            document
+                .descendants()
+                .find(|n| n.has_tag_name((namespace, local)))
+                .and_then(|n| n.text())
+                .map(str::to_string)
+                .filter(|t| !t.is_empty())
+        };
+        [
+            found("DAV:", "displayname"),
+            found("http://apple.com/ns/ical/", "calendar-color"),
+            found("urn:ietf:params:xml:ns:caldav", "calendar-description")
+                .or_else(|| found("urn:ietf:params:xml:ns:carddav", "addressbook-description")),
+        ]
+    }
+
     /// Stores `text` at `path` (created or replaced): its new ETag.
     pub fn put(&self, user: &str, path: &str, text: &str) -> String {
         let content_type = if text.starts_with("BEGIN:VCARD") {

@@ -94,6 +94,16 @@ fn seed(source: &Radicale) {
     source.mkcalendar(USER, "work", "Arbeit", &["VEVENT"]);
     source.mkcalendar(USER, "todo", "Aufgaben", &["VTODO"]);
     source.mkaddressbook(USER, "people", "Leute");
+    source.proppatch(
+        USER,
+        "work",
+        &[("C:calendar-description", "Termine des Teams")],
+    );
+    source.proppatch(
+        USER,
+        "people",
+        &[("R:addressbook-description", "Alle Kontakte")],
+    );
     for n in 0..12 {
         source.put(USER, &format!("/{USER}/work/event-{n}.ics"), &event(n, 10));
     }
@@ -463,6 +473,25 @@ fn dav_to_microsoft_365_and_back_keeps_what_the_fidelity_tables_say() {
     compare("work");
     compare("people");
     compare("todo");
+    // A calendar's name, colour and description, an address book's name and description.
+    for name in ["work", "people"] {
+        assert_eq!(
+            back.collection_props(USER, name),
+            source.collection_props(USER, name),
+            "{name}"
+        );
+    }
+    // A To Do list is named by its path: said in the report of the run that made it.
+    assert_eq!(
+        back.collection_props(USER, "todo")[0].as_deref(),
+        Some("todo")
+    );
+    let report =
+        ferry_tests::report_text(tenant.home.path(), &tenant.home.path().join("into.journal"));
+    assert!(
+        report.contains("todo: a To Do list is named by its path"),
+        "{report}"
+    );
     let (code, out) = out_of(&[]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(copied(&out), 0, "{out}");

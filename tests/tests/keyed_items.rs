@@ -290,3 +290,67 @@ async fn without_versions_an_edit_behind_ferrys_back_is_still_never_overwritten(
             .contains(&("uid-a".into(), String::from_utf8_lossy(&theirs).into()))
     );
 }
+
+#[tokio::test]
+async fn a_collections_properties_follow_the_source_and_a_target_side_change_is_kept() {
+    use ferry_engine::CollectionProps;
+    let pair = Pair::new(vec![Kind::Event]);
+    let props = |display: &str, color: &str, description: &str| CollectionProps {
+        display_name: Some(display.into()),
+        color: Some(color.into()),
+        description: Some(description.into()),
+    };
+    pair.source
+        .user_set_props(WORK, &props("Work", "#3366ff", "Team dates"));
+
+    // Made with its display name and colour, then described: all three as on the source.
+    let (summary, _) = pair.run(false).await;
+    assert_eq!(summary.outcome, RunOutcome::Completed);
+    assert_eq!(pair.target.props(WORK), pair.source.props(WORK));
+    let (_, events) = pair.run(false).await;
+    assert_eq!(writes(&events), 0, "a no-op changes nothing");
+
+    // Renamed and recoloured on the source: one change of the target collection.
+    pair.source
+        .user_set_props(WORK, &props("Arbeit", "#00aa00", "Team dates"));
+    let (summary, events) = pair.run(false).await;
+    assert_eq!(summary.outcome, RunOutcome::Completed);
+    assert_eq!(writes(&events), 1);
+    assert_eq!(pair.target.props(WORK), pair.source.props(WORK));
+
+    // Described anew on both sides: the target's words stay, the run says why, every time.
+    pair.source
+        .user_set_props(WORK, &props("Arbeit", "#00aa00", "Dates of the team"));
+    pair.target
+        .user_set_props(WORK, &props("Arbeit", "#00aa00", "Mine"));
+    for _ in 0..2 {
+        let (summary, events) = pair.run(false).await;
+        assert_eq!(summary.outcome, RunOutcome::CompletedWithFailures);
+        let reason = events.iter().find_map(|event| match event {
+            Event::WriteFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        });
+        assert!(
+            reason
+                .as_deref()
+                .is_some_and(|r| r.contains("description is \"Mine\"")),
+            "{reason:?}"
+        );
+        assert_eq!(
+            pair.target
+                .props(WORK)
+                .and_then(|p| p.description)
+                .as_deref(),
+            Some("Mine")
+        );
+    }
+
+    // Resolved by taking the source's words on the target: the next run converges.
+    pair.target
+        .user_set_props(WORK, &props("Arbeit", "#00aa00", "Dates of the team"));
+    let (summary, _) = pair.run(false).await;
+    assert_eq!(summary.outcome, RunOutcome::Completed);
+    let (_, events) = pair.run(false).await;
+    assert_eq!(writes(&events), 0);
+    assert_eq!(pair.target.props(WORK), pair.source.props(WORK));
+}

@@ -1,7 +1,9 @@
 //! The account's collections: listed from its home sets (with their properties and sync
 //! tokens) and made, each in the home of its kind.
 
-use ferry_engine::item::{FolderKind, FolderSpec, Kind};
+use ferry_engine::item::{
+    CollectionProp, CollectionProps, FolderKind, FolderSpec, Kind, same_value,
+};
 use ferry_engine::store::{StoreError, StoreResult};
 
 use crate::client::{Condition, classify};
@@ -36,7 +38,16 @@ impl DavStore {
                     components: props.components.iter().filter_map(|c| kind_of(c)).collect(),
                 };
                 let token = props.sync_token.clone();
-                listed.push((name_of(&href), Collection { href, spec, token }));
+                let description = props.description.clone();
+                listed.push((
+                    name_of(&href),
+                    Collection {
+                        href,
+                        spec,
+                        description,
+                        token,
+                    },
+                ));
             }
         }
         let mut map = lock(&self.collections);
@@ -142,5 +153,98 @@ impl DavStore {
             return Ok(());
         }
         Err(classify(method, &href, &answer))
+    }
+
+    /// Changes the properties of collection `folder` that differ between `from` and `to`
+    /// (one PROPPATCH), each only if the collection holds its `from` value; a property that
+    /// holds its `to` value already is left (a change redone after a crash). Anything else
+    /// changed on the target is a conflict: nothing is changed.
+    pub(crate) async fn set_properties(
+        &self,
+        folder: &str,
+        from: &CollectionProps,
+        to: &CollectionProps,
+    ) -> StoreResult<()> {
+        let collection = self.collection(folder).await?;
+        let now = self
+            .propfind(&collection.href, "0", multistatus::PROPFIND_COLLECTIONS)
+            .await?
+            .into_iter()
+            .next()
+            .map(|member| member.props)
+            .ok_or_else(|| StoreError::NotFound(format!("collection {folder}")))?;
+        let now = CollectionProps {
+            display_name: now.display_name,
+            color: now.color,
+            description: now.description,
+        };
+        let address_book = collection.spec.kind == FolderKind::AddressBook;
+        let mut changes = Vec::new();
+        for prop in from
+            .changes(to, &now, folder)
+            .map_err(StoreError::Conflict)?
+        {
+            let element = match prop {
+                CollectionProp::DisplayName => "d:displayname",
+                CollectionProp::Color if address_book => {
+                    self.notice(format!(
+                        "{folder}: an address book holds no colour here: not set"
+                    ));
+                    continue;
+                }
+                CollectionProp::Color => "a:calendar-color",
+                CollectionProp::Description if address_book => "r:addressbook-description",
+                CollectionProp::Description => "c:calendar-description",
+            };
+            changes.push((prop, element, to.get(prop)));
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.wrote(&collection.href);
+        let elements: Vec<(&str, Option<&str>)> = changes
+            .iter()
+            .map(|(_, element, value)| (*element, *value))
+            .collect();
+        let answer = self
+            .client
+            .send(
+                "PROPPATCH",
+                &collection.href,
+                &[],
+                Some((
+                    "application/xml; charset=utf-8",
+                    multistatus::proppatch(&elements).into_bytes(),
+                )),
+                Condition::None,
+            )
+            .await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(classify("PROPPATCH", &collection.href, &answer));
+        }
+        // A 207 tells each property's outcome: what the collection holds now is asked.
+        let kept = self
+            .refresh()
+            .await?
+            .into_iter()
+            .find(|(name, _)| name == folder)
+            .map(|(_, collection)| collection);
+        let kept = kept.map(|c| CollectionProps::of(&c.spec, c.description.as_deref()));
+        let refused: Vec<&str> = changes
+            .iter()
+            .filter(|(prop, _, value)| {
+                !same_value(kept.as_ref().and_then(|k| k.get(*prop)), *value)
+            })
+            .map(|(prop, _, _)| prop.name())
+            .collect();
+        // A server that keeps no such property (Xandikos 0.2.8 answers 409 to setting a
+        // calendar's description) is a limit of the target, said once, not a failed write.
+        if !refused.is_empty() {
+            self.notice(format!(
+                "{folder}: the target server did not keep its {} (PROPPATCH refused): not carried",
+                refused.join(", ")
+            ));
+        }
+        Ok(())
     }
 }

@@ -195,6 +195,26 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A PROPPATCH that sets (`Some`) or removes (`None`) each property, named with the prefixes
+/// of [`PROPFIND_COLLECTIONS`] (`d:displayname`, `a:calendar-color`, `c:calendar-description`,
+/// `r:addressbook-description`).
+pub fn proppatch(changes: &[(&str, Option<&str>)]) -> String {
+    let mut body = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?><d:propertyupdate xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:r="urn:ietf:params:xml:ns:carddav" xmlns:a="http://apple.com/ns/ical/">"#,
+    );
+    for (name, value) in changes {
+        match value {
+            Some(value) => body.push_str(&format!(
+                "<d:set><d:prop><{name}>{}</{name}></d:prop></d:set>",
+                escape(value)
+            )),
+            None => body.push_str(&format!("<d:remove><d:prop><{name}/></d:prop></d:remove>")),
+        }
+    }
+    body.push_str("</d:propertyupdate>");
+    body
+}
+
 /// PROPFIND for the principal and its home sets.
 pub const PROPFIND_PRINCIPAL: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:r="urn:ietf:params:xml:ns:carddav">
@@ -245,6 +265,33 @@ pub fn multiget(calendar: bool, hrefs: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proppatch_sets_and_removes_with_text_escaped() {
+        let body = proppatch(&[
+            ("d:displayname", Some("R&D <team>")),
+            ("c:calendar-description", None),
+        ]);
+        let document = Document::parse(&body).expect("well-formed XML");
+        let root = document.root_element();
+        assert_eq!(root.tag_name().name(), "propertyupdate");
+        let set = root.children().find(|n| n.has_tag_name((DAV, "set")));
+        let name = set
+            .and_then(|n| {
+                n.descendants()
+                    .find(|n| n.has_tag_name((DAV, "displayname")))
+            })
+            .and_then(|n| n.text());
+        assert_eq!(name, Some("R&D <team>"));
+        let removed = root
+            .children()
+            .find(|n| n.has_tag_name((DAV, "remove")))
+            .map(|n| {
+                n.descendants()
+                    .any(|n| n.has_tag_name((CALDAV, "calendar-description")))
+            });
+        assert_eq!(removed, Some(true));
+    }
 
     #[test]
     fn a_sync_report_gives_changed_and_removed_members_and_the_new_token() {

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use ferry_engine::body::Body;
 use ferry_engine::event::{ContentHash, Millis, NativeId};
 use ferry_engine::flags::Flags;
-use ferry_engine::item::{FolderKind, FolderSpec, Keyed, Kind};
+use ferry_engine::item::{CollectionProps, FolderKind, FolderSpec, Keyed, Kind};
 use ferry_engine::store::{
     AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, NewItem, Store, StoreError,
     StoreResult, Stored,
@@ -40,6 +40,7 @@ const TOKEN_VERSION: &str = "s1 ";
 pub(crate) struct Collection {
     pub(crate) href: String,
     pub(crate) spec: FolderSpec,
+    pub(crate) description: Option<String>,
     /// Its sync token as the home's listing gave it, until ferry writes to it: a listing from
     /// this very token has nothing to tell, and is not asked for.
     pub(crate) token: Option<String>,
@@ -178,6 +179,11 @@ impl DavStore {
                 collection.token = None;
             }
         }
+    }
+
+    /// Says `text` once in the report.
+    pub(crate) fn notice(&self, text: String) {
+        lock(&self.notices).insert(text);
     }
 
     /// Opens a `dav:` or `davs:` URI; nothing is sent until the first call.
@@ -468,6 +474,7 @@ impl Store for DavStore {
                 validity: None,
                 unreadable: None,
                 spec: collection.spec,
+                description: collection.description,
             })
             .collect())
     }
@@ -666,6 +673,16 @@ impl Store for DavStore {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
             Err(error) => Err(error),
         }
+    }
+
+    async fn set_collection(
+        &self,
+        folder: &str,
+        from: &CollectionProps,
+        to: &CollectionProps,
+    ) -> StoreResult<()> {
+        self.writable()?;
+        self.set_properties(folder, from, to).await
     }
 
     async fn find_key(&self, folder: &str, key: &str) -> StoreResult<Option<ItemInfo>> {

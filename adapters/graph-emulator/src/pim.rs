@@ -220,10 +220,11 @@ impl World {
             },
         );
         let mut properties = extended(&body);
-        for field in ["hexColor", "color"] {
-            if let Some(value) = body[field].as_str() {
-                properties.push((format!("~{field}"), value.to_string()));
-            }
+        // `hexColor` is read-only, `color` a theme
+        // (https://learn.microsoft.com/en-us/graph/api/resources/calendar): only the latter
+        // is taken.
+        if let Some(value) = body["color"].as_str() {
+            properties.push(("~color".into(), value.to_string()));
         }
         mailbox.folder_properties.insert(id.clone(), properties);
         mailbox.bump();
@@ -257,6 +258,39 @@ impl World {
                 200,
                 &pim_folder(mailbox, &mailbox.folders[&folder], pim, query),
             )),
+            ("PATCH", []) => {
+                // Update calendar / contactFolder / todoTaskList: the name, a calendar's theme
+                // colour and extended properties; `hexColor` is read-only
+                // (https://learn.microsoft.com/en-us/graph/api/calendar-update).
+                let body = request.json()?;
+                let name_field = if pim == Pim::Event {
+                    "name"
+                } else {
+                    "displayName"
+                };
+                if let Some(name) = body[name_field].as_str() {
+                    if name.trim().is_empty() {
+                        return Err(bad_request(&format!("{name_field} cannot be empty.")));
+                    }
+                    if let Some(entry) = mailbox.folders.get_mut(&folder) {
+                        entry.display_name = name.to_string();
+                    }
+                }
+                let mut changed = extended(&body);
+                if let Some(value) = body["color"].as_str() {
+                    changed.push(("~color".into(), value.to_string()));
+                }
+                let properties = mailbox.folder_properties.entry(folder.clone()).or_default();
+                for (id, value) in changed {
+                    properties.retain(|(name, _)| !name.eq_ignore_ascii_case(&id));
+                    properties.push((id, value));
+                }
+                mailbox.bump();
+                Ok(Response::json(
+                    200,
+                    &pim_folder(mailbox, &mailbox.folders[&folder], pim, query),
+                ))
+            }
             ("DELETE", []) => {
                 if mailbox.folders[&folder].well_known.is_some() {
                     return Err(Response::error(

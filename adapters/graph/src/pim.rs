@@ -49,6 +49,11 @@ pub const UID_APP: &str = "ferry-uid";
 pub const PEOPLE: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryPeople";
 /// A folder's ferry path.
 pub const PATH: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryPath";
+/// A calendar's colour as its source gave it (`hexColor` is read-only:
+/// https://learn.microsoft.com/en-us/graph/api/resources/calendar).
+pub const COLOR: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryColor";
+/// A calendar's or contact folder's description (Graph has no such property).
+pub const DESCRIPTION: &str = "String {6f5a1c3e-8d2b-4e7a-9c41-f3b07d2e5a19} Name ferryDescription";
 /// What a task's linked resource that holds ferry's key and mark is called.
 pub const APP: &str = "ferry";
 /// The mark of a write not finished.
@@ -86,6 +91,7 @@ pub struct PimFolder {
     pub id: Option<String>,
     pub path: String,
     pub spec: FolderSpec,
+    pub description: Option<String>,
 }
 
 /// A digest of converted text: what `D` is.

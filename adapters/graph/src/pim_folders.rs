@@ -2,21 +2,30 @@
 //! are carried): listed, each kind apart (a kind the app may not read is a notice, not an
 //! error), given paths that do not clash with mail folders or each other, and made.
 
-use ferry_engine::item::{FolderKind, FolderSpec, Kind};
+use ferry_engine::item::{CollectionProp, CollectionProps, FolderKind, FolderSpec, Kind};
 use ferry_engine::store::{FolderInfo, StoreError, StoreResult};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::client::Payload;
 use crate::folders::segment;
-use crate::pim::{PATH, Pim, PimFolder};
+use crate::pim::{COLOR, DESCRIPTION, PATH, Pim, PimFolder};
 use crate::store::{GraphStore, lock, property};
 
 impl GraphStore {
     /// The calendars, contact folders and (with a user's token) To Do lists, listed again.
     pub(crate) async fn refresh_pim(&self) -> StoreResult<Vec<PimFolder>> {
         let user = self.user();
-        let expand = format!("$expand=singleValueExtendedProperties($filter=id eq '{PATH}')");
+        let expand = format!(
+            "$expand=singleValueExtendedProperties($filter=id eq '{PATH}' or id eq '{COLOR}' \
+             or id eq '{DESCRIPTION}')"
+        );
+        // An extended property written empty is one removed.
+        let own = |folder: &Value, id: &str| {
+            property(folder, id)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         let mut out = Vec::new();
         let named = |folder: &Value, name: &str| {
             property(folder, PATH)
@@ -38,12 +47,15 @@ impl GraphStore {
                 spec: FolderSpec {
                     kind: FolderKind::Calendar,
                     display_name: Some(name.to_string()),
+                    // The colour chosen in Outlook, else the one ferry kept.
                     color: calendar["hexColor"]
                         .as_str()
                         .filter(|c| !c.is_empty())
-                        .map(str::to_string),
+                        .map(str::to_string)
+                        .or_else(|| own(&calendar, COLOR)),
                     components: vec![Kind::Event],
                 },
+                description: own(&calendar, DESCRIPTION),
             });
         }
         out.push(PimFolder {
@@ -55,6 +67,7 @@ impl GraphStore {
                 display_name: Some("Contacts".into()),
                 ..FolderSpec::default()
             },
+            description: None,
         });
         let contact_folders = self
             .permitted(
@@ -79,6 +92,7 @@ impl GraphStore {
                     display_name: Some(name.to_string()),
                     ..FolderSpec::default()
                 },
+                description: own(&folder, DESCRIPTION),
             });
         }
         if self.client.uri().user_token {
@@ -100,6 +114,7 @@ impl GraphStore {
                         color: None,
                         components: vec![Kind::Task],
                     },
+                    description: None,
                 });
             }
         } else {
@@ -183,6 +198,7 @@ impl GraphStore {
                 validity: None,
                 unreadable: None,
                 spec: folder.spec,
+                description: folder.description,
             })
             .collect())
     }
@@ -200,12 +216,19 @@ impl GraphStore {
         let path_property = json!([{"id": PATH, "value": path}]);
         let (url, body) = match spec.kind {
             FolderKind::Calendar if spec.accepts(Kind::Event) => {
-                let mut body =
-                    json!({"name": display, "singleValueExtendedProperties": path_property});
+                let mut properties = vec![json!({"id": PATH, "value": path})];
                 if let Some(color) = &spec.color {
-                    body["hexColor"] = json!(color);
+                    properties.push(json!({"id": COLOR, "value": color}));
+                    self.notice(
+                        "a calendar's colour is kept beside it: Outlook shows its own (Graph's \
+                         hexColor is read-only)"
+                            .into(),
+                    );
                 }
-                (format!("{user}/calendars"), body)
+                (
+                    format!("{user}/calendars"),
+                    json!({"name": display, "singleValueExtendedProperties": properties}),
+                )
             }
             FolderKind::AddressBook => (
                 format!("{user}/contactFolders"),
@@ -217,6 +240,12 @@ impl GraphStore {
                         "{path}: To Do lists take a user's token (graph://…?auth=user): \
                          Microsoft documents no application permission for them"
                     )));
+                }
+                if spec.display_name.as_deref().is_some_and(|d| d != path) || spec.color.is_some() {
+                    self.notice(format!(
+                        "{path}: a To Do list is named by its path (it cannot hold ferry's path \
+                         beside another name): its display name and colour are not carried"
+                    ));
                 }
                 (format!("{user}/todo/lists"), json!({"displayName": path}))
             }
@@ -244,5 +273,62 @@ impl GraphStore {
                 "{path}: a folder named {display} is there already, made by someone else"
             )))
         }
+    }
+
+    /// Changes the display name, colour and description of calendar, contact folder or To
+    /// Do list `path` from `from` to `to` (see `Store::set_collection`): a display name by the
+    /// folder's own property, a colour and a description in extended properties; what the
+    /// folder cannot hold is said once.
+    pub(crate) async fn set_pim_folder(
+        &self,
+        path: &str,
+        from: &CollectionProps,
+        to: &CollectionProps,
+    ) -> StoreResult<()> {
+        self.refresh_pim().await?;
+        let folder = self.pim_needed(path).await?;
+        let now = CollectionProps::of(&folder.spec, folder.description.as_deref());
+        let (url, name_field) = match (&folder.pim, &folder.id) {
+            (Pim::Event, Some(id)) => (format!("{}/calendars/{id}", self.user()), "name"),
+            (Pim::Contact, Some(id)) => (
+                format!("{}/contactFolders/{id}", self.user()),
+                "displayName",
+            ),
+            _ => (String::new(), ""),
+        };
+        let mut body = json!({});
+        let mut properties = Vec::new();
+        for prop in from.changes(to, &now, path).map_err(StoreError::Conflict)? {
+            let value = to.get(prop).unwrap_or_default();
+            match prop {
+                _ if url.is_empty() => {
+                    self.notice(format!(
+                        "{path}: Microsoft 365 holds no {} for this folder: not changed",
+                        prop.name()
+                    ));
+                }
+                CollectionProp::DisplayName => body[name_field] = json!(value),
+                CollectionProp::Color if folder.pim == Pim::Event => {
+                    properties.push(json!({"id": COLOR, "value": value}));
+                }
+                CollectionProp::Color => self.notice(format!(
+                    "{path}: a contact folder holds no colour in Microsoft 365: not set"
+                )),
+                CollectionProp::Description => {
+                    properties.push(json!({"id": DESCRIPTION, "value": value}));
+                }
+            }
+        }
+        if !properties.is_empty() {
+            body["singleValueExtendedProperties"] = Value::Array(properties);
+        }
+        if body.as_object().is_some_and(|b| b.is_empty()) {
+            return Ok(());
+        }
+        self.client
+            .send(Method::PATCH, &url, Payload::Json(body), &[])
+            .await?;
+        self.refresh_pim().await?;
+        Ok(())
     }
 }

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use ferry_engine::body::Body;
 use ferry_engine::event::{ContentHash, Millis, NativeId};
 use ferry_engine::flags::Flags;
-use ferry_engine::item::{FolderKind, FolderSpec, Kind};
+use ferry_engine::item::{CollectionProps, FolderKind, FolderSpec, Kind};
 use ferry_engine::pacer::{Limits, Window};
 use ferry_engine::store::{
     AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing, NewItem, Store, StoreError,
@@ -373,6 +373,7 @@ impl Store for GraphStore {
                 validity: None,
                 unreadable: None,
                 spec: FolderSpec::mail(),
+                description: None,
             })
             .collect();
         if self.full_fidelity {
@@ -386,6 +387,7 @@ impl Store for GraphStore {
                         validity: None,
                         unreadable: None,
                         spec: other.spec,
+                        description: None,
                     }),
             );
         } else if self.calendars {
@@ -758,6 +760,16 @@ impl Store for GraphStore {
     ) -> StoreResult<()> {
         self.writable()?;
         self.delete_keyed(folder, id, expect).await
+    }
+
+    async fn set_collection(
+        &self,
+        folder: &str,
+        from: &CollectionProps,
+        to: &CollectionProps,
+    ) -> StoreResult<()> {
+        self.writable()?;
+        self.set_keyed_folder(folder, from, to).await
     }
 
     async fn find_key(&self, folder: &str, key: &str) -> StoreResult<Option<ItemInfo>> {

@@ -2,7 +2,7 @@
 //! listing, their creation, and the keyed writes of their items through the import/export API.
 
 use ferry_engine::event::NativeId;
-use ferry_engine::item::FolderSpec;
+use ferry_engine::item::{CollectionProps, FolderSpec};
 use ferry_engine::store::{ItemInfo, Listing, NewItem, StoreError, StoreResult, Stored};
 use reqwest::Method;
 
@@ -254,6 +254,25 @@ impl GraphStore {
             self.create_other_folder(path, spec).await
         } else {
             self.create_pim_folder(path, spec).await
+        }
+    }
+
+    /// Changes a collection's properties: a calendar's, contact folder's or To Do list's;
+    /// between tenants a folder's name is its path, and its other properties travel with it.
+    pub(crate) async fn set_keyed_folder(
+        &self,
+        path: &str,
+        from: &CollectionProps,
+        to: &CollectionProps,
+    ) -> StoreResult<()> {
+        if self.full_fidelity || !self.calendars {
+            self.notice(format!(
+                "{path}: changed properties ({}) are not carried between tenants",
+                from.differences(to).join(", ")
+            ));
+            Ok(())
+        } else {
+            self.set_pim_folder(path, from, to).await
         }
     }
 }

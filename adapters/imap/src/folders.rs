@@ -162,6 +162,7 @@ pub(crate) async fn list_folders(store: &ImapStore) -> StoreResult<Vec<FolderInf
             unreadable,
             path,
             spec: Default::default(),
+            description: None,
         });
     }
     Ok(folders)

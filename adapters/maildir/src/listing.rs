@@ -130,6 +130,7 @@ impl MaildirStore {
                 validity: None,
                 unreadable: None,
                 spec: Default::default(),
+                description: None,
             })
             .collect())
     }

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use ferry_engine::body::read_back;
+use ferry_engine::item::{CollectionProp, CollectionProps};
 use ferry_engine::{
     Flags, FolderSpec, ItemInfo, Keyed, Kind, NativeId, NewItem, StoreError, StoreResult, Stored,
 };
@@ -324,7 +325,50 @@ impl MemoryStore {
     }
 }
 
+/// `Store::set_collection`: the properties that differ, each only from `from`.
+pub(crate) fn set_props(
+    inner: &mut Inner,
+    folder: &str,
+    from: &CollectionProps,
+    to: &CollectionProps,
+) -> StoreResult<()> {
+    let entry = inner
+        .folders
+        .get_mut(folder)
+        .ok_or_else(|| StoreError::NotFound(format!("collection {folder}")))?;
+    let now = CollectionProps::of(&entry.spec, entry.description.as_deref());
+    for prop in from
+        .changes(to, &now, folder)
+        .map_err(StoreError::Conflict)?
+    {
+        let value = to.get(prop).map(str::to_owned);
+        match prop {
+            CollectionProp::DisplayName => entry.spec.display_name = value,
+            CollectionProp::Color => entry.spec.color = value,
+            CollectionProp::Description => entry.description = value,
+        }
+    }
+    Ok(())
+}
+
 impl MemoryStore {
+    /// Sets a collection's properties as a user would (nothing if it does not exist).
+    pub fn user_set_props(&self, folder: &str, props: &CollectionProps) {
+        if let Some(entry) = self.lock().folders.get_mut(folder) {
+            entry.spec.display_name = props.display_name.clone();
+            entry.spec.color = props.color.clone();
+            entry.description = props.description.clone();
+        }
+    }
+
+    /// A collection's properties, if it exists.
+    pub fn props(&self, folder: &str) -> Option<CollectionProps> {
+        self.lock()
+            .folders
+            .get(folder)
+            .map(|entry| CollectionProps::of(&entry.spec, entry.description.as_deref()))
+    }
+
     /// A folder's kind and properties, if it exists.
     pub fn spec(&self, folder: &str) -> Option<FolderSpec> {
         self.lock()

@@ -44,6 +44,8 @@ struct Folder {
     items: BTreeMap<u64, Item>,
     /// What it holds (mail unless made a collection).
     spec: ferry_engine::FolderSpec,
+    /// A collection's description.
+    description: Option<String>,
 }
 
 #[derive(Debug)]
@@ -119,6 +121,7 @@ impl MemoryStore {
                 next_uid: 1,
                 items: BTreeMap::new(),
                 spec: ferry_engine::FolderSpec::mail(),
+                description: None,
             },
         );
         MemoryStore {
@@ -268,6 +271,7 @@ fn create(inner: &mut Inner, folder: &str, spec: &ferry_engine::FolderSpec) {
                 next_uid: 1,
                 items: BTreeMap::new(),
                 spec: spec.clone(),
+                description: None,
             },
         );
     }
@@ -349,6 +353,7 @@ impl Store for MemoryStore {
                         validity: refused.is_none().then_some(folder.validity),
                         unreadable: refused,
                         spec: folder.spec.clone(),
+                        description: folder.description.clone(),
                     }
                 })
                 .collect())
@@ -445,6 +450,16 @@ impl Store for MemoryStore {
             Ok(())
         })
         .await
+    }
+
+    async fn set_collection(
+        &self,
+        folder: &str,
+        from: &ferry_engine::CollectionProps,
+        to: &ferry_engine::CollectionProps,
+    ) -> StoreResult<()> {
+        self.write(|inner| keyed::set_props(inner, folder, from, to))
+            .await
     }
 
     async fn create_item(&self, folder: &str, item: NewItem<'_>) -> StoreResult<Stored> {

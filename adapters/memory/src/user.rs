@@ -27,6 +27,7 @@ impl MemoryStore {
                 next_uid: 1,
                 items: BTreeMap::new(),
                 spec: ferry_engine::FolderSpec::mail(),
+                description: None,
             }
         });
         let uid = entry.next_uid;

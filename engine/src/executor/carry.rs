@@ -238,6 +238,15 @@ fn queue_of(plan: &Delta) -> (VecDeque<Action>, usize) {
         });
     }
     let folder_actions = queue.len();
+    // In the batch after the folders' (whose writes run side by side): after the collections
+    // they describe are made.
+    for (folder, from, to) in &plan.collection_props {
+        queue.push_back(Action::SetCollection {
+            folder: folder.clone(),
+            from: from.clone(),
+            to: to.clone(),
+        });
+    }
     for copy in &plan.copies {
         queue.push_back(Action::Append {
             source_folder: copy.source_folder.clone(),
@@ -363,6 +372,8 @@ fn tally(intents: &[Action], first_op: OpId, outcomes: &[Event], progress: &mut 
                 }
                 // Never planned here: counted by `delete_emptied_folders`.
                 Action::DeleteFolder { .. } => {}
+                // A change of properties (the audit trail holds it).
+                Action::SetCollection { .. } => {}
             }
         }
     }

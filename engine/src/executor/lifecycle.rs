@@ -276,6 +276,7 @@ impl<'a> Run<'a> {
             other: plan.renames.len()
                 + plan.create_folders.len()
                 + plan.collections.len()
+                + plan.collection_props.len()
                 + plan.puts.len()
                 + plan.flag_updates.len()
                 + plan.deletions.len()

@@ -58,6 +58,7 @@ pub(super) fn touch(touched: &mut BTreeSet<String>, event: &Event) {
         Event::WriteIntent { action, .. } => match action {
             Action::CreateFolder { folder }
             | Action::CreateCollection { folder, .. }
+            | Action::SetCollection { folder, .. }
             | Action::Append { folder, .. }
             | Action::Create { folder, .. }
             | Action::Update { folder, .. }

@@ -68,6 +68,13 @@ impl Run<'_> {
                     spec: folder.spec.clone(),
                 });
             }
+            if known.and_then(|k| k.description.as_ref()) != folder.description.as_ref() {
+                events.push(Event::CollectionDescribed {
+                    side: Side::Source,
+                    folder: folder.path.clone(),
+                    description: folder.description.clone(),
+                });
+            }
         }
         let blocked = folders.iter().find(|f| f.unreadable.is_some());
         for path in self.state.source.folders.keys() {

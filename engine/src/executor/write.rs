@@ -60,6 +60,16 @@ impl Worker<'_> {
                 .await
                 .map(|()| None)
                 .map_err(|e| (class_of(&e), e.to_string())),
+            Action::SetCollection { folder, from, to } => self
+                .retry(Side::Target, events, || {
+                    self.target.set_collection(folder, from, to)
+                })
+                .await
+                .map(|()| None)
+                .map_err(|e| match e {
+                    StoreError::Conflict(words) => (FailureClass::Conflict, words),
+                    other => (class_of(&other), other.to_string()),
+                }),
             Action::Create { .. } | Action::Update { .. } => {
                 return self.put(op, action, events).await;
             }

@@ -36,6 +36,7 @@ impl AuditEntry {
         match &self.action {
             Action::CreateFolder { folder }
             | Action::CreateCollection { folder, .. }
+            | Action::SetCollection { folder, .. }
             | Action::Append { folder, .. }
             | Action::Create { folder, .. }
             | Action::Update { folder, .. }

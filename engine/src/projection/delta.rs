@@ -14,11 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::event::{Action, ContentHash, Millis, NativeId, RunOptions, SpecialUse};
 use crate::flags::Flags;
+use crate::item::CollectionProps;
 use crate::projection::source::{SourceItem, SourceState};
 use crate::projection::target::{Origin, TargetFolder, TargetItem, TargetState};
 
 pub mod after_moves;
 pub mod ahead;
+pub mod collections;
 pub mod folders;
 pub mod keyed;
 pub mod listing;
@@ -113,6 +115,9 @@ pub struct Delta {
     /// Target folders to create that hold more than mail (calendars, address books), with
     /// their source folder's kind and properties.
     pub collections: Vec<(String, crate::item::FolderSpec)>,
+    /// Target collections whose properties to change: (folder, from, to), see
+    /// [`collections`].
+    pub collection_props: Vec<(String, CollectionProps, CollectionProps)>,
     /// Keyed items (events, contacts) to create, or to update in place.
     pub puts: Vec<Put>,
     /// Keyed target items to delete, if unchanged (only with `--delete-removed`).
@@ -134,6 +139,7 @@ impl Delta {
             && self.deletions.is_empty()
             && self.moves.is_empty()
             && self.collections.is_empty()
+            && self.collection_props.is_empty()
             && self.puts.is_empty()
             && self.keyed_deletions.is_empty()
     }
@@ -165,8 +171,9 @@ impl Delta {
             }
             self.create_folders.clear();
         }
-        self.collections.retain(|(_, spec)| {
-            [
+        let mut unheld = BTreeSet::new();
+        self.collections.retain(|(folder, spec)| {
+            let held = [
                 crate::item::Kind::Event,
                 crate::item::Kind::Task,
                 crate::item::Kind::Contact,
@@ -174,8 +181,14 @@ impl Delta {
                 crate::item::Kind::Journal,
             ]
             .into_iter()
-            .any(|kind| spec.accepts(kind) && capabilities.holds(kind))
+            .any(|kind| spec.accepts(kind) && capabilities.holds(kind));
+            if !held {
+                unheld.insert(folder.clone());
+            }
+            held
         });
+        self.collection_props
+            .retain(|(folder, _, _)| !unheld.contains(folder));
         let mut left_out: BTreeMap<(String, crate::item::Kind), Vec<NativeId>> = BTreeMap::new();
         for (skip, kind) in &skipped {
             left_out
@@ -459,6 +472,7 @@ fn action_names(action: &Action, path: &str) -> bool {
     match action {
         Action::CreateFolder { folder }
         | Action::CreateCollection { folder, .. }
+        | Action::SetCollection { folder, .. }
         | Action::Append { folder, .. }
         | Action::Create { folder, .. }
         | Action::Update { folder, .. }
@@ -538,6 +552,11 @@ fn plan_folder(
     }
     // Items that change in place are paired by key, not content (never ahead of the plan).
     if only.is_none() {
+        if let Some((from, to)) = collections::props_change(folder, target_folder) {
+            delta
+                .collection_props
+                .push((target_path.to_owned(), from, to));
+        }
         keyed::plan_keyed(
             (source_path, folder),
             (target_path, target_folder),

@@ -287,6 +287,9 @@ impl Report {
                     run.folders_created += 1;
                 }
             }
+            Action::SetCollection { folder, .. } => {
+                self.folders.entry(folder).or_default();
+            }
             Action::RenameFolder { from, to } => {
                 let run_id = self.current().map(|run| {
                     run.folders_renamed += 1;

@@ -84,6 +84,15 @@ pub struct SourceFolder {
     pub listed: bool,
     /// What it holds and its properties (a mail folder unless a `CollectionSeen` said).
     pub spec: FolderSpec,
+    /// A collection's description (a `CollectionDescribed`).
+    pub description: Option<String>,
+}
+
+impl SourceFolder {
+    /// A collection's properties that ferry carries to its target collection.
+    pub fn props(&self) -> crate::item::CollectionProps {
+        crate::item::CollectionProps::of(&self.spec, self.description.as_deref())
+    }
 }
 
 /// The source projection.
@@ -187,6 +196,13 @@ impl Projection for SourceState {
                 spec,
             } => {
                 self.folders.entry(folder.clone()).or_default().spec = spec.clone();
+            }
+            Event::CollectionDescribed {
+                side: Side::Source,
+                folder,
+                description,
+            } => {
+                self.folders.entry(folder.clone()).or_default().description = description.clone();
             }
             Event::FlagsSeen {
                 side: Side::Source,

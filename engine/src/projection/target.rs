@@ -100,6 +100,9 @@ pub struct TargetFolder {
     pub token: Option<String>,
     /// Items by target native id.
     pub items: ItemMap<TargetItem>,
+    /// A collection's properties as ferry last set them (when it made the collection or
+    /// changed them since): ferry changes them only from these.
+    pub props: Option<crate::item::CollectionProps>,
 }
 
 /// The target projection.
@@ -320,8 +323,13 @@ impl Projection for TargetState {
 impl TargetState {
     fn done(&mut self, op: OpId, action: Action, id: Option<NativeId>, version: Option<String>) {
         match action {
-            Action::CreateCollection { folder, .. } => {
-                self.folders.entry(folder).or_default().created_by_ferry = true;
+            Action::CreateCollection { folder, spec } => {
+                let entry = self.folders.entry(folder).or_default();
+                entry.created_by_ferry = true;
+                entry.props = Some(crate::item::CollectionProps::of(&spec, None));
+            }
+            Action::SetCollection { folder, to, .. } => {
+                self.folders.entry(folder).or_default().props = Some(to);
             }
             Action::Create {
                 source_folder,

@@ -111,6 +111,7 @@ mod tests {
             validity,
             unreadable: None,
             spec: Default::default(),
+            description: None,
         }
     }
 
