@@ -459,3 +459,49 @@ fn killed_at_random_moments_nothing_is_missing_or_doubled_and_no_conflict_is_fer
     );
     assert_eq!(items_in(&target, "work"), EVENTS, "one version each");
 }
+
+#[test]
+fn a_uid_the_target_holds_under_another_name_is_reported_on_every_run_and_never_written_over() {
+    let source = Radicale::start();
+    let target = Radicale::start();
+    mkcalendar(&source, "work", "Arbeit", &["VEVENT"]);
+    for n in 0..3 {
+        put(
+            &source,
+            &format!("/{USER}/work/event-{n}.ics"),
+            &event(n, 10),
+        );
+    }
+    // Someone put event 1 (same UID, other times) on the target under a name of their own.
+    mkcalendar(&target, "work", "Arbeit", &["VEVENT"]);
+    let theirs = format!("/{USER}/work/imported-by-hand.ics");
+    put(&target, &theirs, &event(1, 15));
+    let home = tempfile::tempdir().expect("home");
+    let run = |extra: &[&str]| migrate(home.path(), &source.uri(USER), &target.uri(USER), extra);
+    for _ in 0..2 {
+        let (code, out) = run(&[]);
+        assert_ne!(code, Some(0), "an item left behind never exits 0: {out}");
+        let report = ferry_tests::report_text(home.path(), &home.path().join("journal"));
+        assert!(
+            report.contains("event-1.ics") && report.contains("no-uid-conflict"),
+            "{report}"
+        );
+        let (_, _, kept) = target.request(USER, "GET", &theirs, &[], "");
+        assert_eq!(canonical(&kept), canonical(&event(1, 15)), "never written over");
+        let names = ferry_tests::dav::item_paths(target.port, USER, &format!("/{USER}/work/"));
+        assert_eq!(names.len(), 3, "the other two landed, no second copy: {names:?}");
+    }
+    // Once the target's copy is gone, a run that tries refusals again (as the report says)
+    // lands the source's.
+    let (status, _, _) = target.request(USER, "DELETE", &theirs, &[], "");
+    assert!(status == 200 || status == 204);
+    let (code, out) = run(&["--full"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        holdings(&target)
+            .into_iter()
+            .filter(|((c, _), _)| c == "work")
+            .collect::<BTreeMap<_, _>>(),
+        holdings(&source)
+    );
+}
