@@ -487,9 +487,17 @@ fn a_uid_the_target_holds_under_another_name_is_reported_on_every_run_and_never_
             "{report}"
         );
         let (_, _, kept) = target.request(USER, "GET", &theirs, &[], "");
-        assert_eq!(canonical(&kept), canonical(&event(1, 15)), "never written over");
+        assert_eq!(
+            canonical(&kept),
+            canonical(&event(1, 15)),
+            "never written over"
+        );
         let names = ferry_tests::dav::item_paths(target.port, USER, &format!("/{USER}/work/"));
-        assert_eq!(names.len(), 3, "the other two landed, no second copy: {names:?}");
+        assert_eq!(
+            names.len(),
+            3,
+            "the other two landed, no second copy: {names:?}"
+        );
     }
     // Once the target's copy is gone, a run that tries refusals again (as the report says)
     // lands the source's.

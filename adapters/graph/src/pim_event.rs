@@ -406,7 +406,23 @@ pub fn to_graph(text: &str) -> Result<EventWrite, String> {
                 .iter()
                 .any(|e| e.name == ICalendarProperty::RecurrenceId)
         })
-        .ok_or("no event in it")?;
+        .ok_or_else(|| {
+            let other = calendar
+                .components
+                .iter()
+                .find_map(|c| match c.component_type {
+                    ICalendarComponentType::VTodo => Some("a task"),
+                    ICalendarComponentType::VJournal => Some("a journal"),
+                    _ => None,
+                });
+            match other {
+                Some(what) => format!(
+                    "{what} in a calendar of events: Microsoft 365's calendars hold events only \
+                     (give tasks a calendar of their own: it becomes a To Do list)"
+                ),
+                None => "no event in it".to_string(),
+            }
+        })?;
     let key = master
         .entries
         .iter()
