@@ -58,6 +58,8 @@ pub fn run(
         ca_file: None,
         insecure: false,
         key: key.clone(),
+        from_secret: None,
+        to_secret: None,
     };
     let args = RunArgs::default();
 

@@ -11,6 +11,7 @@ mod help;
 mod keys;
 mod migrate;
 mod preflight;
+mod project;
 mod provision;
 mod render;
 
@@ -55,10 +56,58 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// The journal's last run and what is left in doubt.
+    /// The journal's last run and what is left in doubt; without --journal, each mailbox of
+    /// the project (./ferry.toml or --project).
     Status {
+        /// The journal directory of one migration.
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
+        /// The project file (default: ./ferry.toml).
+        #[arg(long, value_name = "FILE", conflicts_with = "journal")]
+        project: Option<PathBuf>,
         #[command(flatten)]
-        journal: JournalArgs,
+        key: KeyArgs,
+    },
+    /// Writes a commented project file (ferry.toml) to start a migration project from.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "ferry.toml")]
+        path: PathBuf,
+    },
+    /// Shows which source mailbox goes to which target, in which batch and by which route,
+    /// and what the mapping leaves out (ambiguous, shared or unmapped) before anything moves.
+    Map {
+        /// The project file (default: ./ferry.toml).
+        #[arg(long, value_name = "FILE")]
+        project: Option<PathBuf>,
+    },
+    /// Migrates the project's mailboxes (a batch, or one), several at once, each with its own
+    /// journal; run it again for each delta until the cutover.
+    Run {
+        /// The project file (default: ./ferry.toml).
+        #[arg(long, value_name = "FILE")]
+        project: Option<PathBuf>,
+        /// Only this batch.
+        #[arg(long, value_name = "NAME")]
+        batch: Option<String>,
+        /// Only this mailbox (its source or target address).
+        #[arg(long, value_name = "ADDRESS")]
+        mailbox: Option<String>,
+        /// Mailboxes migrated at once (default: the project's jobs).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Check every migrated item on the target and copy again what is missing or altered.
+        #[arg(long)]
+        verify_target: bool,
+        /// Re-read every source item instead of trusting what the journals know.
+        #[arg(long)]
+        full: bool,
+        /// Delete on the targets what ferry copied there and the sources no longer have.
+        #[arg(long)]
+        delete_removed: bool,
+        /// Carry out deletions the mass-deletion guard holds back.
+        #[arg(long, requires = "delete_removed")]
+        confirm_deletions: bool,
     },
     /// Per run and per folder: what was copied, and every source item not on the target (failed,
     /// refused by the target, unreadable on the source) with the reason.
@@ -217,7 +266,53 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             render::held(&summary, &mut stdout)?;
             Ok(0)
         }
-        Command::Status { journal } => {
+        Command::Status {
+            journal: None,
+            project,
+            ..
+        } => {
+            let project = project::load(project.as_deref())?;
+            project::status(&project, &mut stdout)
+        }
+        Command::Init { path } => {
+            project::init(&path, &mut stdout)?;
+            Ok(0)
+        }
+        Command::Map { project } => {
+            let project = project::load(project.as_deref())?;
+            project::map(&project, &mut stdout)
+        }
+        Command::Run {
+            project,
+            batch,
+            mailbox,
+            jobs,
+            verify_target,
+            full,
+            delete_removed,
+            confirm_deletions,
+        } => {
+            let project = project::load(project.as_deref())?;
+            let select = project::run::Select {
+                batch,
+                mailbox,
+                jobs,
+                run: RunArgs {
+                    verify_target,
+                    full,
+                    delete_removed,
+                    confirm_deletions,
+                    ..RunArgs::default()
+                },
+            };
+            project::run::run(&project, &select, &mut stdout)
+        }
+        Command::Status {
+            journal: Some(journal),
+            key,
+            ..
+        } => {
+            let journal = JournalArgs { journal, key };
             let running = Journal::<()>::in_use(&journal.journal);
             let events = open_existing(&journal)?;
             let report: ferry_engine::projection::report::Report =

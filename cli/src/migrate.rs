@@ -51,11 +51,24 @@ pub struct PairArgs {
     pub insecure: bool,
     #[command(flatten)]
     pub key: KeyArgs,
+    /// The source's secret as a project gives it (before any of the above).
+    #[arg(skip)]
+    pub from_secret: Option<Secret>,
+    /// The target's.
+    #[arg(skip)]
+    pub to_secret: Option<Secret>,
 }
 
 impl PairArgs {
     /// The password of one end: its file or command, else its environment variable, else none.
     pub(crate) fn secret(&self, side: Side) -> Option<Secret> {
+        let given = match side {
+            Side::Source => &self.from_secret,
+            Side::Target => &self.to_secret,
+        };
+        if given.is_some() {
+            return given.clone();
+        }
         let (file, command, variable) = match side {
             Side::Source => (
                 &self.from_password_file,
@@ -259,8 +272,8 @@ struct ProgressState {
 }
 
 impl Progress {
-    fn new() -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+    fn new(shown: bool) -> Progress {
+        let bar = (shown && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
@@ -363,7 +376,7 @@ impl Watcher for Progress {
 /// Raises `stop` on SIGINT or SIGTERM: writes in flight finish and are journaled, nothing new
 /// starts, waits between retries end. A second signal ends the process at once (exit 5): the
 /// journal survives that as it survives kill -9, and the next run settles what was in doubt.
-fn stop_on_signals(stop: StopSignal) {
+pub fn pause_on_signals(stop: StopSignal) {
     tokio::spawn(async move {
         let Ok(mut term) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -444,11 +457,30 @@ impl ferry_engine::EventLog for Counted<'_> {
 /// runs that changed little (a no-op run records two events) do not rewrite it.
 const CHECKPOINT_AFTER_EVENTS: u64 = 2_000;
 
+/// What a migration shares with the others of a project run: the async runtime, the signal
+/// that pauses them all, and what watches them. A lone `ferry migrate` has its own of each.
+#[derive(Clone, Default)]
+pub struct Shared {
+    pub runtime: Option<tokio::runtime::Handle>,
+    pub stop: Option<StopSignal>,
+    pub watcher: Option<std::sync::Arc<dyn Watcher>>,
+}
+
 /// Runs one migration (or a dry run). Returns the summary and the journal's directory.
 pub fn migrate(
     pair: &PairArgs,
     args: &RunArgs,
     notices: &mut dyn Write,
+) -> anyhow::Result<(RunSummary, PathBuf)> {
+    migrate_in(pair, args, notices, &Shared::default())
+}
+
+/// [`migrate`] within a project run.
+pub fn migrate_in(
+    pair: &PairArgs,
+    args: &RunArgs,
+    notices: &mut dyn Write,
+    shared: &Shared,
 ) -> anyhow::Result<(RunSummary, PathBuf)> {
     crate::preflight::distinct_ends(&pair.from, &pair.to)?;
     let dir = match &pair.journal {
@@ -470,12 +502,22 @@ pub fn migrate(
     // own, memory (512 threads at most, tokio's default, against one per core: 12 MB more at the
     // peak of a 100,000-message copy, and no faster).
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(cores.max(2))
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let own_runtime = match &shared.runtime {
+        Some(_) => None,
+        None => Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .max_blocking_threads(cores.max(2))
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?,
+        ),
+    };
+    let runtime = match (&shared.runtime, &own_runtime) {
+        (Some(handle), _) => handle.clone(),
+        (None, Some(own)) => own.handle().clone(),
+        (None, None) => unreachable!("a runtime is made when none is shared"),
+    };
     // Large messages spool (encrypted, unnamed) next to the journal: a disk the admin chose,
     // not a /tmp that may be memory. A plan, which writes nothing there, spools in /tmp.
     let spool = (!args.dry_run).then_some(dir.as_path());
@@ -611,8 +653,12 @@ pub fn migrate(
         None => &scratch,
     };
 
-    let progress = Progress::new();
-    let stop = StopSignal::new();
+    let progress = Progress::new(shared.watcher.is_none());
+    let watcher: &dyn Watcher = match &shared.watcher {
+        Some(watcher) => watcher.as_ref(),
+        None => &progress,
+    };
+    let stop = shared.stop.clone().unwrap_or_default();
     let options = RunOptions {
         verify_target: args.verify_target,
         full: args.full,
@@ -634,7 +680,9 @@ pub fn migrate(
         ..Config::default()
     };
     let outcome = runtime.block_on(async {
-        stop_on_signals(stop.clone());
+        if shared.stop.is_none() {
+            pause_on_signals(stop.clone());
+        }
         let mut run = Run::new(ferry_engine::RunContext {
             source: source.as_ref(),
             target: target.as_ref(),
@@ -643,7 +691,7 @@ pub fn migrate(
             options,
             config,
             clock: &SystemClock,
-            watcher: &progress,
+            watcher,
             stop,
             pacers: None,
         });
@@ -671,7 +719,7 @@ pub fn migrate(
     // What the run held besides its state (the stores' indexes, the runtime's threads) goes
     // before the checkpoint is encoded: the end of a large first run is its peak of memory.
     let state = run.into_state();
-    drop((source, target, runtime));
+    drop((source, target, runtime, own_runtime));
     if let Some(journal) = journal
         .as_ref()
         .filter(|_| !args.dry_run && replayed + recorded >= CHECKPOINT_AFTER_EVENTS)

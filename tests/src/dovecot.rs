@@ -91,6 +91,11 @@ impl Dovecot {
     pub fn client(&self) -> Client {
         Client::connect(self.port)
     }
+
+    /// A session of another user of the instance (`--user NAME:PASSWORD`).
+    pub fn client_as(&self, user: &str, password: &str) -> Client {
+        Client::connect_as(self.port, user, password)
+    }
 }
 
 impl Drop for Dovecot {
@@ -142,6 +147,11 @@ pub struct Untagged {
 impl Client {
     /// Connects and logs in as the test user.
     pub fn connect(port: u16) -> Client {
+        Client::connect_as(port, USER, PASSWORD)
+    }
+
+    /// A session logged in as `user`.
+    pub fn connect_as(port: u16, user: &str, password: &str) -> Client {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -155,7 +165,7 @@ impl Client {
         let mut greeting = String::new();
         client.reader.read_line(&mut greeting).expect("greeting");
         assert!(greeting.starts_with("* OK"), "greeting: {greeting}");
-        client.ok(&format!("LOGIN {USER} {PASSWORD}"));
+        client.ok(&format!("LOGIN {user} {password}"));
         client
     }
 

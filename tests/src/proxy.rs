@@ -15,6 +15,10 @@ pub struct Proxy {
     pub bytes: Arc<AtomicU64>,
     /// Everything clients sent, connections one after another in the order they ended reads.
     pub sent: Arc<Mutex<Vec<u8>>>,
+    /// Connections open now.
+    pub open: Arc<AtomicU64>,
+    /// The most connections that were open at once.
+    pub most_open: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -31,6 +35,8 @@ impl Proxy {
             port: listener.local_addr().expect("address").port(),
             bytes: Arc::new(AtomicU64::new(0)),
             sent: Arc::new(Mutex::new(Vec::new())),
+            open: Arc::new(AtomicU64::new(0)),
+            most_open: Arc::new(AtomicU64::new(0)),
         };
         let shared = proxy.clone();
         std::thread::spawn(move || {
@@ -39,6 +45,8 @@ impl Proxy {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                     continue;
                 };
+                let now = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
+                shared.most_open.fetch_max(now, Ordering::SeqCst);
                 for (from, to, upstream) in [(&client, &server, true), (&server, &client, false)] {
                     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
                         continue;
@@ -61,6 +69,10 @@ impl Proxy {
                             }
                         }
                         let _ = to.shutdown(Shutdown::Both);
+                        if !upstream {
+                            // The server's side ended: the connection is closed.
+                            shared.open.fetch_sub(1, Ordering::SeqCst);
+                        }
                         if upstream {
                             let mut sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner());
                             sent.extend_from_slice(&kept);

@@ -1,0 +1,180 @@
+//! The project journal: what belongs to no single mailbox pair. Each run of the project (its
+//! batch and the mailboxes it took, which is the mapping used), and each mailbox's start and
+//! end with a summary of its run, so that `ferry status` over thousands of mailboxes reads
+//! one journal, not thousands. The same journal crate as the pairs' (encrypted, append-only,
+//! checked as it is replayed); opened with the project's key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+use ferry_journal::{CreateOptions, Journal, KeySource};
+use serde::{Deserialize, Serialize};
+
+use super::mapping::Mailbox;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// A mailbox pair as the project journal names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Pair {
+    pub source: String,
+    pub target: String,
+    pub batch: String,
+}
+
+impl From<&Mailbox> for Pair {
+    fn from(mailbox: &Mailbox) -> Pair {
+        Pair {
+            source: mailbox.source.clone(),
+            target: mailbox.target.clone(),
+            batch: mailbox.batch.clone(),
+        }
+    }
+}
+
+/// How a mailbox's run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Every source item is on the target.
+    Done,
+    /// It ran to its end, but items are not on the target (failed, refused, in conflict).
+    DoneWithFailures,
+    /// Stopped by a signal: the next run resumes it.
+    Paused,
+    /// Everything but its deletions, held back by the mass-deletion guard.
+    DeletionsHeld,
+    /// It could not run: the reason.
+    Failed(String),
+}
+
+impl Outcome {
+    pub fn word(&self) -> &str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::DoneWithFailures => "done with failures",
+            Outcome::Paused => "paused",
+            Outcome::DeletionsHeld => "deletions held",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// What one mailbox's run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub copied: u64,
+    pub copied_bytes: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub failed: u64,
+    pub conflicts: u64,
+    /// Source items not on the target after the run (failed, refused, unreadable, conflicts).
+    pub behind: u64,
+}
+
+/// One record of the project journal. New variants go at the end (a serialized promise, as
+/// the pairs' events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProjectEvent {
+    /// A run of the project began: its batch (all with `None`) and the mailboxes it runs.
+    RunStarted {
+        run: u32,
+        at: Millis,
+        batch: Option<String>,
+        mailboxes: Vec<Pair>,
+    },
+    /// A mailbox's migration began.
+    MailboxStarted { pair: Pair, at: Millis },
+    /// A mailbox's migration ended.
+    MailboxEnded {
+        pair: Pair,
+        at: Millis,
+        outcome: Outcome,
+        totals: Totals,
+        seconds: u64,
+    },
+    /// The run ended (`paused`: by a signal).
+    RunEnded { run: u32, at: Millis, paused: bool },
+}
+
+/// Opens the project journal at `dir`, made when missing.
+pub fn open(dir: &Path, key: &KeySource) -> anyhow::Result<Journal<ProjectEvent>> {
+    let shown = || format!("the project journal at {}", dir.display());
+    if Journal::<ProjectEvent>::exists(dir) {
+        Journal::open(dir, key).with_context(shown)
+    } else {
+        Journal::create(dir, key, CreateOptions::default()).with_context(shown)
+    }
+}
+
+/// Every event of the project journal.
+pub fn events(journal: &Journal<ProjectEvent>) -> anyhow::Result<Vec<ProjectEvent>> {
+    journal
+        .replay(1)
+        .map(|entry| entry.map(|entry| entry.event))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| {
+            format!(
+                "replaying the project journal at {}",
+                journal.path().display()
+            )
+        })
+}
+
+/// A mailbox as the project journal knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    /// Started and not ended.
+    pub running: bool,
+    /// Its last run's end.
+    pub last: Option<(Millis, Outcome, Totals)>,
+    /// When a run of it last completed (its last delta).
+    pub last_complete: Option<Millis>,
+    pub runs: u32,
+}
+
+/// The project journal folded: each mailbox by pair, and the number of project runs.
+pub fn fold(events: &[ProjectEvent]) -> (BTreeMap<Pair, Known>, u32) {
+    let mut known: BTreeMap<Pair, Known> = BTreeMap::new();
+    let mut runs = 0;
+    for event in events {
+        match event {
+            ProjectEvent::RunStarted { run, .. } => {
+                runs = runs.max(*run);
+                // What an earlier run left started was cut off (the process was killed).
+                for entry in known.values_mut() {
+                    entry.running = false;
+                }
+            }
+            ProjectEvent::MailboxStarted { pair, .. } => {
+                let entry = known.entry(pair.clone()).or_default();
+                entry.running = true;
+                entry.runs += 1;
+            }
+            ProjectEvent::MailboxEnded {
+                pair,
+                at,
+                outcome,
+                totals,
+                ..
+            } => {
+                let entry = known.entry(pair.clone()).or_default();
+                entry.running = false;
+                if matches!(outcome, Outcome::Done | Outcome::DoneWithFailures) {
+                    entry.last_complete = Some(*at);
+                }
+                entry.last = Some((*at, outcome.clone(), totals.clone()));
+            }
+            ProjectEvent::RunEnded { .. } => {
+                // A mailbox started and never ended in a run that ended was cut off
+                // (the process was killed): not running any more.
+                for entry in known.values_mut() {
+                    entry.running = false;
+                }
+            }
+        }
+    }
+    (known, runs)
+}

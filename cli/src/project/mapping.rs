@@ -1,0 +1,332 @@
+//! Which source mailbox goes to which target mailbox, in which batch: from a CSV file
+//! (`source,target[,batch]`) and from a list of source addresses mapped by rules (the same
+//! address, a domain rewrite, a regex with captures). What cannot be run safely is named
+//! before anything moves: a line that does not parse, a source no rule maps, a source given
+//! twice with different targets, and two sources mapped to one target (their mail would mix):
+//! those mailboxes are left out of every run until the mapping is fixed.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+
+use super::config::{Project, Rule};
+
+/// The batch of a mailbox that names none.
+pub const DEFAULT_BATCH: &str = "default";
+
+/// One mailbox pair.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mailbox {
+    pub source: String,
+    pub target: String,
+    pub batch: String,
+}
+
+impl Mailbox {
+    /// Its name in journals and reports.
+    pub fn name(&self) -> String {
+        format!("{} → {}", self.source, self.target)
+    }
+
+    /// Its journal's directory name: both addresses, readable, safe in a path.
+    pub fn dir_name(&self) -> String {
+        let safe = |text: &str| -> String {
+            text.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        format!("{}__{}", safe(&self.source), safe(&self.target))
+    }
+}
+
+/// What the mapping cannot run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A line of a file that does not parse.
+    Malformed { place: String, why: String },
+    /// A source address no rule maps.
+    Unmapped { source: String },
+    /// A source given more than once with different targets.
+    AmbiguousSource {
+        source: String,
+        targets: Vec<String>,
+    },
+    /// More than one source mapped to one target.
+    SharedTarget {
+        target: String,
+        sources: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Malformed { place, why } => write!(f, "{place}: {why}"),
+            Problem::Unmapped { source } => write!(f, "{source}: no rule maps it"),
+            Problem::AmbiguousSource { source, targets } => write!(
+                f,
+                "{source}: given more than once, to {}: left out",
+                targets.join(", ")
+            ),
+            Problem::SharedTarget { target, sources } => write!(
+                f,
+                "{target}: the target of {} (their mail would mix): left out",
+                sources.join(", ")
+            ),
+        }
+    }
+}
+
+/// The project's mailboxes, and what was left out.
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    pub mailboxes: Vec<Mailbox>,
+    pub problems: Vec<Problem>,
+}
+
+impl Mapping {
+    /// Reads the project's mapping.
+    pub fn load(project: &Project) -> anyhow::Result<Mapping> {
+        let source = &project.file.mapping;
+        let mut found = Vec::new();
+        let mut problems = Vec::new();
+        if let Some(csv) = &source.csv {
+            let path = project.path(csv);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the mapping {}", path.display()))?;
+            found.extend(from_csv(&text, &path.display().to_string(), &mut problems));
+        }
+        if let Some(list) = &source.sources {
+            let path = project.path(list);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the source list {}", path.display()))?;
+            let batch = source.batch.as_deref().unwrap_or(DEFAULT_BATCH);
+            for address in text.lines().map(str::trim) {
+                if address.is_empty() || address.starts_with('#') {
+                    continue;
+                }
+                match map_by_rules(address, &source.rules) {
+                    Some(target) => found.push(Mailbox {
+                        source: address.to_string(),
+                        target,
+                        batch: batch.to_string(),
+                    }),
+                    None => problems.push(Problem::Unmapped {
+                        source: address.to_string(),
+                    }),
+                }
+            }
+        }
+        Ok(checked(found, problems))
+    }
+
+    /// The mailboxes of `batch` (all with `None`), or the one of source or target `mailbox`.
+    pub fn select(&self, batch: Option<&str>, mailbox: Option<&str>) -> Vec<Mailbox> {
+        self.mailboxes
+            .iter()
+            .filter(|m| batch.is_none_or(|b| m.batch == b))
+            .filter(|m| {
+                mailbox.is_none_or(|a| {
+                    m.source.eq_ignore_ascii_case(a) || m.target.eq_ignore_ascii_case(a)
+                })
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// `source,target[,batch]` lines; a first line naming the columns is skipped.
+fn from_csv(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec<Mailbox> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                let line = error.position().map_or(0, csv::Position::line);
+                problems.push(Problem::Malformed {
+                    place: format!("{place} line {line}"),
+                    why: error.to_string(),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, csv::Position::line);
+        let fields: Vec<&str> = record.iter().collect();
+        if fields.iter().all(|f| f.is_empty()) {
+            continue;
+        }
+        if index == 0
+            && fields
+                .first()
+                .is_some_and(|f| f.eq_ignore_ascii_case("source"))
+        {
+            continue;
+        }
+        match fields.as_slice() {
+            [source, target] | [source, target, ""] if !source.is_empty() && !target.is_empty() => {
+                out.push(Mailbox {
+                    source: source.to_string(),
+                    target: target.to_string(),
+                    batch: DEFAULT_BATCH.to_string(),
+                })
+            }
+            [source, target, batch] if !source.is_empty() && !target.is_empty() => {
+                out.push(Mailbox {
+                    source: source.to_string(),
+                    target: target.to_string(),
+                    batch: batch.to_string(),
+                })
+            }
+            _ => problems.push(Problem::Malformed {
+                place: format!("{place} line {line}"),
+                why: "expected source,target[,batch]".into(),
+            }),
+        }
+    }
+    out
+}
+
+/// The target of `address` by the first rule that applies.
+pub fn map_by_rules(address: &str, rules: &[Rule]) -> Option<String> {
+    rules.iter().find_map(|rule| match rule {
+        Rule::Same => Some(address.to_string()),
+        Rule::Domain([from, to]) => {
+            let (local, domain) = address.rsplit_once('@')?;
+            domain
+                .eq_ignore_ascii_case(from)
+                .then(|| format!("{local}@{to}"))
+        }
+        Rule::Regex([pattern, replacement]) => {
+            // Checked when the project was loaded.
+            let regex = regex::Regex::new(pattern).ok()?;
+            let found = regex.captures(address)?;
+            let whole = found.get(0)?;
+            if whole.start() != 0 || whole.end() != address.len() {
+                return None;
+            }
+            let mut out = String::new();
+            found.expand(replacement, &mut out);
+            Some(out)
+        }
+    })
+}
+
+/// The mailboxes that can run: duplicates merged, ambiguous sources and shared targets left
+/// out with the reason.
+fn checked(found: Vec<Mailbox>, mut problems: Vec<Problem>) -> Mapping {
+    let mut by_source: BTreeMap<String, Vec<Mailbox>> = BTreeMap::new();
+    for mailbox in found {
+        let entry = by_source.entry(mailbox.source.to_lowercase()).or_default();
+        if !entry.contains(&mailbox) {
+            entry.push(mailbox);
+        }
+    }
+    let mut single = Vec::new();
+    for (_, mut given) in by_source {
+        let mut targets: Vec<String> = given.iter().map(|m| m.target.to_lowercase()).collect();
+        targets.sort();
+        targets.dedup();
+        if targets.len() > 1 {
+            problems.push(Problem::AmbiguousSource {
+                source: given[0].source.clone(),
+                targets: given.iter().map(|m| m.target.clone()).collect(),
+            });
+        } else if let Some(first) = given.drain(..).next() {
+            single.push(first);
+        }
+    }
+    let mut by_target: BTreeMap<String, Vec<Mailbox>> = BTreeMap::new();
+    for mailbox in single {
+        by_target
+            .entry(mailbox.target.to_lowercase())
+            .or_default()
+            .push(mailbox);
+    }
+    let mut mailboxes = Vec::new();
+    for (_, sharing) in by_target {
+        if sharing.len() > 1 {
+            problems.push(Problem::SharedTarget {
+                target: sharing[0].target.clone(),
+                sources: sharing.iter().map(|m| m.source.clone()).collect(),
+            });
+        } else {
+            mailboxes.extend(sharing);
+        }
+    }
+    mailboxes.sort_by(|a, b| (&a.batch, &a.source).cmp(&(&b.batch, &b.source)));
+    Mapping {
+        mailboxes,
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_map_in_order_and_only_whole_addresses() {
+        let rules = vec![
+            Rule::Regex([
+                r"^(\w+)\.(\w+)@old\.example$".into(),
+                "$2.$1@new.example".into(),
+            ]),
+            Rule::Domain(["old.example".into(), "new.example".into()]),
+        ];
+        assert_eq!(
+            map_by_rules("ada.lovelace@old.example", &rules).as_deref(),
+            Some("lovelace.ada@new.example")
+        );
+        assert_eq!(
+            map_by_rules("bob@OLD.example", &rules).as_deref(),
+            Some("bob@new.example")
+        );
+        assert_eq!(map_by_rules("bob@elsewhere.example", &rules), None);
+        assert_eq!(map_by_rules("x@y", &[Rule::Same]).as_deref(), Some("x@y"));
+    }
+
+    #[test]
+    fn a_csv_with_a_header_comments_and_bad_lines_and_what_cannot_run() {
+        let text = "source,target,batch\n# staff first\nann@old,ann@new,staff\n\
+                    bob@old,bob@new\nbob@old,bob@new\ncid@old,shared@new,staff\n\
+                    dan@old,shared@new,staff\neve@old,eve@new\neve@old,eve2@new\nlonely\n";
+        let mut problems = Vec::new();
+        let found = from_csv(text, "m.csv", &mut problems);
+        let mapping = checked(found, problems);
+        let names: Vec<(String, String)> = mapping
+            .mailboxes
+            .iter()
+            .map(|m| (m.source.clone(), m.batch.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("bob@old".to_string(), "default".to_string()),
+                ("ann@old".to_string(), "staff".to_string())
+            ]
+        );
+        let said: Vec<String> = mapping.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(said.len(), 3, "{said:#?}");
+        assert!(said[0].starts_with("m.csv line 10: expected"), "{said:#?}");
+        assert!(
+            said.iter()
+                .any(|p| p.starts_with("eve@old: given more than once"))
+        );
+        assert!(
+            said.iter()
+                .any(|p| p.starts_with("shared@new: the target of cid@old, dan@old"))
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! A migration project (`ferry.toml`): many mailboxes, mapped from source to target, run in
+//! batches, each with its journal, and a project journal for what belongs to none of them.
+//! `config.rs` (the file), `mapping.rs` (who goes where), `run.rs` (`ferry run`), `board.rs`
+//! (the live display), `ledger.rs` (the project journal).
+
+pub mod board;
+pub mod config;
+pub mod ledger;
+pub mod mapping;
+pub mod run;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use ferry_journal::Journal;
+
+use config::Project;
+use mapping::Mapping;
+
+/// What `ferry init` writes: the commented example of the repository.
+pub const EXAMPLE: &str = include_str!("../../../examples/ferry.toml");
+
+/// `ferry init`: a commented project file, never over an existing one.
+pub fn init(path: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    if path.exists() {
+        bail!("{} exists: not written over", path.display());
+    }
+    std::fs::write(path, EXAMPLE).with_context(|| format!("writing {}", path.display()))?;
+    writeln!(
+        out,
+        "wrote {}: name your endpoints and the mapping, then `ferry map`",
+        path.display()
+    )?;
+    Ok(())
+}
+
+/// `ferry map`: every pair with its batch and endpoints, then what is left out and why.
+/// Exit code 1 when something is left out.
+pub fn map(project: &Project, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let mapping = Mapping::load(project)?;
+    writeln!(
+        out,
+        "{:<8}  {:<34}  {:<34}  route",
+        "batch", "source", "target"
+    )?;
+    for mailbox in &mapping.mailboxes {
+        let route = match project.ends(&mailbox.batch) {
+            Ok((from, to)) => format!(
+                "{} → {}",
+                project.endpoint_name(from),
+                project.endpoint_name(to)
+            ),
+            Err(error) => format!("unroutable: {error}"),
+        };
+        writeln!(
+            out,
+            "{:<8}  {:<34}  {:<34}  {route}",
+            mailbox.batch, mailbox.source, mailbox.target
+        )?;
+    }
+    let mut batches: std::collections::BTreeMap<&str, usize> = Default::default();
+    for mailbox in &mapping.mailboxes {
+        *batches.entry(&mailbox.batch).or_default() += 1;
+    }
+    writeln!(
+        out,
+        "{} mailboxes ({})",
+        mapping.mailboxes.len(),
+        batches
+            .iter()
+            .map(|(b, n)| format!("{b}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    for problem in &mapping.problems {
+        writeln!(out, "left out: {problem}")?;
+    }
+    let unroutable = mapping
+        .mailboxes
+        .iter()
+        .any(|m| project.ends(&m.batch).is_err());
+    Ok(u8::from(!mapping.problems.is_empty() || unroutable))
+}
+
+/// `ferry status` of a project: each mailbox of the mapping as the project journal knows it.
+pub fn status(project: &Project, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let mapping = Mapping::load(project)?;
+    let dir = project.state().join("project");
+    let (known, runs, running) = if Journal::<ledger::ProjectEvent>::exists(&dir) {
+        let key = crate::keys::resolve(
+            &run::key_args(project),
+            crate::keys::Missing::Refuse,
+            &mut std::io::sink(),
+        )?;
+        let running = Journal::<()>::in_use(&dir);
+        let journal: Journal<ledger::ProjectEvent> = Journal::open(&dir, &key)
+            .with_context(|| format!("opening the project journal at {}", dir.display()))?;
+        let (known, runs) = ledger::fold(&ledger::events(&journal)?);
+        (known, runs, running)
+    } else {
+        Default::default()
+    };
+    writeln!(
+        out,
+        "{} mailboxes, {runs} project runs{}",
+        mapping.mailboxes.len(),
+        if running {
+            " (a ferry process is running the project)"
+        } else {
+            ""
+        }
+    )?;
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for mailbox in &mapping.mailboxes {
+        let pair = ledger::Pair::from(mailbox);
+        let entry = known.get(&pair);
+        let (word, detail) = match entry {
+            None => ("never run".to_string(), String::new()),
+            Some(entry) if entry.running && running => ("running".to_string(), String::new()),
+            Some(entry) => match &entry.last {
+                None => (
+                    "cut off".to_string(),
+                    " (the process ended mid-run)".to_string(),
+                ),
+                Some((_, outcome, totals)) => {
+                    let mut detail = match outcome {
+                        ledger::Outcome::Failed(why) => format!(" ({why})"),
+                        _ => String::new(),
+                    };
+                    if totals.conflicts > 0 {
+                        detail.push_str(&format!(", {} conflicts", totals.conflicts));
+                    }
+                    if totals.behind > 0 {
+                        detail.push_str(&format!(", {} items behind", totals.behind));
+                    }
+                    if let Some(at) = entry.last_complete {
+                        detail.push_str(&format!(", last delta {}", crate::render::time(at)));
+                    }
+                    (outcome.word().to_string(), detail)
+                }
+            },
+        };
+        *counts.entry(word.clone()).or_default() += 1;
+        writeln!(
+            out,
+            "{:<8}  {}: {word}{detail}",
+            mailbox.batch,
+            mailbox.name()
+        )?;
+    }
+    writeln!(
+        out,
+        "{}",
+        counts
+            .iter()
+            .map(|(w, n)| format!("{n} {w}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    Ok(0)
+}
+
+/// The project file: `--project`, else `./ferry.toml`.
+pub fn load(given: Option<&Path>) -> anyhow::Result<Project> {
+    Project::load(given.unwrap_or(Path::new(config::FILE)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_a_valid_project() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join(config::FILE);
+        std::fs::write(&path, EXAMPLE).expect("write");
+        let project = Project::load(&path).expect("the example loads");
+        assert_eq!(project.file.endpoints.len(), 2);
+        let (from, to) = project.ends("pilot").expect("routed");
+        assert!(from.uri.contains("mail.old.example") && to.uri.contains("mail.new.example"));
+    }
+}

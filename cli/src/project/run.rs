@@ -1,0 +1,412 @@
+//! `ferry run`: the mailboxes of a project (a batch, or one mailbox) migrated at once in one
+//! process, each with its own journal, under one key; at most `jobs` at a time, and no more
+//! connections to a server than its endpoint allows, over all of them. One mailbox that fails
+//! (a wrong password, a server refusing it) is recorded with its reason and never stops the
+//! others. SIGINT/SIGTERM pauses them all: the next `ferry run` resumes each.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use ferry_engine::StopSignal;
+use ferry_engine::event::RunOutcome;
+use futures::StreamExt as _;
+use tokio::sync::Semaphore;
+
+use super::board::Board;
+use super::config::{Endpoint, Project};
+use super::ledger::{self, Outcome, Pair, ProjectEvent, Totals};
+use super::mapping::{Mailbox, Mapping};
+use crate::keys::{KeyArgs, Missing};
+use crate::migrate::{PairArgs, RunArgs, Shared};
+
+/// What `ferry run` takes.
+#[derive(Debug, Clone, Default)]
+pub struct Select {
+    pub batch: Option<String>,
+    pub mailbox: Option<String>,
+    pub jobs: Option<usize>,
+    pub run: RunArgs,
+}
+
+/// The project's key file: given in the project, else `STATE/project.key`.
+pub fn key_args(project: &Project) -> KeyArgs {
+    let path = match &project.file.project.key_file {
+        Some(path) => project.path(path),
+        None => project.state().join("project.key"),
+    };
+    KeyArgs {
+        passphrase_file: None,
+        key_file: Some(path),
+    }
+}
+
+/// How many connections a mailbox's store opens to an endpoint: an IMAP store's pool
+/// (`connections=` in its URI, 4 unless it says), one for the others.
+fn connections_of(uri: &str) -> usize {
+    if uri.starts_with("imap") {
+        uri.split_once('?')
+            .and_then(|(_, query)| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("connections="))
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(4)
+    } else {
+        1
+    }
+}
+
+/// `uri` asking for at most `most` connections (an IMAP URI only).
+fn capped(uri: String, most: usize) -> String {
+    if !uri.starts_with("imap") || connections_of(&uri) <= most {
+        return uri;
+    }
+    let (head, query) = uri.split_once('?').unwrap_or((uri.as_str(), ""));
+    let head = if head.matches('/').count() > 2 {
+        head.to_string()
+    } else {
+        format!("{head}/")
+    };
+    let added = format!("connections={most}");
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("connections="))
+        .collect();
+    params.push(&added);
+    format!("{head}?{}", params.join("&"))
+}
+
+/// Each limited endpoint's connections: what is free, and how many there are.
+type Limits = BTreeMap<String, (Arc<Semaphore>, u32)>;
+
+/// One mailbox ready to run.
+struct Job {
+    mailbox: Mailbox,
+    pair: PairArgs,
+    run: RunArgs,
+    /// (endpoint name, connections) for each end with a limit.
+    holds: Vec<(String, u32)>,
+}
+
+fn job(project: &Project, mailbox: &Mailbox, select: &Select) -> anyhow::Result<Job> {
+    let (from, to) = project.ends(&mailbox.batch)?;
+    let batch = project.batch(&mailbox.batch);
+    let mut holds = Vec::new();
+    let mut uri = |endpoint: &Endpoint, user: &str| {
+        let uri = endpoint.uri_for(user);
+        match endpoint.connections {
+            Some(limit) => {
+                let uri = capped(uri, limit);
+                let name = project.endpoint_name(endpoint).to_string();
+                holds.push((
+                    name,
+                    u32::try_from(connections_of(&uri)).unwrap_or(u32::MAX),
+                ));
+                uri
+            }
+            None => uri,
+        }
+    };
+    let from_uri = uri(from, &mailbox.source);
+    let to_uri = uri(to, &mailbox.target);
+    // Both ends on one endpoint hold its connections once, for both.
+    holds.sort();
+    holds.dedup_by(|later, first| {
+        let same = later.0 == first.0;
+        if same {
+            first.1 += later.1;
+        }
+        same
+    });
+    let pair = PairArgs {
+        from: from_uri,
+        to: to_uri,
+        journal: Some(journal_dir(project, mailbox)),
+        from_password_file: None,
+        to_password_file: None,
+        from_password_command: None,
+        to_password_command: None,
+        ca_file: None,
+        insecure: false,
+        key: key_args(project),
+        from_secret: from.secret_for(project, &mailbox.source),
+        to_secret: to.secret_for(project, &mailbox.target),
+    };
+    let mut run = select.run.clone();
+    run.delete_removed |= batch.delete_removed;
+    if run.create_target_mailbox.is_none() {
+        run.create_target_mailbox = batch.create_target_mailbox.clone();
+        run.usage_location = batch.usage_location.clone();
+    }
+    Ok(Job {
+        mailbox: mailbox.clone(),
+        pair,
+        run,
+        holds,
+    })
+}
+
+/// Runs the selected mailboxes. Returns the exit code.
+pub fn run(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let mapping = Mapping::load(project)?;
+    for problem in &mapping.problems {
+        writeln!(out, "left out: {problem}")?;
+    }
+    let chosen = mapping.select(select.batch.as_deref(), select.mailbox.as_deref());
+    if chosen.is_empty() {
+        anyhow::bail!(
+            "no mailbox of the mapping matches{}{} (`ferry map` lists them)",
+            select
+                .batch
+                .as_ref()
+                .map(|b| format!(" batch {b}"))
+                .unwrap_or_default(),
+            select
+                .mailbox
+                .as_ref()
+                .map(|m| format!(" mailbox {m}"))
+                .unwrap_or_default()
+        );
+    }
+    let jobs: Vec<Job> = chosen
+        .iter()
+        .map(|mailbox| job(project, mailbox, select))
+        .collect::<anyhow::Result<_>>()?;
+    let state = project.state();
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    let key = crate::keys::resolve(&key_args(project), Missing::Create, out)?;
+    let journal = ledger::open(&state.join("project"), &key)?;
+    let (_, runs) = ledger::fold(&ledger::events(&journal)?);
+    let run_number = runs + 1;
+    journal.append(&ProjectEvent::RunStarted {
+        run: run_number,
+        at: now(),
+        batch: select.batch.clone(),
+        mailboxes: chosen.iter().map(Pair::from).collect(),
+    })?;
+
+    let limits: Limits = project
+        .file
+        .endpoints
+        .iter()
+        .filter_map(|(name, e)| {
+            let most = e.connections?;
+            Some((
+                name.clone(),
+                (
+                    Arc::new(Semaphore::new(most)),
+                    u32::try_from(most).unwrap_or(u32::MAX),
+                ),
+            ))
+        })
+        .collect();
+    let parallel = select
+        .jobs
+        .unwrap_or(project.file.project.jobs)
+        .clamp(1, 256);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(parallel + 4)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let stop = StopSignal::new();
+    let board = Arc::new(Board::new(jobs.len()));
+    let started = Instant::now();
+    let results: Vec<(Pair, Outcome, Totals)> = runtime.block_on(async {
+        crate::migrate::pause_on_signals(stop.clone());
+        let ticking = board.clone().tick();
+        let results = futures::stream::iter(jobs)
+            .map(|job| {
+                let (limits, stop, board, journal) = (&limits, &stop, &board, &journal);
+                async move { one(job, limits, stop, board, journal).await }
+            })
+            .buffer_unordered(parallel)
+            .collect::<Vec<_>>()
+            .await;
+        ticking.abort();
+        results
+    });
+    board.finish();
+    let paused = stop.is_stopped();
+    journal.append(&ProjectEvent::RunEnded {
+        run: run_number,
+        at: now(),
+        paused,
+    })?;
+    let mut counted: BTreeMap<&str, usize> = BTreeMap::new();
+    for (pair, outcome, totals) in &results {
+        *counted.entry(outcome.word()).or_default() += 1;
+        writeln!(
+            out,
+            "{}: {}{} — {} copied, {} updated, {} deleted, {} behind",
+            pair_name(pair),
+            outcome.word(),
+            match outcome {
+                Outcome::Failed(why) => format!(" ({why})"),
+                _ => String::new(),
+            },
+            totals.copied,
+            totals.updated,
+            totals.deleted,
+            totals.behind
+        )?;
+    }
+    writeln!(
+        out,
+        "run {run_number}: {} mailboxes in {:.1} s: {}",
+        results.len(),
+        started.elapsed().as_secs_f64(),
+        counted
+            .iter()
+            .map(|(word, n)| format!("{n} {word}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    Ok(if paused {
+        5
+    } else if results
+        .iter()
+        .all(|(_, outcome, _)| *outcome == Outcome::Done)
+    {
+        if mapping.problems.is_empty() { 0 } else { 1 }
+    } else if results
+        .iter()
+        .any(|(_, outcome, _)| matches!(outcome, Outcome::Failed(_)))
+    {
+        4
+    } else {
+        1
+    })
+}
+
+fn pair_name(pair: &Pair) -> String {
+    format!("{} → {}", pair.source, pair.target)
+}
+
+/// One mailbox: its endpoints' connections held, migrated on a thread of its own, recorded.
+async fn one(
+    job: Job,
+    limits: &Limits,
+    stop: &StopSignal,
+    board: &Arc<Board>,
+    journal: &ferry_journal::Journal<ProjectEvent>,
+) -> (Pair, Outcome, Totals) {
+    let pair = Pair::from(&job.mailbox);
+    let name = job.mailbox.name();
+    let mut permits = Vec::new();
+    // In endpoint name order: two mailboxes never wait on each other's half.
+    for (endpoint, count) in &job.holds {
+        if let Some((limit, most)) = limits.get(endpoint) {
+            let count = (*count).clamp(1, *most);
+            if let Ok(permit) = limit.clone().acquire_many_owned(count).await {
+                permits.push(permit);
+            }
+        }
+    }
+    if stop.is_stopped() {
+        return (pair, Outcome::Paused, Totals::default());
+    }
+    let recorded = |event: ProjectEvent| {
+        if let Err(error) = journal.append(&event) {
+            eprintln!("the project journal refused a record: {error}");
+        }
+    };
+    recorded(ProjectEvent::MailboxStarted {
+        pair: pair.clone(),
+        at: now(),
+    });
+    let watcher = board.watch(&name);
+    let shared = Shared {
+        runtime: Some(tokio::runtime::Handle::current()),
+        stop: Some(stop.clone()),
+        watcher: Some(watcher),
+    };
+    let started = Instant::now();
+    let (pair_args, run_args) = (job.pair, job.run);
+    let result = tokio::task::spawn_blocking(move || {
+        let mut notices: Vec<u8> = Vec::new();
+        let result = crate::migrate::migrate_in(&pair_args, &run_args, &mut notices, &shared);
+        (result, notices)
+    })
+    .await;
+    drop(permits);
+    board.done(&name);
+    let (outcome, totals) = match result {
+        Ok((Ok((summary, _)), _)) => {
+            let totals = Totals {
+                copied: summary.counts.copied,
+                copied_bytes: summary.counts.copied_bytes,
+                updated: summary.counts.updated,
+                deleted: summary.counts.deleted,
+                failed: summary.failed as u64,
+                conflicts: summary.counts.conflicts,
+                behind: summary.failed as u64
+                    + summary.delta.skipped.len() as u64
+                    + summary.counts.conflicts,
+            };
+            let outcome = match summary.outcome {
+                RunOutcome::Completed => Outcome::Done,
+                RunOutcome::CompletedWithFailures | RunOutcome::Aborted => {
+                    Outcome::DoneWithFailures
+                }
+                RunOutcome::Paused => Outcome::Paused,
+                RunOutcome::DeletionsHeld => Outcome::DeletionsHeld,
+            };
+            (outcome, totals)
+        }
+        Ok((Err(error), _)) => (Outcome::Failed(format!("{error:#}")), Totals::default()),
+        Err(panicked) => (
+            Outcome::Failed(format!("the mailbox's run ended abnormally: {panicked}")),
+            Totals::default(),
+        ),
+    };
+    recorded(ProjectEvent::MailboxEnded {
+        pair: pair.clone(),
+        at: now(),
+        outcome: outcome.clone(),
+        totals: totals.clone(),
+        seconds: started.elapsed().as_secs(),
+    });
+    (pair, outcome, totals)
+}
+
+/// Now, in ms since the epoch.
+pub fn now() -> ledger::Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Where a mailbox's journal is.
+pub fn journal_dir(project: &Project, mailbox: &Mailbox) -> PathBuf {
+    project.state().join("mailboxes").join(mailbox.dir_name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_imap_pool_is_capped_to_the_endpoints_limit() {
+        assert_eq!(connections_of("imap://a@h:1143"), 4);
+        assert_eq!(
+            capped("imap://a@h:1143".into(), 2),
+            "imap://a@h:1143/?connections=2"
+        );
+        assert_eq!(
+            capped("imap://a@h:1143/?tls=none&connections=8".into(), 3),
+            "imap://a@h:1143/?tls=none&connections=3"
+        );
+        assert_eq!(
+            capped("imap://a@h/?tls=none".into(), 8),
+            "imap://a@h/?tls=none"
+        );
+        assert_eq!(connections_of("graph://t/u?client_id=x"), 1);
+    }
+}

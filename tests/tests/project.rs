@@ -1,0 +1,186 @@
+//! A migration project (`ferry.toml`) through the binary: six mailboxes on a real Dovecot in
+//! two batches, mapped from a CSV, migrated to another Dovecot several at once. One mailbox's
+//! target password is wrong: it fails with the server's reason and the others finish; once the
+//! password is fixed, a rerun moves that one only. The source server never sees more
+//! connections at once than its endpoint allows (counted by a proxy in front of it). Every
+//! check reads the servers with an independent IMAP client.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use ferry_tests::dovecot::{Dovecot, count};
+use ferry_tests::proxy::Proxy;
+use ferry_tests::{Tree, ferry};
+
+const USERS: [&str; 6] = ["ann", "bob", "cid", "dan", "eve", "fay"];
+
+fn password(user: &str) -> String {
+    format!("pw-{user}")
+}
+
+fn users() -> Vec<String> {
+    USERS
+        .iter()
+        .flat_map(|u| ["--user".to_string(), format!("{u}:{}", password(u))])
+        .collect()
+}
+
+fn tree_of(server: &Dovecot, user: &str) -> Tree {
+    server
+        .client_as(user, &password(user))
+        .tree()
+        .into_iter()
+        .filter(|(_, items)| !items.is_empty())
+        .collect()
+}
+
+fn run(home: &Path, project: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = ferry(home)
+        .current_dir(project)
+        .args(args)
+        .output()
+        .expect("ferry runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[test]
+fn a_project_of_two_batches_finishes_all_but_the_broken_mailbox_then_moves_only_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let options: Vec<String> = users();
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let source = Dovecot::start(&dir.path().join("source-server"), &options);
+    let target = Dovecot::start(&dir.path().join("target-server"), &options);
+    let proxy = Proxy::start(source.port());
+
+    // Each source mailbox: a sample of its own size.
+    let home = dir.path().join("home");
+    for (n, user) in USERS.iter().enumerate() {
+        let sample = dir.path().join(format!("sample-{user}"));
+        let made = ferry(&home)
+            .args(["generate-sample", "--messages", &(20 + 5 * n).to_string()])
+            .args(["--seed", &n.to_string(), "--out"])
+            .arg(&sample)
+            .output()
+            .expect("generate-sample");
+        assert!(made.status.success());
+        let seeded = ferry(&home)
+            .args(["migrate", "--from"])
+            .arg(format!("maildir:{}", sample.display()))
+            .arg("--to")
+            .arg(format!(
+                "imap://{user}@127.0.0.1:{}/?tls=none",
+                source.port()
+            ))
+            .arg("--journal")
+            .arg(dir.path().join(format!("seed-{user}")))
+            .env("FERRY_TO_PASSWORD", password(user))
+            .output()
+            .expect("seeding");
+        assert!(seeded.status.success(), "{seeded:?}");
+    }
+
+    let project = dir.path().join("acme");
+    std::fs::create_dir_all(project.join("pw/old")).expect("dirs");
+    std::fs::create_dir_all(project.join("pw/new")).expect("dirs");
+    for user in USERS {
+        std::fs::write(project.join("pw/old").join(user), password(user)).expect("pw");
+        let given = if user == "dan" {
+            "wrong".to_string()
+        } else {
+            password(user)
+        };
+        std::fs::write(project.join("pw/new").join(user), given).expect("pw");
+    }
+    std::fs::write(
+        project.join("ferry.toml"),
+        format!(
+            r#"[project]
+jobs = 4
+from = "old"
+to = "new"
+
+[endpoints.old]
+uri = "imap://{{user}}@127.0.0.1:{}/?tls=none&connections=2"
+password_file = "pw/old/{{user}}"
+connections = 3
+
+[endpoints.new]
+uri = "imap://{{user}}@127.0.0.1:{}/?tls=none&connections=2"
+password_file = "pw/new/{{user}}"
+
+[mapping]
+csv = "mailboxes.csv"
+"#,
+            proxy.port,
+            target.port()
+        ),
+    )
+    .expect("project");
+    std::fs::write(
+        project.join("mailboxes.csv"),
+        "source,target,batch\nann,ann,pilot\nbob,bob,pilot\ncid,cid,pilot\n\
+         dan,dan,rest\neve,eve,rest\nfay,fay,rest\n",
+    )
+    .expect("mapping");
+
+    let (code, out) = run(&home, &project, &["map"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("6 mailboxes (pilot: 3, rest: 3)"), "{out}");
+
+    let (code, out) = run(&home, &project, &["run"]);
+    assert_eq!(code, Some(4), "one mailbox failed: {out}");
+    let failed: Vec<&str> = out.lines().filter(|l| l.contains(": failed")).collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    assert!(failed[0].starts_with("dan → dan: failed"), "{out}");
+    assert!(
+        failed[0].contains("login refused for dan: Authentication failed"),
+        "the server's reason: {out}"
+    );
+    for user in USERS {
+        let want = tree_of(&source, user);
+        if user == "dan" {
+            assert_eq!(count(&tree_of(&target, user)), 0);
+        } else {
+            assert_eq!(tree_of(&target, user), want, "{user}");
+        }
+    }
+    let most = proxy.most_open.load(Ordering::SeqCst);
+    assert!(
+        (1..=3).contains(&most),
+        "at most 3 connections to the source at once, saw {most}"
+    );
+
+    let (code, out) = run(&home, &project, &["status"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("5 done"), "{out}");
+    assert!(out.contains("1 failed"), "{out}");
+
+    // Fixed: a rerun moves dan's mail and nothing of the others.
+    std::fs::write(project.join("pw/new/dan"), password("dan")).expect("pw");
+    let (code, out) = run(&home, &project, &["run"]);
+    assert_eq!(code, Some(0), "{out}");
+    for user in USERS {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{user} → {user}:")))
+            .unwrap_or_else(|| panic!("{user}: {out}"));
+        let copied: usize = line
+            .split(" — ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        if user == "dan" {
+            assert_eq!(copied, count(&tree_of(&source, "dan")), "{line}");
+        } else {
+            assert_eq!(copied, 0, "only dan moves: {line}");
+        }
+        assert_eq!(tree_of(&target, user), tree_of(&source, user), "{user}");
+    }
+    let (_, out) = run(&home, &project, &["status"]);
+    assert!(out.contains("6 done"), "{out}");
+}
