@@ -152,6 +152,14 @@ enum Command {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },
+    /// Prints the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints ferry's manual page (roff), e.g. `ferry man > /usr/local/share/man/man1/ferry.1`.
+    Man,
     /// Journal maintenance.
     Journal {
         #[command(subcommand)]
@@ -273,6 +281,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let project = project::load(project.as_deref())?;
             project::status(&project, &mut stdout)
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "ferry", &mut stdout);
+            Ok(0)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut stdout)
+                .context("writing the manual page")?;
+            Ok(0)
         }
         Command::Init { path } => {
             project::init(&path, &mut stdout)?;

@@ -233,7 +233,9 @@ pub fn run(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::R
         results
     });
     board.finish();
-    let paused = stop.is_stopped();
+    let paused = results
+        .iter()
+        .any(|(_, outcome, _)| *outcome == Outcome::Paused);
     journal.append(&ProjectEvent::RunEnded {
         run: run_number,
         at: now(),

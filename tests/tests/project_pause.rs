@@ -1,0 +1,161 @@
+//! A project paused by SIGTERM in the middle and resumed by running it again: every mailbox
+//! ends whole, nothing doubled, and the messages copied over both runs are exactly those of
+//! the sources (Maildir to Maildir: what is compared is read from the files). Also the shell
+//! completions and the manual page made from the command definitions.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ferry_tests::{differences, ferry, maildir_tree};
+
+const USERS: [&str; 4] = ["ann", "bob", "cid", "dan"];
+
+fn copied_per_mailbox(out: &str) -> Vec<(String, usize)> {
+    out.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(": ")?;
+            let counted = rest.split(" — ").nth(1)?;
+            let copied = counted.split(' ').next()?.parse().ok()?;
+            Some((name.to_string(), copied))
+        })
+        .collect()
+}
+
+fn project(dir: &Path) -> std::path::PathBuf {
+    let project = dir.join("acme");
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(
+        project.join("ferry.toml"),
+        format!(
+            "[project]\njobs = 2\nfrom = \"old\"\nto = \"new\"\n\n\
+             [endpoints.old]\nuri = \"maildir:{0}/src/{{user}}\"\n\n\
+             [endpoints.new]\nuri = \"maildir:{0}/dst/{{user}}\"\n\n\
+             [mapping]\nsources = \"users.txt\"\nrules = [\"same\"]\n",
+            dir.display()
+        ),
+    )
+    .expect("project");
+    std::fs::write(project.join("users.txt"), USERS.join("\n")).expect("users");
+    project
+}
+
+#[test]
+fn sigterm_pauses_every_mailbox_and_the_next_run_ends_them_whole_with_nothing_doubled() {
+    let dir = tempfile::tempdir().expect("dir");
+    let home = dir.path().join("home");
+    for (n, user) in USERS.iter().enumerate() {
+        let made = ferry(&home)
+            .args(["generate-sample", "--messages", "1500", "--seed"])
+            .arg(n.to_string())
+            .arg("--out")
+            .arg(dir.path().join("src").join(user))
+            .output()
+            .expect("generate-sample");
+        assert!(made.status.success());
+    }
+    std::fs::create_dir_all(dir.path().join("dst")).expect("dst");
+    let project = project(dir.path());
+
+    let mut child = ferry(&home)
+        .current_dir(&project)
+        .arg("run")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry run");
+    // Signalled once the first messages have landed.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        let landed = USERS.iter().any(|u| {
+            let target = dir.path().join("dst").join(u);
+            target.join("cur").is_dir() && ferry_tests::maildir_files(&target).len() > 50
+        });
+        if landed || child.try_wait().expect("poll").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(signalled.success());
+    let first = child.wait_with_output().expect("ferry ends");
+    let first_out = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert_eq!(
+        first.status.code(),
+        Some(5),
+        "paused: {first_out}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(first_out.contains("paused"), "{first_out}");
+
+    let second = ferry(&home)
+        .current_dir(&project)
+        .arg("run")
+        .output()
+        .expect("ferry run");
+    let second_out = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert_eq!(second.status.code(), Some(0), "{second_out}");
+
+    let mut total = 0;
+    for user in USERS {
+        let source = maildir_tree(&dir.path().join("src").join(user));
+        let target = maildir_tree(&dir.path().join("dst").join(user));
+        assert_eq!(differences(&source, &target), (0, 0, 0), "{user}");
+        total += source.values().map(Vec::len).sum::<usize>();
+    }
+    let before: usize = copied_per_mailbox(&first_out).iter().map(|(_, n)| n).sum();
+    assert!(before < total, "the signal came mid-copy: {first_out}");
+    let copied: usize = before
+        + copied_per_mailbox(&second_out)
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<usize>();
+    assert_eq!(
+        copied, total,
+        "copied once over both runs:\n{first_out}\n{second_out}"
+    );
+
+    let status = ferry(&home)
+        .current_dir(&project)
+        .arg("status")
+        .output()
+        .expect("status");
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(status.contains("4 mailboxes, 2 project runs"), "{status}");
+    assert!(status.trim_end().ends_with("4 done"), "{status}");
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_command_definitions() {
+    let home = tempfile::tempdir().expect("home");
+    let bash = ferry(home.path())
+        .args(["completions", "bash"])
+        .output()
+        .expect("completions");
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    for word in ["migrate", "run", "map", "status", "--batch"] {
+        assert!(script.contains(word), "{word}");
+    }
+    let path = home.path().join("ferry.bash");
+    std::fs::write(&path, script.as_bytes()).expect("write");
+    let checked = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .status()
+        .expect("bash");
+    assert!(checked.success(), "bash accepts the script");
+    let man = ferry(home.path()).arg("man").output().expect("man");
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH ferry 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("ferry\\-run") || page.contains("run"),
+        "{page}"
+    );
+}
