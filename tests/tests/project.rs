@@ -1,18 +1,22 @@
-//! A migration project (`ferry.toml`) through the binary: six mailboxes on a real Dovecot in
-//! two batches, mapped from a CSV, migrated to another Dovecot several at once. One mailbox's
-//! target password is wrong: it fails with the server's reason and the others finish; once the
-//! password is fixed, a rerun moves that one only. The source server never sees more
-//! connections at once than its endpoint allows (counted by a proxy in front of it). Every
-//! check reads the servers with an independent IMAP client.
+//! A migration project (`ferry.toml`) through the binary: eight mailboxes on a real Dovecot in
+//! three batches, mapped from a CSV: six to another Dovecot, two into a Microsoft 365 emulator
+//! whose users ferry creates and licenses, several at once. One mailbox's target password is
+//! wrong: it fails with the server's reason and the others finish; once the password is fixed,
+//! a rerun moves that one only. The source server never sees more connections at once than its
+//! endpoint allows (counted by a proxy in front of it). Every check reads the servers with an
+//! independent IMAP client, or the emulator's state.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use ferry_tests::dovecot::{Dovecot, count};
+use ferry_tests::graph::Tenant;
 use ferry_tests::proxy::Proxy;
 use ferry_tests::{Tree, ferry};
 
 const USERS: [&str; 6] = ["ann", "bob", "cid", "dan", "eve", "fay"];
+/// Mailboxes going into the tenant.
+const CLOUD: [&str; 2] = ["gus", "hal"];
 
 fn password(user: &str) -> String {
     format!("pw-{user}")
@@ -21,6 +25,7 @@ fn password(user: &str) -> String {
 fn users() -> Vec<String> {
     USERS
         .iter()
+        .chain(&CLOUD)
         .flat_map(|u| ["--user".to_string(), format!("{u}:{}", password(u))])
         .collect()
 }
@@ -55,10 +60,14 @@ fn a_project_of_two_batches_finishes_all_but_the_broken_mailbox_then_moves_only_
     let source = Dovecot::start(&dir.path().join("source-server"), &options);
     let target = Dovecot::start(&dir.path().join("target-server"), &options);
     let proxy = Proxy::start(source.port());
+    let tenant = Tenant::start(None, |_| {});
+    let sku = tenant
+        .emulator
+        .with_world(|world| world.tenant.skus[0].sku_id.clone());
 
     // Each source mailbox: a sample of its own size.
     let home = dir.path().join("home");
-    for (n, user) in USERS.iter().enumerate() {
+    for (n, user) in USERS.iter().chain(&CLOUD).enumerate() {
         let sample = dir.path().join(format!("sample-{user}"));
         let made = ferry(&home)
             .args(["generate-sample", "--messages", &(20 + 5 * n).to_string()])
@@ -86,9 +95,9 @@ fn a_project_of_two_batches_finishes_all_but_the_broken_mailbox_then_moves_only_
     let project = dir.path().join("acme");
     std::fs::create_dir_all(project.join("pw/old")).expect("dirs");
     std::fs::create_dir_all(project.join("pw/new")).expect("dirs");
-    for user in USERS {
+    for user in USERS.iter().chain(&CLOUD) {
         std::fs::write(project.join("pw/old").join(user), password(user)).expect("pw");
-        let given = if user == "dan" {
+        let given = if *user == "dan" {
             "wrong".to_string()
         } else {
             password(user)
@@ -112,24 +121,38 @@ connections = 3
 uri = "imap://{{user}}@127.0.0.1:{}/?tls=none&connections=2"
 password_file = "pw/new/{{user}}"
 
+[endpoints.m365]
+uri = "graph://contoso/{{user}}?client_id=app-1&endpoint={}"
+password_file = "{}"
+
+[batches.cloud]
+to = "m365"
+create_target_mailbox = "ENTERPRISEPACK"
+
 [mapping]
 csv = "mailboxes.csv"
 "#,
             proxy.port,
-            target.port()
+            target.port(),
+            tenant.emulator.url(),
+            tenant.home.path().join("secret").display()
         ),
     )
     .expect("project");
     std::fs::write(
         project.join("mailboxes.csv"),
         "source,target,batch\nann,ann,pilot\nbob,bob,pilot\ncid,cid,pilot\n\
-         dan,dan,rest\neve,eve,rest\nfay,fay,rest\n",
+         dan,dan,rest\neve,eve,rest\nfay,fay,rest\n\
+         gus,gus@contoso.test,cloud\nhal,hal@contoso.test,cloud\n",
     )
     .expect("mapping");
 
     let (code, out) = run(&home, &project, &["map"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("6 mailboxes (pilot: 3, rest: 3)"), "{out}");
+    assert!(
+        out.contains("8 mailboxes (cloud: 2, pilot: 3, rest: 3)"),
+        "{out}"
+    );
 
     let (code, out) = run(&home, &project, &["run"]);
     assert_eq!(code, Some(4), "one mailbox failed: {out}");
@@ -148,6 +171,26 @@ csv = "mailboxes.csv"
             assert_eq!(tree_of(&target, user), want, "{user}");
         }
     }
+    // The tenant's users made and licensed once, their mail in.
+    for user in CLOUD {
+        let upn = format!("{user}@contoso.test");
+        let (users, licences) = tenant.emulator.with_world(|world| {
+            let found: Vec<_> = world
+                .tenant
+                .users
+                .iter()
+                .filter(|u| u.upn.eq_ignore_ascii_case(&upn))
+                .map(|u| u.licenses.clone())
+                .collect();
+            (found.len(), found.into_iter().next().unwrap_or_default())
+        });
+        assert_eq!((users, licences), (1, vec![sku.clone()]), "{upn}");
+        assert_eq!(
+            tenant.mailbox_of(&upn).len(),
+            count(&tree_of(&source, user)),
+            "{upn}: every message once"
+        );
+    }
     let most = proxy.most_open.load(Ordering::SeqCst);
     assert!(
         (1..=3).contains(&most),
@@ -156,17 +199,18 @@ csv = "mailboxes.csv"
 
     let (code, out) = run(&home, &project, &["status"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("5 done"), "{out}");
+    assert!(out.contains("7 done"), "{out}");
     assert!(out.contains("1 failed"), "{out}");
 
     // Fixed: a rerun moves dan's mail and nothing of the others.
     std::fs::write(project.join("pw/new/dan"), password("dan")).expect("pw");
     let (code, out) = run(&home, &project, &["run"]);
     assert_eq!(code, Some(0), "{out}");
-    for user in USERS {
+    for user in USERS.iter().chain(&CLOUD) {
+        let user = *user;
         let line = out
             .lines()
-            .find(|l| l.starts_with(&format!("{user} → {user}:")))
+            .find(|l| l.starts_with(&format!("{user} → {user}")))
             .unwrap_or_else(|| panic!("{user}: {out}"));
         let copied: usize = line
             .split(" — ")
@@ -179,8 +223,10 @@ csv = "mailboxes.csv"
         } else {
             assert_eq!(copied, 0, "only dan moves: {line}");
         }
-        assert_eq!(tree_of(&target, user), tree_of(&source, user), "{user}");
+        if !CLOUD.contains(&user) {
+            assert_eq!(tree_of(&target, user), tree_of(&source, user), "{user}");
+        }
     }
     let (_, out) = run(&home, &project, &["status"]);
-    assert!(out.contains("6 done"), "{out}");
+    assert!(out.contains("8 done"), "{out}");
 }
