@@ -170,7 +170,7 @@ fn a_zone_without_a_known_name_is_placed_by_its_definition_or_refused() {
 fn a_task_in_a_calendar_of_events_is_refused_with_the_way_out() {
     let task = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\nBEGIN:VTODO\r\n\
 UID:task-1@example.com\r\nSUMMARY:File the report\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
-    let refused = to_graph(task).err().expect("refused");
+    let refused = to_graph(task).expect_err("refused");
     assert!(
         refused.starts_with("a task in a calendar of events"),
         "{refused}"
