@@ -108,6 +108,27 @@ enum Command {
         /// Carry out deletions the mass-deletion guard holds back.
         #[arg(long, requires = "delete_removed")]
         confirm_deletions: bool,
+        /// Run again this long after each run ends (e.g. 2h), keeping the mailboxes in delta
+        /// sync until the cutover; Ctrl-C or SIGTERM ends the loop.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        every: Option<std::time::Duration>,
+    },
+    /// The final delta pass before the MX change: the mailboxes (a batch, or all) migrated
+    /// once more with every item read back on the target, then GO (exit 0) or NO-GO (exit 1)
+    /// with each mailbox that is not whole and why.
+    Cutover {
+        /// The project file (default: ./ferry.toml).
+        #[arg(long, value_name = "FILE")]
+        project: Option<PathBuf>,
+        /// Only this batch.
+        #[arg(long, value_name = "NAME")]
+        batch: Option<String>,
+        /// Only this mailbox (its source or target address).
+        #[arg(long, value_name = "ADDRESS")]
+        mailbox: Option<String>,
+        /// Mailboxes migrated at once (default: the project's jobs).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
     },
     /// Per run and per folder: what was copied, and every source item not on the target (failed,
     /// refused by the target, unreadable on the source) with the reason.
@@ -311,6 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             full,
             delete_removed,
             confirm_deletions,
+            every,
         } => {
             let project = project::load(project.as_deref())?;
             let select = project::run::Select {
@@ -325,7 +347,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     ..RunArgs::default()
                 },
             };
-            project::run::run(&project, &select, &mut stdout)
+            project::run::run(&project, &select, every, &mut stdout)
+        }
+        Command::Cutover {
+            project,
+            batch,
+            mailbox,
+            jobs,
+        } => {
+            let project = project::load(project.as_deref())?;
+            let select = project::run::Select {
+                batch,
+                mailbox,
+                jobs,
+                run: RunArgs::default(),
+            };
+            project::run::cutover(&project, &select, &mut stdout)
         }
         Command::Status {
             journal: Some(journal),

@@ -159,3 +159,123 @@ fn completions_and_the_manual_page_come_from_the_command_definitions() {
         "{page}"
     );
 }
+
+fn small_project(dir: &Path, home: &Path) -> std::path::PathBuf {
+    for (n, user) in USERS.iter().enumerate() {
+        let made = ferry(home)
+            .args(["generate-sample", "--messages", "30", "--seed"])
+            .arg(n.to_string())
+            .arg("--out")
+            .arg(dir.join("src").join(user))
+            .output()
+            .expect("generate-sample");
+        assert!(made.status.success());
+    }
+    std::fs::create_dir_all(dir.join("dst")).expect("dst");
+    project(dir)
+}
+
+#[test]
+fn cutover_is_go_once_every_mailbox_reads_back_whole_and_no_go_names_the_one_that_is_not() {
+    let dir = tempfile::tempdir().expect("dir");
+    let home = dir.path().join("home");
+    let project = small_project(dir.path(), &home);
+    let run = |args: &[&str]| {
+        let output = ferry(&home)
+            .current_dir(&project)
+            .args(args)
+            .output()
+            .expect("ferry");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&["run"]);
+    assert_eq!(code, Some(0), "{out}");
+    // A message lost on a target is found by the read-back and copied again: still GO.
+    let lost = ferry_tests::maildir_files(&dir.path().join("dst/bob"))
+        .into_iter()
+        .next()
+        .expect("a message");
+    std::fs::remove_file(&lost).expect("remove");
+    let (code, out) = run(&["cutover"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("GO: every mailbox of the project (4)"),
+        "{out}"
+    );
+    assert!(out.contains("bob → bob: done — 1 copied"), "{out}");
+    // A source that cannot be read: NO-GO, naming it and why.
+    std::fs::rename(dir.path().join("src/dan"), dir.path().join("dan-away")).expect("rename");
+    let (code, out) = run(&["cutover"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("NO-GO: 1 of 4 mailboxes"), "{out}");
+    let named = out
+        .lines()
+        .find(|l| l.starts_with("  dan → dan: failed ("))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(named.contains("dan"), "{named}");
+}
+
+#[test]
+fn run_every_keeps_the_project_in_delta_sync_until_a_signal() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let home = dir.path().join("home");
+    let project = small_project(dir.path(), &home);
+    let mut child = ferry(&home)
+        .current_dir(&project)
+        .args(["run", "--every", "300ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry run --every");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // A message arriving between runs is carried by the next.
+    let mut arrived = false;
+    while Instant::now() < deadline {
+        let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        if line.starts_with("run 1:") && !arrived {
+            let new = dir.path().join("src/ann/new/1700000000.late.test");
+            std::fs::write(&new, "Subject: late\r\n\r\nbody\r\n").expect("deliver");
+            arrived = true;
+        }
+        let third = line.starts_with("run 3:");
+        seen.push(line);
+        if third {
+            break;
+        }
+    }
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(signalled.success());
+    let status = child.wait().expect("ends");
+    assert_eq!(status.code(), Some(5), "{seen:#?}");
+    assert!(seen.iter().any(|l| l.starts_with("run 3:")), "{seen:#?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("ann → ann: done — 1 copied")),
+        "the late message in a later run: {seen:#?}"
+    );
+    let source = maildir_tree(&dir.path().join("src/ann"));
+    let target = maildir_tree(&dir.path().join("dst/ann"));
+    assert_eq!(differences(&source, &target), (0, 0, 0));
+}

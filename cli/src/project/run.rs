@@ -151,8 +151,171 @@ fn job(project: &Project, mailbox: &Mailbox, select: &Select) -> anyhow::Result<
     })
 }
 
-/// Runs the selected mailboxes. Returns the exit code.
-pub fn run(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::Result<u8> {
+/// What one run of the project did.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    pub number: u32,
+    pub results: Vec<(Pair, Outcome, Totals)>,
+    /// Mapping lines left out (named when the run began).
+    pub left_out: usize,
+}
+
+impl Ran {
+    fn paused(&self) -> bool {
+        self.results
+            .iter()
+            .any(|(_, outcome, _)| *outcome == Outcome::Paused)
+    }
+
+    /// 0 all done, 1 items left behind (or mapping lines left out), 4 a mailbox failed,
+    /// 5 paused.
+    pub fn exit_code(&self) -> u8 {
+        let outcomes = || self.results.iter().map(|(_, outcome, _)| outcome);
+        if self.paused() {
+            5
+        } else if outcomes().any(|o| matches!(o, Outcome::Failed(_))) {
+            4
+        } else if outcomes().all(|o| *o == Outcome::Done) && self.left_out == 0 {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// The async runtime of a project run, and the signal that pauses it (SIGINT/SIGTERM).
+fn runtime(parallel: usize) -> anyhow::Result<(tokio::runtime::Runtime, StopSignal)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(parallel + 4)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let stop = StopSignal::new();
+    runtime.block_on(async { crate::migrate::pause_on_signals(stop.clone()) });
+    Ok((runtime, stop))
+}
+
+fn parallel(project: &Project, select: &Select) -> usize {
+    select
+        .jobs
+        .unwrap_or(project.file.project.jobs)
+        .clamp(1, 256)
+}
+
+/// `ferry run`: the selected mailboxes once, or with `every` again and again until a signal.
+/// Returns the exit code.
+pub fn run(
+    project: &Project,
+    select: &Select,
+    every: Option<std::time::Duration>,
+    out: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let (runtime, stop) = runtime(parallel(project, select))?;
+    loop {
+        let ran = execute(project, select, &runtime, &stop, out)?;
+        let Some(every) = every else {
+            return Ok(ran.exit_code());
+        };
+        if stop.is_stopped() {
+            return Ok(5);
+        }
+        writeln!(
+            out,
+            "next run in {} (Ctrl-C or SIGTERM ends the loop)",
+            humantime::format_duration(every)
+        )?;
+        out.flush()?;
+        let until = Instant::now() + every;
+        while Instant::now() < until {
+            if stop.is_stopped() {
+                return Ok(5);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+/// `ferry cutover`: the final delta pass of the selected mailboxes, every item read back on
+/// the target, then go or no-go for the MX change. Exit 0 on go, 1 on no-go (5 paused).
+pub fn cutover(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let mut select = select.clone();
+    select.run.verify_target = true;
+    let (runtime, stop) = runtime(parallel(project, &select))?;
+    let ran = execute(project, &select, &runtime, &stop, out)?;
+    if ran.paused() {
+        writeln!(out, "cutover check paused: run `ferry cutover` again")?;
+        return Ok(5);
+    }
+    let not_ready: Vec<String> = ran
+        .results
+        .iter()
+        .filter(|(_, outcome, totals)| *outcome != Outcome::Done || totals.behind > 0)
+        .map(|(pair, outcome, totals)| {
+            format!(
+                "  {}: {}{}, {} items behind, {} conflicts",
+                pair_name(pair),
+                outcome.word(),
+                match outcome {
+                    Outcome::Failed(why) => format!(" ({why})"),
+                    _ => String::new(),
+                },
+                totals.behind,
+                totals.conflicts
+            )
+        })
+        .collect();
+    let scope = select
+        .batch
+        .as_ref()
+        .map_or_else(|| "the project".to_string(), |b| format!("batch {b}"));
+    if not_ready.is_empty() {
+        writeln!(
+            out,
+            "GO: every mailbox of {scope} ({}) is whole on its target, read back item by item. \
+             Switch MX now; after the switch, run `ferry run{}` once more for mail that \
+             arrived in between.",
+            ran.results.len(),
+            select
+                .batch
+                .as_ref()
+                .map(|b| format!(" --batch {b}"))
+                .unwrap_or_default()
+        )?;
+        if ran.left_out > 0 {
+            writeln!(
+                out,
+                "note: {} mapping lines are left out of the project (see `ferry map`)",
+                ran.left_out
+            )?;
+        }
+        Ok(0)
+    } else {
+        writeln!(
+            out,
+            "NO-GO: {} of {} mailboxes of {scope} are not whole on their target:",
+            not_ready.len(),
+            ran.results.len()
+        )?;
+        for line in &not_ready {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(
+            out,
+            "`ferry report` of a mailbox's journal says why, item by item."
+        )?;
+        Ok(1)
+    }
+}
+
+/// Runs the selected mailboxes once and prints a line for each.
+fn execute(
+    project: &Project,
+    select: &Select,
+    runtime: &tokio::runtime::Runtime,
+    stop: &StopSignal,
+    out: &mut dyn Write,
+) -> anyhow::Result<Ran> {
     let mapping = Mapping::load(project)?;
     for problem in &mapping.problems {
         writeln!(out, "left out: {problem}")?;
@@ -205,25 +368,14 @@ pub fn run(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::R
             ))
         })
         .collect();
-    let parallel = select
-        .jobs
-        .unwrap_or(project.file.project.jobs)
-        .clamp(1, 256);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(parallel + 4)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let stop = StopSignal::new();
+    let parallel = parallel(project, select);
     let board = Arc::new(Board::new(jobs.len()));
     let started = Instant::now();
     let results: Vec<(Pair, Outcome, Totals)> = runtime.block_on(async {
-        crate::migrate::pause_on_signals(stop.clone());
         let ticking = board.clone().tick();
         let results = futures::stream::iter(jobs)
             .map(|job| {
-                let (limits, stop, board, journal) = (&limits, &stop, &board, &journal);
+                let (limits, board, journal) = (&limits, &board, &journal);
                 async move { one(job, limits, stop, board, journal).await }
             })
             .buffer_unordered(parallel)
@@ -233,16 +385,18 @@ pub fn run(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::R
         results
     });
     board.finish();
-    let paused = results
-        .iter()
-        .any(|(_, outcome, _)| *outcome == Outcome::Paused);
+    let ran = Ran {
+        number: run_number,
+        results,
+        left_out: mapping.problems.len(),
+    };
     journal.append(&ProjectEvent::RunEnded {
         run: run_number,
         at: now(),
-        paused,
+        paused: ran.paused(),
     })?;
     let mut counted: BTreeMap<&str, usize> = BTreeMap::new();
-    for (pair, outcome, totals) in &results {
+    for (pair, outcome, totals) in &ran.results {
         *counted.entry(outcome.word()).or_default() += 1;
         writeln!(
             out,
@@ -261,8 +415,9 @@ pub fn run(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::R
     }
     writeln!(
         out,
-        "run {run_number}: {} mailboxes in {:.1} s: {}",
-        results.len(),
+        "run {}: {} mailboxes in {:.1} s: {}",
+        ran.number,
+        ran.results.len(),
         started.elapsed().as_secs_f64(),
         counted
             .iter()
@@ -270,21 +425,7 @@ pub fn run(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::R
             .collect::<Vec<_>>()
             .join(", ")
     )?;
-    Ok(if paused {
-        5
-    } else if results
-        .iter()
-        .all(|(_, outcome, _)| *outcome == Outcome::Done)
-    {
-        if mapping.problems.is_empty() { 0 } else { 1 }
-    } else if results
-        .iter()
-        .any(|(_, outcome, _)| matches!(outcome, Outcome::Failed(_)))
-    {
-        4
-    } else {
-        1
-    })
+    Ok(ran)
 }
 
 fn pair_name(pair: &Pair) -> String {
