@@ -123,7 +123,7 @@ fn sigterm_pauses_every_mailbox_and_the_next_run_ends_them_whole_with_nothing_do
         .output()
         .expect("status");
     let status = String::from_utf8_lossy(&status.stdout).into_owned();
-    assert!(status.contains("4 mailboxes, 2 project runs"), "{status}");
+    assert!(status.contains("4 mailboxes; project runs: 2"), "{status}");
     assert!(status.trim_end().ends_with("4 done"), "{status}");
 }
 

@@ -71,12 +71,12 @@ impl std::fmt::Display for Problem {
             Problem::Unmapped { source } => write!(f, "{source}: no rule maps it"),
             Problem::AmbiguousSource { source, targets } => write!(
                 f,
-                "{source}: given more than once, to {}: left out",
+                "{source}: given more than once, to {}",
                 targets.join(", ")
             ),
             Problem::SharedTarget { target, sources } => write!(
                 f,
-                "{target}: the target of {} (their mail would mix): left out",
+                "{target}: the target of {} (their mail would mix)",
                 sources.join(", ")
             ),
         }

@@ -103,7 +103,7 @@ pub fn status(project: &Project, out: &mut dyn Write) -> anyhow::Result<u8> {
     };
     writeln!(
         out,
-        "{} mailboxes, {runs} project runs{}",
+        "{} mailboxes; project runs: {runs}{}",
         mapping.mailboxes.len(),
         if running {
             " (a ferry process is running the project)"
