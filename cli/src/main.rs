@@ -133,8 +133,15 @@ enum Command {
     /// Per run and per folder: what was copied, and every source item not on the target (failed,
     /// refused by the target, unreadable on the source) with the reason.
     Report {
+        /// The journal directory of one migration; without it, the project's report (per
+        /// project, batch and mailbox, and each run's throughput).
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
+        /// The project file (default: ./ferry.toml).
+        #[arg(long, value_name = "FILE", conflicts_with = "journal")]
+        project: Option<PathBuf>,
         #[command(flatten)]
-        journal: JournalArgs,
+        key: KeyArgs,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
@@ -425,7 +432,28 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        Command::Report { journal, format } => {
+        Command::Report {
+            journal: None,
+            project,
+            format,
+            ..
+        } => {
+            let project = project::load(project.as_deref())?;
+            let format = match format {
+                ReportFormat::Text => project::ReportFormat::Text,
+                ReportFormat::Json => project::ReportFormat::Json,
+                ReportFormat::Html => project::ReportFormat::Html,
+            };
+            project::report(&project, format, &mut stdout)?;
+            Ok(0)
+        }
+        Command::Report {
+            journal: Some(journal),
+            key,
+            format,
+            ..
+        } => {
+            let journal = JournalArgs { journal, key };
             let events = open_existing(&journal)?;
             let report: ferry_engine::projection::report::Report =
                 ferry_engine::projection::fold(&events);

@@ -7,6 +7,7 @@ pub mod board;
 pub mod config;
 pub mod ledger;
 pub mod mapping;
+pub mod report;
 pub mod run;
 
 use std::io::Write;
@@ -83,24 +84,48 @@ pub fn map(project: &Project, out: &mut dyn Write) -> anyhow::Result<u8> {
     Ok(u8::from(!mapping.problems.is_empty() || unroutable))
 }
 
+/// The project journal's events (none before the first run), and whether a process holds it.
+fn history(project: &Project) -> anyhow::Result<(Vec<ledger::ProjectEvent>, bool)> {
+    let dir = project.state().join("project");
+    if !Journal::<ledger::ProjectEvent>::exists(&dir) {
+        return Ok((Vec::new(), false));
+    }
+    let key = crate::keys::resolve(
+        &run::key_args(project),
+        crate::keys::Missing::Refuse,
+        &mut std::io::sink(),
+    )?;
+    let running = Journal::<()>::in_use(&dir);
+    let journal: Journal<ledger::ProjectEvent> = Journal::open(&dir, &key)
+        .with_context(|| format!("opening the project journal at {}", dir.display()))?;
+    Ok((ledger::events(&journal)?, running))
+}
+
+/// How a project report is written.
+#[derive(Debug, Clone, Copy)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Html,
+}
+
+/// `ferry report` of a project.
+pub fn report(project: &Project, format: ReportFormat, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mapping = Mapping::load(project)?;
+    let (events, running) = history(project)?;
+    let built = report::build(&mapping, &events, running, run::now());
+    match format {
+        ReportFormat::Text => report::text(&built, out),
+        ReportFormat::Json => report::json(&built, out),
+        ReportFormat::Html => report::html(&built, out),
+    }
+}
+
 /// `ferry status` of a project: each mailbox of the mapping as the project journal knows it.
 pub fn status(project: &Project, out: &mut dyn Write) -> anyhow::Result<u8> {
     let mapping = Mapping::load(project)?;
-    let dir = project.state().join("project");
-    let (known, runs, running) = if Journal::<ledger::ProjectEvent>::exists(&dir) {
-        let key = crate::keys::resolve(
-            &run::key_args(project),
-            crate::keys::Missing::Refuse,
-            &mut std::io::sink(),
-        )?;
-        let running = Journal::<()>::in_use(&dir);
-        let journal: Journal<ledger::ProjectEvent> = Journal::open(&dir, &key)
-            .with_context(|| format!("opening the project journal at {}", dir.display()))?;
-        let (known, runs) = ledger::fold(&ledger::events(&journal)?);
-        (known, runs, running)
-    } else {
-        Default::default()
-    };
+    let (events, running) = history(project)?;
+    let (known, runs) = ledger::fold(&events);
     writeln!(
         out,
         "{} mailboxes; project runs: {runs}{}",

@@ -1,0 +1,190 @@
+//! The report of a project: its JSON validated against the published schema
+//! (`docs/schema/project-report.v1.json`) and its totals checked against the mailboxes
+//! migrated; its HTML page rendered by headless Chromium (from Debian's packages, installed by
+//! `scripts/test`): no console error, the totals read from the DOM, a screenshot kept in
+//! `target/test-artefacts/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ferry_tests::{ferry, maildir_tree};
+
+const USERS: [(&str, &str); 3] = [("ann", "pilot"), ("bob", "pilot"), ("cid", "rest")];
+
+fn setup(dir: &Path, home: &Path) -> PathBuf {
+    for (n, (user, _)) in USERS.iter().enumerate() {
+        let made = ferry(home)
+            .args(["generate-sample", "--messages", "25", "--seed"])
+            .arg(n.to_string())
+            .arg("--out")
+            .arg(dir.join("src").join(user))
+            .output()
+            .expect("generate-sample");
+        assert!(made.status.success());
+    }
+    std::fs::create_dir_all(dir.join("dst")).expect("dst");
+    let project = dir.join("acme");
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(
+        project.join("ferry.toml"),
+        format!(
+            "[project]\nfrom = \"old\"\nto = \"new\"\n\n\
+             [endpoints.old]\nuri = \"maildir:{0}/src/{{user}}\"\n\n\
+             [endpoints.new]\nuri = \"maildir:{0}/dst/{{user}}\"\n\n\
+             [mapping]\ncsv = \"mailboxes.csv\"\n",
+            dir.display()
+        ),
+    )
+    .expect("project");
+    let mut csv = String::new();
+    for (user, batch) in USERS {
+        csv.push_str(&format!("{user},{user},{batch}\n"));
+    }
+    csv.push_str("dan,dan,rest\n");
+    std::fs::write(project.join("mailboxes.csv"), csv).expect("mapping");
+    project
+}
+
+fn stdout(home: &Path, project: &Path, args: &[&str]) -> String {
+    let output = ferry(home)
+        .current_dir(project)
+        .args(args)
+        .output()
+        .expect("ferry");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("chromium is missing: scripts/test installs it (apt-get install chromium)")
+}
+
+fn headless(page: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs")
+}
+
+#[test]
+fn the_project_report_follows_its_schema_and_renders_in_chromium_with_its_totals() {
+    let dir = tempfile::tempdir().expect("dir");
+    let home = dir.path().join("home");
+    let project = setup(dir.path(), &home);
+    stdout(&home, &project, &["run", "--batch", "pilot"]);
+    // dan has no source: a failed mailbox with its reason.
+    stdout(&home, &project, &["run"]);
+    let total: u64 = USERS
+        .iter()
+        .map(|(user, _)| {
+            maildir_tree(&dir.path().join("src").join(user))
+                .values()
+                .map(|items| items.len() as u64)
+                .sum::<u64>()
+        })
+        .sum();
+
+    let json = stdout(&home, &project, &["report", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let schema_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/project-report.v1.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&schema_path).expect("schema"))
+            .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{json}");
+    // And the schema refuses what it must.
+    let mut broken = report.clone();
+    broken["mailboxes"][0]["state"] = serde_json::json!("finished");
+    assert!(!validator.is_valid(&broken), "an unknown state is refused");
+
+    let totals = &report["totals"];
+    assert_eq!(totals["mailboxes"], 4);
+    assert_eq!(totals["done"], 3);
+    assert_eq!(totals["failed"], 1);
+    assert_eq!(totals["copied"], total, "{json}");
+    let dan = report["mailboxes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["source"] == "dan"))
+        .expect("dan");
+    assert_eq!(dan["state"], "failed");
+    assert!(
+        dan["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{dan}"
+    );
+    let pilot = report["batches"]
+        .as_array()
+        .and_then(|all| all.iter().find(|b| b["name"] == "pilot"))
+        .expect("pilot");
+    assert_eq!(pilot["done"], 2);
+    assert_eq!(report["runs"].as_array().map(Vec::len), Some(2));
+
+    // The page, rendered.
+    let html = stdout(&home, &project, &["report", "--format", "html"]);
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, &html).expect("page");
+    let dumped = headless(&page, &["--dump-dom"]);
+    assert!(dumped.status.success(), "{dumped:?}");
+    let dom = String::from_utf8_lossy(&dumped.stdout);
+    let console = String::from_utf8_lossy(&dumped.stderr);
+    let errors: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    // The totals row, by its id, as Chromium serialises its DOM.
+    let row = dom
+        .split("<tr id=\"totals\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("the totals row is in the DOM");
+    let cell = |class: &str| -> String {
+        row.split(&format!("class=\"{class}\">"))
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(cell("mailboxes"), "4", "{row}");
+    assert_eq!(cell("done"), "3", "{row}");
+    assert_eq!(cell("failed"), "1", "{row}");
+    assert_eq!(cell("copied"), total.to_string(), "{row}");
+    assert!(dom.contains("<svg id=\"throughput\""), "the chart");
+
+    let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts");
+    std::fs::create_dir_all(&artefacts).expect("artefacts");
+    let shot = artefacts.join("project-report.png");
+    let _ = std::fs::remove_file(&shot);
+    let taken = headless(
+        &page,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,900",
+            "--hide-scrollbars",
+        ],
+    );
+    assert!(taken.status.success(), "{taken:?}");
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+}
