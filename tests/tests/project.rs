@@ -1,6 +1,6 @@
-//! A migration project (`ferry.toml`) through the binary: eight mailboxes on a real Dovecot in
-//! three batches, mapped from a CSV: six to another Dovecot, two into a Microsoft 365 emulator
-//! whose users ferry creates and licenses, several at once. One mailbox's target password is
+//! A migration project (`ferry.toml`) through the binary, issue 17's acceptance: twenty
+//! mailboxes on a real Dovecot in two batches, mapped from a CSV: sixteen to another Dovecot,
+//! four into a Microsoft 365 emulator whose users ferry creates and licenses, several at once. One mailbox's target password is
 //! wrong: it fails with the server's reason and the others finish; once the password is fixed,
 //! a rerun moves that one only. The source server never sees more connections at once than its
 //! endpoint allows (counted by a proxy in front of it). Every check reads the servers with an
@@ -14,9 +14,12 @@ use ferry_tests::graph::Tenant;
 use ferry_tests::proxy::Proxy;
 use ferry_tests::{Tree, ferry};
 
-const USERS: [&str; 6] = ["ann", "bob", "cid", "dan", "eve", "fay"];
+const USERS: [&str; 16] = [
+    "ann", "bob", "cid", "dan", "eve", "fay", "ida", "jan", "kim", "lea", "max", "ned", "oda",
+    "pia", "rob", "sam",
+];
 /// Mailboxes going into the tenant.
-const CLOUD: [&str; 2] = ["gus", "hal"];
+const CLOUD: [&str; 4] = ["gus", "hal", "tom", "uma"];
 
 fn password(user: &str) -> String {
     format!("pw-{user}")
@@ -70,7 +73,7 @@ fn a_project_of_two_batches_finishes_all_but_the_broken_mailbox_then_moves_only_
     for (n, user) in USERS.iter().chain(&CLOUD).enumerate() {
         let sample = dir.path().join(format!("sample-{user}"));
         let made = ferry(&home)
-            .args(["generate-sample", "--messages", &(20 + 5 * n).to_string()])
+            .args(["generate-sample", "--messages", &(10 + 2 * n).to_string()])
             .args(["--seed", &n.to_string(), "--out"])
             .arg(&sample)
             .output()
@@ -125,6 +128,8 @@ password_file = "pw/new/{{user}}"
 uri = "graph://contoso/{{user}}?client_id=app-1&endpoint={}"
 password_file = "{}"
 
+[batches.staff]
+
 [batches.cloud]
 to = "m365"
 create_target_mailbox = "ENTERPRISEPACK"
@@ -139,20 +144,18 @@ csv = "mailboxes.csv"
         ),
     )
     .expect("project");
-    std::fs::write(
-        project.join("mailboxes.csv"),
-        "source,target,batch\nann,ann,pilot\nbob,bob,pilot\ncid,cid,pilot\n\
-         dan,dan,rest\neve,eve,rest\nfay,fay,rest\n\
-         gus,gus@contoso.test,cloud\nhal,hal@contoso.test,cloud\n",
-    )
-    .expect("mapping");
+    let mut csv = String::from("source,target,batch\n");
+    for user in USERS {
+        csv.push_str(&format!("{user},{user},staff\n"));
+    }
+    for user in CLOUD {
+        csv.push_str(&format!("{user},{user}@contoso.test,cloud\n"));
+    }
+    std::fs::write(project.join("mailboxes.csv"), csv).expect("mapping");
 
     let (code, out) = run(&home, &project, &["map"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(
-        out.contains("8 mailboxes (cloud: 2, pilot: 3, rest: 3)"),
-        "{out}"
-    );
+    assert!(out.contains("20 mailboxes (cloud: 4, staff: 16)"), "{out}");
 
     let (code, out) = run(&home, &project, &["run"]);
     assert_eq!(code, Some(4), "one mailbox failed: {out}");
@@ -199,7 +202,7 @@ csv = "mailboxes.csv"
 
     let (code, out) = run(&home, &project, &["status"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("7 done"), "{out}");
+    assert!(out.contains("19 done"), "{out}");
     assert!(out.contains("1 failed"), "{out}");
 
     // Fixed: a rerun moves dan's mail and nothing of the others.
@@ -228,5 +231,5 @@ csv = "mailboxes.csv"
         }
     }
     let (_, out) = run(&home, &project, &["status"]);
-    assert!(out.contains("8 done"), "{out}");
+    assert!(out.contains("20 done"), "{out}");
 }
