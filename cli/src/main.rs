@@ -148,14 +148,26 @@ enum Command {
     },
     /// Every write ferry made, when and from where to where, from the journal alone.
     Audit {
+        /// The journal directory of one migration; without it, every mailbox of the project.
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
+        /// The project file (default: ./ferry.toml).
+        #[arg(long, value_name = "FILE", conflicts_with = "journal")]
+        project: Option<PathBuf>,
+        /// Only this mailbox of the project (its source or target address).
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "journal")]
+        mailbox: Option<String>,
         #[command(flatten)]
-        journal: JournalArgs,
+        key: KeyArgs,
         /// Only writes at or after this time (RFC 3339, e.g. 2026-11-25T10:00:00Z).
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
         /// Only writes into this target folder.
         #[arg(long, value_name = "FOLDER")]
         folder: Option<String>,
+        /// `json`: one JSON object per line (for a SIEM).
+        #[arg(long, value_enum, default_value = "text")]
+        format: AuditFormat,
     },
     /// Migrates a generated sample mailbox (Maildir) to a target Maildir under the state
     /// directory, prints the report, and runs again to show that nothing is copied twice.
@@ -203,6 +215,13 @@ struct JournalArgs {
     journal: PathBuf,
     #[command(flatten)]
     key: KeyArgs,
+}
+
+/// Audit formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AuditFormat {
+    Text,
+    Json,
 }
 
 /// Report formats.
@@ -466,8 +485,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Audit {
             journal,
+            project,
+            mailbox,
+            key,
             since,
             folder,
+            format,
         } => {
             let since = since
                 .map(|text| {
@@ -482,10 +505,34 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                         })
                 })
                 .transpose()?;
-            let events = open_existing(&journal)?;
-            let audit: ferry_engine::projection::audit::Audit =
-                ferry_engine::projection::fold(&events);
-            let lines = render::audit_lines(&audit, since, folder.as_deref(), &mut stdout)?;
+            let json = format == AuditFormat::Json;
+            let lines = match journal {
+                Some(journal) => {
+                    let events = open_existing(&JournalArgs { journal, key })?;
+                    let audit: ferry_engine::projection::audit::Audit =
+                        ferry_engine::projection::fold(&events);
+                    let rows = render::audit_rows(&audit, since, folder.as_deref());
+                    for row in &rows {
+                        if json {
+                            writeln!(stdout, "{}", row.json(&[]))?;
+                        } else {
+                            writeln!(stdout, "{}", row.text())?;
+                        }
+                    }
+                    rows.len()
+                }
+                None => {
+                    let project = project::load(project.as_deref())?;
+                    project::audit(
+                        &project,
+                        mailbox.as_deref(),
+                        since,
+                        folder.as_deref(),
+                        json,
+                        &mut stdout,
+                    )?
+                }
+            };
             if lines == 0 {
                 writeln!(stderr, "no write matches")?;
             }

@@ -393,14 +393,9 @@ pub fn report_html(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One audit line per settled write.
-pub fn audit_lines(
-    audit: &Audit,
-    since: Option<Millis>,
-    folder: Option<&str>,
-    out: &mut dyn Write,
-) -> anyhow::Result<usize> {
-    let mut lines = 0;
+/// The audit trail's rows: each provisioning step, then each settled write.
+pub fn audit_rows(audit: &Audit, since: Option<Millis>, folder: Option<&str>) -> Vec<AuditRow> {
+    let mut rows = Vec::new();
     for entry in &audit.provisioning {
         if folder.is_some() || since.is_some_and(|since| entry.at < since) {
             continue;
@@ -424,8 +419,13 @@ pub fn audit_lines(
                  asks the tenant before a step)"
             )
         };
-        writeln!(out, "{} target mailbox: {text}", time(entry.at))?;
-        lines += 1;
+        rows.push(AuditRow {
+            at: entry.at,
+            step: None,
+            what: "target mailbox".into(),
+            result: text,
+            status: if entry.done { "done" } else { "in_doubt" },
+        });
     }
     for entry in audit.filtered(since, folder) {
         let what = match &entry.action {
@@ -501,25 +501,71 @@ pub fn audit_lines(
                 expect.as_deref().unwrap_or("any")
             ),
         };
-        let result = match &entry.outcome {
-            AuditOutcome::Done(Some(id)) => format!("done as {id}"),
-            AuditOutcome::Done(None) => "done".into(),
-            AuditOutcome::Failed(FailureClass::NotApplied, _) => {
-                "never landed (in doubt after an interruption); copied again".into()
+        let (result, status) = match &entry.outcome {
+            AuditOutcome::Done(Some(id)) => (format!("done as {id}"), "done"),
+            AuditOutcome::Done(None) => ("done".into(), "done"),
+            AuditOutcome::Failed(FailureClass::NotApplied, _) => (
+                "never landed (in doubt after an interruption); copied again".into(),
+                "not_applied",
+            ),
+            AuditOutcome::Failed(FailureClass::Conflict, reason) => {
+                (format!("conflict: {reason}"), "conflict")
             }
-            AuditOutcome::Failed(FailureClass::Conflict, reason) => format!("conflict: {reason}"),
-            AuditOutcome::Failed(_, reason) => format!("failed: {reason}"),
+            AuditOutcome::Failed(_, reason) => (format!("failed: {reason}"), "failed"),
         };
-        writeln!(
-            out,
-            "{} run {} op {}: {what}: {result}",
-            time(entry.at),
-            entry.run,
-            entry.op
-        )?;
-        lines += 1;
+        rows.push(AuditRow {
+            at: entry.at,
+            step: Some((entry.run, entry.op)),
+            what,
+            result,
+            status,
+        });
     }
-    Ok(lines)
+    rows
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub at: Millis,
+    /// The run and operation of a write (none for a provisioning step).
+    pub step: Option<(u64, u64)>,
+    pub what: String,
+    pub result: String,
+    /// done, failed, conflict, not_applied, in_doubt.
+    pub status: &'static str,
+}
+
+impl AuditRow {
+    /// As `ferry audit` prints it.
+    pub fn text(&self) -> String {
+        match self.step {
+            Some((run, op)) => format!(
+                "{} run {run} op {op}: {}: {}",
+                time(self.at),
+                self.what,
+                self.result
+            ),
+            None => format!("{} {}: {}", time(self.at), self.what, self.result),
+        }
+    }
+
+    /// As one JSON object (a line of `--format json`), with `extra` fields first.
+    pub fn json(&self, extra: &[(&str, &str)]) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        for (key, value) in extra {
+            object.insert((*key).into(), serde_json::Value::from(*value));
+        }
+        object.insert("at".into(), time(self.at).into());
+        if let Some((run, op)) = self.step {
+            object.insert("run".into(), run.into());
+            object.insert("op".into(), op.into());
+        }
+        object.insert("action".into(), self.what.clone().into());
+        object.insert("status".into(), self.status.into());
+        object.insert("outcome".into(), self.result.clone().into());
+        serde_json::Value::Object(object)
+    }
 }
 
 /// What a plan would do.

@@ -1,6 +1,6 @@
 //! The report of a project: its JSON validated against the published schema
 //! (`docs/schema/project-report.v1.json`) and its totals checked against the mailboxes
-//! migrated; its HTML page rendered by headless Chromium (from Debian's packages, installed by
+//! migrated; the project's audit trail as JSON lines; its HTML page rendered by headless Chromium (from Debian's packages, installed by
 //! `scripts/test`): no console error, the totals read from the DOM, a screenshot kept in
 //! `target/test-artefacts/`.
 
@@ -135,6 +135,32 @@ fn the_project_report_follows_its_schema_and_renders_in_chromium_with_its_totals
         .expect("pilot");
     assert_eq!(pilot["done"], 2);
     assert_eq!(report["runs"].as_array().map(Vec::len), Some(2));
+
+    // The audit trail of the whole project, one JSON object per line (for a SIEM).
+    let audit = stdout(&home, &project, &["audit", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let copies = rows
+        .iter()
+        .filter(|r| r["action"].as_str().is_some_and(|a| a.starts_with("copy ")))
+        .count() as u64;
+    assert_eq!(copies, total, "every message copied once, each a line");
+    assert!(
+        rows.iter().all(|r| r["source"].is_string()
+            && r["batch"].is_string()
+            && r["at"].is_string()
+            && r["run"].is_u64()
+            && r["status"] == "done"),
+        "{audit}"
+    );
+    let only_ann = stdout(&home, &project, &["audit", "--mailbox", "ann"]);
+    assert!(!only_ann.is_empty());
+    assert!(
+        only_ann.lines().all(|l| l.starts_with("ann → ann: ")),
+        "{only_ann}"
+    );
 
     // The page, rendered.
     let html = stdout(&home, &project, &["report", "--format", "html"]);

@@ -121,6 +121,44 @@ pub fn report(project: &Project, format: ReportFormat, out: &mut dyn Write) -> a
     }
 }
 
+/// `ferry audit` over a project: each mailbox's writes (and provisioning steps), the mailbox
+/// named on each line; `json`: one JSON object per line. How many lines.
+pub fn audit(
+    project: &Project,
+    mailbox: Option<&str>,
+    since: Option<ledger::Millis>,
+    folder: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<usize> {
+    let mapping = Mapping::load(project)?;
+    let key = run::key_args(project);
+    let mut lines = 0;
+    for chosen in mapping.select(None, mailbox) {
+        let dir = run::journal_dir(project, &chosen);
+        if !Journal::<ferry_engine::Event>::exists(&dir) {
+            continue;
+        }
+        let journal = crate::migrate::open_read_only(&dir, &key, &mut std::io::sink())?;
+        let events = crate::migrate::replay(&journal)?;
+        let trail: ferry_engine::projection::audit::Audit = ferry_engine::projection::fold(&events);
+        for row in crate::render::audit_rows(&trail, since, folder) {
+            if json {
+                let fields = [
+                    ("source", chosen.source.as_str()),
+                    ("target", chosen.target.as_str()),
+                    ("batch", chosen.batch.as_str()),
+                ];
+                writeln!(out, "{}", row.json(&fields))?;
+            } else {
+                writeln!(out, "{}: {}", chosen.name(), row.text())?;
+            }
+            lines += 1;
+        }
+    }
+    Ok(lines)
+}
+
 /// `ferry status` of a project: each mailbox of the mapping as the project journal knows it.
 pub fn status(project: &Project, out: &mut dyn Write) -> anyhow::Result<u8> {
     let mapping = Mapping::load(project)?;
