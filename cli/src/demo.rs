@@ -47,20 +47,12 @@ pub fn run(
             sample.display()
         )?;
     }
-    let pair = PairArgs {
-        from: format!("maildir:{}", sample.display()),
-        to: format!("maildir:{}", state.join("target").display()),
-        journal: Some(state.join("journal")),
-        from_password_file: None,
-        to_password_file: None,
-        from_password_command: None,
-        to_password_command: None,
-        ca_file: None,
-        insecure: false,
-        key: key.clone(),
-        from_secret: None,
-        to_secret: None,
-    };
+    let pair = PairArgs::new(
+        (format!("maildir:{}", sample.display()), None),
+        (format!("maildir:{}", state.join("target").display()), None),
+        state.join("journal"),
+        key.clone(),
+    );
     let args = RunArgs::default();
 
     for pass in 1..=2 {

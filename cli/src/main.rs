@@ -84,18 +84,8 @@ enum Command {
     /// Migrates the project's mailboxes (a batch, or one), several at once, each with its own
     /// journal; run it again for each delta until the cutover.
     Run {
-        /// The project file (default: ./ferry.toml).
-        #[arg(long, value_name = "FILE")]
-        project: Option<PathBuf>,
-        /// Only this batch.
-        #[arg(long, value_name = "NAME")]
-        batch: Option<String>,
-        /// Only this mailbox (its source or target address).
-        #[arg(long, value_name = "ADDRESS")]
-        mailbox: Option<String>,
-        /// Mailboxes migrated at once (default: the project's jobs).
-        #[arg(long, value_name = "N")]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        selection: Selection,
         /// Check every migrated item on the target and copy again what is missing or altered.
         #[arg(long)]
         verify_target: bool,
@@ -117,18 +107,8 @@ enum Command {
     /// once more with every item read back on the target, then GO (exit 0) or NO-GO (exit 1)
     /// with each mailbox that is not whole and why.
     Cutover {
-        /// The project file (default: ./ferry.toml).
-        #[arg(long, value_name = "FILE")]
-        project: Option<PathBuf>,
-        /// Only this batch.
-        #[arg(long, value_name = "NAME")]
-        batch: Option<String>,
-        /// Only this mailbox (its source or target address).
-        #[arg(long, value_name = "ADDRESS")]
-        mailbox: Option<String>,
-        /// Mailboxes migrated at once (default: the project's jobs).
-        #[arg(long, value_name = "N")]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        selection: Selection,
     },
     /// Per run and per folder: what was copied, and every source item not on the target (failed,
     /// refused by the target, unreadable on the source) with the reason.
@@ -205,6 +185,42 @@ enum Command {
         #[command(subcommand)]
         command: JournalCommand,
     },
+}
+
+/// Which mailboxes of a project a command takes.
+#[derive(Debug, Clone, clap::Args)]
+struct Selection {
+    /// The project file (default: ./ferry.toml).
+    #[arg(long, value_name = "FILE")]
+    project: Option<PathBuf>,
+    /// Only this batch.
+    #[arg(long, value_name = "NAME")]
+    batch: Option<String>,
+    /// Only this mailbox (its source or target address).
+    #[arg(long, value_name = "ADDRESS")]
+    mailbox: Option<String>,
+    /// Mailboxes migrated at once (default: the project's jobs).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+impl Selection {
+    /// The project, and what to run of it with `run`.
+    fn load(
+        self,
+        run: RunArgs,
+    ) -> anyhow::Result<(project::config::Project, project::run::Select)> {
+        let project = project::load(self.project.as_deref())?;
+        Ok((
+            project,
+            project::run::Select {
+                batch: self.batch,
+                mailbox: self.mailbox,
+                jobs: self.jobs,
+                run,
+            },
+        ))
+    }
 }
 
 /// A journal to read.
@@ -350,44 +366,24 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             project::map(&project, &mut stdout)
         }
         Command::Run {
-            project,
-            batch,
-            mailbox,
-            jobs,
+            selection,
             verify_target,
             full,
             delete_removed,
             confirm_deletions,
             every,
         } => {
-            let project = project::load(project.as_deref())?;
-            let select = project::run::Select {
-                batch,
-                mailbox,
-                jobs,
-                run: RunArgs {
-                    verify_target,
-                    full,
-                    delete_removed,
-                    confirm_deletions,
-                    ..RunArgs::default()
-                },
-            };
+            let (project, select) = selection.load(RunArgs {
+                verify_target,
+                full,
+                delete_removed,
+                confirm_deletions,
+                ..RunArgs::default()
+            })?;
             project::run::run(&project, &select, every, &mut stdout)
         }
-        Command::Cutover {
-            project,
-            batch,
-            mailbox,
-            jobs,
-        } => {
-            let project = project::load(project.as_deref())?;
-            let select = project::run::Select {
-                batch,
-                mailbox,
-                jobs,
-                run: RunArgs::default(),
-            };
+        Command::Cutover { selection } => {
+            let (project, select) = selection.load(RunArgs::default())?;
             project::run::cutover(&project, &select, &mut stdout)
         }
         Command::Status {

@@ -60,6 +60,30 @@ pub struct PairArgs {
 }
 
 impl PairArgs {
+    /// A pair given by a program, not a command line: its two ends, its journal and its key,
+    /// each end's secret as given.
+    pub fn new(
+        (from, from_secret): (String, Option<Secret>),
+        (to, to_secret): (String, Option<Secret>),
+        journal: PathBuf,
+        key: KeyArgs,
+    ) -> PairArgs {
+        PairArgs {
+            from,
+            to,
+            journal: Some(journal),
+            from_password_file: None,
+            to_password_file: None,
+            from_password_command: None,
+            to_password_command: None,
+            ca_file: None,
+            insecure: false,
+            key,
+            from_secret,
+            to_secret,
+        }
+    }
+
     /// The password of one end: its file or command, else its environment variable, else none.
     pub(crate) fn secret(&self, side: Side) -> Option<Secret> {
         let given = match side {

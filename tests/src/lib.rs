@@ -12,6 +12,7 @@ pub mod dovecot;
 pub mod graph;
 pub mod imap;
 pub mod pim_seed;
+pub mod project;
 pub mod proxy;
 pub mod scratch;
 pub mod seeds;

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ferry_tests::project::{maildir_project, sample_mailboxes};
 use ferry_tests::{differences, ferry, maildir_tree};
 
 const USERS: [&str; 4] = ["ann", "bob", "cid", "dan"];
@@ -21,20 +22,14 @@ fn copied_per_mailbox(out: &str) -> Vec<(String, usize)> {
         .collect()
 }
 
-fn project(dir: &Path) -> std::path::PathBuf {
-    let project = dir.join("acme");
-    std::fs::create_dir_all(&project).expect("dir");
-    std::fs::write(
-        project.join("ferry.toml"),
-        format!(
-            "[project]\njobs = 2\nfrom = \"old\"\nto = \"new\"\n\n\
-             [endpoints.old]\nuri = \"maildir:{0}/src/{{user}}\"\n\n\
-             [endpoints.new]\nuri = \"maildir:{0}/dst/{{user}}\"\n\n\
-             [mapping]\nsources = \"users.txt\"\nrules = [\"same\"]\n",
-            dir.display()
-        ),
-    )
-    .expect("project");
+/// The four mailboxes of `messages` each, and their project (two at once, mapped by rule).
+fn project(dir: &Path, home: &Path, messages: usize) -> std::path::PathBuf {
+    sample_mailboxes(home, dir, &USERS, messages);
+    let project = maildir_project(
+        dir,
+        "jobs = 2",
+        "sources = \"users.txt\"\nrules = [\"same\"]",
+    );
     std::fs::write(project.join("users.txt"), USERS.join("\n")).expect("users");
     project
 }
@@ -43,18 +38,7 @@ fn project(dir: &Path) -> std::path::PathBuf {
 fn sigterm_pauses_every_mailbox_and_the_next_run_ends_them_whole_with_nothing_doubled() {
     let dir = tempfile::tempdir().expect("dir");
     let home = dir.path().join("home");
-    for (n, user) in USERS.iter().enumerate() {
-        let made = ferry(&home)
-            .args(["generate-sample", "--messages", "1500", "--seed"])
-            .arg(n.to_string())
-            .arg("--out")
-            .arg(dir.path().join("src").join(user))
-            .output()
-            .expect("generate-sample");
-        assert!(made.status.success());
-    }
-    std::fs::create_dir_all(dir.path().join("dst")).expect("dst");
-    let project = project(dir.path());
+    let project = project(dir.path(), &home, 1500);
 
     let mut child = ferry(&home)
         .current_dir(&project)
@@ -161,18 +145,7 @@ fn completions_and_the_manual_page_come_from_the_command_definitions() {
 }
 
 fn small_project(dir: &Path, home: &Path) -> std::path::PathBuf {
-    for (n, user) in USERS.iter().enumerate() {
-        let made = ferry(home)
-            .args(["generate-sample", "--messages", "30", "--seed"])
-            .arg(n.to_string())
-            .arg("--out")
-            .arg(dir.join("src").join(user))
-            .output()
-            .expect("generate-sample");
-        assert!(made.status.success());
-    }
-    std::fs::create_dir_all(dir.join("dst")).expect("dst");
-    project(dir)
+    project(dir, home, 30)
 }
 
 #[test]

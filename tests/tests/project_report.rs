@@ -7,35 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ferry_tests::project::{maildir_project, sample_mailboxes};
 use ferry_tests::{ferry, maildir_tree};
 
 const USERS: [(&str, &str); 3] = [("ann", "pilot"), ("bob", "pilot"), ("cid", "rest")];
 
 fn setup(dir: &Path, home: &Path) -> PathBuf {
-    for (n, (user, _)) in USERS.iter().enumerate() {
-        let made = ferry(home)
-            .args(["generate-sample", "--messages", "25", "--seed"])
-            .arg(n.to_string())
-            .arg("--out")
-            .arg(dir.join("src").join(user))
-            .output()
-            .expect("generate-sample");
-        assert!(made.status.success());
-    }
-    std::fs::create_dir_all(dir.join("dst")).expect("dst");
-    let project = dir.join("acme");
-    std::fs::create_dir_all(&project).expect("dir");
-    std::fs::write(
-        project.join("ferry.toml"),
-        format!(
-            "[project]\nfrom = \"old\"\nto = \"new\"\n\n\
-             [endpoints.old]\nuri = \"maildir:{0}/src/{{user}}\"\n\n\
-             [endpoints.new]\nuri = \"maildir:{0}/dst/{{user}}\"\n\n\
-             [mapping]\ncsv = \"mailboxes.csv\"\n",
-            dir.display()
-        ),
-    )
-    .expect("project");
+    let names: Vec<&str> = USERS.iter().map(|(user, _)| *user).collect();
+    sample_mailboxes(home, dir, &names, 25);
+    let project = maildir_project(dir, "", "csv = \"mailboxes.csv\"");
     let mut csv = String::new();
     for (user, batch) in USERS {
         csv.push_str(&format!("{user},{user},{batch}\n"));

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use ferry_tests::ferry;
+use ferry_tests::project::{maildir_project, sample_mailboxes};
 
 fn output(home: &Path, project: &Path, args: &[&str]) -> String {
     let output = ferry(home)
@@ -23,29 +24,8 @@ fn output(home: &Path, project: &Path, args: &[&str]) -> String {
 fn map_run_and_status_of_a_recorded_project() {
     let dir = tempfile::tempdir().expect("dir");
     let home = dir.path().join("home");
-    for (n, user) in ["ann", "bob", "cid"].iter().enumerate() {
-        let made = ferry(&home)
-            .args(["generate-sample", "--messages", "12", "--seed"])
-            .arg(n.to_string())
-            .arg("--out")
-            .arg(dir.path().join("src").join(user))
-            .output()
-            .expect("generate-sample");
-        assert!(made.status.success());
-    }
-    let project = dir.path().join("acme");
-    std::fs::create_dir_all(&project).expect("dir");
-    std::fs::write(
-        project.join("ferry.toml"),
-        format!(
-            "[project]\njobs = 1\nfrom = \"old\"\nto = \"new\"\n\n\
-             [endpoints.old]\nuri = \"maildir:{0}/src/{{user}}\"\n\n\
-             [endpoints.new]\nuri = \"maildir:{0}/dst/{{user}}\"\n\n\
-             [mapping]\ncsv = \"mailboxes.csv\"\n",
-            dir.path().display()
-        ),
-    )
-    .expect("project");
+    sample_mailboxes(&home, dir.path(), &["ann", "bob", "cid"], 12);
+    let project = maildir_project(dir.path(), "jobs = 1", "csv = \"mailboxes.csv\"");
     std::fs::write(
         project.join("mailboxes.csv"),
         "source,target,batch\nann,ann,pilot\nbob,bob,pilot\ncid,cid\n\

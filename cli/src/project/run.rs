@@ -123,20 +123,12 @@ fn job(project: &Project, mailbox: &Mailbox, select: &Select) -> anyhow::Result<
         }
         same
     });
-    let pair = PairArgs {
-        from: from_uri,
-        to: to_uri,
-        journal: Some(journal_dir(project, mailbox)),
-        from_password_file: None,
-        to_password_file: None,
-        from_password_command: None,
-        to_password_command: None,
-        ca_file: None,
-        insecure: false,
-        key: key_args(project),
-        from_secret: from.secret_for(project, &mailbox.source),
-        to_secret: to.secret_for(project, &mailbox.target),
-    };
+    let pair = PairArgs::new(
+        (from_uri, from.secret_for(project, &mailbox.source)),
+        (to_uri, to.secret_for(project, &mailbox.target)),
+        journal_dir(project, mailbox),
+        key_args(project),
+    );
     let mut run = select.run.clone();
     run.delete_removed |= batch.delete_removed;
     if run.create_target_mailbox.is_none() {
