@@ -62,8 +62,7 @@ use pool::Pool;
 use select::Selected;
 use session::Caps;
 pub use session::{AuthMethod, Endpoint, Secret, Security};
-use uri::connections;
-pub use uri::{endpoint, redact};
+pub use uri::{connections, endpoint, redact};
 use wire::Naming;
 
 /// Options of an IMAP store beyond its URI.

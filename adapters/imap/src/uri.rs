@@ -141,7 +141,7 @@ pub fn endpoint(uri: &str, options: &ImapOptions) -> Result<Endpoint, String> {
 
 /// The number of connections `?connections=` asks for: 4 when it does not say, at least 1,
 /// at most 32.
-pub(crate) fn connections(uri: &str) -> usize {
+pub fn connections(uri: &str) -> usize {
     url::Url::parse(uri)
         .ok()
         .and_then(|url| {

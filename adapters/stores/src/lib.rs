@@ -57,6 +57,16 @@ pub fn maildir_path(uri: &str) -> Option<&Path> {
     uri.strip_prefix("maildir:").map(Path::new)
 }
 
+/// How many connections a store of this URI opens to its server: an IMAP store's pool
+/// (`connections=`, 4 unless it says), one for the others.
+pub fn connections(uri: &str) -> usize {
+    if uri.starts_with("imap") {
+        ferry_imap::connections(uri)
+    } else {
+        1
+    }
+}
+
 /// Whether the URI names a server (where reads and writes are pipelined).
 pub fn is_server(uri: &str) -> bool {
     maildir_path(uri).is_none()

@@ -24,6 +24,13 @@ pub struct Pair {
     pub batch: String,
 }
 
+impl Pair {
+    /// Its name: `source → target`.
+    pub fn name(&self) -> String {
+        super::mapping::name(&self.source, &self.target)
+    }
+}
+
 impl From<&Mailbox> for Pair {
     fn from(mailbox: &Mailbox) -> Pair {
         Pair {
@@ -133,6 +140,11 @@ pub struct Known {
     /// When a run of it last completed (its last delta).
     pub last_complete: Option<Millis>,
     pub runs: u32,
+    /// Copied, their bytes, updated and deleted over every run (failures, conflicts and what
+    /// is behind as the last run left them are in `last`).
+    pub sum: Totals,
+    /// Seconds over every run.
+    pub seconds: u64,
 }
 
 /// The project journal folded: each mailbox by pair, and the number of project runs.
@@ -158,10 +170,15 @@ pub fn fold(events: &[ProjectEvent]) -> (BTreeMap<Pair, Known>, u32) {
                 at,
                 outcome,
                 totals,
-                ..
+                seconds,
             } => {
                 let entry = known.entry(pair.clone()).or_default();
                 entry.running = false;
+                entry.sum.copied += totals.copied;
+                entry.sum.copied_bytes += totals.copied_bytes;
+                entry.sum.updated += totals.updated;
+                entry.sum.deleted += totals.deleted;
+                entry.seconds += seconds;
                 if matches!(outcome, Outcome::Done | Outcome::DoneWithFailures) {
                     entry.last_complete = Some(*at);
                 }

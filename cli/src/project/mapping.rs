@@ -14,6 +14,11 @@ use super::config::{Project, Rule};
 /// The batch of a mailbox that names none.
 pub const DEFAULT_BATCH: &str = "default";
 
+/// A mailbox pair's name: `source → target`.
+pub fn name(source: &str, target: &str) -> String {
+    format!("{source} → {target}")
+}
+
 /// One mailbox pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Mailbox {
@@ -25,7 +30,7 @@ pub struct Mailbox {
 impl Mailbox {
     /// Its name in journals and reports.
     pub fn name(&self) -> String {
-        format!("{} → {}", self.source, self.target)
+        name(&self.source, &self.target)
     }
 
     /// Its journal's directory name: both addresses, readable, safe in a path.

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
+use ferry_engine::Clock as _;
 use ferry_journal::Journal;
 
 use config::Project;
@@ -113,7 +114,12 @@ pub enum ReportFormat {
 pub fn report(project: &Project, format: ReportFormat, out: &mut dyn Write) -> anyhow::Result<()> {
     let mapping = Mapping::load(project)?;
     let (events, running) = history(project)?;
-    let built = report::build(&mapping, &events, running, run::now());
+    let built = report::build(
+        &mapping,
+        &events,
+        running,
+        ferry_engine::SystemClock.now_ms(),
+    );
     match format {
         ReportFormat::Text => report::text(&built, out),
         ReportFormat::Json => report::json(&built, out),

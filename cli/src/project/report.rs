@@ -10,9 +10,9 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::ledger::{self, Outcome, Pair, ProjectEvent, Totals};
+use super::ledger::{self, Outcome, Pair, ProjectEvent};
 use super::mapping::Mapping;
-use crate::render::time;
+use crate::render::{escape, time};
 
 /// The schema's identifier and version.
 pub const SCHEMA: &str = "https://ferry.invalid/schema/project-report.v1.json";
@@ -128,9 +128,7 @@ pub fn build(
     running: bool,
     now: ledger::Millis,
 ) -> ProjectReport {
-    // Each mailbox over every run.
-    let mut sums: BTreeMap<Pair, Totals> = BTreeMap::new();
-    let mut seconds: BTreeMap<Pair, u64> = BTreeMap::new();
+    // Each run's throughput (each mailbox's sums are the fold's).
     let mut runs: Vec<RunReport> = Vec::new();
     let mut started_at: ledger::Millis = 0;
     for event in events {
@@ -155,18 +153,7 @@ pub fn build(
                 });
             }
             ProjectEvent::MailboxStarted { .. } => {}
-            ProjectEvent::MailboxEnded {
-                pair,
-                totals,
-                seconds: took,
-                ..
-            } => {
-                let sum = sums.entry(pair.clone()).or_default();
-                sum.copied += totals.copied;
-                sum.copied_bytes += totals.copied_bytes;
-                sum.updated += totals.updated;
-                sum.deleted += totals.deleted;
-                *seconds.entry(pair.clone()).or_default() += took;
+            ProjectEvent::MailboxEnded { totals, .. } => {
                 if let Some(run) = runs.last_mut() {
                     run.copied += totals.copied;
                 }
@@ -187,7 +174,7 @@ pub fn build(
     for mailbox in &mapping.mailboxes {
         let pair = Pair::from(mailbox);
         let entry = known.get(&pair);
-        let sum = sums.get(&pair).cloned().unwrap_or_default();
+        let sum = entry.map(|e| e.sum.clone()).unwrap_or_default();
         let (state, reason, last) = match entry {
             None => ("never_run", None, None),
             Some(entry) if entry.running && running => ("running", None, None),
@@ -222,7 +209,7 @@ pub fn build(
             deleted: sum.deleted,
             conflicts: last.as_ref().map_or(0, |(_, t)| t.conflicts),
             behind: last.as_ref().map_or(0, |(_, t)| t.behind),
-            seconds: seconds.get(&pair).copied().unwrap_or(0),
+            seconds: entry.map_or(0, |e| e.seconds),
         });
     }
     let mut totals = Sums::default();
@@ -319,13 +306,6 @@ pub fn text(report: &ProjectReport, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(out, "left out: {line}")?;
     }
     Ok(())
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// As one self-contained HTML page.

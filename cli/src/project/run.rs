@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use ferry_engine::StopSignal;
 use ferry_engine::event::RunOutcome;
+use ferry_engine::{Clock as _, StopSignal, SystemClock};
 use futures::StreamExt as _;
 use tokio::sync::Semaphore;
 
@@ -44,26 +44,9 @@ pub fn key_args(project: &Project) -> KeyArgs {
     }
 }
 
-/// How many connections a mailbox's store opens to an endpoint: an IMAP store's pool
-/// (`connections=` in its URI, 4 unless it says), one for the others.
-fn connections_of(uri: &str) -> usize {
-    if uri.starts_with("imap") {
-        uri.split_once('?')
-            .and_then(|(_, query)| {
-                query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("connections="))
-                    .and_then(|n| n.parse().ok())
-            })
-            .unwrap_or(4)
-    } else {
-        1
-    }
-}
-
 /// `uri` asking for at most `most` connections (an IMAP URI only).
 fn capped(uri: String, most: usize) -> String {
-    if !uri.starts_with("imap") || connections_of(&uri) <= most {
+    if !uri.starts_with("imap") || ferry_stores::connections(&uri) <= most {
         return uri;
     }
     let (head, query) = uri.split_once('?').unwrap_or((uri.as_str(), ""));
@@ -105,7 +88,7 @@ fn job(project: &Project, mailbox: &Mailbox, select: &Select) -> anyhow::Result<
                 let name = project.endpoint_name(endpoint).to_string();
                 holds.push((
                     name,
-                    u32::try_from(connections_of(&uri)).unwrap_or(u32::MAX),
+                    u32::try_from(ferry_stores::connections(&uri)).unwrap_or(u32::MAX),
                 ));
                 uri
             }
@@ -246,7 +229,7 @@ pub fn cutover(project: &Project, select: &Select, out: &mut dyn Write) -> anyho
         .map(|(pair, outcome, totals)| {
             format!(
                 "  {}: {}{}, {} items behind, {} conflicts",
-                pair_name(pair),
+                pair.name(),
                 outcome.word(),
                 match outcome {
                     Outcome::Failed(why) => format!(" ({why})"),
@@ -340,7 +323,7 @@ fn execute(
     let run_number = runs + 1;
     journal.append(&ProjectEvent::RunStarted {
         run: run_number,
-        at: now(),
+        at: SystemClock.now_ms(),
         batch: select.batch.clone(),
         mailboxes: chosen.iter().map(Pair::from).collect(),
     })?;
@@ -384,7 +367,7 @@ fn execute(
     };
     journal.append(&ProjectEvent::RunEnded {
         run: run_number,
-        at: now(),
+        at: SystemClock.now_ms(),
         paused: ran.paused(),
     })?;
     let mut counted: BTreeMap<&str, usize> = BTreeMap::new();
@@ -393,7 +376,7 @@ fn execute(
         writeln!(
             out,
             "{}: {}{} — {} copied, {} updated, {} deleted, {} behind",
-            pair_name(pair),
+            pair.name(),
             outcome.word(),
             match outcome {
                 Outcome::Failed(why) => format!(" ({why})"),
@@ -418,10 +401,6 @@ fn execute(
             .join(", ")
     )?;
     Ok(ran)
-}
-
-fn pair_name(pair: &Pair) -> String {
-    format!("{} → {}", pair.source, pair.target)
 }
 
 /// One mailbox: its endpoints' connections held, migrated on a thread of its own, recorded.
@@ -454,7 +433,7 @@ async fn one(
     };
     recorded(ProjectEvent::MailboxStarted {
         pair: pair.clone(),
-        at: now(),
+        at: SystemClock.now_ms(),
     });
     let watcher = board.watch(&name);
     let shared = Shared {
@@ -503,19 +482,12 @@ async fn one(
     };
     recorded(ProjectEvent::MailboxEnded {
         pair: pair.clone(),
-        at: now(),
+        at: SystemClock.now_ms(),
         outcome: outcome.clone(),
         totals: totals.clone(),
         seconds: started.elapsed().as_secs(),
     });
     (pair, outcome, totals)
-}
-
-/// Now, in ms since the epoch.
-pub fn now() -> ledger::Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Where a mailbox's journal is.
@@ -529,7 +501,7 @@ mod tests {
 
     #[test]
     fn an_imap_pool_is_capped_to_the_endpoints_limit() {
-        assert_eq!(connections_of("imap://a@h:1143"), 4);
+        assert_eq!(ferry_stores::connections("imap://a@h:1143"), 4);
         assert_eq!(
             capped("imap://a@h:1143".into(), 2),
             "imap://a@h:1143/?connections=2"
@@ -542,6 +514,6 @@ mod tests {
             capped("imap://a@h/?tls=none".into(), 8),
             "imap://a@h/?tls=none"
         );
-        assert_eq!(connections_of("graph://t/u?client_id=x"), 1);
+        assert_eq!(ferry_stores::connections("graph://t/u?client_id=x"), 1);
     }
 }
