@@ -261,3 +261,12 @@ fn class_of(error: &StoreError) -> FailureClass {
         _ => FailureClass::Transient,
     }
 }
+
+/// A failed write's class and reason as the journal keeps them: a conflict's own words (its
+/// class says it is one), any other error as it displays.
+fn failure(error: StoreError) -> (FailureClass, String) {
+    match error {
+        StoreError::Conflict(words) => (FailureClass::Conflict, words),
+        other => (class_of(&other), other.to_string()),
+    }
+}

@@ -17,7 +17,7 @@ use crate::event::{Action, ContentHash, Event, FailureClass, NativeId, OpId, Sid
 use crate::item::FolderSpec;
 use crate::store::{AppendProbe, NewMessage, StoreError, StoreResult};
 
-use super::{Note, Worker, WriteResult, class_of};
+use super::{Note, Worker, WriteResult, class_of, failure};
 
 impl Worker<'_> {
     /// Checks that the intent of write `op` is recorded and still without an outcome: a write
@@ -52,24 +52,21 @@ impl Worker<'_> {
                 })
                 .await
                 .map(|()| None)
-                .map_err(|e| (class_of(&e), e.to_string())),
+                .map_err(failure),
             Action::CreateCollection { folder, spec } => self
                 .retry(Side::Target, events, || {
                     self.target.create_folder(folder, spec)
                 })
                 .await
                 .map(|()| None)
-                .map_err(|e| (class_of(&e), e.to_string())),
+                .map_err(failure),
             Action::SetCollection { folder, from, to } => self
                 .retry(Side::Target, events, || {
                     self.target.set_collection(folder, from, to)
                 })
                 .await
                 .map(|()| None)
-                .map_err(|e| match e {
-                    StoreError::Conflict(words) => (FailureClass::Conflict, words),
-                    other => (class_of(&other), other.to_string()),
-                }),
+                .map_err(failure),
             Action::Create { .. } | Action::Update { .. } => {
                 return self.put(op, action, events).await;
             }
@@ -78,7 +75,7 @@ impl Worker<'_> {
                 .retry(Side::Target, events, || self.target.rename_folder(from, to))
                 .await
                 .map(|()| None)
-                .map_err(|e| (class_of(&e), e.to_string())),
+                .map_err(failure),
             // The target deletes it only if it holds nothing now, and a folder already gone
             // is deleted (a repeated write).
             Action::DeleteFolder { folder } => {
@@ -87,7 +84,7 @@ impl Worker<'_> {
                     .await
                 {
                     Ok(()) | Err(StoreError::NotFound(_)) => Ok(None),
-                    Err(e) => Err((class_of(&e), e.to_string())),
+                    Err(e) => Err(failure(e)),
                 }
             }
             Action::SetFlags { folder, id, flags } => self
@@ -96,14 +93,14 @@ impl Worker<'_> {
                 })
                 .await
                 .map(|()| None)
-                .map_err(|e| (class_of(&e), e.to_string())),
+                .map_err(failure),
             Action::Delete { folder, id, .. } => {
                 match self
                     .retry(Side::Target, events, || self.target.delete(folder, id))
                     .await
                 {
                     Ok(()) | Err(StoreError::NotFound(_)) => Ok(None),
-                    Err(e) => Err((class_of(&e), e.to_string())),
+                    Err(e) => Err(failure(e)),
                 }
             }
             Action::Move {
@@ -605,7 +602,7 @@ fn update_results(
             .map(|result| match result {
                 Ok(()) => Ok(None),
                 Err(StoreError::NotFound(_)) if deletions => Ok(None),
-                Err(error) => Err((class_of(&error), error.to_string())),
+                Err(error) => Err(failure(error)),
             })
             .collect()),
         Ok(results) => Err((
@@ -615,6 +612,6 @@ fn update_results(
                 results.len()
             ),
         )),
-        Err(error) => Err((class_of(&error), error.to_string())),
+        Err(error) => Err(failure(error)),
     }
 }
