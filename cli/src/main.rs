@@ -7,6 +7,7 @@
 //! back by the mass-deletion guard until `--confirm-deletions`.
 
 mod demo;
+mod folders;
 mod help;
 mod keys;
 mod migrate;
@@ -49,12 +50,23 @@ enum Command {
         run: RunArgs,
     },
     /// Shows what the next migrate run would do; writes nothing, not even to the journal.
+    /// Without --from, for each mailbox of the project (./ferry.toml or --project): where its
+    /// folders go under the project's folder rules, and what its next run would do.
     #[command(after_long_help = help::MIGRATE)]
     Plan {
         #[command(flatten)]
-        pair: PairArgs,
+        pair: Option<PairArgs>,
         #[command(flatten)]
         run: RunArgs,
+        /// The project file (default: ./ferry.toml).
+        #[arg(long, value_name = "FILE", conflicts_with = "from")]
+        project: Option<PathBuf>,
+        /// Only this batch of the project.
+        #[arg(long, value_name = "NAME", conflicts_with = "from")]
+        batch: Option<String>,
+        /// Only this mailbox of the project (its source or target address).
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "from")]
+        mailbox: Option<String>,
     },
     /// The journal's last run and what is left in doubt; without --journal, each mailbox of
     /// the project (./ferry.toml or --project).
@@ -285,8 +297,21 @@ enum JournalCommand {
     },
 }
 
+/// The command line. `ferry plan` plans one pair (--from, --to) or, without them, the project:
+/// clap takes the arguments of an optional flattened group as required
+/// (clap-rs/clap#5092), so they are made optional here, and asked for together.
+fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command().mut_subcommand("plan", |plan| {
+        plan.mut_arg("from", |arg| arg.required(false).requires("to"))
+            .mut_arg("to", |arg| arg.required(false).requires("from"))
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         // `ferry audit | head`: the reader is gone; what it did not want is not an error.
@@ -330,7 +355,27 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             writeln!(stdout, "journal: {}", dir.display())?;
             Ok(migrate::run_exit_code(&summary))
         }
-        Command::Plan { pair, mut run } => {
+        Command::Plan {
+            pair: None,
+            run,
+            project,
+            batch,
+            mailbox,
+        } => {
+            let project = project::load(project.as_deref())?;
+            let select = project::run::Select {
+                batch,
+                mailbox,
+                jobs: None,
+                run,
+            };
+            project::plan::plan(&project, &select, &mut stdout)
+        }
+        Command::Plan {
+            pair: Some(pair),
+            mut run,
+            ..
+        } => {
             run.dry_run = true;
             let (summary, _) = migrate::migrate(&pair, &run, &mut stderr)?;
             render::plan(&summary.delta, &mut stdout)?;
@@ -346,12 +391,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             project::status(&project, &mut stdout)
         }
         Command::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut command = command();
             clap_complete::generate(shell, &mut command, "ferry", &mut stdout);
             Ok(0)
         }
         Command::Man => {
-            let command = <Cli as clap::CommandFactory>::command();
+            let command = command();
             clap_mangen::Man::new(command)
                 .render(&mut stdout)
                 .context("writing the manual page")?;

@@ -51,6 +51,8 @@ pub struct PairArgs {
     pub insecure: bool,
     #[command(flatten)]
     pub key: KeyArgs,
+    #[command(flatten)]
+    pub folders: crate::folders::FolderArgs,
     /// The source's secret as a project gives it (before any of the above).
     #[arg(skip)]
     pub from_secret: Option<Secret>,
@@ -79,6 +81,7 @@ impl PairArgs {
             ca_file: None,
             insecure: false,
             key,
+            folders: crate::folders::FolderArgs::default(),
             from_secret,
             to_secret,
         }
@@ -507,6 +510,7 @@ pub fn migrate_in(
     shared: &Shared,
 ) -> anyhow::Result<(RunSummary, PathBuf)> {
     crate::preflight::distinct_ends(&pair.from, &pair.to)?;
+    let rules = pair.folders.rules()?;
     let dir = match &pair.journal {
         Some(dir) => dir.clone(),
         None => {
@@ -546,6 +550,7 @@ pub fn migrate_in(
     // not a /tmp that may be memory. A plan, which writes nothing there, spools in /tmp.
     let spool = (!args.dry_run).then_some(dir.as_path());
     let source = open_store(&pair.from, Side::Source, true, spool, pair, notices)?;
+    let source = crate::folders::ruled(source, rules);
     let first_run = !Journal::<Event>::exists(&dir);
     // An existing journal is opened, checked whole and replayed before anything is created or
     // written: a damaged journal or one of another pair stops the run here.

@@ -162,6 +162,9 @@ pub fn open(uri: &str, access: &Access) -> Result<Opened, OpenError> {
     }
 }
 
+pub mod folders;
+pub mod ruled;
+
 /// An empty store that holds nothing and accepts no writes that last: what a plan runs against
 /// when the target does not exist yet (a plan must not create it).
 pub fn empty(description: &str) -> Box<dyn Store> {

@@ -31,6 +31,42 @@ pub struct ProjectFile {
     #[serde(default)]
     pub batches: BTreeMap<String, Batch>,
     pub mapping: MappingSource,
+    /// Which source folders every mailbox leaves out or carries under another path.
+    #[serde(default)]
+    pub folders: Folders,
+}
+
+/// The project's folder rules (`ferry plan` shows where each folder goes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Folders {
+    /// Patterns of source folders left out, with the folders below them.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Source folder = target path; the folders below it follow.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Target path = the source folders merged into it.
+    #[serde(default)]
+    pub merge: BTreeMap<String, Vec<String>>,
+}
+
+impl Folders {
+    /// The rules as a run takes them: a merge is a rename of each of its folders onto one path.
+    pub fn args(&self) -> crate::folders::FolderArgs {
+        let mut rename: Vec<(String, String)> = self
+            .rename
+            .iter()
+            .map(|(from, to)| (from.clone(), to.clone()))
+            .collect();
+        for (into, froms) in &self.merge {
+            rename.extend(froms.iter().map(|from| (from.clone(), into.clone())));
+        }
+        crate::folders::FolderArgs {
+            exclude: self.exclude.clone(),
+            rename,
+        }
+    }
 }
 
 /// The project's own settings.
@@ -195,6 +231,10 @@ impl Project {
                     .with_context(|| format!("mapping rule regex {pattern:?}"))?;
             }
         }
+        file.folders
+            .args()
+            .rules()
+            .context("[folders] of the project file")?;
         if file.project.jobs == 0 {
             bail!("[project] jobs must be at least 1");
         }

@@ -7,6 +7,7 @@ pub mod board;
 pub mod config;
 pub mod ledger;
 pub mod mapping;
+pub mod plan;
 pub mod report;
 pub mod run;
 

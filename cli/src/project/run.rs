@@ -68,15 +68,15 @@ fn capped(uri: String, most: usize) -> String {
 type Limits = BTreeMap<String, (Arc<Semaphore>, u32)>;
 
 /// One mailbox ready to run.
-struct Job {
+pub(super) struct Job {
     mailbox: Mailbox,
-    pair: PairArgs,
-    run: RunArgs,
+    pub(super) pair: PairArgs,
+    pub(super) run: RunArgs,
     /// (endpoint name, connections) for each end with a limit.
     holds: Vec<(String, u32)>,
 }
 
-fn job(project: &Project, mailbox: &Mailbox, select: &Select) -> anyhow::Result<Job> {
+pub(super) fn job(project: &Project, mailbox: &Mailbox, select: &Select) -> anyhow::Result<Job> {
     let (from, to) = project.ends(&mailbox.batch)?;
     let batch = project.batch(&mailbox.batch);
     let mut holds = Vec::new();
@@ -106,12 +106,13 @@ fn job(project: &Project, mailbox: &Mailbox, select: &Select) -> anyhow::Result<
         }
         same
     });
-    let pair = PairArgs::new(
+    let mut pair = PairArgs::new(
         (from_uri, from.secret_for(project, &mailbox.source)),
         (to_uri, to.secret_for(project, &mailbox.target)),
         journal_dir(project, mailbox),
         key_args(project),
     );
+    pair.folders = project.file.folders.args();
     let mut run = select.run.clone();
     run.delete_removed |= batch.delete_removed;
     if run.create_target_mailbox.is_none() {
