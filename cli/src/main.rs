@@ -214,6 +214,10 @@ struct Selection {
     /// Mailboxes migrated at once (default: the project's jobs).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Events as JSON on stdout, one object per line (mailbox started, progress, throttled,
+    /// item failed, mailbox ended, run ended, cutover verdict), instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Selection {
@@ -230,6 +234,7 @@ impl Selection {
                 mailbox: self.mailbox,
                 jobs: self.jobs,
                 run,
+                json: self.json,
             },
         ))
     }
@@ -334,7 +339,9 @@ fn open_existing(args: &JournalArgs) -> anyhow::Result<Vec<ferry_engine::Event>>
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
-    let mut stdout = std::io::stdout().lock();
+    // Not locked for the whole command: a project run's mailboxes write JSON events to stdout
+    // from their own threads, a line at a time.
+    let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();
     match cli.command {
         Command::Migrate { pair, run } => {
@@ -368,6 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 mailbox,
                 jobs: None,
                 run,
+                json: false,
             };
             project::plan::plan(&project, &select, &mut stdout)
         }

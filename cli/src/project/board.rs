@@ -1,7 +1,9 @@
 //! What `ferry run` shows while mailboxes move: on a terminal, a table redrawn every second
 //! (one line per active mailbox: its folder, items copied, rate, throttling; then totals and
 //! an estimate of the time left by mailboxes finished); elsewhere, nothing between the lines
-//! each mailbox prints when it ends.
+//! each mailbox prints when it ends. With `--json`, events on stdout instead, one JSON object
+//! per line ([`emit`]): a mailbox started, its progress every few seconds, a throttled side,
+//! an item that failed (and, from the run, each mailbox's end and the run's).
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
@@ -9,6 +11,29 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_engine::{Note, Side, Watcher};
+use serde_json::json;
+
+/// How often `--json` tells each active mailbox's progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Writes one event as a line of JSON on stdout, with `event` and the time (`at`, RFC 3339),
+/// in one write: lines of events from several mailboxes never mix.
+pub fn emit(event: &str, mut fields: serde_json::Value) {
+    if let Some(object) = fields.as_object_mut() {
+        object.insert("event".into(), event.into());
+        object.insert(
+            "at".into(),
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string()
+                .into(),
+        );
+    }
+    let mut line = fields.to_string();
+    line.push('\n');
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(line.as_bytes());
+    let _ = stdout.flush();
+}
 
 /// One active mailbox.
 #[derive(Debug, Clone)]
@@ -33,18 +58,26 @@ struct Table {
 pub struct Board {
     total: usize,
     shown: bool,
+    json: bool,
     started: Instant,
     table: Mutex<Table>,
 }
 
 impl Board {
-    pub fn new(total: usize) -> Board {
+    /// The display of `total` mailboxes: JSON events with `json`, else a table on a terminal.
+    pub fn new(total: usize, json: bool) -> Board {
         Board {
             total,
-            shown: std::io::stderr().is_terminal(),
+            shown: !json && std::io::stderr().is_terminal(),
+            json,
             started: Instant::now(),
             table: Mutex::new(Table::default()),
         }
+    }
+
+    /// Whether events go out as JSON lines.
+    pub fn json(&self) -> bool {
+        self.json
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -53,6 +86,9 @@ impl Board {
 
     /// A watcher for mailbox `name`, now active.
     pub fn watch(self: &Arc<Board>, name: &str) -> Arc<dyn Watcher> {
+        if self.json {
+            emit("mailbox_started", json!({ "mailbox": name }));
+        }
         self.table().active.insert(
             name.to_string(),
             Line {
@@ -81,6 +117,12 @@ impl Board {
     /// Redraws the table every second, on a terminal.
     pub fn tick(self: Arc<Board>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            if self.json {
+                loop {
+                    tokio::time::sleep(PROGRESS_EVERY).await;
+                    self.progress();
+                }
+            }
             if !self.shown {
                 return;
             }
@@ -89,6 +131,25 @@ impl Board {
                 self.draw();
             }
         })
+    }
+
+    /// Each active mailbox's progress, as events.
+    fn progress(&self) {
+        let table = self.table();
+        for (name, line) in &table.active {
+            let seconds = line.since.elapsed().as_secs_f64().max(0.001);
+            emit(
+                "progress",
+                json!({
+                    "mailbox": name,
+                    "folder": line.folder,
+                    "items_done": line.copied,
+                    "items_planned": line.planned,
+                    "items_per_second": (line.copied as f64 / seconds * 10.0).round() / 10.0,
+                    "throttled": line.throttled,
+                }),
+            );
+        }
     }
 
     fn draw(&self) {
@@ -164,8 +225,28 @@ impl Watcher for MailboxWatcher {
                 line.copied += 1;
                 line.throttled = false;
             }
-            Note::Throttled(Side::Source | Side::Target, _) => line.throttled = true,
-            Note::Resolving(_) | Note::ItemFailed(_) => {}
+            Note::Throttled(side, wait_ms) => {
+                line.throttled = true;
+                if self.board.json {
+                    let side = match side {
+                        Side::Source => "source",
+                        Side::Target => "target",
+                    };
+                    emit(
+                        "throttled",
+                        json!({ "mailbox": self.name, "side": side, "wait_ms": wait_ms }),
+                    );
+                }
+            }
+            Note::ItemFailed(reason) => {
+                if self.board.json {
+                    emit(
+                        "item_failed",
+                        json!({ "mailbox": self.name, "reason": reason }),
+                    );
+                }
+            }
+            Note::Resolving(_) => {}
         }
     }
 }

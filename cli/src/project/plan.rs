@@ -60,14 +60,6 @@ fn routes(
     Ok((touched, same))
 }
 
-/// A plan's runs say nothing while they plan: the plan prints what they found.
-#[derive(Debug)]
-struct Quiet;
-
-impl ferry_engine::Watcher for Quiet {
-    fn note(&self, _note: ferry_engine::Note) {}
-}
-
 /// One line for what a run would do.
 fn todo(delta: &Delta) -> String {
     format!(
@@ -118,7 +110,8 @@ pub fn plan(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::
     let shared = Shared {
         runtime: Some(runtime.handle().clone()),
         stop: None,
-        watcher: Some(std::sync::Arc::new(Quiet)),
+        // A plan's runs say nothing while they plan: the plan prints what they found.
+        watcher: Some(std::sync::Arc::new(ferry_engine::Quiet)),
     };
     let (mut planned, mut failed, mut copies, mut bytes) = (0, 0, 0, 0_u64);
     for mailbox in &chosen {

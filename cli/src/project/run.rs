@@ -14,9 +14,10 @@ use anyhow::Context as _;
 use ferry_engine::event::RunOutcome;
 use ferry_engine::{Clock as _, StopSignal, SystemClock};
 use futures::StreamExt as _;
+use serde_json::json;
 use tokio::sync::Semaphore;
 
-use super::board::Board;
+use super::board::{Board, emit};
 use super::config::{Endpoint, Project};
 use super::ledger::{self, Outcome, Pair, ProjectEvent, Totals};
 use super::mapping::{Mailbox, Mapping};
@@ -30,6 +31,8 @@ pub struct Select {
     pub mailbox: Option<String>,
     pub jobs: Option<usize>,
     pub run: RunArgs,
+    /// Events as JSON lines on stdout instead of text ([`super::board::emit`]).
+    pub json: bool,
 }
 
 /// The project's key file: given in the project, else `STATE/project.key`.
@@ -196,11 +199,15 @@ pub fn run(
         if stop.is_stopped() {
             return Ok(5);
         }
-        writeln!(
-            out,
-            "next run in {} (Ctrl-C or SIGTERM ends the loop)",
-            humantime::format_duration(every)
-        )?;
+        if select.json {
+            emit("waiting", json!({ "next_run_in_seconds": every.as_secs() }));
+        } else {
+            writeln!(
+                out,
+                "next run in {} (Ctrl-C or SIGTERM ends the loop)",
+                humantime::format_duration(every)
+            )?;
+        }
         out.flush()?;
         let until = Instant::now() + every;
         while Instant::now() < until {
@@ -220,7 +227,11 @@ pub fn cutover(project: &Project, select: &Select, out: &mut dyn Write) -> anyho
     let (runtime, stop) = runtime(parallel(project, &select))?;
     let ran = execute(project, &select, &runtime, &stop, out)?;
     if ran.paused() {
-        writeln!(out, "cutover check paused: run `ferry cutover` again")?;
+        if select.json {
+            emit("cutover", json!({ "verdict": "paused" }));
+        } else {
+            writeln!(out, "cutover check paused: run `ferry cutover` again")?;
+        }
         return Ok(5);
     }
     let not_ready: Vec<String> = ran
@@ -241,6 +252,19 @@ pub fn cutover(project: &Project, select: &Select, out: &mut dyn Write) -> anyho
             )
         })
         .collect();
+    if select.json {
+        emit(
+            "cutover",
+            json!({
+                "verdict": if not_ready.is_empty() { "GO" } else { "NO-GO" },
+                "batch": select.batch,
+                "mailboxes": ran.results.len(),
+                "not_ready": not_ready.iter().map(|line| line.trim()).collect::<Vec<_>>(),
+                "left_out": ran.left_out,
+            }),
+        );
+        return Ok(if not_ready.is_empty() { 0 } else { 1 });
+    }
     let scope = select
         .batch
         .as_ref()
@@ -294,7 +318,11 @@ fn execute(
 ) -> anyhow::Result<Ran> {
     let mapping = Mapping::load(project)?;
     for problem in &mapping.problems {
-        writeln!(out, "left out: {problem}")?;
+        if select.json {
+            emit("left_out", json!({ "problem": problem.to_string() }));
+        } else {
+            writeln!(out, "left out: {problem}")?;
+        }
     }
     let chosen = mapping.select(select.batch.as_deref(), select.mailbox.as_deref());
     if chosen.is_empty() {
@@ -318,7 +346,12 @@ fn execute(
         .collect::<anyhow::Result<_>>()?;
     let state = project.state();
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
-    let key = crate::keys::resolve(&key_args(project), Missing::Create, out)?;
+    // A notice about the key (made now) is for the operator: with --json, on stderr.
+    let key = if select.json {
+        crate::keys::resolve(&key_args(project), Missing::Create, &mut std::io::stderr())?
+    } else {
+        crate::keys::resolve(&key_args(project), Missing::Create, out)?
+    };
     let journal = ledger::open(&state.join("project"), &key)?;
     let (_, runs) = ledger::fold(&ledger::events(&journal)?);
     let run_number = runs + 1;
@@ -328,6 +361,12 @@ fn execute(
         batch: select.batch.clone(),
         mailboxes: chosen.iter().map(Pair::from).collect(),
     })?;
+    if select.json {
+        emit(
+            "run_started",
+            json!({ "run": run_number, "batch": select.batch, "mailboxes": chosen.len() }),
+        );
+    }
 
     let limits: Limits = project
         .file
@@ -345,7 +384,7 @@ fn execute(
         })
         .collect();
     let parallel = parallel(project, select);
-    let board = Arc::new(Board::new(jobs.len()));
+    let board = Arc::new(Board::new(jobs.len(), select.json));
     let started = Instant::now();
     let results: Vec<(Pair, Outcome, Totals)> = runtime.block_on(async {
         let ticking = board.clone().tick();
@@ -374,6 +413,9 @@ fn execute(
     let mut counted: BTreeMap<&str, usize> = BTreeMap::new();
     for (pair, outcome, totals) in &ran.results {
         *counted.entry(outcome.word()).or_default() += 1;
+        if select.json {
+            continue;
+        }
         writeln!(
             out,
             "{}: {}{} — {} copied, {} updated, {} deleted, {} behind",
@@ -388,6 +430,19 @@ fn execute(
             totals.deleted,
             totals.behind
         )?;
+    }
+    if select.json {
+        emit(
+            "run_ended",
+            json!({
+                "run": ran.number,
+                "mailboxes": ran.results.len(),
+                "seconds": started.elapsed().as_secs_f64(),
+                "outcomes": counted,
+                "exit_code": ran.exit_code(),
+            }),
+        );
+        return Ok(ran);
     }
     writeln!(
         out,
@@ -481,6 +536,30 @@ async fn one(
             Totals::default(),
         ),
     };
+    if board.json() {
+        emit(
+            "mailbox_ended",
+            json!({
+                "mailbox": name,
+                "source": pair.source,
+                "target": pair.target,
+                "batch": pair.batch,
+                "outcome": outcome.word(),
+                "reason": match &outcome {
+                    Outcome::Failed(why) => Some(why.as_str()),
+                    _ => None,
+                },
+                "copied": totals.copied,
+                "copied_bytes": totals.copied_bytes,
+                "updated": totals.updated,
+                "deleted": totals.deleted,
+                "failed": totals.failed,
+                "conflicts": totals.conflicts,
+                "behind": totals.behind,
+                "seconds": started.elapsed().as_secs_f64(),
+            }),
+        );
+    }
     recorded(ProjectEvent::MailboxEnded {
         pair: pair.clone(),
         at: SystemClock.now_ms(),
