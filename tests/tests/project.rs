@@ -156,6 +156,15 @@ csv = "mailboxes.csv"
     let (code, out) = run(&home, &project, &["map"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("20 mailboxes (cloud: 4, staff: 16)"), "{out}");
+    // The tenant has none of the cloud batch's users yet: listed, each to be created.
+    for user in CLOUD {
+        assert!(
+            out.contains(&format!(
+                "to create: {user}@contoso.test on m365 (batch cloud"
+            )),
+            "{out}"
+        );
+    }
 
     let (code, out) = run(&home, &project, &["run"]);
     assert_eq!(code, Some(4), "one mailbox failed: {out}");

@@ -228,7 +228,7 @@ impl World {
         let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = request.method.as_str();
         let answer = match (method, parts.as_slice()) {
-            ("GET", ["users"]) => Ok(self.list_users()),
+            ("GET", ["users"]) => Ok(self.list_users(request, &query)),
             ("POST", ["users"]) => self.create_user(request),
             ("GET", ["subscribedSkus"]) => Ok(self.subscribed_skus()),
             (_, ["users", user, rest @ ..]) => match self.tenant.user_index(user) {
@@ -511,11 +511,21 @@ impl World {
         })
     }
 
-    fn list_users(&self) -> Response {
-        let users: Vec<Value> = (0..self.tenant.users.len())
+    /// https://learn.microsoft.com/en-us/graph/api/user-list: 100 users a page unless `$top`
+    /// says (at most 999), the rest behind `@odata.nextLink`
+    /// (https://learn.microsoft.com/en-us/graph/paging).
+    fn list_users(&self, request: &Request, query: &Query) -> Response {
+        let top = query.top.unwrap_or(100).clamp(1, 999);
+        let count = self.tenant.users.len();
+        let users: Vec<Value> = (query.skip..count)
+            .take(top)
             .map(|i| self.user_json(i))
             .collect();
-        Response::json(200, &json!({"value": users}))
+        let mut out = json!({ "value": users });
+        if query.skip + top < count {
+            out["@odata.nextLink"] = json!(next_link(request, query.skip + top, top));
+        }
+        Response::json(200, &out)
     }
 
     /// https://learn.microsoft.com/en-us/graph/api/user-post-users

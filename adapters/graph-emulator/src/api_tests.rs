@@ -402,3 +402,25 @@ fn items_of_every_class_go_through_export_and_import_but_not_through_the_message
     assert_eq!(status, 204);
     assert!(!world.tenant.users[1].mailbox.messages.contains_key(&item));
 }
+
+#[test]
+fn users_are_listed_a_page_at_a_time() {
+    let mut world = world();
+    for n in 0..250 {
+        world
+            .tenant
+            .add_user(&format!("u{n}@contoso.test"), &format!("User {n}"));
+    }
+    // 100 a page by default, the rest behind nextLink.
+    let (status, first) = call_at(&mut world, "GET", "/users", "", None);
+    assert_eq!(status, 200);
+    assert_eq!(first["value"].as_array().map(Vec::len), Some(100));
+    let next = first["@odata.nextLink"].as_str().expect("a next page");
+    let query = next.split_once('?').map_or("", |(_, q)| q);
+    let (_, second) = call_at(&mut world, "GET", "/users", query, None);
+    assert_eq!(second["value"][0]["displayName"], "User 99");
+    // $top up to 999: every one of the 251 users in one page.
+    let (_, all) = call_at(&mut world, "GET", "/users", "$top=999", None);
+    assert_eq!(all["value"].as_array().map(Vec::len), Some(251));
+    assert!(all["@odata.nextLink"].is_null());
+}

@@ -192,6 +192,36 @@ impl Provisioner {
     }
 }
 
+/// A user of a tenant's directory, for mapping mailboxes by display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    /// Its user principal name (what a `graph:` URI names it by).
+    pub upn: String,
+    /// Its display name.
+    pub display_name: String,
+}
+
+/// Every user of the tenant of `uri` (whose user part is not used), with its display name:
+/// `GET /users` (https://learn.microsoft.com/en-us/graph/api/user-list), 999 a page, the
+/// rest behind `@odata.nextLink`. Needs the User.Read.All permission.
+pub async fn directory(uri: &str, secret: Option<Secret>) -> StoreResult<Vec<DirectoryUser>> {
+    let client = Client::new(GraphUri::parse(uri)?, secret)?;
+    let users = crate::folders::all_pages(
+        &client,
+        "/users?$select=userPrincipalName,displayName&$top=999",
+    )
+    .await?;
+    Ok(users
+        .iter()
+        .filter_map(|user| {
+            Some(DirectoryUser {
+                upn: user["userPrincipalName"].as_str()?.to_string(),
+                display_name: user["displayName"].as_str().unwrap_or("").to_string(),
+            })
+        })
+        .collect())
+}
+
 fn sku_of(sku: &Value) -> Option<Sku> {
     let enabled = sku["prepaidUnits"]["enabled"].as_i64().unwrap_or(0);
     let consumed = sku["consumedUnits"].as_i64().unwrap_or(0);

@@ -146,8 +146,12 @@ pub struct Batch {
 pub struct MappingSource {
     /// A CSV file `source,target[,batch]` (a header line is allowed).
     pub csv: Option<PathBuf>,
-    /// A file of source addresses, one per line, mapped by `rules`.
+    /// The source addresses mapped by `rules`: a CSV file `address[,display name]` (one
+    /// address per line will do), or `endpoint:NAME` for the users of a Microsoft 365 endpoint.
     pub sources: Option<PathBuf>,
+    /// Where the `display_name` rule finds the targets' display names: a CSV file
+    /// `address,display name`, or `endpoint:NAME` for a Microsoft 365 endpoint's users.
+    pub targets: Option<PathBuf>,
     /// How a source address becomes a target address, in order; the first that applies wins.
     #[serde(default)]
     pub rules: Vec<Rule>,
@@ -156,7 +160,7 @@ pub struct MappingSource {
 }
 
 /// One mapping rule.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Rule {
     /// The same address.
@@ -165,6 +169,8 @@ pub enum Rule {
     Domain([String; 2]),
     /// `[pattern, replacement]`: a regex over the whole address, with `$1`… captures.
     Regex([String; 2]),
+    /// The target whose display name is the source's (from `targets`).
+    DisplayName,
 }
 
 impl Project {
@@ -224,6 +230,13 @@ impl Project {
         }
         if mapping.sources.is_some() && mapping.rules.is_empty() {
             bail!("[mapping] sources are mapped by rules: add rules = [\"same\"] or others");
+        }
+        if mapping.rules.iter().any(|r| matches!(r, Rule::DisplayName)) && mapping.targets.is_none()
+        {
+            bail!(
+                "[mapping] the display_name rule needs targets = \"FILE.csv\" (address,display \
+                 name) or \"endpoint:NAME\" (a Microsoft 365 endpoint's users)"
+            );
         }
         for rule in &mapping.rules {
             if let Rule::Regex([pattern, _]) = rule {

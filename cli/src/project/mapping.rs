@@ -1,6 +1,7 @@
 //! Which source mailbox goes to which target mailbox, in which batch: from a CSV file
 //! (`source,target[,batch]`) and from a list of source addresses mapped by rules (the same
-//! address, a domain rewrite, a regex with captures). What cannot be run safely is named
+//! address, a domain rewrite, a regex with captures, the target with the source's display
+//! name: [`super::directory`]). What cannot be run safely is named
 //! before anything moves: a line that does not parse, a source no rule maps, a source given
 //! twice with different targets, and two sources mapped to one target (their mail would mix):
 //! those mailboxes are left out of every run until the mapping is fixed.
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 
 use super::config::{Project, Rule};
+use super::directory::{self, Names, Person};
 
 /// The batch of a mailbox that names none.
 pub const DEFAULT_BATCH: &str = "default";
@@ -57,6 +59,12 @@ pub enum Problem {
     Malformed { place: String, why: String },
     /// A source address no rule maps.
     Unmapped { source: String },
+    /// A source whose display name several targets have.
+    AmbiguousName {
+        source: String,
+        name: String,
+        targets: Vec<String>,
+    },
     /// A source given more than once with different targets.
     AmbiguousSource {
         source: String,
@@ -74,6 +82,16 @@ impl std::fmt::Display for Problem {
         match self {
             Problem::Malformed { place, why } => write!(f, "{place}: {why}"),
             Problem::Unmapped { source } => write!(f, "{source}: no rule maps it"),
+            Problem::AmbiguousName {
+                source,
+                name,
+                targets,
+            } => write!(
+                f,
+                "{source}: its display name {name:?} is that of {} targets: {}",
+                targets.len(),
+                targets.join(", ")
+            ),
             Problem::AmbiguousSource { source, targets } => write!(
                 f,
                 "{source}: given more than once, to {}",
@@ -108,23 +126,25 @@ impl Mapping {
             found.extend(from_csv(&text, &path.display().to_string(), &mut problems));
         }
         if let Some(list) = &source.sources {
-            let path = project.path(list);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading the source list {}", path.display()))?;
-            let batch = source.batch.as_deref().unwrap_or(DEFAULT_BATCH);
-            for address in text.lines().map(str::trim) {
-                if address.is_empty() || address.starts_with('#') {
-                    continue;
+            let people = directory::read(project, list, &mut problems)?;
+            let names = match &source.targets {
+                Some(targets) if source.rules.contains(&Rule::DisplayName) => {
+                    Names::new(&directory::read(project, targets, &mut problems)?)
                 }
-                match map_by_rules(address, &source.rules) {
-                    Some(target) => found.push(Mailbox {
-                        source: address.to_string(),
+                _ => Names::default(),
+            };
+            let batch = source.batch.as_deref().unwrap_or(DEFAULT_BATCH);
+            for person in people {
+                match map_person(&person, &source.rules, &names) {
+                    Ok(Some(target)) => found.push(Mailbox {
+                        source: person.address,
                         target,
                         batch: batch.to_string(),
                     }),
-                    None => problems.push(Problem::Unmapped {
-                        source: address.to_string(),
+                    Ok(None) => problems.push(Problem::Unmapped {
+                        source: person.address,
                     }),
+                    Err(problem) => problems.push(problem),
                 }
             }
         }
@@ -203,9 +223,38 @@ fn from_csv(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec<Mailbox
     out
 }
 
-/// The target of `address` by the first rule that applies.
+/// The target of `person` by the first rule that applies; a display name several targets
+/// have is a problem, not a fall through to the next rule.
+fn map_person(person: &Person, rules: &[Rule], names: &Names) -> Result<Option<String>, Problem> {
+    for rule in rules {
+        if *rule == Rule::DisplayName {
+            let Some(name) = &person.name else {
+                continue;
+            };
+            match names.target(name) {
+                Ok(Some(target)) => return Ok(Some(target.to_string())),
+                Ok(None) => continue,
+                Err(targets) => {
+                    return Err(Problem::AmbiguousName {
+                        source: person.address.clone(),
+                        name: name.clone(),
+                        targets,
+                    });
+                }
+            }
+        }
+        if let Some(target) = map_by_rules(&person.address, std::slice::from_ref(rule)) {
+            return Ok(Some(target));
+        }
+    }
+    Ok(None)
+}
+
+/// The target of `address` by the first address rule that applies (`display_name` is
+/// [`map_person`]'s).
 pub fn map_by_rules(address: &str, rules: &[Rule]) -> Option<String> {
     rules.iter().find_map(|rule| match rule {
+        Rule::DisplayName => None,
         Rule::Same => Some(address.to_string()),
         Rule::Domain([from, to]) => {
             let (local, domain) = address.rsplit_once('@')?;

@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod config;
+pub mod directory;
 pub mod ledger;
 pub mod mapping;
 pub mod plan;
@@ -79,11 +80,74 @@ pub fn map(project: &Project, out: &mut dyn Write) -> anyhow::Result<u8> {
     for problem in &mapping.problems {
         writeln!(out, "left out: {problem}")?;
     }
+    let missing = missing_targets(project, &mapping, out)?;
     let unroutable = mapping
         .mailboxes
         .iter()
         .any(|m| project.ends(&m.batch).is_err());
-    Ok(u8::from(!mapping.problems.is_empty() || unroutable))
+    Ok(u8::from(
+        !mapping.problems.is_empty() || unroutable || missing > 0,
+    ))
+}
+
+/// Targets on a Microsoft 365 endpoint that its tenant has no user for (one listing of its
+/// users per endpoint): each named, as one its batch creates or as missing. Returns how many
+/// are missing.
+fn missing_targets(
+    project: &Project,
+    mapping: &Mapping,
+    out: &mut dyn Write,
+) -> anyhow::Result<usize> {
+    let mut users: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    let mut missing = 0;
+    for mailbox in &mapping.mailboxes {
+        let Ok((_, to)) = project.ends(&mailbox.batch) else {
+            continue;
+        };
+        if !to.uri.starts_with("graph:") {
+            continue;
+        }
+        let name = project.endpoint_name(to).to_string();
+        if !users.contains_key(&name) {
+            let mut ignored = Vec::new();
+            let listed = directory::read(
+                project,
+                std::path::Path::new(&format!("endpoint:{name}")),
+                &mut ignored,
+            )?;
+            users.insert(
+                name.clone(),
+                listed
+                    .into_iter()
+                    .map(|p| p.address.to_lowercase())
+                    .collect(),
+            );
+        }
+        if users[&name].contains(&mailbox.target.to_lowercase()) {
+            continue;
+        }
+        if project
+            .batch(&mailbox.batch)
+            .create_target_mailbox
+            .is_some()
+        {
+            writeln!(
+                out,
+                "to create: {} on {name} (batch {} creates its target mailbox)",
+                mailbox.target, mailbox.batch
+            )?;
+        } else {
+            missing += 1;
+            writeln!(
+                out,
+                "missing: {} is not a user of {name}; create it, or set create_target_mailbox \
+                 in [batches.{}]",
+                mailbox.target, mailbox.batch
+            )?;
+        }
+    }
+    Ok(missing)
 }
 
 /// The project journal's events (none before the first run), and whether a process holds it.
