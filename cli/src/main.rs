@@ -12,6 +12,7 @@ mod help;
 mod keys;
 mod migrate;
 mod preflight;
+mod progress;
 mod project;
 mod provision;
 mod render;

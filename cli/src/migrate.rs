@@ -1,15 +1,13 @@
 //! `ferry migrate` and `ferry plan`: open (or create) the pair's journal, replay it, open both
 //! stores and run the engine.
 
-use std::io::{IsTerminal as _, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use ferry_engine::event::RunOutcome;
 use ferry_engine::{
-    Config, Event, Note, Run, RunError, RunOptions, RunSummary, Side, State, StopSignal, Store,
+    Config, Event, Run, RunError, RunOptions, RunSummary, Side, State, StopSignal, Store,
     SystemClock, Watcher,
 };
 use ferry_journal::{CreateOptions, Journal};
@@ -285,121 +283,6 @@ pub fn replay(journal: &Journal<Event>) -> anyhow::Result<Vec<Event>> {
     Ok(events)
 }
 
-/// Progress on a terminal; plain lines otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    state: Mutex<ProgressState>,
-}
-
-struct ProgressState {
-    copied: u64,
-    bytes: u64,
-    planned: u64,
-    last_line: Instant,
-}
-
-impl Progress {
-    fn new(shown: bool) -> Progress {
-        let bar = (shown && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        Progress {
-            bar,
-            state: Mutex::new(ProgressState {
-                copied: 0,
-                bytes: 0,
-                planned: 0,
-                last_line: Instant::now(),
-            }),
-        }
-    }
-
-    fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl Watcher for Progress {
-    fn note(&self, note: Note) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match note {
-            Note::Resolving(count) => {
-                drop(state);
-                self.line(&format!(
-                    "resuming: settling {count} writes left in doubt by an interrupted run"
-                ));
-            }
-            Note::Listing(side, folder) => {
-                if let Some(bar) = &self.bar {
-                    bar.set_message(format!("listing {side:?} {folder}"));
-                }
-            }
-            Note::Planned {
-                copies,
-                bytes,
-                other,
-            } => {
-                state.planned = copies as u64;
-                drop(state);
-                self.line(&format!(
-                    "plan: {copies} messages to copy ({:.1} MB), {other} other changes",
-                    bytes as f64 / 1e6
-                ));
-                if let Some(bar) = &self.bar {
-                    bar.set_length(copies as u64);
-                    bar.set_style(
-                        indicatif::ProgressStyle::with_template(
-                            "{bar:40} {pos}/{len} messages {msg} ({per_sec}, eta {eta})",
-                        )
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                    );
-                    bar.set_message("");
-                }
-            }
-            Note::Copied(size) => {
-                state.copied += 1;
-                state.bytes += size;
-                if let Some(bar) = &self.bar {
-                    bar.inc(1);
-                } else if state.last_line.elapsed() >= Duration::from_secs(5) {
-                    state.last_line = Instant::now();
-                    let text = format!(
-                        "copied {}/{} messages ({:.1} MB)",
-                        state.copied,
-                        state.planned,
-                        state.bytes as f64 / 1e6
-                    );
-                    drop(state);
-                    self.line(&text);
-                }
-            }
-            Note::Wrote => {}
-            Note::Throttled(side, wait_ms) => {
-                drop(state);
-                self.line(&format!(
-                    "{side:?} asked to slow down: waiting {:.1} s",
-                    wait_ms as f64 / 1e3
-                ));
-            }
-            Note::ItemFailed(reason) => {
-                drop(state);
-                self.line(&format!("item failed (the run goes on): {reason}"));
-            }
-        }
-    }
-}
-
 /// Raises `stop` on SIGINT or SIGTERM: writes in flight finish and are journaled, nothing new
 /// starts, waits between retries end. A second signal ends the process at once (exit 5): the
 /// journal survives that as it survives kill -9, and the next run settles what was in doubt.
@@ -491,6 +374,34 @@ pub struct Shared {
     pub runtime: Option<tokio::runtime::Handle>,
     pub stop: Option<StopSignal>,
     pub watcher: Option<std::sync::Arc<dyn Watcher>>,
+    /// The pacers of budgets the source and the target share with other mailboxes (a
+    /// tenant's): this run's own pacers go under them.
+    pub tenants: [Option<std::sync::Arc<ferry_engine::pacer::Pacer>>; 2],
+}
+
+/// The run's pacers under the shared ones, when a side has one (`None`: the engine makes its
+/// own from the stores' limits).
+fn shared_pacers(
+    shared: &Shared,
+    source: &dyn Store,
+    target: &dyn Store,
+) -> Option<ferry_engine::Pacers> {
+    use ferry_engine::pacer::Pacer;
+    use std::sync::Arc;
+    if shared.tenants.iter().all(Option::is_none) {
+        return None;
+    }
+    let pacer = |store: &dyn Store, tenant: &Option<Arc<Pacer>>| {
+        let limits = store.capabilities().limits;
+        Arc::new(match tenant {
+            Some(tenant) => Pacer::under(limits, tenant.clone()),
+            None => Pacer::new(limits),
+        })
+    };
+    Some(ferry_engine::Pacers {
+        source: pacer(source, &shared.tenants[0]),
+        target: pacer(target, &shared.tenants[1]),
+    })
 }
 
 /// Runs one migration (or a dry run). Returns the summary and the journal's directory.
@@ -644,6 +555,7 @@ pub fn migrate_in(
             .block_on(crate::preflight::ends_answer(
                 source.as_ref(),
                 server_target,
+                &shared.tenants,
             ))
             .map_err(|(side, error)| {
                 anyhow::Error::new(StoreUnusable(format!(
@@ -682,7 +594,7 @@ pub fn migrate_in(
         None => &scratch,
     };
 
-    let progress = Progress::new(shared.watcher.is_none());
+    let progress = crate::progress::Progress::new(shared.watcher.is_none());
     let watcher: &dyn Watcher = match &shared.watcher {
         Some(watcher) => watcher.as_ref(),
         None => &progress,
@@ -722,7 +634,7 @@ pub fn migrate_in(
             clock: &SystemClock,
             watcher,
             stop,
-            pacers: None,
+            pacers: shared_pacers(shared, source.as_ref(), target.as_ref()),
         });
         let summary = run
             .execute(history.as_ref().map(|(s, t)| (s.as_str(), t.as_str())))

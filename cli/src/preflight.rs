@@ -5,6 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use ferry_engine::pacer::Pacer;
 use ferry_engine::{Event, Store};
 use ferry_journal::Journal;
 
@@ -120,16 +121,18 @@ where
 }
 
 /// On a first run: the source answers (and a server target), so a start that cannot work
-/// creates no journal and no target.
+/// creates no journal and no target. `tenants` are the budgets each end shares with other
+/// mailboxes (a project's Microsoft 365 endpoint): the check waits its turn in them too.
 pub async fn ends_answer(
     source: &dyn Store,
     target: Option<&dyn Store>,
+    tenants: &[Option<std::sync::Arc<Pacer>>; 2],
 ) -> Result<(), (ferry_engine::Side, ferry_engine::StoreError)> {
-    answers(source)
+    answers(source, tenants[0].as_deref())
         .await
         .map_err(|error| (ferry_engine::Side::Source, error))?;
     if let Some(target) = target {
-        answers(target)
+        answers(target, tenants[1].as_deref())
             .await
             .map_err(|error| (ferry_engine::Side::Target, error))?;
     }
@@ -137,8 +140,29 @@ pub async fn ends_answer(
 }
 
 /// Tries a store's folder listing, as long as the server asks (see [`retried`]).
-async fn answers(store: &dyn Store) -> Result<(), ferry_engine::StoreError> {
-    retried(|| store.list_folders()).await.map(|_| ())
+async fn answers(
+    store: &dyn Store,
+    tenant: Option<&Pacer>,
+) -> Result<(), ferry_engine::StoreError> {
+    retried(|| async {
+        let permit = match tenant {
+            Some(tenant) => Some(tenant.admit(0).await),
+            None => None,
+        };
+        let listed = store.list_folders().await;
+        if let (Some(tenant), Err(ferry_engine::StoreError::Throttled { retry_after_ms, .. })) =
+            (tenant, &listed)
+        {
+            tenant.throttled(std::time::Duration::from_millis(
+                retry_after_ms.unwrap_or(1000),
+            ));
+        } else if let Some(permit) = permit {
+            permit.done();
+        }
+        listed
+    })
+    .await
+    .map(|_| ())
 }
 
 /// Makes a call outside a run; a throttled or transient answer is waited out and the call

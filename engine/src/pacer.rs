@@ -11,10 +11,13 @@
 //!
 //! The policy is [`Core`], a value driven by calls with the current instant, tested without a
 //! clock; [`Pacer`] is the thin async side (Tokio's clock, so paused-time tests cost nothing).
-//! A pacer can be shared by several runs (`Arc<Pacer>`), for budgets that span mailboxes.
+//! A pacer can be shared by several runs (`Arc<Pacer>`), for budgets that span mailboxes;
+//! or a run's own pacer can sit [`Pacer::under`] a shared one (a tenant's, an app's): a call
+//! then goes out only when both let it, and a throttling answer teaches both, so every
+//! mailbox of the tenant slows down when one finds a limit they share.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -311,6 +314,8 @@ impl Core {
 pub struct Pacer {
     core: Mutex<Core>,
     changed: Notify,
+    /// The shared pacer a call must also pass ([`Pacer::under`]).
+    parent: Option<Arc<Pacer>>,
 }
 
 /// A call admitted by a [`Pacer`]; its end is told by [`Permit::done`] or by dropping it.
@@ -318,12 +323,17 @@ pub struct Pacer {
 pub struct Permit<'a> {
     pacer: &'a Pacer,
     succeeded: bool,
+    /// The shared pacer's permit, when there is one.
+    parent: Option<Box<Permit<'a>>>,
 }
 
 impl Permit<'_> {
     /// The call succeeded (the cap may grow back).
     pub fn done(mut self) {
         self.succeeded = true;
+        if let Some(parent) = self.parent.take() {
+            parent.done();
+        }
     }
 }
 
@@ -345,6 +355,16 @@ impl Pacer {
         Pacer {
             core: Mutex::new(core),
             changed: Notify::new(),
+            parent: None,
+        }
+    }
+
+    /// A pacer for one mailbox with these limits, whose calls also pass `parent` (a budget
+    /// shared with other mailboxes); throttling answers teach both.
+    pub fn under(limits: Limits, parent: Arc<Pacer>) -> Pacer {
+        Pacer {
+            parent: Some(parent),
+            ..Pacer::new(limits)
         }
     }
 
@@ -355,6 +375,16 @@ impl Pacer {
     /// Waits until a call carrying `bytes` may go out; the call is in flight until the permit
     /// is dropped.
     pub async fn admit(&self, bytes: u64) -> Permit<'_> {
+        // Its own turn first, then the shared one: a mailbox waiting on its own limits holds
+        // none of the shared budget.
+        let mut permit = self.admit_own(bytes).await;
+        if let Some(parent) = &self.parent {
+            permit.parent = Some(Box::new(Box::pin(parent.admit(bytes)).await));
+        }
+        permit
+    }
+
+    async fn admit_own(&self, bytes: u64) -> Permit<'_> {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -365,6 +395,7 @@ impl Pacer {
                     return Permit {
                         pacer: self,
                         succeeded: false,
+                        parent: None,
                     };
                 }
                 Admit::Until(at, _) => {
@@ -383,6 +414,9 @@ impl Pacer {
     pub fn throttled(&self, wait: Duration) -> Duration {
         let added = self.lock().throttled(now(), wait);
         self.changed.notify_waiters();
+        if let Some(parent) = &self.parent {
+            parent.throttled(wait);
+        }
         added
     }
 

@@ -77,6 +77,9 @@ impl Config {
 }
 
 /// What the server's tasks share.
+/// The meter of the app's requests over every mailbox (no mailbox has this index).
+const APP_METER: usize = usize::MAX;
+
 #[derive(Debug)]
 pub struct Shared {
     app: auth::App,
@@ -239,6 +242,12 @@ impl Emulator {
         index.map_or_else(Counters::default, |index| {
             self.shared.meter(index, |meter| meter.counters.clone())
         })
+    }
+
+    /// What the emulator saw of the app over every mailbox (its concurrency, when
+    /// [`Limits::app_concurrency`] is set).
+    pub fn app_counters(&self) -> Counters {
+        self.shared.meter(APP_METER, |meter| meter.counters.clone())
     }
 
     /// Runs `f` on the state, under the lock.

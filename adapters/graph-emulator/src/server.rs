@@ -157,15 +157,28 @@ async fn one(shared: &Arc<Shared>, request: &Request) -> Response {
     };
     // Leaves the mailbox's in-flight count when dropped: also when the client hangs up
     // during the latency and this future is dropped unanswered.
-    let mut _in_flight = None;
+    let mut _in_flight = Vec::new();
     if let Some(mailbox) = mailbox {
+        // The app's concurrency over every mailbox first, then the mailbox's own limits.
+        if let Some(app) = limits.of_app() {
+            let admitted = shared.meter(crate::APP_METER, |meter| {
+                meter.admit(&app, Instant::now(), 0)
+            });
+            if let Err(refusal) = admitted {
+                return refused(&refusal);
+            }
+            _in_flight.push(InFlight {
+                shared,
+                mailbox: crate::APP_METER,
+            });
+        }
         let admitted = shared.meter(mailbox, |meter| {
             meter.admit(&limits, Instant::now(), upload)
         });
         if let Err(refusal) = admitted {
             return refused(&refusal);
         }
-        _in_flight = Some(InFlight { shared, mailbox });
+        _in_flight.push(InFlight { shared, mailbox });
     }
     if !limits.latency.is_zero() {
         tokio::time::sleep(limits.latency).await;

@@ -121,6 +121,9 @@ pub struct Endpoint {
     pub password_env: Option<String>,
     /// At most this many connections to the server at once, over every mailbox of the run.
     pub connections: Option<usize>,
+    /// Microsoft 365: at most this many requests in flight at once over every mailbox of the
+    /// endpoint (the app's shared budget); without it, learned from throttling answers.
+    pub in_flight: Option<usize>,
 }
 
 /// How one batch runs.
@@ -208,8 +211,8 @@ impl Project {
             if given.iter().filter(|g| **g).count() > 1 {
                 bail!("endpoint {name}: give one of password_file, password_command, password_env");
             }
-            if endpoint.connections == Some(0) {
-                bail!("endpoint {name}: connections must be at least 1");
+            if endpoint.connections == Some(0) || endpoint.in_flight == Some(0) {
+                bail!("endpoint {name}: connections and in_flight must be at least 1");
             }
         }
         for (name, batch) in &file.batches {

@@ -70,6 +70,9 @@ fn capped(uri: String, most: usize) -> String {
 /// Each limited endpoint's connections: what is free, and how many there are.
 type Limits = BTreeMap<String, (Arc<Semaphore>, u32)>;
 
+/// Each Microsoft 365 endpoint's pacer, shared by its mailboxes.
+type Tenants = BTreeMap<String, Arc<ferry_engine::pacer::Pacer>>;
+
 /// One mailbox ready to run.
 pub(super) struct Job {
     mailbox: Mailbox,
@@ -77,10 +80,19 @@ pub(super) struct Job {
     pub(super) run: RunArgs,
     /// (endpoint name, connections) for each end with a limit.
     holds: Vec<(String, u32)>,
+    /// The endpoints of its source and target whose budget mailboxes share (Microsoft 365).
+    shares: [Option<String>; 2],
 }
 
 pub(super) fn job(project: &Project, mailbox: &Mailbox, select: &Select) -> anyhow::Result<Job> {
     let (from, to) = project.ends(&mailbox.batch)?;
+    let shared = |endpoint: &Endpoint| {
+        endpoint
+            .uri
+            .starts_with("graph:")
+            .then(|| project.endpoint_name(endpoint).to_string())
+    };
+    let shares = [shared(from), shared(to)];
     let batch = project.batch(&mailbox.batch);
     let mut holds = Vec::new();
     let mut uri = |endpoint: &Endpoint, user: &str| {
@@ -127,6 +139,7 @@ pub(super) fn job(project: &Project, mailbox: &Mailbox, select: &Select) -> anyh
         pair,
         run,
         holds,
+        shares,
     })
 }
 
@@ -368,6 +381,24 @@ fn execute(
         );
     }
 
+    // A Microsoft 365 endpoint's budget over its mailboxes (the app's concurrency, learned
+    // from throttling where not declared): one pacer each, every mailbox's pacers under it.
+    let tenants: Tenants = project
+        .file
+        .endpoints
+        .iter()
+        .filter(|(_, e)| e.uri.starts_with("graph:"))
+        .map(|(name, e)| {
+            let limits = ferry_engine::pacer::Limits {
+                in_flight: e.in_flight,
+                ..Default::default()
+            };
+            (
+                name.clone(),
+                Arc::new(ferry_engine::pacer::Pacer::new(limits)),
+            )
+        })
+        .collect();
     let limits: Limits = project
         .file
         .endpoints
@@ -390,8 +421,8 @@ fn execute(
         let ticking = board.clone().tick();
         let results = futures::stream::iter(jobs)
             .map(|job| {
-                let (limits, board, journal) = (&limits, &board, &journal);
-                async move { one(job, limits, stop, board, journal).await }
+                let (limits, tenants, board, journal) = (&limits, &tenants, &board, &journal);
+                async move { one(job, (limits, tenants), stop, board, journal).await }
             })
             .buffer_unordered(parallel)
             .collect::<Vec<_>>()
@@ -462,7 +493,7 @@ fn execute(
 /// One mailbox: its endpoints' connections held, migrated on a thread of its own, recorded.
 async fn one(
     job: Job,
-    limits: &Limits,
+    (limits, tenants): (&Limits, &Tenants),
     stop: &StopSignal,
     board: &Arc<Board>,
     journal: &ferry_journal::Journal<ProjectEvent>,
@@ -496,6 +527,10 @@ async fn one(
         runtime: Some(tokio::runtime::Handle::current()),
         stop: Some(stop.clone()),
         watcher: Some(watcher),
+        tenants: job
+            .shares
+            .clone()
+            .map(|name| name.and_then(|name| tenants.get(&name).cloned())),
     };
     let started = Instant::now();
     let (pair_args, run_args) = (job.pair, job.run);

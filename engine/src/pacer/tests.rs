@@ -291,3 +291,61 @@ fn after_a_throttling_the_cap_never_grows_past_what_the_server_took() {
     assert_eq!(core.cap(), Some(4));
     assert_eq!(core.peak_after_throttle(), Some(4));
 }
+
+#[test]
+fn mailboxes_under_one_tenant_share_its_cap_and_its_pauses() {
+    paused_runtime().block_on(async {
+        // Each mailbox may have 4 calls in flight; the tenant 3 over all of them.
+        let tenant = Arc::new(Pacer::new(Limits {
+            in_flight: Some(3),
+            ..Limits::default()
+        }));
+        let mailbox = |_: usize| {
+            Arc::new(Pacer::under(
+                Limits {
+                    in_flight: Some(4),
+                    ..Limits::default()
+                },
+                tenant.clone(),
+            ))
+        };
+        let mailboxes: Vec<Arc<Pacer>> = (0..3).map(mailbox).collect();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for n in 0..24_usize {
+            let pacer = mailboxes[n % 3].clone();
+            let (in_flight, most) = (in_flight.clone(), most.clone());
+            tasks.push(tokio::spawn(async move {
+                let permit = pacer.admit(0).await;
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(ms(100)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                permit.done();
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            3,
+            "the tenant's cap holds over mailboxes"
+        );
+        assert_eq!(
+            tenant.look(Core::in_flight),
+            0,
+            "every shared permit released"
+        );
+
+        // One mailbox throttled: the tenant pauses, so another mailbox's next call waits too.
+        let started = tokio::time::Instant::now();
+        mailboxes[0].throttled(secs(4));
+        let permit = mailboxes[2].admit(0).await;
+        permit.done();
+        assert!(started.elapsed() >= secs(4), "{:?}", started.elapsed());
+        assert_eq!(mailboxes[2].look(Core::paused), Duration::ZERO);
+        assert_eq!(tenant.look(Core::paused), secs(4));
+    });
+}
