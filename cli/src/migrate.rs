@@ -377,6 +377,9 @@ pub struct Shared {
     /// The pacers of budgets the source and the target share with other mailboxes (a
     /// tenant's): this run's own pacers go under them.
     pub tenants: [Option<std::sync::Arc<ferry_engine::pacer::Pacer>>; 2],
+    /// Told each step of making the target (intent, then outcome) after the mailbox's journal
+    /// holds it: a project records them in its own journal too.
+    pub provisioned: Option<std::sync::Arc<crate::provision::Told>>,
 }
 
 /// The run's pacers under the shared ones, when a side has one (`None`: the engine makes its
@@ -520,13 +523,19 @@ pub fn migrate_in(
             }
         } else if let Some((journal, ..)) = &existing {
             runtime.block_on(crate::provision::provision(
-                pair, &request, journal, notices,
+                pair,
+                &request,
+                (journal, shared.provisioned.as_deref()),
+                notices,
             ))?;
         } else {
             // A first run: the journal is made now, to hold the steps.
             let journal = open_journal(&dir, &pair.key, true, notices)?;
             runtime.block_on(crate::provision::provision(
-                pair, &request, &journal, notices,
+                pair,
+                &request,
+                (&journal, shared.provisioned.as_deref()),
+                notices,
             ))?;
         }
     }

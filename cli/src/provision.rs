@@ -56,11 +56,15 @@ pub async fn user_exists(pair: &PairArgs) -> anyhow::Result<bool> {
         .is_some())
 }
 
-/// Creates and licenses the target user where it is not yet, journaling each step.
+/// Who else hears of each step, after the journal holds it: (step, user, done).
+pub type Told = dyn Fn(&ProvisionStep, &str, bool) + Send + Sync;
+
+/// Creates and licenses the target user where it is not yet, journaling each step (and
+/// telling `also`, when given).
 pub async fn provision(
     pair: &PairArgs,
     request: &Request<'_>,
-    journal: &Journal<Event>,
+    (journal, also): (&Journal<Event>, Option<&Told>),
     notices: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let provisioner = provisioner(pair)?;
@@ -69,12 +73,15 @@ pub async fn provision(
         EventLog::append(
             journal,
             &[Event::Provisioning {
-                step,
+                step: step.clone(),
                 user: upn.clone(),
                 done,
                 at: ferry_engine::Clock::now_ms(&ferry_engine::SystemClock),
             }],
         )?;
+        if let Some(also) = also {
+            also(&step, &upn, done);
+        }
         Ok(())
     };
     let sku = retried(|| provisioner.sku(request.sku))

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
+use ferry_engine::ProvisionStep;
 use ferry_journal::{CreateOptions, Journal, KeySource};
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +105,16 @@ pub enum ProjectEvent {
     },
     /// The run ended (`paused`: by a signal).
     RunEnded { run: u32, at: Millis, paused: bool },
+    /// A step of making a mailbox's target (a Microsoft 365 user, its licence): its intent
+    /// (`done: false`) before the request, its outcome after, as the mailbox's own journal
+    /// records it.
+    Provisioning {
+        pair: Pair,
+        step: ProvisionStep,
+        user: String,
+        done: bool,
+        at: Millis,
+    },
 }
 
 /// Opens the project journal at `dir`, made when missing.
@@ -145,6 +156,9 @@ pub struct Known {
     pub sum: Totals,
     /// Seconds over every run.
     pub seconds: u64,
+    /// Its target's provisioning steps, each with whether it was done (an intent without an
+    /// outcome: a run stopped inside the step, which the next run settles by asking).
+    pub provisioned: Vec<(ProvisionStep, bool)>,
 }
 
 /// The project journal folded: each mailbox by pair, and the number of project runs.
@@ -182,7 +196,23 @@ pub fn fold(events: &[ProjectEvent]) -> (BTreeMap<Pair, Known>, u32) {
                 if matches!(outcome, Outcome::Done | Outcome::DoneWithFailures) {
                     entry.last_complete = Some(*at);
                 }
+                if !matches!(outcome, Outcome::Failed(_) | Outcome::Paused) {
+                    // The run went on past its target's making, which it asks of the tenant
+                    // first: a step a killed run left without its outcome was done.
+                    for (_, done) in &mut entry.provisioned {
+                        *done = true;
+                    }
+                }
                 entry.last = Some((*at, outcome.clone(), totals.clone()));
+            }
+            ProjectEvent::Provisioning {
+                pair, step, done, ..
+            } => {
+                let entry = known.entry(pair.clone()).or_default();
+                match entry.provisioned.iter_mut().find(|(s, _)| s == step) {
+                    Some((_, was)) => *was |= *done,
+                    None => entry.provisioned.push((step.clone(), *done)),
+                }
             }
             ProjectEvent::RunEnded { .. } => {
                 // A mailbox started and never ended in a run that ended was cut off

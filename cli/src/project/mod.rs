@@ -276,9 +276,12 @@ pub fn status(project: &Project, out: &mut dyn Write) -> anyhow::Result<u8> {
             },
         };
         *counts.entry(word.clone()).or_default() += 1;
+        let made = entry
+            .map(|e| provisioned(&e.provisioned))
+            .unwrap_or_default();
         writeln!(
             out,
-            "{:<8}  {}: {word}{detail}",
+            "{:<8}  {}: {word}{detail}{made}",
             mailbox.batch,
             mailbox.name()
         )?;
@@ -293,6 +296,29 @@ pub fn status(project: &Project, out: &mut dyn Write) -> anyhow::Result<u8> {
             .join(", ")
     )?;
     Ok(0)
+}
+
+/// What was made of a mailbox's target, in words (nothing when nothing was).
+fn provisioned(steps: &[(ferry_engine::ProvisionStep, bool)]) -> String {
+    let said: Vec<String> = steps
+        .iter()
+        .map(|(step, done)| {
+            let what = match step {
+                ferry_engine::ProvisionStep::CreateUser => "user created".to_string(),
+                ferry_engine::ProvisionStep::AssignLicense { sku } => format!("licence {sku}"),
+            };
+            if *done {
+                what
+            } else {
+                format!("{what} (stopped inside the step; the next run asks the tenant)")
+            }
+        })
+        .collect();
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!("; target: {}", said.join(", "))
+    }
 }
 
 /// The project file: `--project`, else `./ferry.toml`.

@@ -113,6 +113,7 @@ pub fn plan(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::
         // A plan's runs say nothing while they plan: the plan prints what they found.
         watcher: Some(std::sync::Arc::new(ferry_engine::Quiet)),
         tenants: [None, None],
+        provisioned: None,
     };
     let (mut planned, mut failed, mut copies, mut bytes) = (0, 0, 0, 0_u64);
     for mailbox in &chosen {

@@ -152,7 +152,7 @@ pub fn build(
                     items_per_second: 0.0,
                 });
             }
-            ProjectEvent::MailboxStarted { .. } => {}
+            ProjectEvent::MailboxStarted { .. } | ProjectEvent::Provisioning { .. } => {}
             ProjectEvent::MailboxEnded { totals, .. } => {
                 if let Some(run) = runs.last_mut() {
                     run.copied += totals.copied;

@@ -531,6 +531,7 @@ async fn one(
             .shares
             .clone()
             .map(|name| name.and_then(|name| tenants.get(&name).cloned())),
+        provisioned: Some(provisioned_into(journal.clone(), pair.clone())),
     };
     let started = Instant::now();
     let (pair_args, run_args) = (job.pair, job.run);
@@ -603,6 +604,25 @@ async fn one(
         seconds: started.elapsed().as_secs(),
     });
     (pair, outcome, totals)
+}
+
+/// Records a mailbox's provisioning steps in the project journal as they are made.
+fn provisioned_into(
+    journal: ferry_journal::Journal<ProjectEvent>,
+    pair: Pair,
+) -> Arc<crate::provision::Told> {
+    Arc::new(move |step, user, done| {
+        let event = ProjectEvent::Provisioning {
+            pair: pair.clone(),
+            step: step.clone(),
+            user: user.to_string(),
+            done,
+            at: SystemClock.now_ms(),
+        };
+        if let Err(error) = journal.append(&event) {
+            eprintln!("the project journal refused a record: {error}");
+        }
+    })
 }
 
 /// Where a mailbox's journal is.
