@@ -380,7 +380,13 @@ pub struct Shared {
     /// Told each step of making the target (intent, then outcome) after the mailbox's journal
     /// holds it: a project records them in its own journal too.
     pub provisioned: Option<std::sync::Arc<crate::provision::Told>>,
+    /// Given the mailbox's report (its journal folded) once a run ended: a project keeps
+    /// what is behind and why in its own journal.
+    pub reported: Option<std::sync::Arc<Reported>>,
 }
+
+/// Hears a mailbox's report after its run.
+pub type Reported = dyn Fn(&ferry_engine::projection::report::Report) + Send + Sync;
 
 /// The run's pacers under the shared ones, when a side has one (`None`: the engine makes its
 /// own from the stores' limits).
@@ -685,6 +691,15 @@ pub fn migrate_in(
         journal
             .put_checkpoint_with(|out| ferry_engine::checkpoint::encode_to(pair, &state, out))
             .with_context(|| format!("checkpointing the journal at {}", dir.display()))?;
+    }
+    drop(state);
+    if let (Some(reported), Some(journal)) =
+        (&shared.reported, journal.as_ref().filter(|_| !args.dry_run))
+    {
+        match replay(journal) {
+            Ok(events) => reported(&ferry_engine::projection::fold(&events)),
+            Err(error) => writeln!(notices, "warning: the run's report: {error:#}")?,
+        }
     }
     Ok((summary, dir))
 }

@@ -4,6 +4,7 @@
 //! `scripts/test`): no console error, the totals read from the DOM, a screenshot kept in
 //! `target/test-artefacts/`.
 
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -64,9 +65,6 @@ fn the_project_report_follows_its_schema_and_renders_in_chromium_with_its_totals
     let dir = tempfile::tempdir().expect("dir");
     let home = dir.path().join("home");
     let project = setup(dir.path(), &home);
-    stdout(&home, &project, &["run", "--batch", "pilot"]);
-    // dan has no source: a failed mailbox with its reason.
-    stdout(&home, &project, &["run"]);
     let total: u64 = USERS
         .iter()
         .map(|(user, _)| {
@@ -76,6 +74,16 @@ fn the_project_report_follows_its_schema_and_renders_in_chromium_with_its_totals
                 .sum::<u64>()
         })
         .sum();
+    // cid holds a message whose file name is not UTF-8: it cannot be read, and stays behind.
+    let bad = std::ffi::OsStr::from_bytes(b"1700000000.bad\xff.host:2,S");
+    std::fs::write(
+        dir.path().join("src/cid/cur").join(bad),
+        b"Subject: x\r\n\r\nx\r\n",
+    )
+    .expect("a message with a bad name");
+    stdout(&home, &project, &["run", "--batch", "pilot"]);
+    // dan has no source: a failed mailbox with its reason.
+    stdout(&home, &project, &["run"]);
 
     let json = stdout(&home, &project, &["report", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&json).expect("JSON");
@@ -97,9 +105,26 @@ fn the_project_report_follows_its_schema_and_renders_in_chromium_with_its_totals
 
     let totals = &report["totals"];
     assert_eq!(totals["mailboxes"], 4);
-    assert_eq!(totals["done"], 3);
+    assert_eq!(totals["done"], 2);
+    assert_eq!(totals["done_with_failures"], 1);
     assert_eq!(totals["failed"], 1);
+    assert_eq!(totals["behind"], 1);
     assert_eq!(totals["copied"], total, "{json}");
+    let cid = report["mailboxes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["source"] == "cid"))
+        .expect("cid");
+    let why = cid["behind_reasons"].as_array().expect("reasons");
+    assert_eq!(why.len(), 1, "{cid}");
+    assert_eq!(why[0]["kind"], "unreadable", "{cid}");
+    assert_eq!(why[0]["items"], 1, "{cid}");
+    assert!(
+        why[0]["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{cid}"
+    );
+    assert_eq!(cid["verified"], false);
+    let text = stdout(&home, &project, &["report"]);
+    assert!(text.contains("    1 unreadable: "), "{text}");
     let dan = report["mailboxes"]
         .as_array()
         .and_then(|all| all.iter().find(|m| m["source"] == "dan"))
@@ -169,10 +194,11 @@ fn the_project_report_follows_its_schema_and_renders_in_chromium_with_its_totals
             .to_string()
     };
     assert_eq!(cell("mailboxes"), "4", "{row}");
-    assert_eq!(cell("done"), "3", "{row}");
+    assert_eq!(cell("done"), "2", "{row}");
     assert_eq!(cell("failed"), "1", "{row}");
     assert_eq!(cell("copied"), total.to_string(), "{row}");
     assert!(dom.contains("<svg id=\"throughput\""), "the chart");
+    assert!(dom.contains("1 unreadable: "), "why cid is behind");
 
     let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts");
     std::fs::create_dir_all(&artefacts).expect("artefacts");

@@ -115,6 +115,65 @@ pub enum ProjectEvent {
         done: bool,
         at: Millis,
     },
+    /// What a mailbox's own journal tells once its run ended, beside the totals: what is
+    /// behind and why, how long the run waited on its servers, whether it read every item
+    /// back. Recorded just before the mailbox's end.
+    MailboxDetail { pair: Pair, detail: Detail },
+}
+
+/// Source items not on the target for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Behind {
+    /// failed (tried again next run), refused (by the target, for good), unreadable (on the
+    /// source), conflict (changed on the target behind ferry's back).
+    pub kind: String,
+    pub reason: String,
+    pub items: u64,
+}
+
+/// A mailbox's last run as its own journal tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detail {
+    pub behind: Vec<Behind>,
+    /// Waiting because a server throttled, in ms.
+    pub throttled_ms: u64,
+    /// Waiting for limits a server declared, in ms.
+    pub paced_ms: u64,
+    /// The run read every item back on the target (`--verify-target`, `ferry cutover`).
+    pub verified: bool,
+}
+
+impl Detail {
+    /// From a mailbox's report (its journal folded).
+    pub fn of(report: &ferry_engine::projection::report::Report) -> Detail {
+        let mut behind: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for folder in report.folders.values() {
+            for (kind, reasons) in [
+                ("failed", &folder.failed),
+                ("refused", &folder.refused),
+                ("unreadable", &folder.unreadable),
+                ("conflict", &folder.conflicts),
+            ] {
+                for (reason, items) in reasons {
+                    *behind.entry((kind, reason.as_str())).or_default() += items;
+                }
+            }
+        }
+        let last = report.runs.last();
+        Detail {
+            behind: behind
+                .into_iter()
+                .map(|((kind, reason), items)| Behind {
+                    kind: kind.to_string(),
+                    reason: reason.to_string(),
+                    items,
+                })
+                .collect(),
+            throttled_ms: last.map_or(0, |run| run.throttled_ms),
+            paced_ms: last.map_or(0, |run| run.paced_ms),
+            verified: last.is_some_and(|run| run.options.verify_target),
+        }
+    }
 }
 
 /// Opens the project journal at `dir`, made when missing.
@@ -159,6 +218,8 @@ pub struct Known {
     /// Its target's provisioning steps, each with whether it was done (an intent without an
     /// outcome: a run stopped inside the step, which the next run settles by asking).
     pub provisioned: Vec<(ProvisionStep, bool)>,
+    /// Its last run as its own journal told it.
+    pub detail: Option<Detail>,
 }
 
 /// The project journal folded: each mailbox by pair, and the number of project runs.
@@ -213,6 +274,9 @@ pub fn fold(events: &[ProjectEvent]) -> (BTreeMap<Pair, Known>, u32) {
                     Some((_, was)) => *was |= *done,
                     None => entry.provisioned.push((step.clone(), *done)),
                 }
+            }
+            ProjectEvent::MailboxDetail { pair, detail } => {
+                known.entry(pair.clone()).or_default().detail = Some(detail.clone());
             }
             ProjectEvent::RunEnded { .. } => {
                 // A mailbox started and never ended in a run that ended was cut off

@@ -114,6 +114,7 @@ pub fn plan(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::
         watcher: Some(std::sync::Arc::new(ferry_engine::Quiet)),
         tenants: [None, None],
         provisioned: None,
+        reported: None,
     };
     let (mut planned, mut failed, mut copies, mut bytes) = (0, 0, 0, 0_u64);
     for mailbox in &chosen {

@@ -55,6 +55,14 @@ pub struct MailboxReport {
     pub conflicts: u64,
     pub behind: u64,
     pub seconds: u64,
+    /// What is behind, by kind and reason, as the mailbox's last run left it.
+    pub behind_reasons: Vec<ledger::Behind>,
+    /// The last run's time waiting because a server throttled.
+    pub throttled_seconds: f64,
+    /// The last run's time waiting for limits a server declared.
+    pub paced_seconds: f64,
+    /// The last run read every item back on the target.
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,7 +160,9 @@ pub fn build(
                     items_per_second: 0.0,
                 });
             }
-            ProjectEvent::MailboxStarted { .. } | ProjectEvent::Provisioning { .. } => {}
+            ProjectEvent::MailboxStarted { .. }
+            | ProjectEvent::Provisioning { .. }
+            | ProjectEvent::MailboxDetail { .. } => {}
             ProjectEvent::MailboxEnded { totals, .. } => {
                 if let Some(run) = runs.last_mut() {
                     run.copied += totals.copied;
@@ -174,6 +184,7 @@ pub fn build(
     for mailbox in &mapping.mailboxes {
         let pair = Pair::from(mailbox);
         let entry = known.get(&pair);
+        let detail = entry.and_then(|e| e.detail.as_ref());
         let sum = entry.map(|e| e.sum.clone()).unwrap_or_default();
         let (state, reason, last) = match entry {
             None => ("never_run", None, None),
@@ -210,6 +221,10 @@ pub fn build(
             conflicts: last.as_ref().map_or(0, |(_, t)| t.conflicts),
             behind: last.as_ref().map_or(0, |(_, t)| t.behind),
             seconds: entry.map_or(0, |e| e.seconds),
+            behind_reasons: detail.map(|d| d.behind.clone()).unwrap_or_default(),
+            throttled_seconds: detail.map_or(0.0, |d| d.throttled_ms as f64 / 1000.0),
+            paced_seconds: detail.map_or(0.0, |d| d.paced_ms as f64 / 1000.0),
+            verified: detail.is_some_and(|d| d.verified),
         });
     }
     let mut totals = Sums::default();
@@ -242,6 +257,22 @@ pub fn json(report: &ProjectReport, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long a mailbox's last run waited on its servers, when it did.
+fn waited(mailbox: &MailboxReport) -> String {
+    let mut said = Vec::new();
+    if mailbox.throttled_seconds > 0.0 {
+        said.push(format!("{:.1} s throttled", mailbox.throttled_seconds));
+    }
+    if mailbox.paced_seconds > 0.0 {
+        said.push(format!("{:.1} s paced", mailbox.paced_seconds));
+    }
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!("; waited {}", said.join(", "))
+    }
+}
+
 fn sums_line(sums: &Sums) -> String {
     format!(
         "{} mailboxes: {} done, {} with failures, {} failed, {} paused, {} never run; \
@@ -270,7 +301,7 @@ pub fn text(report: &ProjectReport, out: &mut dyn Write) -> anyhow::Result<()> {
     for mailbox in &report.mailboxes {
         writeln!(
             out,
-            "  {} → {} [{}]: {}{}; {} copied, {} updated, {} deleted, {} behind",
+            "  {} → {} [{}]: {}{}; {} copied, {} updated, {} deleted, {} behind{}{}",
             mailbox.source,
             mailbox.target,
             mailbox.batch,
@@ -283,8 +314,21 @@ pub fn text(report: &ProjectReport, out: &mut dyn Write) -> anyhow::Result<()> {
             mailbox.copied,
             mailbox.updated,
             mailbox.deleted,
-            mailbox.behind
+            mailbox.behind,
+            if mailbox.verified {
+                "; read back on the target"
+            } else {
+                ""
+            },
+            waited(mailbox)
         )?;
+        for behind in &mailbox.behind_reasons {
+            writeln!(
+                out,
+                "    {} {}: {}",
+                behind.items, behind.kind, behind.reason
+            )?;
+        }
     }
     for run in &report.runs {
         writeln!(
@@ -362,13 +406,14 @@ pub fn html(report: &ProjectReport, out: &mut dyn Write) -> anyhow::Result<()> {
         "</table>\n<h2>Mailboxes</h2><table><tr><th>source</th><th>target</th>\
                    <th>batch</th><th>state</th><th>runs</th><th>last complete run</th>\
                    <th>copied</th><th>updated</th><th>deleted</th><th>conflicts</th>\
-                   <th>behind</th><th>seconds</th></tr>\n",
+                   <th>behind</th><th>seconds</th><th>waited</th><th>why behind</th></tr>\n",
     );
     for m in &report.mailboxes {
         page.push_str(&format!(
             "<tr class=\"mailbox\"><td>{}</td><td class=\"text\">{}</td><td class=\"text\">{}</td>\
              <td class=\"text {}\">{}{}</td><td>{}</td><td class=\"text\">{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td class=\"text\">{}</td><td class=\"text why\">{}</td></tr>\n",
             escape(&m.source),
             escape(&m.target),
             escape(&m.batch),
@@ -385,7 +430,13 @@ pub fn html(report: &ProjectReport, out: &mut dyn Write) -> anyhow::Result<()> {
             m.deleted,
             m.conflicts,
             m.behind,
-            m.seconds
+            m.seconds,
+            escape(waited(m).trim_start_matches("; waited ")),
+            m.behind_reasons
+                .iter()
+                .map(|b| format!("{} {}: {}", b.items, b.kind, escape(&b.reason)))
+                .collect::<Vec<_>>()
+                .join("<br>")
         ));
     }
     page.push_str("</table>\n<h2>Throughput per run</h2>\n");

@@ -532,6 +532,7 @@ async fn one(
             .clone()
             .map(|name| name.and_then(|name| tenants.get(&name).cloned())),
         provisioned: Some(provisioned_into(journal.clone(), pair.clone())),
+        reported: Some(reported_into(journal.clone(), pair.clone())),
     };
     let started = Instant::now();
     let (pair_args, run_args) = (job.pair, job.run);
@@ -618,6 +619,22 @@ fn provisioned_into(
             user: user.to_string(),
             done,
             at: SystemClock.now_ms(),
+        };
+        if let Err(error) = journal.append(&event) {
+            eprintln!("the project journal refused a record: {error}");
+        }
+    })
+}
+
+/// Records what a mailbox's report tells after its run in the project journal.
+fn reported_into(
+    journal: ferry_journal::Journal<ProjectEvent>,
+    pair: Pair,
+) -> Arc<crate::migrate::Reported> {
+    Arc::new(move |report| {
+        let event = ProjectEvent::MailboxDetail {
+            pair: pair.clone(),
+            detail: ledger::Detail::of(report),
         };
         if let Err(error) = journal.append(&event) {
             eprintln!("the project journal refused a record: {error}");
