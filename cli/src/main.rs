@@ -133,6 +133,12 @@ enum Command {
         /// The project file (default: ./ferry.toml).
         #[arg(long, value_name = "FILE", conflicts_with = "journal")]
         project: Option<PathBuf>,
+        /// Only this batch of the project (its totals, mailboxes and runs).
+        #[arg(long, value_name = "NAME", conflicts_with = "journal")]
+        batch: Option<String>,
+        /// Only this mailbox of the project (its source or target address).
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "journal")]
+        mailbox: Option<String>,
         #[command(flatten)]
         key: KeyArgs,
         /// Output format.
@@ -504,6 +510,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Report {
             journal: None,
             project,
+            batch,
+            mailbox,
             format,
             ..
         } => {
@@ -513,7 +521,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 ReportFormat::Json => project::ReportFormat::Json,
                 ReportFormat::Html => project::ReportFormat::Html,
             };
-            project::report(&project, format, &mut stdout)?;
+            project::report(
+                &project,
+                (batch.as_deref(), mailbox.as_deref()),
+                format,
+                &mut stdout,
+            )?;
             Ok(0)
         }
         Command::Report {

@@ -125,6 +125,15 @@ fn the_project_report_follows_its_schema_and_renders_in_chromium_with_its_totals
     assert_eq!(cid["verified"], false);
     let text = stdout(&home, &project, &["report"]);
     assert!(text.contains("    1 unreadable: "), "{text}");
+    // A batch's report, and a mailbox's: their own totals, still of the schema.
+    for (scope, mailboxes, done) in [(["--batch", "pilot"], 2, 2), (["--mailbox", "cid"], 1, 0)] {
+        let args = [&["report", "--format", "json"][..], &scope[..]].concat();
+        let scoped: serde_json::Value =
+            serde_json::from_str(&stdout(&home, &project, &args)).expect("JSON");
+        assert!(validator.is_valid(&scoped), "{scoped}");
+        assert_eq!(scoped["totals"]["mailboxes"], mailboxes, "{scope:?}");
+        assert_eq!(scoped["totals"]["done"], done, "{scope:?}");
+    }
     let dan = report["mailboxes"]
         .as_array()
         .and_then(|all| all.iter().find(|m| m["source"] == "dan"))

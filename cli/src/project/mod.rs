@@ -176,15 +176,32 @@ pub enum ReportFormat {
 }
 
 /// `ferry report` of a project.
-pub fn report(project: &Project, format: ReportFormat, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mapping = Mapping::load(project)?;
+pub fn report(
+    project: &Project,
+    (batch, mailbox): (Option<&str>, Option<&str>),
+    format: ReportFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let mut mapping = Mapping::load(project)?;
+    if batch.is_some() || mailbox.is_some() {
+        mapping.mailboxes = mapping.select(batch, mailbox);
+        if mapping.mailboxes.is_empty() {
+            anyhow::bail!("no mailbox of the mapping matches (`ferry map` lists them)");
+        }
+    }
     let (events, running) = history(project)?;
-    let built = report::build(
+    let mut built = report::build(
         &mapping,
         &events,
         running,
         ferry_engine::SystemClock.now_ms(),
     );
+    if let Some(batch) = batch {
+        // The runs of that batch, and those of the whole project (which ran it too).
+        built
+            .runs
+            .retain(|run| run.batch.as_deref().is_none_or(|b| b == batch));
+    }
     match format {
         ReportFormat::Text => report::text(&built, out),
         ReportFormat::Json => report::json(&built, out),
