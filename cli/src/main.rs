@@ -56,17 +56,32 @@ enum Command {
     #[command(after_long_help = help::MIGRATE)]
     Plan {
         #[command(flatten)]
-        pair: Option<PairArgs>,
+        pair: PairArgs,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Without --from and --to: the project file (default: ./ferry.toml).
+        #[arg(long, value_name = "FILE", conflicts_with = "from")]
+        project: Option<PathBuf>,
+        /// Without --from and --to: only this batch of the project.
+        #[arg(long, value_name = "NAME", conflicts_with = "from")]
+        batch: Option<String>,
+        /// Without --from and --to: only this mailbox of the project (source or target).
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "from")]
+        mailbox: Option<String>,
+    },
+    /// `ferry plan` without --from and --to: each mailbox of the project.
+    #[command(hide = true)]
+    ProjectPlan {
         #[command(flatten)]
         run: RunArgs,
         /// The project file (default: ./ferry.toml).
-        #[arg(long, value_name = "FILE", conflicts_with = "from")]
+        #[arg(long, value_name = "FILE")]
         project: Option<PathBuf>,
-        /// Only this batch of the project.
-        #[arg(long, value_name = "NAME", conflicts_with = "from")]
+        /// Only this batch.
+        #[arg(long, value_name = "NAME")]
         batch: Option<String>,
-        /// Only this mailbox of the project (its source or target address).
-        #[arg(long, value_name = "ADDRESS", conflicts_with = "from")]
+        /// Only this mailbox (its source or target address).
+        #[arg(long, value_name = "ADDRESS")]
         mailbox: Option<String>,
     },
     /// The journal's last run and what is left in doubt; without --journal, each mailbox of
@@ -309,18 +324,32 @@ enum JournalCommand {
     },
 }
 
-/// The command line. `ferry plan` plans one pair (--from, --to) or, without them, the project:
-/// clap takes the arguments of an optional flattened group as required
-/// (clap-rs/clap#5092), so they are made optional here, and asked for together.
+/// The command line.
 fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command().mut_subcommand("plan", |plan| {
-        plan.mut_arg("from", |arg| arg.required(false).requires("to"))
-            .mut_arg("to", |arg| arg.required(false).requires("from"))
-    })
+    <Cli as clap::CommandFactory>::command()
+}
+
+/// `ferry plan` plans one pair (--from, --to) or, without them, the project: the second is
+/// the hidden `project-plan`. (clap cannot make a flattened group optional as a whole: its
+/// required arguments stay required, clap-rs/clap#5092.)
+fn project_plan(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let names_a_pair = args.iter().any(|arg| {
+        let arg = arg.to_string_lossy();
+        ["--from", "--to"]
+            .iter()
+            .any(|flag| arg == *flag || arg.starts_with(&format!("{flag}=")))
+    });
+    let asks_help = args.iter().any(|arg| arg == "--help" || arg == "-h");
+    if args.get(1).is_some_and(|sub| sub == "plan") && !names_a_pair && !asks_help {
+        args[1] = "project-plan".into();
+    }
+    args
 }
 
 fn main() -> ExitCode {
-    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command().get_matches()) {
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(
+        &command().get_matches_from(project_plan(std::env::args_os().collect())),
+    ) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
@@ -369,8 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             writeln!(stdout, "journal: {}", dir.display())?;
             Ok(migrate::run_exit_code(&summary))
         }
-        Command::Plan {
-            pair: None,
+        Command::ProjectPlan {
             run,
             project,
             batch,
@@ -386,11 +414,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             project::plan::plan(&project, &select, &mut stdout)
         }
-        Command::Plan {
-            pair: Some(pair),
-            mut run,
-            ..
-        } => {
+        Command::Plan { pair, mut run, .. } => {
             run.dry_run = true;
             let (summary, _) = migrate::migrate(&pair, &run, &mut stderr)?;
             render::plan(&summary.delta, &mut stdout)?;
