@@ -283,6 +283,21 @@ pub fn replay(journal: &Journal<Event>) -> anyhow::Result<Vec<Event>> {
     Ok(events)
 }
 
+/// A journal's report, folded record by record as they are replayed (never every event held
+/// at once).
+pub fn report_of(
+    journal: &Journal<Event>,
+) -> anyhow::Result<ferry_engine::projection::report::Report> {
+    use ferry_engine::projection::Projection as _;
+    let mut report = ferry_engine::projection::report::Report::default();
+    for entry in journal.replay(1) {
+        let entry = entry
+            .with_context(|| format!("replaying the journal at {}", journal.path().display()))?;
+        report.apply(&entry.event);
+    }
+    Ok(report)
+}
+
 /// Raises `stop` on SIGINT or SIGTERM: writes in flight finish and are journaled, nothing new
 /// starts, waits between retries end. A second signal ends the process at once (exit 5): the
 /// journal survives that as it survives kill -9, and the next run settles what was in doubt.
@@ -696,8 +711,8 @@ pub fn migrate_in(
     if let (Some(reported), Some(journal)) =
         (&shared.reported, journal.as_ref().filter(|_| !args.dry_run))
     {
-        match replay(journal) {
-            Ok(events) => reported(&ferry_engine::projection::fold(&events)),
+        match report_of(journal) {
+            Ok(report) => reported(&report),
             Err(error) => writeln!(notices, "warning: the run's report: {error:#}")?,
         }
     }
