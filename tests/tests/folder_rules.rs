@@ -132,3 +132,53 @@ fn a_wrong_folder_rule_is_a_usage_error_before_anything_runs() {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("FROM=TO"));
 }
+
+/// A Maildir++ folder whose name on disk is raw UTF-8 (written by another tool): Dovecot lists
+/// it (`\Noselect \HasNoChildren`, in modified UTF-7) and answers its STATUS with "Mailbox
+/// doesn't exist" echoing the raw name. The mailbox still moves, that folder is reported as
+/// unreadable (exit 1, asked again next run), and once left out by a rule the run is whole.
+#[test]
+fn a_folder_dovecot_lists_but_cannot_open_is_reported_and_can_be_left_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = Dovecot::start(&dir.path().join("source-server"), &[]);
+    let target = dir.path().join("target");
+    let mut client = source.client();
+    client.append(
+        "INBOX",
+        "",
+        b"Subject: one\r\nMessage-ID: <one@x>\r\n\r\none\r\n",
+    );
+    let raw = source.dir().join("mail/ferry/.Работа");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(raw.join(sub)).expect("a raw folder");
+    }
+    std::fs::write(
+        raw.join("cur/1700000000.M1P1.host:2,S"),
+        b"Subject: raw\r\n\r\nraw\r\n",
+    )
+    .expect("a message in it");
+    let _ = std::process::Command::new("chown")
+        .args(["-R", "dovecot:dovecot"])
+        .arg(&raw)
+        .status();
+    let journal = dir.path().join("journal");
+    let to = format!("maildir:{}", target.display());
+    let first = migrate(dir.path(), &source.uri(), &to, &journal, &[]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert_eq!(first.status.code(), Some(1), "{stdout}");
+    assert_eq!(copied(&stdout), 1, "INBOX moved all the same");
+    let report = ferry_tests::report_text(dir.path(), &journal);
+    assert!(
+        report.contains("unreadable on the source 1") && report.contains("Mailbox doesn't exist"),
+        "{report}"
+    );
+    let left_out = migrate(
+        dir.path(),
+        &source.uri(),
+        &to,
+        &journal,
+        &["--exclude-folder", ".Работа"],
+    );
+    let stdout = String::from_utf8_lossy(&left_out.stdout);
+    assert_eq!(left_out.status.code(), Some(0), "{stdout}");
+}

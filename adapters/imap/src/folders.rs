@@ -77,7 +77,19 @@ pub(crate) async fn list_folders(store: &ImapStore) -> StoreResult<Vec<FolderInf
                     .iter()
                     .any(|a| a.eq_ignore_ascii_case("\\NonExistent"))
                 {
-                    noselect.push((mailbox.clone(), *delimiter, wire::special_use(attributes)));
+                    // Listed with no folder below it, it is no mere parent: a folder the
+                    // server lists and cannot open (Dovecot, for a Maildir++ folder whose
+                    // name on disk is raw UTF-8: `\Noselect \HasNoChildren`, then
+                    // "Mailbox doesn't exist" to its STATUS).
+                    let childless = attributes
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case("\\HasNoChildren"));
+                    noselect.push((
+                        mailbox.clone(),
+                        *delimiter,
+                        wire::special_use(attributes),
+                        childless,
+                    ));
                 }
             }
             Untagged::Status { mailbox, items } => {
@@ -92,7 +104,11 @@ pub(crate) async fn list_folders(store: &ImapStore) -> StoreResult<Vec<FolderInf
     let missing: Vec<(&Vec<u8>, Option<char>, bool)> = listed
         .iter()
         .map(|(m, d, _)| (m, *d, true))
-        .chain(noselect.iter().map(|(m, d, _)| (m, *d, false)))
+        .chain(
+            noselect
+                .iter()
+                .map(|(m, d, _, childless)| (m, *d, *childless)),
+        )
         .filter(|(m, _, _)| !statuses.contains_key(*m))
         .collect();
     // The folders whose STATUS the server refused: `Some(its words)` for a folder it
@@ -128,10 +144,17 @@ pub(crate) async fn list_folders(store: &ImapStore) -> StoreResult<Vec<FolderInf
     }
     let mut cache = lock(&inner.statuses);
     cache.clear();
-    let entries = listed
-        .into_iter()
-        .map(|entry| (entry, true))
-        .chain(noselect.into_iter().map(|entry| (entry, false)));
+    let entries =
+        listed
+            .into_iter()
+            .map(|entry| (entry, true))
+            .chain(
+                noselect
+                    .into_iter()
+                    .map(|(mailbox, delimiter, special_use, _)| {
+                        ((mailbox, delimiter, special_use), false)
+                    }),
+            );
     for ((mailbox, delimiter, special_use), selectable) in entries {
         let path = naming.to_path(&mailbox, delimiter);
         let (validity, unreadable) = match refusals.remove(&mailbox) {
@@ -168,12 +191,16 @@ pub(crate) async fn list_folders(store: &ImapStore) -> StoreResult<Vec<FolderInf
     Ok(folders)
 }
 
-/// The LIST of every folder: with LIST-EXTENDED, also asking each one's special use (with
-/// SPECIAL-USE) and its STATUS `items` (with LIST-STATUS), so one command tells which
-/// folders changed.
+/// The LIST of every folder: with LIST-EXTENDED, also asking whether each has children (a
+/// `\Noselect` folder with none is no mere parent), its special use (with SPECIAL-USE) and its
+/// STATUS `items` (with LIST-STATUS), so one command tells which folders changed.
 fn list_command(caps: &Caps, items: &str) -> String {
     let with_status = caps.list_extended && caps.list_status;
     let mut returns = Vec::new();
+    if caps.list_extended {
+        // RFC 5258 §4: CHILDREN is a return option every LIST-EXTENDED server takes.
+        returns.push("CHILDREN".to_owned());
+    }
     if caps.special_use && caps.list_extended {
         returns.push("SPECIAL-USE".to_owned());
     }
@@ -417,7 +444,7 @@ mod tests {
         };
         assert_eq!(
             list_command(&rich, items),
-            "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (UIDVALIDITY HIGHESTMODSEQ))\r\n"
+            "LIST \"\" \"*\" RETURN (CHILDREN SPECIAL-USE STATUS (UIDVALIDITY HIGHESTMODSEQ))\r\n"
         );
         let no_status = Caps {
             list_status: false,
@@ -425,7 +452,7 @@ mod tests {
         };
         assert_eq!(
             list_command(&no_status, items),
-            "LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n"
+            "LIST \"\" \"*\" RETURN (CHILDREN SPECIAL-USE)\r\n"
         );
         let no_special_use = Caps {
             special_use: false,
@@ -433,7 +460,7 @@ mod tests {
         };
         assert_eq!(
             list_command(&no_special_use, items),
-            "LIST \"\" \"*\" RETURN (STATUS (UIDVALIDITY HIGHESTMODSEQ))\r\n"
+            "LIST \"\" \"*\" RETURN (CHILDREN STATUS (UIDVALIDITY HIGHESTMODSEQ))\r\n"
         );
         // Without LIST-EXTENDED there is no RETURN: a STATUS per folder follows.
         let no_extended = Caps {

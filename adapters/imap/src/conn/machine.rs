@@ -239,10 +239,19 @@ impl Core {
             match self.codec.decode(frame) {
                 Ok(([], response)) => self.pipe.dispatch(response),
                 _ => {
-                    let shown =
-                        String::from_utf8_lossy(&frame[..frame.len().min(120)]).into_owned();
-                    self.pipe
-                        .kill(format!("unreadable response from the server: {shown:?}"));
+                    // A status line whose text is not ASCII (Dovecot echoes a raw UTF-8 folder
+                    // name in `NO Mailbox doesn't exist: .Работа`) is read with that text
+                    // made ASCII: it is words for people, and the command's outcome stands.
+                    let repaired = ascii_status_line(frame);
+                    match repaired.as_deref().map(|line| self.codec.decode(line)) {
+                        Some(Ok(([], response))) => self.pipe.dispatch(response),
+                        _ => {
+                            let shown = String::from_utf8_lossy(&frame[..frame.len().min(120)])
+                                .into_owned();
+                            self.pipe
+                                .kill(format!("unreadable response from the server: {shown:?}"));
+                        }
+                    }
                 }
             }
         }
@@ -287,6 +296,28 @@ impl Core {
     pub fn is_dead(&self) -> bool {
         self.pipe.dead.is_some()
     }
+}
+
+/// `frame` with every byte outside ASCII made `?`, when it is one status line (`TAG OK|NO|BAD
+/// text` or `* OK|NO|BAD|BYE text`); `None` for any other response, whose bytes are data.
+fn ascii_status_line(frame: &[u8]) -> Option<Vec<u8>> {
+    let line = frame.strip_suffix(b"\r\n")?;
+    if line.contains(&b'\n') || line.is_ascii() {
+        return None;
+    }
+    let mut words = line.splitn(3, |b| *b == b' ');
+    let tag = words.next()?;
+    let status = words.next()?;
+    let known = matches!(status, b"OK" | b"NO" | b"BAD") || (tag == b"*" && status == b"BYE");
+    if !known || !tag.is_ascii() {
+        return None;
+    }
+    Some(
+        frame
+            .iter()
+            .map(|&b| if b.is_ascii() { b } else { b'?' })
+            .collect(),
+    )
 }
 
 impl Pipeline {

@@ -175,3 +175,29 @@ fn an_unreadable_response_ends_the_connection_and_what_follows_is_not_read() {
     let reason = "unreadable response from the server: \"hello world\\r\\n\"";
     assert_eq!(rig.completions(), vec![failed("f1", reason)]);
 }
+
+#[test]
+fn a_status_line_with_raw_utf8_text_is_read_and_data_with_it_is_not() {
+    // Dovecot 2.3 echoes a folder's raw UTF-8 Maildir++ name, which it lists but cannot open.
+    let mut rig = Rig::new();
+    rig.command("f4", "STATUS \".Работа\" (MESSAGES)\r\n", Collect::All);
+    rig.feed("f4 NO Mailbox doesn't exist: .Работа (0.001 + 0.000 secs).\r\n".as_bytes());
+    let completions = rig.completions();
+    assert_eq!(completions.len(), 1, "{completions:?}");
+    let done = completions[0]
+        .result
+        .clone()
+        .expect("an answer, not a dead connection");
+    assert_eq!(done.outcome, crate::conn::Outcome::No);
+    assert!(
+        done.text.starts_with("Mailbox doesn't exist: .??"),
+        "{}",
+        done.text
+    );
+    assert!(!rig.core.is_dead());
+
+    // A data response that does not parse still ends the connection.
+    rig.command("f5", "NOOP\r\n", Collect::All);
+    rig.feed("* 1 FETCH (FLAGS (Ключ))\r\n".as_bytes());
+    assert!(rig.core.is_dead());
+}
