@@ -102,6 +102,35 @@ impl Tenant {
         output
     }
 
+    /// Adds a user holding a licence of the tenant's first SKU (so it has a mailbox).
+    pub fn add_licensed_user(&self, upn: &str, display_name: &str) {
+        self.emulator.with_world(|world| {
+            let sku = world.tenant.skus[0].sku_id.clone();
+            world.tenant.add_user(upn, display_name);
+            let index = world.tenant.user_index(upn).expect("added");
+            world.tenant.users[index].licenses.push(sku);
+        });
+    }
+
+    /// (users named `upn`, the licences of the first).
+    pub fn provisioned(&self, upn: &str) -> (usize, Vec<String>) {
+        self.emulator.with_world(|world| {
+            let users: Vec<_> = world
+                .tenant
+                .users
+                .iter()
+                .filter(|u| u.upn.eq_ignore_ascii_case(upn))
+                .collect();
+            (
+                users.len(),
+                users
+                    .first()
+                    .map(|u| u.licenses.clone())
+                    .unwrap_or_default(),
+            )
+        })
+    }
+
     /// The mailbox as the emulator holds it, each message with its folder's `path`.
     pub fn mailbox(&self) -> Vec<Value> {
         self.mailbox_of(UPN)

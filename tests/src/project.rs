@@ -45,3 +45,17 @@ pub fn maildir_project(dir: &Path, settings: &str, mapping: &str) -> PathBuf {
     .expect("ferry.toml");
     project
 }
+
+/// `ferry ARGS` in the project directory: its exit code, and its stdout then its stderr.
+pub fn run(home: &Path, project: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = ferry(home)
+        .current_dir(project)
+        .args(args)
+        .output()
+        .expect("ferry runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}

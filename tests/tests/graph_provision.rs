@@ -17,25 +17,6 @@ fn uri_of(tenant: &Tenant, upn: &str) -> String {
     )
 }
 
-/// (users named `upn`, their licences, the SKU's consumed units as the tenant counts them).
-fn provisioned(tenant: &Tenant, upn: &str) -> (usize, Vec<String>) {
-    tenant.emulator.with_world(|world| {
-        let users: Vec<_> = world
-            .tenant
-            .users
-            .iter()
-            .filter(|u| u.upn.eq_ignore_ascii_case(upn))
-            .collect();
-        (
-            users.len(),
-            users
-                .first()
-                .map(|u| u.licenses.clone())
-                .unwrap_or_default(),
-        )
-    })
-}
-
 #[test]
 fn a_missing_target_user_is_created_and_licensed_once_across_kills_and_a_lost_reply() {
     let tenant = Tenant::start(None, |config| {
@@ -69,7 +50,7 @@ fn a_missing_target_user_is_created_and_licensed_once_across_kills_and_a_lost_re
         "{}",
         String::from_utf8_lossy(&plan.stderr)
     );
-    assert_eq!(provisioned(&tenant, CAROL).0, 0, "a plan created the user");
+    assert_eq!(tenant.provisioned(CAROL).0, 0, "a plan created the user");
 
     // The reply to the user's creation is lost once it is made; then the runs are killed.
     tenant
@@ -87,11 +68,11 @@ fn a_missing_target_user_is_created_and_licensed_once_across_kills_and_a_lost_re
         std::thread::sleep(Duration::from_millis(rng.u64(100..1500)));
         let _ = child.kill();
         let _ = child.wait();
-        states.push(provisioned(&tenant, CAROL));
+        states.push(tenant.provisioned(CAROL));
     }
     eprintln!("after each kill (users, licences): {states:?}");
     let out = tenant.migrate(&from, &to, "journal", &args);
-    let (users, licences) = provisioned(&tenant, CAROL);
+    let (users, licences) = tenant.provisioned(CAROL);
     assert_eq!(users, 1, "one user");
     assert_eq!(licences, vec![sku.clone()], "licensed once");
     let landed = tenant.mailbox_of(CAROL).len();
@@ -118,7 +99,7 @@ fn a_missing_target_user_is_created_and_licensed_once_across_kills_and_a_lost_re
 
     // Run again: nothing more is created or assigned.
     tenant.migrate(&from, &to, "journal", &args);
-    assert_eq!(provisioned(&tenant, CAROL), (1, vec![sku]));
+    assert_eq!(tenant.provisioned(CAROL), (1, vec![sku]));
 }
 
 #[test]
@@ -154,7 +135,7 @@ fn no_free_licence_is_a_clear_error_and_nothing_is_copied() {
         "{stderr}"
     );
     // Nothing was created: no user without a licence is left behind.
-    assert_eq!(provisioned(&tenant, CAROL), (0, Vec::new()));
+    assert_eq!(tenant.provisioned(CAROL), (0, Vec::new()));
 
     // An unknown SKU is named with the ones the tenant has.
     let output = tenant
@@ -171,5 +152,5 @@ fn no_free_licence_is_a_clear_error_and_nothing_is_copied() {
         stderr.contains("no licence SKU SPE_E5") && stderr.contains("ENTERPRISEPACK"),
         "{stderr}"
     );
-    assert_eq!(provisioned(&tenant, "dave@contoso.test").0, 0);
+    assert_eq!(tenant.provisioned("dave@contoso.test").0, 0);
 }

@@ -6,11 +6,11 @@
 //! endpoint allows (counted by a proxy in front of it). Every check reads the servers with an
 //! independent IMAP client, or the emulator's state.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use ferry_tests::dovecot::{Dovecot, count};
 use ferry_tests::graph::Tenant;
+use ferry_tests::project::run;
 use ferry_tests::proxy::Proxy;
 use ferry_tests::{Tree, ferry};
 
@@ -40,19 +40,6 @@ fn tree_of(server: &Dovecot, user: &str) -> Tree {
         .into_iter()
         .filter(|(_, items)| !items.is_empty())
         .collect()
-}
-
-fn run(home: &Path, project: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let output = ferry(home)
-        .current_dir(project)
-        .args(args)
-        .output()
-        .expect("ferry runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr),
-    )
 }
 
 #[test]

@@ -4,44 +4,22 @@
 //! the twins (a display name two targets have), the unmatched and the targets the tenant
 //! lacks; a mailbox mapped by its name then moves into the user that has it.
 
-use std::path::Path;
-
 use ferry_tests::ferry;
 use ferry_tests::graph::Tenant;
-
-fn run(home: &Path, project: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let output = ferry(home)
-        .current_dir(project)
-        .args(args)
-        .output()
-        .expect("ferry");
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
+use ferry_tests::project::run;
 
 #[test]
 fn mailboxes_are_mapped_by_display_name_from_a_tenant_or_a_directory() {
     let dir = tempfile::tempdir().expect("dir");
     let home = dir.path().join("home");
     let tenant = Tenant::start(None, |_| {});
-    tenant.emulator.with_world(|world| {
-        let sku = world.tenant.skus[0].sku_id.clone();
-        for (upn, name) in [
-            ("ann.smith@contoso.test", "Ann Smith"),
-            ("jo.lee@contoso.test", "Jo Lee"),
-            ("joanna.lee@contoso.test", "JO  LEE"),
-        ] {
-            world.tenant.add_user(upn, name);
-            let index = world.tenant.user_index(upn).expect("added");
-            world.tenant.users[index].licenses.push(sku.clone());
-        }
-    });
+    for (upn, name) in [
+        ("ann.smith@contoso.test", "Ann Smith"),
+        ("jo.lee@contoso.test", "Jo Lee"),
+        ("joanna.lee@contoso.test", "JO  LEE"),
+    ] {
+        tenant.add_licensed_user(upn, name);
+    }
     let sample = dir.path().join("src").join("ann@old.example");
     let made = ferry(&home)
         .args(["generate-sample", "--messages", "9", "--out"])

@@ -4,49 +4,14 @@
 //! message once (read from the emulator's own state); the project journal tells each
 //! mailbox's steps (`ferry status`).
 
-use std::path::Path;
 use std::time::Duration;
 
 use ferry_tests::ferry;
 use ferry_tests::graph::Tenant;
+use ferry_tests::project::{run, sample_mailboxes};
 
 const USERS: [&str; 3] = ["kim", "lou", "max"];
 const MESSAGES: usize = 20;
-
-/// (users named `upn`, the licences of the first).
-fn provisioned(tenant: &Tenant, upn: &str) -> (usize, Vec<String>) {
-    tenant.emulator.with_world(|world| {
-        let users: Vec<_> = world
-            .tenant
-            .users
-            .iter()
-            .filter(|u| u.upn.eq_ignore_ascii_case(upn))
-            .collect();
-        (
-            users.len(),
-            users
-                .first()
-                .map(|u| u.licenses.clone())
-                .unwrap_or_default(),
-        )
-    })
-}
-
-fn run(home: &Path, project: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let output = ferry(home)
-        .current_dir(project)
-        .args(args)
-        .output()
-        .expect("ferry");
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
 
 #[test]
 fn users_made_by_a_killed_project_run_exist_once_licensed_once() {
@@ -59,21 +24,7 @@ fn users_made_by_a_killed_project_run_exist_once_licensed_once() {
     let sku = tenant
         .emulator
         .with_world(|world| world.tenant.skus[0].sku_id.clone());
-    for (n, user) in USERS.iter().enumerate() {
-        let made = ferry(&home)
-            .args([
-                "generate-sample",
-                "--messages",
-                &MESSAGES.to_string(),
-                "--seed",
-            ])
-            .arg((n + 60).to_string())
-            .arg("--out")
-            .arg(dir.path().join("src").join(user))
-            .output()
-            .expect("generate-sample");
-        assert!(made.status.success(), "{made:?}");
-    }
+    sample_mailboxes(&home, dir.path(), &USERS, MESSAGES);
     let project = dir.path().join("acme");
     std::fs::create_dir_all(&project).expect("project dir");
     std::fs::write(
@@ -126,7 +77,7 @@ batch = "cloud"
         states.push(
             USERS
                 .iter()
-                .map(|u| provisioned(&tenant, &format!("{u}@contoso.test")))
+                .map(|u| tenant.provisioned(&format!("{u}@contoso.test")))
                 .collect::<Vec<_>>(),
         );
     }
@@ -137,7 +88,7 @@ batch = "cloud"
     for user in USERS {
         let upn = format!("{user}@contoso.test");
         assert_eq!(
-            provisioned(&tenant, &upn),
+            tenant.provisioned(&upn),
             (1, vec![sku.clone()]),
             "{upn}: one user, licensed once"
         );
@@ -165,6 +116,6 @@ batch = "cloud"
     assert_eq!(code, Some(0), "{out}");
     for user in USERS {
         let upn = format!("{user}@contoso.test");
-        assert_eq!(provisioned(&tenant, &upn), (1, vec![sku.clone()]));
+        assert_eq!(tenant.provisioned(&upn), (1, vec![sku.clone()]));
     }
 }

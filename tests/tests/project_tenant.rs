@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use ferry_tests::ferry;
 use ferry_tests::graph::Tenant;
+use ferry_tests::project::{run, sample_mailboxes};
 
 const USERS: [&str; 6] = ["u1", "u2", "u3", "u4", "u5", "u6"];
 const MESSAGES: usize = 12;
@@ -46,22 +46,6 @@ rules = ["same"]
     project
 }
 
-fn run(home: &Path, project: &Path) -> (Option<i32>, String) {
-    let output = ferry(home)
-        .current_dir(project)
-        .args(["run"])
-        .output()
-        .expect("ferry");
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
-
 #[test]
 fn the_mailboxes_of_one_tenant_share_its_apps_concurrency() {
     let dir = tempfile::tempdir().expect("dir");
@@ -71,32 +55,12 @@ fn the_mailboxes_of_one_tenant_share_its_apps_concurrency() {
         config.limits.latency = std::time::Duration::from_millis(15);
         config.limits.retry_after = std::time::Duration::from_secs(1);
     });
-    tenant.emulator.with_world(|world| {
-        let sku = world.tenant.skus[0].sku_id.clone();
-        for domain in ["declared", "learned"] {
-            for user in USERS {
-                let upn = format!("{user}@{domain}.test");
-                world.tenant.add_user(&upn, user);
-                let index = world.tenant.user_index(&upn).expect("added");
-                world.tenant.users[index].licenses.push(sku.clone());
-            }
+    for domain in ["declared", "learned"] {
+        for user in USERS {
+            tenant.add_licensed_user(&format!("{user}@{domain}.test"), user);
         }
-    });
-    for (n, user) in USERS.iter().enumerate() {
-        let made = ferry(&home)
-            .args([
-                "generate-sample",
-                "--messages",
-                &MESSAGES.to_string(),
-                "--seed",
-            ])
-            .arg((n + 40).to_string())
-            .arg("--out")
-            .arg(dir.path().join("src").join(user))
-            .output()
-            .expect("generate-sample");
-        assert!(made.status.success(), "{made:?}");
     }
+    sample_mailboxes(&home, dir.path(), &USERS, MESSAGES);
     let landed = |domain: &str| -> usize {
         USERS
             .iter()
@@ -107,7 +71,7 @@ fn the_mailboxes_of_one_tenant_share_its_apps_concurrency() {
     // Declared: every mailbox's calls pass the tenant's pacer, 4 in flight over all six.
     let declared = project(dir.path(), &tenant, "declared", "in_flight = 4");
     tenant.emulator.reset_counters();
-    let (code, out) = run(&home, &declared);
+    let (code, out) = run(&home, &declared, &["run"]);
     assert_eq!(code, Some(0), "{out}");
     let app = tenant.emulator.app_counters();
     eprintln!("declared: {app:?}");
@@ -126,7 +90,7 @@ fn the_mailboxes_of_one_tenant_share_its_apps_concurrency() {
     // Learned: the first 429s teach the tenant's pacer, and everything still lands.
     let learned = project(dir.path(), &tenant, "learned", "");
     tenant.emulator.reset_counters();
-    let (code, out) = run(&home, &learned);
+    let (code, out) = run(&home, &learned, &["run"]);
     assert_eq!(code, Some(0), "{out}");
     let app = tenant.emulator.app_counters();
     eprintln!("learned: {app:?}");

@@ -3,6 +3,8 @@
 //! end under one path are merged into it (a `merge` is a set of renames onto one path). Rules
 //! are pure: [`FolderRules::route`] answers for one path, without a store.
 
+use std::collections::BTreeMap;
+
 use globset::{GlobBuilder, GlobMatcher};
 
 /// Where one source folder goes.
@@ -13,6 +15,9 @@ pub enum Route {
     /// Carried under this path (the source path itself when no rule names it).
     To(String),
 }
+
+/// Folders by ruled path, and those left out with their pattern ([`FolderRules::group`]).
+pub type Grouped<T> = (BTreeMap<String, Vec<T>>, Vec<(T, String)>);
 
 /// A project's or a run's folder rules.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +76,25 @@ impl FolderRules {
     /// Whether no rule is given: every folder goes under its own path.
     pub fn is_empty(&self) -> bool {
         self.exclude.is_empty() && self.rename.is_empty()
+    }
+
+    /// `folders` by where the rules send them (`path` tells each one's source path): each
+    /// ruled path with the folders that go there, in the order given (two or more: merged),
+    /// and the folders left out, each with the pattern that left it out.
+    pub fn group<T>(
+        &self,
+        folders: impl IntoIterator<Item = T>,
+        path: impl Fn(&T) -> &str,
+    ) -> Grouped<T> {
+        let mut into: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        let mut excluded = Vec::new();
+        for folder in folders {
+            match self.route(path(&folder)) {
+                Route::Excluded(pattern) => excluded.push((folder, pattern)),
+                Route::To(to) => into.entry(to).or_default().push(folder),
+            }
+        }
+        (into, excluded)
     }
 
     /// Where the source folder `path` goes.

@@ -18,7 +18,7 @@ use ferry_engine::journal::ContentKey;
 use ferry_engine::store::{AppendProbe, Capabilities, FolderInfo, ItemInfo, Listing};
 use ferry_engine::{Body, Flags, FolderSpec, Store, StoreError, StoreResult};
 
-use crate::folders::{FolderRules, Route};
+use crate::folders::FolderRules;
 
 /// Separates a merged folder's id into its source folder and that folder's id.
 const SEPARATOR: char = '\u{1f}';
@@ -205,12 +205,9 @@ impl Store for Ruled {
     }
 
     async fn list_folders(&self) -> StoreResult<Vec<FolderInfo>> {
-        let mut groups: BTreeMap<String, Vec<FolderInfo>> = BTreeMap::new();
-        for info in self.inner.list_folders().await? {
-            if let Route::To(path) = self.rules.route(&info.path) {
-                groups.entry(path).or_default().push(info);
-            }
-        }
+        let (groups, _) = self
+            .rules
+            .group(self.inner.list_folders().await?, |info| info.path.as_str());
         let mut members = BTreeMap::new();
         let mut out = Vec::with_capacity(groups.len());
         for (path, mut infos) in groups {
@@ -289,11 +286,24 @@ impl Store for Ruled {
                 out.push(Ok(listings.remove(0)));
                 continue;
             }
-            // One member listed in full makes the merged listing full: list the others so.
+            // One member listed in full makes the merged listing full: list the others so,
+            // together.
             if listings.iter().any(|l| matches!(l, Listing::Full { .. })) {
-                for (member, listing) in members.iter().zip(listings.iter_mut()) {
+                let again: Vec<(&str, Option<&str>)> = members
+                    .iter()
+                    .zip(&listings)
+                    .filter(|(_, l)| matches!(l, Listing::Changes { .. }))
+                    .map(|(member, _)| (member.as_str(), None))
+                    .collect();
+                let mut relisted = self.inner.list_items_many(&again).await?.into_iter();
+                for listing in &mut listings {
                     if matches!(listing, Listing::Changes { .. }) {
-                        *listing = self.inner.list_items(member, None).await?;
+                        match relisted.next() {
+                            Some(full) => *listing = full?,
+                            None => {
+                                return Err(StoreError::Transient("a listing is missing".into()));
+                            }
+                        }
                     }
                 }
             }
@@ -331,15 +341,8 @@ impl Store for Ruled {
         }
         for (member, asked) in by_member {
             let own: Vec<NativeId> = asked.iter().map(|(_, id)| id.clone()).collect();
-            let bodies = if self.inner.capabilities().fetch_many {
-                self.inner.fetch_many(&member, &own).await?
-            } else {
-                let mut bodies = Vec::with_capacity(own.len());
-                for id in &own {
-                    bodies.push(self.inner.fetch(&member, id).await);
-                }
-                bodies
-            };
+            // One request where the store can; the trait's default reads one by one.
+            let bodies = self.inner.fetch_many(&member, &own).await?;
             for ((index, _), body) in asked.into_iter().zip(bodies) {
                 out[index] = Some(body);
             }

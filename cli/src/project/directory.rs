@@ -44,33 +44,11 @@ pub fn read(
 }
 
 fn from_csv(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec<Person> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .comment(Some(b'#'))
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
     let mut people = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => {
-                let line = error.position().map_or(0, csv::Position::line);
-                problems.push(Problem::Malformed {
-                    place: format!("{place} line {line}"),
-                    why: error.to_string(),
-                });
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, csv::Position::line);
+    for (place, record) in super::mapping::records(text, place, &["address", "source"], problems) {
         let fields: Vec<&str> = record.iter().collect();
         match fields.as_slice() {
             [] | [""] => {}
-            [first, ..]
-                if index == 0
-                    && (first.eq_ignore_ascii_case("address")
-                        || first.eq_ignore_ascii_case("source")) => {}
             [address] => people.push(Person {
                 address: (*address).to_string(),
                 name: None,
@@ -80,7 +58,7 @@ fn from_csv(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec<Person>
                 name: (!name.is_empty()).then(|| (*name).to_string()),
             }),
             _ => problems.push(Problem::Malformed {
-                place: format!("{place} line {line}"),
+                place,
                 why: "expected address[,display name]".into(),
             }),
         }
@@ -89,7 +67,7 @@ fn from_csv(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec<Person>
 }
 
 /// The users of a Microsoft 365 endpoint's tenant.
-fn listed(project: &Project, name: &str) -> anyhow::Result<Vec<Person>> {
+pub fn listed(project: &Project, name: &str) -> anyhow::Result<Vec<Person>> {
     let Some(endpoint) = project.file.endpoints.get(name) else {
         bail!("[mapping]: no endpoint named {name} to list users from");
     };

@@ -166,8 +166,15 @@ impl Mapping {
     }
 }
 
-/// `source,target[,batch]` lines; a first line naming the columns is skipped.
-fn from_csv(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec<Mailbox> {
+/// The records of a CSV file of the project (`#` comments, fields trimmed, any number of
+/// fields), each with where it is (`PLACE line N`); a first line whose first field is one of
+/// `header` names the columns and is skipped; a record that does not parse is a problem.
+pub(super) fn records(
+    text: &str,
+    place: &str,
+    header: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Vec<(String, csv::StringRecord)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -187,16 +194,24 @@ fn from_csv(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec<Mailbox
                 continue;
             }
         };
-        let line = record.position().map_or(0, csv::Position::line);
-        let fields: Vec<&str> = record.iter().collect();
-        if fields.iter().all(|f| f.is_empty()) {
+        let names_columns = record
+            .get(0)
+            .is_some_and(|first| header.iter().any(|h| first.eq_ignore_ascii_case(h)));
+        if index == 0 && names_columns {
             continue;
         }
-        if index == 0
-            && fields
-                .first()
-                .is_some_and(|f| f.eq_ignore_ascii_case("source"))
-        {
+        let line = record.position().map_or(0, csv::Position::line);
+        out.push((format!("{place} line {line}"), record));
+    }
+    out
+}
+
+/// `source,target[,batch]` lines; a first line naming the columns is skipped.
+fn from_csv(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec<Mailbox> {
+    let mut out = Vec::new();
+    for (place, record) in records(text, place, &["source"], problems) {
+        let fields: Vec<&str> = record.iter().collect();
+        if fields.iter().all(|f| f.is_empty()) {
             continue;
         }
         match fields.as_slice() {
@@ -215,7 +230,7 @@ fn from_csv(text: &str, place: &str, problems: &mut Vec<Problem>) -> Vec<Mailbox
                 })
             }
             _ => problems.push(Problem::Malformed {
-                place: format!("{place} line {line}"),
+                place,
                 why: "expected source,target[,batch]".into(),
             }),
         }

@@ -110,12 +110,7 @@ fn missing_targets(
         }
         let name = project.endpoint_name(to).to_string();
         if !users.contains_key(&name) {
-            let mut ignored = Vec::new();
-            let listed = directory::read(
-                project,
-                std::path::Path::new(&format!("endpoint:{name}")),
-                &mut ignored,
-            )?;
+            let listed = directory::listed(project, &name)?;
             users.insert(
                 name.clone(),
                 listed

@@ -2,28 +2,23 @@
 //! project's folder rules (left out, renamed, merged) and what its next run would do. Reads
 //! the sources, the targets and the journals; writes nothing anywhere.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Context as _;
 use ferry_engine::Side;
 use ferry_engine::projection::delta::Delta;
-use ferry_stores::folders::Route;
 
 use super::config::Project;
-use super::mapping::{Mailbox, Mapping};
-use super::run::{Select, job};
+use super::mapping::Mapping;
+use super::run::{Job, Select, job};
 use crate::migrate::{RunArgs, Shared};
 
 /// What the rules do to one mailbox's folders: (source folder, what happens to it), for the
 /// folders a rule touches, and how many go as they are.
 fn routes(
-    project: &Project,
-    mailbox: &Mailbox,
-    select: &Select,
+    job: &Job,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<(Vec<(String, String)>, usize)> {
-    let job = job(project, mailbox, select)?;
     let rules = job.pair.folders.rules()?;
     let source = crate::migrate::open_store(
         &job.pair.from,
@@ -36,25 +31,18 @@ fn routes(
     let folders = runtime
         .block_on(source.list_folders())
         .with_context(|| format!("listing the folders of {}", source.describe()))?;
-    let mut into: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut excluded = Vec::new();
-    for folder in &folders {
-        match rules.route(&folder.path) {
-            Route::Excluded(pattern) => excluded.push((folder.path.clone(), pattern)),
-            Route::To(to) => into.entry(to).or_default().push(folder.path.clone()),
-        }
-    }
+    let (into, excluded) = rules.group(folders.iter().map(|f| f.path.as_str()), |path| path);
     let mut touched = Vec::new();
     let mut same = 0;
     for (to, froms) in &into {
         match froms.as_slice() {
             [from] if from == to => same += 1,
-            [from] => touched.push((from.clone(), format!("-> {to}"))),
+            [from] => touched.push(((*from).to_string(), format!("-> {to}"))),
             _ => touched.push((froms.join(" + "), format!("-> {to} (merged)"))),
         }
     }
     for (path, pattern) in excluded {
-        touched.push((path, format!("left out (exclude {pattern})")));
+        touched.push((path.to_string(), format!("left out (exclude {pattern})")));
     }
     touched.sort();
     Ok((touched, same))
@@ -120,12 +108,12 @@ pub fn plan(project: &Project, select: &Select, out: &mut dyn Write) -> anyhow::
     for mailbox in &chosen {
         writeln!(out, "\n{} (batch {})", mailbox.name(), mailbox.batch)?;
         let planned_one = (|| -> anyhow::Result<Delta> {
-            let (touched, same) = routes(project, mailbox, select, &runtime)?;
+            let job = job(project, mailbox, select)?;
+            let (touched, same) = routes(&job, &runtime)?;
             for (from, what) in &touched {
                 writeln!(out, "  {from} {what}")?;
             }
             writeln!(out, "  {same} folders go under their own path")?;
-            let job = job(project, mailbox, select)?;
             let run = RunArgs {
                 dry_run: true,
                 ..job.run.clone()

@@ -513,11 +513,7 @@ async fn one(
     if stop.is_stopped() {
         return (pair, Outcome::Paused, Totals::default());
     }
-    let recorded = |event: ProjectEvent| {
-        if let Err(error) = journal.append(&event) {
-            eprintln!("the project journal refused a record: {error}");
-        }
-    };
+    let recorded = |event: ProjectEvent| record(journal, &event);
     recorded(ProjectEvent::MailboxStarted {
         pair: pair.clone(),
         at: SystemClock.now_ms(),
@@ -620,9 +616,7 @@ fn provisioned_into(
             done,
             at: SystemClock.now_ms(),
         };
-        if let Err(error) = journal.append(&event) {
-            eprintln!("the project journal refused a record: {error}");
-        }
+        record(&journal, &event);
     })
 }
 
@@ -636,10 +630,16 @@ fn reported_into(
             pair: pair.clone(),
             detail: ledger::Detail::of(report),
         };
-        if let Err(error) = journal.append(&event) {
-            eprintln!("the project journal refused a record: {error}");
-        }
+        record(&journal, &event);
     })
+}
+
+/// Appends a record of a mailbox to the project journal; a refusal is said and the mailbox's
+/// run goes on (its own journal holds what happened).
+fn record(journal: &ferry_journal::Journal<ProjectEvent>, event: &ProjectEvent) {
+    if let Err(error) = journal.append(event) {
+        eprintln!("the project journal refused a record: {error}");
+    }
 }
 
 /// Where a mailbox's journal is.
